@@ -1,0 +1,53 @@
+"""Task runner: ``nox -s tests lint typecheck docs bench``.
+
+Every session installs the project with the extras it needs into its own virtualenv; nothing in
+the tree is rewritten. The test session needs root (network namespaces, BPF) and a Docker daemon
+for the real-backend tests; ``scripts/test`` installs and starts both before calling nox.
+"""
+
+from __future__ import annotations
+
+import nox
+
+nox.options.sessions = ["tests", "lint", "typecheck", "docs"]
+nox.options.reuse_existing_virtualenvs = True
+nox.options.error_on_missing_interpreters = False
+
+PYTHON = "3.11"
+
+
+@nox.session(python=PYTHON)
+def tests(session: nox.Session) -> None:
+    """The whole suite. Root-only and Docker tests skip, saying why, when those are missing."""
+    session.install("-e", ".[all,dev]")
+    session.run("pytest", *session.posargs)
+
+
+@nox.session(python=PYTHON)
+def lint(session: nox.Session) -> None:
+    """ruff check and format check."""
+    session.install("ruff>=0.5")
+    session.run("ruff", "check", "wpprotect", "tests", "benchmarks", "noxfile.py", "docs")
+    session.run("ruff", "format", "--check", "wpprotect", "tests", "benchmarks", "noxfile.py")
+
+
+@nox.session(python=PYTHON)
+def typecheck(session: nox.Session) -> None:
+    """mypy --strict over the library (configuration in pyproject.toml)."""
+    session.install("-e", ".[all,dev]")
+    session.run("mypy")
+
+
+@nox.session(python=PYTHON)
+def docs(session: nox.Session) -> None:
+    """Build the Sphinx site with warnings as errors, then run the examples in it."""
+    session.install("-e", ".[all,dev]")
+    session.run("sphinx-build", "-W", "--keep-going", "-b", "html", "docs", "docs/_build/html")
+    session.run("sphinx-build", "-W", "--keep-going", "-b", "doctest", "docs", "docs/_build/doctest")
+
+
+@nox.session(python=PYTHON)
+def bench(session: nox.Session) -> None:
+    """Benchmarks; each prints its figures as ratios against a baseline measured in the same run."""
+    session.install("-e", ".[all,dev]")
+    session.run("python", "-m", "benchmarks", *session.posargs)

@@ -1,0 +1,165 @@
+"""wpprotect: operate Datadog Workload Protection (formerly CWS) from code.
+
+Collect and review Security Agent flares, run the runtime self-test on one agent or a fleet, find
+eBPF traffic-control classifiers that blind Datadog's network detection, and turn Workload
+Protection (or its network detection) off or reconfigure it as previewable, undoable plans.
+
+Everything public is importable from here. Heavy backends (docker, kubernetes, pyroute2,
+ruamel.yaml) are imported only when the object that needs them is first used, so
+``import wpprotect`` stays fast and works without them.
+"""
+
+from __future__ import annotations
+
+import importlib
+from typing import TYPE_CHECKING, Any
+
+from wpprotect.errors import (
+    AgentError,
+    AgentNotFoundError,
+    BackendUnavailableError,
+    BPFError,
+    CapabilityError,
+    ConfigConflictError,
+    ConfigError,
+    ConfigFileError,
+    ConfigParseError,
+    ConfigStructureError,
+    ExecError,
+    ExecTimeoutError,
+    FlareError,
+    FlareUploadError,
+    InvalidArgumentError,
+    NetnsNotFoundError,
+    PermissionDeniedError,
+    PlanApplyError,
+    PlanError,
+    PlanUndoError,
+    PlanVerifyError,
+    PlatformError,
+    RemoteConflictError,
+    TargetKindError,
+    TCError,
+    UnsupportedAgentError,
+    WPProtectError,
+)
+
+if TYPE_CHECKING:
+    from wpprotect.agent import AgentVersion, Flare, SecretFinding, SelfTestResult
+    from wpprotect.config import (
+        ConfigEditor,
+        EffectiveValue,
+        Setting,
+        effective_settings,
+        plan_classifier_priority,
+        plan_disable,
+    )
+    from wpprotect.fleet import FleetResult, run_fleet
+    from wpprotect.plan import Change, Plan
+    from wpprotect.platforms import (
+        BasePlatform,
+        DockerPlatform,
+        ExecResult,
+        HostPlatform,
+        KubernetesPlatform,
+        Platform,
+    )
+    from wpprotect.tc import Finding, TCInspector, TCProgram, TCReport
+
+__version__ = "0.1.0.dev0"
+
+# name -> module that defines it; imported on first attribute access (PEP 562).
+_LAZY: dict[str, str] = {
+    "AgentVersion": "wpprotect.agent",
+    "BasePlatform": "wpprotect.platforms",
+    "Change": "wpprotect.plan",
+    "ConfigEditor": "wpprotect.config",
+    "DockerPlatform": "wpprotect.platforms",
+    "EffectiveValue": "wpprotect.config",
+    "ExecResult": "wpprotect.platforms",
+    "Finding": "wpprotect.tc",
+    "Flare": "wpprotect.agent",
+    "FleetResult": "wpprotect.fleet",
+    "HostPlatform": "wpprotect.platforms",
+    "KubernetesPlatform": "wpprotect.platforms",
+    "Plan": "wpprotect.plan",
+    "Platform": "wpprotect.platforms",
+    "SecretFinding": "wpprotect.agent",
+    "SelfTestResult": "wpprotect.agent",
+    "Setting": "wpprotect.config",
+    "TCInspector": "wpprotect.tc",
+    "TCProgram": "wpprotect.tc",
+    "TCReport": "wpprotect.tc",
+    "effective_settings": "wpprotect.config",
+    "plan_classifier_priority": "wpprotect.config",
+    "plan_disable": "wpprotect.config",
+    "run_fleet": "wpprotect.fleet",
+}
+
+__all__ = [
+    "AgentError",
+    "AgentNotFoundError",
+    "AgentVersion",
+    "BPFError",
+    "BackendUnavailableError",
+    "BasePlatform",
+    "CapabilityError",
+    "Change",
+    "ConfigConflictError",
+    "ConfigEditor",
+    "ConfigError",
+    "ConfigFileError",
+    "ConfigParseError",
+    "ConfigStructureError",
+    "DockerPlatform",
+    "EffectiveValue",
+    "ExecError",
+    "ExecResult",
+    "ExecTimeoutError",
+    "Finding",
+    "Flare",
+    "FlareError",
+    "FlareUploadError",
+    "FleetResult",
+    "HostPlatform",
+    "InvalidArgumentError",
+    "KubernetesPlatform",
+    "NetnsNotFoundError",
+    "PermissionDeniedError",
+    "Plan",
+    "PlanApplyError",
+    "PlanError",
+    "PlanUndoError",
+    "PlanVerifyError",
+    "Platform",
+    "PlatformError",
+    "RemoteConflictError",
+    "SecretFinding",
+    "SelfTestResult",
+    "Setting",
+    "TCError",
+    "TCInspector",
+    "TCProgram",
+    "TCReport",
+    "TargetKindError",
+    "UnsupportedAgentError",
+    "WPProtectError",
+    "__version__",
+    "effective_settings",
+    "plan_classifier_priority",
+    "plan_disable",
+    "run_fleet",
+]
+
+
+def __getattr__(name: str) -> Any:
+    module = _LAZY.get(name)
+    if module is None:
+        raise AttributeError(f"module 'wpprotect' has no attribute {name!r}")
+    value = getattr(importlib.import_module(module), name)
+    globals()[name] = value  # later lookups skip __getattr__
+    return value
+
+
+def __dir__() -> list[str]:
+    return sorted(set(globals()) | set(__all__))
