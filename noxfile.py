@@ -11,19 +11,17 @@ import nox
 
 nox.options.sessions = ["tests", "lint", "typecheck", "docs"]
 nox.options.reuse_existing_virtualenvs = True
-nox.options.error_on_missing_interpreters = False
-
-PYTHON = "3.11"
+nox.options.error_on_missing_interpreters = True
 
 
-@nox.session(python=PYTHON)
+@nox.session
 def tests(session: nox.Session) -> None:
     """The whole suite. Root-only and Docker tests skip, saying why, when those are missing."""
     session.install("-e", ".[all,dev]")
     session.run("pytest", *session.posargs)
 
 
-@nox.session(python=PYTHON)
+@nox.session
 def lint(session: nox.Session) -> None:
     """ruff check and format check."""
     session.install("ruff>=0.5")
@@ -31,14 +29,14 @@ def lint(session: nox.Session) -> None:
     session.run("ruff", "format", "--check", "wpprotect", "tests", "benchmarks", "noxfile.py")
 
 
-@nox.session(python=PYTHON)
+@nox.session
 def typecheck(session: nox.Session) -> None:
     """mypy --strict over the library (configuration in pyproject.toml)."""
     session.install("-e", ".[all,dev]")
     session.run("mypy")
 
 
-@nox.session(python=PYTHON)
+@nox.session
 def docs(session: nox.Session) -> None:
     """Build the Sphinx site with warnings as errors, then run the examples in it."""
     session.install("-e", ".[all,dev]")
@@ -46,7 +44,7 @@ def docs(session: nox.Session) -> None:
     session.run("sphinx-build", "-W", "--keep-going", "-b", "doctest", "docs", "docs/_build/doctest")
 
 
-@nox.session(python=PYTHON)
+@nox.session
 def bench(session: nox.Session) -> None:
     """Benchmarks; each prints its figures as ratios against a baseline measured in the same run."""
     session.install("-e", ".[all,dev]")
