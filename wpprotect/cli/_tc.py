@@ -1,0 +1,119 @@
+"""``wpprotect tc scan``: which eBPF classifiers run before Datadog's, and what to do about it.
+
+Exit status: 0 nothing needs action, 1 a finding needs action, 2 a usage or environment error
+(not root, unknown ``--netns``), printed as one line on stderr.
+
+Start-up is kept light: this module imports only argparse at registration; the scan path imports
+``wpprotect.tc`` (socket, struct, ctypes, attrs) and never pyroute2, ruamel, docker or kubernetes.
+The config package is imported only when the agent's effective classifier priority must be read
+(no ``--classifier-priority``).
+"""
+
+from __future__ import annotations
+
+import argparse
+import sys
+from typing import Any
+
+__all__ = ["register"]
+
+_EXIT_OK = 0
+_EXIT_ACTION = 1
+_EXIT_USAGE = 2
+
+
+def _priority(text: str) -> int:
+    try:
+        value = int(text, 10)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"not an integer: {text!r}") from None
+    if not 1 <= value <= 65535:
+        raise argparse.ArgumentTypeError(f"must be in 1..65535, got {value}")
+    return value
+
+
+def register(subparsers: Any) -> None:
+    """Add ``tc`` and its ``scan`` subcommand to the CLI.
+
+    :param subparsers: the top-level parser's subparsers action.
+    """
+    tc = subparsers.add_parser(
+        "tc",
+        help="traffic-control (clsact/tcx/netkit) classifiers and Datadog's network detection",
+        description="Inspect the eBPF traffic-control programs that run before Datadog's.",
+    )
+    sub = tc.add_subparsers(dest="tc_command", metavar="SUBCOMMAND", parser_class=type(tc))
+    scan = sub.add_parser(
+        "scan",
+        help="list clsact filters and tcx/netkit programs, and what blinds network detection",
+        description=(
+            "List every clsact filter and tcx/netkit program (read-only unless --probe), name "
+            "its vendor and verdict, and report what keeps Datadog's classifier from seeing "
+            "packets. Exit status: 0 nothing to do, 1 a finding needs action, 2 usage or "
+            "environment error."
+        ),
+    )
+    scan.add_argument(
+        "--netns",
+        default="all",
+        metavar="all|NAME|PATH",
+        help="'all' (default) for every namespace on the host, a name from `ip netns list` or "
+        "/var/run/docker/netns, or a path such as /proc/PID/ns/net; never created",
+    )
+    scan.add_argument(
+        "--classifier-priority",
+        type=_priority,
+        metavar="N",
+        help="Datadog's classifier priority to judge against (default: the agent's effective "
+        "runtime_security_config.network.classifier_priority, else 10)",
+    )
+    scan.add_argument(
+        "--probe",
+        action="store_true",
+        help="run each program of unknown vendor once on a test packet (BPF_PROG_TEST_RUN) to "
+        "learn its verdict; without it nothing is run",
+    )
+    scan.add_argument(
+        "--json", action="store_true", help="print one JSON document on stdout instead of tables"
+    )
+    scan.set_defaults(handler=_scan)
+    tc.set_defaults(handler=lambda _args: _usage(tc))
+
+
+def _usage(parser: argparse.ArgumentParser) -> int:
+    parser.print_usage(sys.stderr)
+    print("wpprotect: error: tc needs a subcommand: scan", file=sys.stderr)
+    return _EXIT_USAGE
+
+
+def _scan(args: argparse.Namespace) -> int:
+    import attrs
+
+    from wpprotect.tc import TCInspector
+
+    netns = args.netns
+    inspector = TCInspector(
+        netns=netns, probe=args.probe, classifier_priority=args.classifier_priority
+    )
+    report = inspector.scan()  # WPProtectError → one line on stderr, exit 2 (cli.main)
+    assessment = report.assess(args.classifier_priority)
+    # Pin the judged priority so to_dict() does not read the agent's config a second time.
+    report = attrs.evolve(
+        report,
+        classifier_priority=assessment.classifier_priority,
+        classifier_priority_source=assessment.classifier_priority_source,
+    )
+    if args.json:
+        import json
+
+        sys.stdout.write(json.dumps(report.to_dict(), indent=2, ensure_ascii=False) + "\n")
+    else:
+        sys.stdout.write(report.table() + "\n")
+        table = getattr(assessment, "table", None)
+        if callable(table):
+            sys.stdout.write("\n" + str(table()) + "\n")
+        else:  # pragma: no cover - the model always has one
+            for finding in assessment.findings:
+                sys.stdout.write(f"{finding.severity}: {finding.code}: {finding.message}\n")
+    sys.stdout.flush()
+    return _EXIT_ACTION if any(f.needs_action for f in assessment.findings) else _EXIT_OK

@@ -1,0 +1,363 @@
+"""``TCInspector``: read every clsact filter and tcx/netkit program, in one or all namespaces.
+
+The scan, per namespace (a worker thread that ``setns()``-ed into it; no process is forked):
+
+1. one ``RTM_GETQDISC`` dump finds the devices that own a clsact qdisc;
+2. one ``RTM_GETLINK`` dump names every device and spots netkit devices;
+3. one ``RTM_GETTFILTER`` dump per (clsact device, direction);
+4. ``BPF_PROG_QUERY`` per device for tcx (and netkit) programs, in run order; its ifindex is
+   resolved in the calling thread's namespace, which is why it runs in the same worker.
+
+Then, in the calling thread, each program id is joined once with ``bpf_prog_info`` and given a
+vendor and a verdict. Reading is read-only; ``probe=True`` (opt-in) test-runs each unknown
+program once with ``BPF_PROG_TEST_RUN`` to learn its verdict.
+"""
+
+from __future__ import annotations
+
+import errno
+import logging
+import os
+from collections.abc import Callable, Iterable
+from concurrent.futures import ThreadPoolExecutor
+from typing import TYPE_CHECKING, Any, Literal
+
+import attrs
+
+from wpprotect.errors import BPFError, InvalidArgumentError
+from wpprotect.tc import _netlink, _netns
+
+if TYPE_CHECKING:
+    from wpprotect.tc._model import TCProgram, TCReport
+
+__all__ = ["TCInspector"]
+
+log = logging.getLogger(__name__)
+
+# include/uapi/linux/bpf.h (also exported by _bpf; repeated so importing stays ctypes-free).
+BPF_TCX_INGRESS = 46
+BPF_TCX_EGRESS = 47
+BPF_NETKIT_PRIMARY = 54
+BPF_NETKIT_PEER = 55
+# tcx: ingress/egress as named. netkit: the kernel runs PEER programs on what the pod sends
+# (arriving on the host side) and PRIMARY ones on what the host sends to the pod
+# (drivers/net/netkit.c); _model's docstring maps them to ingress / egress likewise.
+_HOOKS: dict[int, tuple[Literal["tcx", "netkit"], Literal["ingress", "egress"]]] = {
+    BPF_TCX_INGRESS: ("tcx", "ingress"),
+    BPF_TCX_EGRESS: ("tcx", "egress"),
+    BPF_NETKIT_PEER: ("netkit", "ingress"),
+    BPF_NETKIT_PRIMARY: ("netkit", "egress"),
+}
+_GEN_FLAGS = ((1, "skip_hw"), (2, "skip_sw"), (4, "in_hw"), (8, "not_in_hw"), (16, "verbose"))
+
+
+@attrs.frozen
+class _HookProg:
+    """A tcx/netkit program as ``BPF_PROG_QUERY`` listed it."""
+
+    ifindex: int
+    attach_type: int
+    position: int
+    prog_id: int
+    link_id: int
+    revision: int
+
+
+@attrs.frozen
+class _RawNetns:
+    """What one worker read in one namespace, before the program join."""
+
+    ref: _netns.NetnsRef
+    names: dict[int, str]
+    filters: list[_netlink.FilterRecord]
+    hooks: list[_HookProg]
+    warnings: list[str]
+    tcx_supported: bool | None
+
+
+def _hw_flags(flags_gen: int) -> tuple[str, ...]:
+    return tuple(name for bit, name in _GEN_FLAGS if flags_gen & bit)
+
+
+def read_netns(ref: _netns.NetnsRef, *, tcx: bool = True) -> _RawNetns:
+    """Read the clsact filters and tcx/netkit programs of one namespace (no program info).
+
+    Runs in the calling thread, which enters ``ref`` for the duration (and comes back).
+
+    :param ref: the namespace.
+    :param tcx: also ask ``BPF_PROG_QUERY`` for tcx/netkit programs.
+    :raises NetnsGoneError: the namespace vanished before it could be entered.
+    """
+    warnings: list[str] = []
+    filters: list[_netlink.FilterRecord] = []
+    hooks: list[_HookProg] = []
+    tcx_supported: bool | None = None
+    with _netns.entered(ref), _netlink.RtnlReader() as reader:
+        # qdiscs before links: a device created in between is then still named.
+        devices = reader.clsact_devices()
+        links = reader.links()
+        names = {link.ifindex: link.name for link in links}
+        for ifindex in sorted(devices):
+            for parent in devices[ifindex]:
+                try:
+                    filters.extend(reader.filters(ifindex, parent))
+                except _netlink.LinkGoneError:
+                    warnings.append(
+                        f"{ref.label}: device {names.get(ifindex, ifindex)} vanished during "
+                        "the scan; skipped"
+                    )
+                    break
+        if reader.interrupted:
+            warnings.append(
+                f"{ref.label}: devices changed while they were listed; run the scan again "
+                "for a consistent picture"
+            )
+        if tcx:
+            from wpprotect.tc import _bpf
+
+            query = _bpf.prog_query
+            for link in links:
+                types: tuple[int, ...] = (BPF_TCX_INGRESS, BPF_TCX_EGRESS)
+                if link.kind == "netkit":
+                    types += (BPF_NETKIT_PEER, BPF_NETKIT_PRIMARY)
+                for attach_type in types:
+                    if tcx_supported is False and attach_type in (46, 47):
+                        continue
+                    try:
+                        result = query(link.ifindex, attach_type)
+                    except BPFError as exc:
+                        if exc.errno == errno.ENODEV:
+                            warnings.append(
+                                f"{ref.label}: device {link.name} vanished during the scan; "
+                                "its tcx programs were not read"
+                            )
+                            break
+                        raise
+                    if result is None:
+                        # EINVAL: no tcx in this kernel (before 6.6), or a netkit type the
+                        # device does not take (e.g. its peer side).
+                        if attach_type in (BPF_TCX_INGRESS, BPF_TCX_EGRESS):
+                            tcx_supported = False
+                        continue
+                    if attach_type in (BPF_TCX_INGRESS, BPF_TCX_EGRESS):
+                        tcx_supported = True
+                    hooks.extend(
+                        _HookProg(link.ifindex, attach_type, pos, pid, lid, result.revision)
+                        for pos, (pid, lid) in enumerate(
+                            zip(result.prog_ids, result.link_ids, strict=False)
+                        )
+                    )
+    return _RawNetns(ref, names, filters, hooks, warnings, tcx_supported)
+
+
+@attrs.define(repr=False)
+class TCInspector:
+    """Finds every eBPF traffic-control program that may run before Datadog's classifier.
+
+    Example::
+
+        report = wpprotect.TCInspector(netns="all").scan()
+        for finding in report.assess().findings: ...
+
+    :param netns: ``"all"`` (every namespace on the host), ``None`` (the current one), a name
+        (``/var/run/netns`` or ``/var/run/docker/netns``) or a path (``/proc/<pid>/ns/net``, a
+        bind mount). A namespace is never created.
+    :param probe: run each program of unknown vendor once on a test packet
+        (``BPF_PROG_TEST_RUN``) to learn its verdict. Off by default: scanning is read-only.
+    :param classifier_priority: Datadog's classifier priority to judge against; None reads the
+        agent's effective value when the report is assessed.
+    :param workers: threads reading namespaces in parallel with ``netns="all"``.
+    :param tcx: also list tcx/netkit programs (``BPF_PROG_QUERY`` per device).
+    """
+
+    netns: str | os.PathLike[str] | None = "all"
+    probe: bool = False
+    classifier_priority: int | None = None
+    workers: int = 3
+    tcx: bool = True
+    # Test hook: called with each namespace just before it is read (e.g. to delete it).
+    _before_read: Callable[[_netns.NetnsRef], None] | None = attrs.field(
+        default=None, alias="_before_read"
+    )
+
+    def __attrs_post_init__(self) -> None:
+        if self.workers < 1:
+            raise InvalidArgumentError(f"workers must be at least 1, got {self.workers}")
+        if self.classifier_priority is not None and not 1 <= self.classifier_priority <= 65535:
+            raise InvalidArgumentError(
+                f"classifier_priority must be in 1..65535, got {self.classifier_priority}",
+                key="runtime_security_config.network.classifier_priority",
+            )
+
+    def __repr__(self) -> str:
+        return f"<TCInspector netns={self.netns!r} probe={self.probe}>"
+
+    # -- public ------------------------------------------------------------------------------
+
+    def namespaces(self) -> list[_netns.NetnsRef]:
+        """The namespaces a scan would read (nothing is opened or created).
+
+        :raises NetnsNotFoundError: a name or path that does not exist.
+        """
+        if self.netns == "all":
+            return _netns.list_netns()
+        return [_netns.resolve_netns(self.netns)]
+
+    def scan(self) -> TCReport:
+        """Read every clsact filter and tcx/netkit program, with program details and vendor.
+
+        :returns: the report; :meth:`TCReport.assess` judges it.
+        :raises CapabilityError: not root: names the missing capability (CAP_NET_ADMIN for
+            tcx queries, CAP_SYS_ADMIN to read program details and enter namespaces).
+        :raises NetnsNotFoundError: the namespace asked for does not exist (nothing is created).
+        """
+        from wpprotect.tc import _bpf
+        from wpprotect.tc._model import NamespaceInfo, TCReport
+
+        # Checked before anything is opened: one clear error instead of a partial report.
+        _bpf.require("CAP_NET_ADMIN", "CAP_SYS_ADMIN")
+        refs = self.namespaces()
+        raws = self._read_all(refs)
+
+        warnings: list[str] = []
+        tcx_supported: bool | None = None
+        for raw in raws:
+            if isinstance(raw, str):
+                warnings.append(raw)
+                continue
+            warnings.extend(raw.warnings)
+            if raw.tcx_supported is not None:
+                tcx_supported = (
+                    raw.tcx_supported
+                    if tcx_supported is None
+                    else (tcx_supported and raw.tcx_supported)
+                )
+        done = [r for r in raws if not isinstance(r, str)]
+        programs = self._join(done, warnings)
+        return TCReport(
+            programs=programs,
+            namespaces=[
+                NamespaceInfo(r.ref.label, f"{r.ref.dev}:{r.ref.ino}", r.ref.path) for r in done
+            ],
+            warnings=warnings,
+            tcx_supported=tcx_supported,
+            probe=self.probe,
+            classifier_priority=self.classifier_priority,
+            classifier_priority_source=None if self.classifier_priority is None else "caller",
+        )
+
+    # -- internals ---------------------------------------------------------------------------
+
+    def _read_one(self, ref: _netns.NetnsRef) -> _RawNetns | str:
+        if self._before_read is not None:
+            self._before_read(ref)
+        try:
+            return read_netns(ref, tcx=self.tcx)
+        except _netns.NetnsGoneError as exc:
+            log.info("skipping %s: %s", ref.label, exc)
+            return f"{ref.label}: network namespace vanished during the scan; skipped"
+
+    def _read_all(self, refs: list[_netns.NetnsRef]) -> list[_RawNetns | str]:
+        if len(refs) == 1 or self.workers == 1:
+            return [self._read_one(ref) for ref in refs]
+        with ThreadPoolExecutor(
+            max_workers=min(self.workers, len(refs)), thread_name_prefix="wpprotect-netns"
+        ) as pool:
+            return list(pool.map(self._read_one, refs))
+
+    def _join(self, raws: Iterable[_RawNetns], warnings: list[str]) -> list[TCProgram]:
+        """Build the programs: program info once per id, vendor, verdict."""
+        from wpprotect.tc import _bpf
+        from wpprotect.tc._model import TCProgram
+        from wpprotect.tc._vendors import identify, resolve_verdict
+
+        cache = _bpf.ProgInfoCache()
+        probed: dict[int, int | None] = {}
+        out: list[TCProgram] = []
+
+        def details(prog_id: int | None, filter_name: str, attach: str, ns: str) -> dict[str, Any]:
+            info = None if prog_id is None else cache.get(prog_id)
+            prog_name = None if info is None else info.name
+            sig = identify(filter_name or prog_name, prog_name)
+            code: int | None = None
+            if (
+                self.probe
+                and prog_id is not None
+                and info is not None
+                and (sig.documented_verdict is None)
+            ):
+                if prog_id not in probed:
+                    probed[prog_id] = self._probe(prog_id, ns, warnings)
+                code = probed[prog_id]
+            verdict, source = resolve_verdict(sig, attach, code)
+            return {
+                "prog_name": prog_name,
+                "prog_tag": None if info is None else info.tag,
+                "vendor": sig.name,
+                "verdict": verdict,
+                "verdict_source": source,
+                "run_cnt": None if info is None else info.run_cnt,
+                "run_time_ns": None if info is None else info.run_time_ns,
+                "load_time_ns": None if info is None else info.load_time_ns,
+            }
+
+        for raw in raws:
+            label = raw.ref.label
+            ns_id = f"{raw.ref.dev}:{raw.ref.ino}"
+            for hook in raw.hooks:
+                attach, direction = _HOOKS[hook.attach_type]
+                extra = details(hook.prog_id, "", attach, label)
+                prog_name = extra["prog_name"]
+                out.append(
+                    TCProgram(
+                        netns=label,
+                        netns_id=ns_id,
+                        ifname=raw.names.get(hook.ifindex, f"ifindex {hook.ifindex}"),
+                        ifindex=hook.ifindex,
+                        direction=direction,
+                        attach=attach,
+                        protocol="all",
+                        name=prog_name if isinstance(prog_name, str) else "",
+                        prog_id=hook.prog_id,
+                        link_id=hook.link_id or None,
+                        position=hook.position,
+                        **extra,
+                    )
+                )
+            for f in raw.filters:
+                is_bpf = f.kind == "bpf"
+                extra = (
+                    details(f.prog_id, f.name or "", "clsact", label)
+                    if is_bpf
+                    else {"vendor": "unknown", "verdict": None, "verdict_source": None}
+                )
+                out.append(
+                    TCProgram(
+                        netns=label,
+                        netns_id=ns_id,
+                        ifname=raw.names.get(f.ifindex, f"ifindex {f.ifindex}"),
+                        ifindex=f.ifindex,
+                        direction=f.direction,  # type: ignore[arg-type]
+                        attach="clsact",
+                        priority=f.priority,
+                        handle=f.handle,
+                        protocol=_netlink.protocol_name(f.protocol),
+                        chain=f.chain,
+                        kind=f.kind,
+                        name=f.name or "",
+                        prog_id=f.prog_id,
+                        direct_action=bool(f.flags & 1) if is_bpf else None,
+                        hw_flags=_hw_flags(f.flags_gen),
+                        **extra,
+                    )
+                )
+        return out
+
+    def _probe(self, prog_id: int, ns: str, warnings: list[str]) -> int | None:
+        from wpprotect.tc import _bpf
+
+        try:
+            return _bpf.probe_verdict(prog_id)
+        except BPFError as exc:
+            warnings.append(f"{ns}: program {prog_id} could not be test-run ({exc}); assumed")
+            return None

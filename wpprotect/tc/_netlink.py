@@ -1,0 +1,429 @@
+"""A lean rtnetlink reader: links, clsact qdiscs and tc filters, decoded with ``struct`` only.
+
+Why not pyroute2's decoder: on 1000 links it spends ~290 ms decoding whole link messages and
+~170 µs per filter request against ~4 µs of kernel time (reference tc-ebpf.md §7). This module
+decodes only the fields the inspector reports, straight from the receive buffer:
+
+- ``RTM_GETLINK`` dump, with ``RTEXT_FILTER_SKIP_STATS`` so the kernel leaves the counters out:
+  ifindex, ``IFLA_IFNAME`` and the ``IFLA_INFO_KIND`` (to spot netkit devices).
+- "qdisc-first": one ``RTM_GETQDISC`` dump finds the devices owning a clsact (or ingress) qdisc,
+  so filter dumps are sent only for those.
+- ``RTM_GETTFILTER`` dumps per (ifindex, direction): the kernel returns nothing for ifindex 0
+  and only the root qdisc's filters for parent 0 (reference §1 "Pitfalls").
+
+The kernel allows one dump in flight per socket, and sizes each dump's skb from the largest read
+seen on the socket, so the per-device filter dumps use their own socket with page-sized reads.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import errno
+import os
+import socket
+import struct
+from collections.abc import Callable
+from typing import NamedTuple
+
+from wpprotect.errors import CapabilityError, TCError
+
+__all__ = [
+    "EGRESS_PARENT",
+    "INGRESS_PARENT",
+    "FilterRecord",
+    "LinkGoneError",
+    "LinkRecord",
+    "RtnlReader",
+    "parse_filter",
+    "protocol_name",
+]
+
+# include/uapi/linux/netlink.h
+NLMSG_NOOP = 1
+NLMSG_ERROR = 2
+NLMSG_DONE = 3
+NLMSG_OVERRUN = 4
+NLM_F_REQUEST = 0x1
+NLM_F_MULTI = 0x2
+NLM_F_DUMP = 0x300  # NLM_F_ROOT | NLM_F_MATCH
+NLM_F_DUMP_INTR = 0x10
+SOL_NETLINK = 270
+NETLINK_CAP_ACK = 10  # errors do not echo the request back
+# include/uapi/linux/rtnetlink.h
+RTM_NEWLINK = 16
+RTM_GETLINK = 18
+RTM_NEWQDISC = 36
+RTM_GETQDISC = 38
+RTM_NEWTFILTER = 44
+RTM_GETTFILTER = 46
+RTEXT_FILTER_SKIP_STATS = 1 << 3
+# include/uapi/linux/if_link.h
+IFLA_IFNAME = 3
+IFLA_LINKINFO = 18
+IFLA_EXT_MASK = 29
+IFLA_INFO_KIND = 1
+# TCA_* (rtnetlink.h) and TCA_BPF_* (pkt_cls.h)
+TCA_KIND = 1
+TCA_OPTIONS = 2
+TCA_CHAIN = 11
+TCA_BPF_NAME = 7
+TCA_BPF_FLAGS = 8
+TCA_BPF_FLAGS_GEN = 9
+TCA_BPF_TAG = 10
+TCA_BPF_ID = 11
+NLA_TYPE_MASK = 0x3FFF  # strips NLA_F_NESTED / NLA_F_NET_BYTEORDER
+# pkt_sched.h: TC_H_CLSACT = TC_H_INGRESS = 0xFFFFFFF1; clsact's own handle is ffff:0000.
+TC_H_INGRESS = 0xFFFFFFF1
+#: ``TC_H_MAKE(TC_H_CLSACT, TC_H_MIN_INGRESS)``: the parent of ingress filters (``ffff:fff2``).
+INGRESS_PARENT = 0xFFFFFFF2
+#: ``TC_H_MAKE(TC_H_CLSACT, TC_H_MIN_EGRESS)``: the parent of egress filters (``ffff:fff3``).
+EGRESS_PARENT = 0xFFFFFFF3
+
+_NLMSGHDR = struct.Struct("=IHHII")  # len, type, flags, seq, pid
+_NLA = struct.Struct("=HH")
+_U32 = struct.Struct("=I")
+_ERRNO = struct.Struct("=i")
+_TCMSG_BODY = struct.Struct("=iIII")  # ifindex, handle, parent, info (after family/pads)
+_IFI_INDEX = struct.Struct("=i")
+_unpack_nla = _NLA.unpack_from
+_unpack_u32 = _U32.unpack_from
+_unpack_body = _TCMSG_BODY.unpack_from
+# nlmsghdr + ifinfomsg{family, pad, type, index, flags, change} + IFLA_EXT_MASK u32
+_LINK_REQ = struct.Struct("=IHHII BBHiII HHI")
+# nlmsghdr + tcmsg{family, pad1, pad2, ifindex, handle, parent, info}
+_TC_REQ = struct.Struct("=IHHII BBHiIII")
+
+# if_ether.h protocol numbers, as tc prints them.
+_PROTOCOLS = {
+    0x0003: "all",
+    0x0800: "ip",
+    0x86DD: "ipv6",
+    0x0806: "arp",
+    0x8100: "802.1Q",
+    0x88A8: "802.1ad",
+    0x8847: "mpls_uc",
+}
+
+_PAGE = os.sysconf("SC_PAGE_SIZE") if hasattr(os, "sysconf") else 4096
+# With 4 KiB pages NLMSG_GOODSIZE is below 4096, so a 4096-byte read never truncates and keeps
+# the kernel's dump skbs small; larger pages raise NLMSG_GOODSIZE to ~8 KiB (netlink.h).
+SMALL_READ = 4096 if _PAGE <= 4096 else 8192
+BIG_READ = 32768  # the kernel caps dump skbs at 32 KiB (SKB_WITH_OVERHEAD(32768))
+
+
+def protocol_name(proto: int) -> str:
+    """tc's name for an ethertype (``all``, ``ip``, ``ipv6``...), else ``0x%04x``."""
+    return _PROTOCOLS.get(proto) or f"0x{proto:04x}"
+
+
+class LinkRecord(NamedTuple):
+    """A device: index, name, and its ``IFLA_INFO_KIND`` (``veth``, ``netkit``... or ``""``)."""
+
+    ifindex: int
+    name: str
+    kind: str
+
+
+class FilterRecord(NamedTuple):
+    """One tc filter as the kernel dumped it; bpf fields are empty for other kinds."""
+
+    ifindex: int
+    parent: int
+    priority: int
+    protocol: int
+    handle: int
+    chain: int
+    kind: str
+    name: str | None
+    prog_id: int | None
+    tag: str | None
+    flags: int
+    flags_gen: int
+
+    @property
+    def direction(self) -> str:
+        """``ingress`` or ``egress``, from the parent (``ffff:fff2`` / ``ffff:fff3``)."""
+        return "egress" if self.parent == EGRESS_PARENT else "ingress"
+
+
+class LinkGoneError(TCError):
+    """The device was removed while it was being read (``ENODEV``)."""
+
+
+class _Truncated(Exception):
+    pass
+
+
+def _str(buf: bytearray | bytes, start: int, end: int) -> str:
+    nul = buf.find(b"\0", start, end)
+    return buf[start : end if nul < 0 else nul].decode("utf-8", "replace")
+
+
+def parse_filter(buf: bytearray | bytes, start: int, end: int) -> FilterRecord | None:
+    """Decode one ``RTM_NEWTFILTER`` message (``buf[start:end]``, netlink header included).
+
+    :returns: the filter, or None for the per-priority header message (handle 0, no options).
+    """
+    unpack_nla = _unpack_nla
+    unpack_u32 = _unpack_u32
+    index, handle, fparent, info = _unpack_body(buf, start + 20)
+    kind = ""
+    chain = 0
+    has_options = False
+    name: str | None = None
+    prog_id: int | None = None
+    tag: str | None = None
+    flags = 0
+    flags_gen = 0
+    off = start + 36
+    while off + 4 <= end:
+        alen, atype = unpack_nla(buf, off)
+        if alen < 4:
+            break
+        atype &= NLA_TYPE_MASK
+        if atype == TCA_KIND:
+            kind = _str(buf, off + 4, off + alen)
+        elif atype == TCA_CHAIN:
+            (chain,) = unpack_u32(buf, off + 4)
+        elif atype == TCA_OPTIONS:
+            has_options = True
+            if kind == "bpf":  # TCA_KIND precedes TCA_OPTIONS (tcf_fill_node)
+                sub = off + 4
+                sub_end = off + alen
+                while sub + 4 <= sub_end:
+                    slen, stype = unpack_nla(buf, sub)
+                    if slen < 4:
+                        break
+                    stype &= NLA_TYPE_MASK
+                    if stype == TCA_BPF_ID:
+                        (prog_id,) = unpack_u32(buf, sub + 4)
+                    elif stype == TCA_BPF_NAME:
+                        name = _str(buf, sub + 4, sub + slen)
+                    elif stype == TCA_BPF_TAG:
+                        tag = buf[sub + 4 : sub + slen].hex()
+                    elif stype == TCA_BPF_FLAGS:
+                        (flags,) = unpack_u32(buf, sub + 4)
+                    elif stype == TCA_BPF_FLAGS_GEN:
+                        (flags_gen,) = unpack_u32(buf, sub + 4)
+                    sub += (slen + 3) & ~3
+        off += (alen + 3) & ~3
+    if handle == 0 and not has_options:
+        return None  # the (prio, protocol) header `tc` prints as "pref N bpf chain 0"
+    return FilterRecord(
+        index, fparent, info >> 16, socket.ntohs(info & 0xFFFF), handle, chain,
+        kind, name, prog_id, tag, flags, flags_gen,
+    )  # fmt: skip
+
+
+class RtnlReader:
+    """Two ``NETLINK_ROUTE`` sockets bound to the namespace the calling thread is in.
+
+    One socket serves the large link and qdisc dumps (32 KiB reads); the other, the many small
+    per-device filter dumps (page-sized reads, so the kernel allocates small skbs).
+
+    :raises CapabilityError: the sockets cannot be opened for lack of permission.
+    """
+
+    def __init__(self) -> None:
+        try:
+            self._big = socket.socket(socket.AF_NETLINK, socket.SOCK_RAW, socket.NETLINK_ROUTE)
+            self._small = socket.socket(socket.AF_NETLINK, socket.SOCK_RAW, socket.NETLINK_ROUTE)
+        except PermissionError as exc:
+            raise CapabilityError("opening a netlink socket was refused") from exc
+        for sock in (self._big, self._small):
+            # Errors then do not echo the request back; older kernels lack the option.
+            with contextlib.suppress(OSError):
+                sock.setsockopt(SOL_NETLINK, NETLINK_CAP_ACK, 1)
+        self._bigbuf = bytearray(BIG_READ)
+        self._smallbuf = bytearray(SMALL_READ)
+        self._seq = 0
+        self.interrupted = False  #: a dump was marked NLM_F_DUMP_INTR (changed while read)
+
+    def close(self) -> None:
+        """Close both sockets."""
+        self._big.close()
+        self._small.close()
+
+    def __enter__(self) -> RtnlReader:
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.close()
+
+    # -- the dump loop -----------------------------------------------------------------------
+
+    def _dump(
+        self,
+        sock: socket.socket,
+        buf: bytearray,
+        request: bytes,
+        want: int,
+        handle: Callable[[bytearray, int, int], None],
+    ) -> bytearray:
+        """Send a dump request and feed each ``want`` message to ``handle(buf, start, end)``.
+
+        Returns the buffer used (it grows if the kernel ever sends more than fits).
+        """
+        while True:
+            seq = self._seq = (self._seq + 1) & 0xFFFFFFFF
+            sock.send(request[:8] + _U32.pack(seq) + request[12:])
+            try:
+                self._read(sock, buf, seq, want, handle)
+                return buf
+            except _Truncated:
+                buf = bytearray(len(buf) * 2)  # then ask again: the partial dump is drained
+
+    def _read(
+        self,
+        sock: socket.socket,
+        buf: bytearray,
+        seq: int,
+        want: int,
+        handle: Callable[[bytearray, int, int], None],
+    ) -> None:
+        unpack_hdr = _NLMSGHDR.unpack_from
+        truncated = False
+        size = len(buf)
+        while True:
+            # MSG_TRUNC makes netlink return the datagram's real length, so a short buffer is
+            # noticed instead of silently losing messages.
+            n = sock.recv_into(buf, size, socket.MSG_TRUNC)
+            if n > size:
+                truncated = True
+                continue  # keep draining this dump; it is re-sent with a bigger buffer
+            off = 0
+            while off + 16 <= n:
+                length, mtype, flags, mseq, _ = unpack_hdr(buf, off)
+                if length < 16:
+                    raise TCError("malformed netlink message from the kernel")
+                if mseq != seq:
+                    off += (length + 3) & ~3
+                    continue  # a late reply to an earlier request
+                if mtype == NLMSG_DONE:
+                    if truncated:
+                        raise _Truncated
+                    return
+                if mtype == NLMSG_ERROR:
+                    (err,) = _ERRNO.unpack_from(buf, off + 16)
+                    if err == 0:
+                        return
+                    if truncated:
+                        raise _Truncated
+                    raise OSError(-err, os.strerror(-err))
+                if flags & NLM_F_DUMP_INTR:
+                    self.interrupted = True
+                if mtype == want and not truncated:
+                    handle(buf, off, off + length)
+                off += (length + 3) & ~3
+
+    # -- links -------------------------------------------------------------------------------
+
+    def links(self) -> list[LinkRecord]:
+        """Every device in this namespace: (ifindex, name, link kind)."""
+        out: list[LinkRecord] = []
+        append = out.append
+        unpack_nla = _NLA.unpack_from
+        unpack_index = _IFI_INDEX.unpack_from
+
+        def on_link(buf: bytearray, start: int, end: int) -> None:
+            (ifindex,) = unpack_index(buf, start + 20)
+            name = ""
+            kind = ""
+            off = start + 32  # nlmsghdr (16) + ifinfomsg (16)
+            while off + 4 <= end:
+                alen, atype = unpack_nla(buf, off)
+                if alen < 4:
+                    break
+                atype &= NLA_TYPE_MASK
+                if atype == IFLA_IFNAME:
+                    name = _str(buf, off + 4, off + alen)
+                elif atype == IFLA_LINKINFO:
+                    sub = off + 4
+                    sub_end = off + alen
+                    while sub + 4 <= sub_end:
+                        slen, stype = unpack_nla(buf, sub)
+                        if slen < 4:
+                            break
+                        if stype & NLA_TYPE_MASK == IFLA_INFO_KIND:
+                            kind = _str(buf, sub + 4, sub + slen)
+                            break
+                        sub += (slen + 3) & ~3
+                    break  # IFLA_IFNAME comes first (rtnl_fill_ifinfo); nothing else needed
+                off += (alen + 3) & ~3
+            append(LinkRecord(ifindex, name, kind))
+
+        request = _LINK_REQ.pack(
+            _LINK_REQ.size, RTM_GETLINK, NLM_F_REQUEST | NLM_F_DUMP, 0, 0,
+            socket.AF_UNSPEC, 0, 0, 0, 0, 0,
+            8, IFLA_EXT_MASK, RTEXT_FILTER_SKIP_STATS,
+        )  # fmt: skip
+        self._bigbuf = self._dump(self._big, self._bigbuf, request, RTM_NEWLINK, on_link)
+        return out
+
+    # -- qdiscs ------------------------------------------------------------------------------
+
+    def clsact_devices(self) -> dict[int, tuple[int, ...]]:
+        """ifindex → the filter parents to dump: both for clsact, ingress only for ``ingress``.
+
+        Found with one qdisc dump for the whole namespace (the kernel ignores ``tcm_ifindex``
+        in qdisc dumps, so asking per device costs O(N²); reference §7).
+        """
+        out: dict[int, tuple[int, ...]] = {}
+        unpack_body = _TCMSG_BODY.unpack_from
+        unpack_nla = _NLA.unpack_from
+
+        def on_qdisc(buf: bytearray, start: int, end: int) -> None:
+            ifindex, _handle, parent, _info = unpack_body(buf, start + 20)
+            if parent != TC_H_INGRESS:  # cheap test on the fixed header first
+                return
+            off = start + 36  # nlmsghdr (16) + tcmsg (20)
+            while off + 4 <= end:
+                alen, atype = unpack_nla(buf, off)
+                if alen < 4:
+                    return
+                if atype & NLA_TYPE_MASK == TCA_KIND:
+                    kind = _str(buf, off + 4, off + alen)
+                    if kind == "clsact":
+                        out[ifindex] = (INGRESS_PARENT, EGRESS_PARENT)
+                    elif kind == "ingress":
+                        out[ifindex] = (INGRESS_PARENT,)
+                    return
+                off += (alen + 3) & ~3
+
+        request = _TC_REQ.pack(
+            _TC_REQ.size, RTM_GETQDISC, NLM_F_REQUEST | NLM_F_DUMP, 0, 0,
+            socket.AF_UNSPEC, 0, 0, 0, 0, 0, 0,
+        )  # fmt: skip
+        self._bigbuf = self._dump(self._big, self._bigbuf, request, RTM_NEWQDISC, on_qdisc)
+        return out
+
+    # -- filters -----------------------------------------------------------------------------
+
+    def filters(self, ifindex: int, parent: int) -> list[FilterRecord]:
+        """The filters under one clsact direction of one device, in the kernel's run order.
+
+        Per-priority header messages (handle 0, no ``TCA_OPTIONS``) are skipped.
+
+        :raises LinkGoneError: the device no longer exists.
+        """
+        out: list[FilterRecord] = []
+        append = out.append
+
+        def on_filter(buf: bytearray, start: int, end: int) -> None:
+            record = parse_filter(buf, start, end)
+            if record is not None:
+                append(record)
+
+        request = _TC_REQ.pack(
+            _TC_REQ.size, RTM_GETTFILTER, NLM_F_REQUEST | NLM_F_DUMP, 0, 0,
+            socket.AF_UNSPEC, 0, 0, ifindex, 0, parent, 0,
+        )  # fmt: skip
+        try:
+            self._smallbuf = self._dump(
+                self._small, self._smallbuf, request, RTM_NEWTFILTER, on_filter
+            )
+        except OSError as exc:
+            if exc.errno in (errno.ENODEV, errno.ENXIO):
+                raise LinkGoneError(f"device {ifindex} vanished while being read") from exc
+            raise TCError(f"filter dump of device {ifindex} failed: {exc.strerror}") from exc
+        return out
