@@ -1,0 +1,1071 @@
+"""Round-trip YAML editing that changes only the lines an edit needs.
+
+How an edit reaches the text
+----------------------------
+The document is parsed with ruamel.yaml's round-trip loader into :attr:`ConfigEditor.data`.
+ruamel's dumper does not reproduce every file byte for byte (``key: null`` becomes ``key:``,
+extra spaces after a colon are dropped, indentation is normalised), so the text is never taken
+from the dumper wholesale. Instead, :attr:`ConfigEditor.text` is a three-way merge: ruamel's dump
+of the document as it was parsed (*base*) is diffed against the dump of the edited document, and
+only the changed hunks are carried over onto the real text, anchored on lines that the base dump
+and the real text share. Lines an edit does not touch are therefore byte-for-byte the original.
+The merged text is parsed again and must equal the edited document; if it ever did not, the full
+dump is used instead (correct, but with a larger diff) and a warning is logged.
+
+The dumper is configured with the file's own mapping indent, sequence indent and dash offset,
+detected from the parsed positions, so new lines look like their neighbours.
+
+Commented-out defaults
+----------------------
+The agent's example files ship every key commented out (``# runtime_security_config:`` then
+``  # enabled: false`` under ``## @param`` lines, ``pkg/config/config_template.yaml`` in
+DataDog/datadog-agent). When :meth:`ConfigEditor.set` needs a key that is missing but present as a
+commented-out line in the right block, those lines are uncommented in place (parents first, at
+the indentation of their live siblings or one indent level deeper than their parent), the text
+is parsed again, and then the value is set; documentation comments stay where they were. The
+activation is only kept if the re-parsed document equals the old one plus the activated keys.
+"""
+
+from __future__ import annotations
+
+import difflib
+import hashlib
+import io
+import logging
+import os
+import re
+from collections import Counter
+from collections.abc import Iterator, Mapping, Sequence
+from pathlib import Path
+from typing import TYPE_CHECKING, Any, ClassVar
+
+from wpprotect._redact import redact_text
+from wpprotect.config import _io
+from wpprotect.errors import (
+    ConfigConflictError,
+    ConfigFileError,
+    ConfigParseError,
+    ConfigStructureError,
+    InvalidArgumentError,
+)
+
+if TYPE_CHECKING:
+    from ruamel.yaml import YAML
+
+__all__ = ["ConfigEditor", "KeyPath"]
+
+log = logging.getLogger(__name__)
+
+#: A key path: ``"a.b.c"`` or a sequence of keys (for keys that contain dots).
+KeyPath = str | Sequence[str]
+
+_MISSING: Any = object()
+_BOM = "\ufeff"
+# A commented-out `key:` line: `# key: value`, `  # key:`, `#   key: value` (not `## doc`).
+_COMMENTED_KEY = re.compile(
+    r"^(?P<lead>[ ]*)#(?P<sp>[ ]*)(?P<key>[A-Za-z0-9_][A-Za-z0-9_.\-/]*)[ ]*:(?:[ ]+(?P<rest>\S.*?))?[ ]*$"
+)
+_LIVE_KEY = re.compile(r"^(?P<lead>[ ]*)(?P<key>[^\s#\-][^:#]*?)[ ]*:(?:[ ]|$)")
+
+
+def _ruamel() -> Any:
+    """Import ruamel.yaml lazily (the config package is its only home)."""
+    import ruamel.yaml
+
+    return ruamel.yaml
+
+
+class _Indent:
+    """The file's block layout: mapping indent, sequence indent and dash offset."""
+
+    __slots__ = ("mapping", "offset", "sequence")
+
+    def __init__(self, mapping: int = 2, sequence: int | None = None, offset: int | None = None):
+        self.mapping = mapping
+        self.offset = mapping if offset is None else offset
+        self.sequence = self.offset + 2 if sequence is None else sequence
+
+    def __repr__(self) -> str:
+        return f"_Indent(mapping={self.mapping}, sequence={self.sequence}, offset={self.offset})"
+
+
+def _make_yaml(indent: _Indent) -> YAML:
+    ry = _ruamel()
+    y = ry.YAML(typ="rt")
+    y.preserve_quotes = True
+    y.width = 1 << 30  # never fold long scalars
+    y.allow_duplicate_keys = False
+    seq = max(indent.sequence, indent.offset + 2)
+    y.indent(mapping=indent.mapping, sequence=seq, offset=indent.offset)
+    return y
+
+
+def _split_path(path: KeyPath) -> tuple[str, ...]:
+    if isinstance(path, str):
+        keys = tuple(path.split("."))
+    elif isinstance(path, Sequence):
+        keys = tuple(path)
+    else:
+        raise InvalidArgumentError(
+            f"a key path is a dotted string or a sequence of keys, not {type(path).__name__}"
+        )
+    if not keys or any(not isinstance(k, str) or k == "" for k in keys):
+        raise InvalidArgumentError(f"invalid key path {path!r}: empty key or non-string key")
+    return keys
+
+
+def _dotted(keys: Sequence[str]) -> str:
+    return ".".join(keys)
+
+
+def _plain(node: Any) -> Any:
+    """ruamel's round-trip objects as plain Python values (dict, list, str, int...)."""
+    if isinstance(node, Mapping):
+        return {_plain(k): _plain(v) for k, v in node.items()}
+    if isinstance(node, list | tuple):
+        return [_plain(v) for v in node]
+    if isinstance(node, bool) or node is None:
+        return node
+    if isinstance(node, str):
+        return str(node)
+    if isinstance(node, int):
+        return int(node)
+    if isinstance(node, float):
+        return float(node)
+    return node
+
+
+def _line_of(node: Any, key: Any = None) -> int | None:
+    """1-based line of ``node`` (or of ``key`` in it), from ruamel's position info."""
+    try:
+        if key is not None:
+            if isinstance(node, list):
+                return int(node.lc.item(key)[0]) + 1
+            return int(node.lc.key(key)[0]) + 1
+        return int(node.lc.line) + 1
+    except (AttributeError, KeyError, TypeError, IndexError):
+        return None
+
+
+class ConfigEditor:
+    """Edit a YAML config file the way a careful person would: only the needed lines change.
+
+    Comments, blank lines, key order, quoting, indentation, sequence style, ``---`` markers, the
+    line endings (LF or CRLF, not mixed) and the final newline (or its absence) are kept.
+    Commented-out defaults (the agent's ``*.yaml.example`` files) are activated in place.
+
+    >>> ed = ConfigEditor.from_text("# CWS\\nruntime_security_config:\\n  enabled: true  # on\\n")
+    >>> ed.get("runtime_security_config.enabled")
+    True
+    >>> ed.set("runtime_security_config.enabled", False)
+    >>> print(ed.text, end="")
+    # CWS
+    runtime_security_config:
+      enabled: false  # on
+    >>> ed.changed
+    True
+
+    Key paths are dotted strings, or a sequence of keys when a key itself contains dots
+    (``("metadata", "annotations", "example.com/x")``).
+
+    Attributes useful to code building on the editor:
+
+    - :attr:`data`: the parsed root (a ruamel ``CommentedMap``). Nested nodes may be edited in
+      place (e.g. appending to a Kubernetes ``env`` list); :attr:`text` reflects such edits with
+      the same minimal-diff rule. ``set()`` may replace the root when it activates commented-out
+      lines, so fetch ``data`` (or ``get()`` results) again after a ``set()``.
+    - :attr:`path`, :attr:`original_text`.
+
+    :cvar MAX_BYTES: files larger than this are refused (16 MiB).
+    """
+
+    MAX_BYTES: ClassVar[int] = 16 * 1024 * 1024
+
+    def __init__(self, text: str, *, path: str | os.PathLike[str] | None = None) -> None:
+        """Parse ``text``; prefer :meth:`load` or :meth:`from_text`.
+
+        :param text: the YAML document.
+        :param path: where it belongs (used in messages and by :meth:`save`).
+        :raises ConfigParseError: not YAML, tab indentation, duplicate keys, mixed line endings.
+        :raises ConfigStructureError: the root is not a mapping.
+        """
+        self._path: Path | None = None if path is None else Path(path)
+        self._original_text = text
+        self._loaded_bytes: bytes | None = None
+        self._bom = text.startswith(_BOM)
+        body = text[1:] if self._bom else text
+        self._crlf = self._detect_newlines(body)
+        if self._crlf:
+            body = body.replace("\r\n", "\n")
+        self._final_newline = body.endswith("\n") or body == ""
+        if body and not body.endswith("\n"):
+            body += "\n"
+        self._check_tabs(body)
+        self._load_base(body)
+
+    # ------------------------------------------------------------------ construction
+
+    @classmethod
+    def from_text(cls, text: str, path: str | os.PathLike[str] | None = None) -> ConfigEditor:
+        """Edit a document held in memory.
+
+        :param text: the YAML document.
+        :param path: where it would be saved (optional; needed by :meth:`save`).
+        :returns: an editor.
+        :raises ConfigParseError: the text is not YAML wpprotect can edit safely.
+        :raises ConfigStructureError: the root is not a mapping.
+        """
+        return cls(text, path=path)
+
+    @classmethod
+    def load(cls, path: str | os.PathLike[str], *, follow_symlinks: bool = True) -> ConfigEditor:
+        """Read and parse a config file.
+
+        :param path: the file.
+        :param follow_symlinks: when False, a symlink is refused. When True (the default) the
+            link is followed and :meth:`save` replaces the file it points at, keeping the link.
+        :returns: an editor.
+        :raises ConfigFileError: missing, not a regular file, a refused symlink, larger than
+            :attr:`MAX_BYTES`, or unreadable.
+        :raises ConfigParseError: not UTF-8, not YAML, tab indentation, duplicate keys.
+        :raises ConfigStructureError: the root is not a mapping.
+        """
+        p = Path(path)
+        raw, _st = _io.read_regular_file(
+            p, max_bytes=cls.MAX_BYTES, follow_symlinks=follow_symlinks
+        )
+        try:
+            text = raw.decode("utf-8")
+        except UnicodeDecodeError as exc:
+            line = raw.count(b"\n", 0, exc.start) + 1
+            raise ConfigParseError(
+                f"not UTF-8 text (undecodable byte 0x{raw[exc.start]:02x})", path=p, line=line
+            ) from exc
+        ed = cls(text, path=p)
+        ed._loaded_bytes = raw
+        return ed
+
+    # ------------------------------------------------------------------ parsing helpers
+
+    def _detect_newlines(self, body: str) -> bool:
+        crlf = body.count("\r\n")
+        cr = body.count("\r")
+        lf = body.count("\n")
+        if cr != crlf:
+            line = body.count("\n", 0, body.index("\r") if "\r" in body else 0) + 1
+            raise ConfigParseError(
+                "stray carriage return (old Mac line ending)", path=self._path, line=line
+            )
+        if crlf and crlf != lf:
+            # Mixed endings would be rewritten one way or the other: refuse rather than guess.
+            lines = body.split("\n")
+            first = lines[0].endswith("\r")
+            bad = next(i for i, ln in enumerate(lines[:-1]) if ln.endswith("\r") != first)
+            raise ConfigParseError(
+                "mixed line endings (CRLF and LF)", path=self._path, line=bad + 1
+            )
+        return crlf > 0
+
+    def _check_tabs(self, body: str) -> None:
+        for n, line in enumerate(body.split("\n"), 1):
+            lead = line[: len(line) - len(line.lstrip(" \t"))]
+            if "\t" in lead and line.strip():
+                raise ConfigParseError(
+                    "tab character in indentation (YAML indents with spaces)",
+                    path=self._path,
+                    line=n,
+                )
+
+    def _parse(self, body: str, yaml: YAML | None = None) -> Any:
+        ry = _ruamel()
+        y = yaml if yaml is not None else _make_yaml(_Indent())
+        try:
+            return y.load(body)
+        except ry.constructor.DuplicateKeyError as exc:
+            mark = exc.problem_mark
+            line = None if mark is None else mark.line + 1
+            key = None
+            if line is not None:
+                m = _LIVE_KEY.match(body.split("\n")[line - 1].lstrip(" -"))
+                key = None if m is None else m["key"].strip("\"' ")
+            raise ConfigParseError("duplicate key", path=self._path, line=line, key=key) from exc
+        except ry.composer.ComposerError as exc:
+            mark = exc.problem_mark
+            msg = (
+                "several YAML documents in one file are not supported"
+                if "single document" in str(exc.problem)
+                else f"not valid YAML: {exc.problem}"
+            )
+            raise ConfigParseError(
+                msg, path=self._path, line=None if mark is None else mark.line + 1
+            ) from exc
+        except ry.error.MarkedYAMLError as exc:
+            mark = exc.problem_mark or exc.context_mark
+            problem = redact_text(str(exc.problem or exc.context or "syntax error"))
+            raise ConfigParseError(
+                f"not valid YAML: {problem}",
+                path=self._path,
+                line=None if mark is None else mark.line + 1,
+            ) from exc
+        except ry.error.YAMLError as exc:  # reader errors: control characters, etc.
+            line = None
+            m = re.search(r"line (\d+)", str(exc))
+            if m:
+                line = int(m.group(1))
+            raise ConfigParseError(
+                "not valid YAML: unacceptable character", path=self._path, line=line
+            ) from exc
+
+    def _load_base(self, body: str) -> None:
+        """Make ``body`` (LF, final newline) the new base text and parse it."""
+        probe = self._parse(body)
+        ry = _ruamel()
+        if probe is None:
+            root: Any = ry.comments.CommentedMap()
+            self._empty_root = True
+        elif isinstance(probe, ry.comments.CommentedMap):
+            root = probe
+            self._empty_root = False
+        else:
+            kind = "a list" if isinstance(probe, list) else f"a scalar ({type(probe).__name__})"
+            raise ConfigStructureError(
+                f"the document's root must be a mapping, not {kind}", path=self._path, line=1
+            )
+        self._indent = self._detect_indent(root, body.split("\n"))
+        self._yaml = _make_yaml(self._indent)
+        self._base = body
+        self._data = root
+        # Dumped now, before any edit: the merge's reference for "unchanged".
+        self._base_dump = self._dump(root)
+        self._render_cache: tuple[str, str] | None = None
+        self._quote = self._detect_quote(root)
+
+    def _detect_indent(self, root: Any, lines: list[str]) -> _Indent:
+        ry = _ruamel()
+        maps: Counter[int] = Counter()
+        seqs: Counter[tuple[int, int]] = Counter()
+
+        def walk(node: Any, depth: int) -> None:
+            if depth > 200:
+                return
+            if isinstance(node, ry.comments.CommentedMap):
+                for k, v in node.items():
+                    try:
+                        kline, kcol = node.lc.key(k)
+                    except (KeyError, TypeError, AttributeError):
+                        continue
+                    if isinstance(v, ry.comments.CommentedMap) and v and not v.fa.flow_style():
+                        if v.lc.line > kline:
+                            maps[v.lc.col - kcol] += 1
+                    elif isinstance(v, ry.comments.CommentedSeq) and v and not v.fa.flow_style():
+                        try:
+                            iline, icol = v.lc.item(0)
+                        except (KeyError, TypeError, AttributeError, IndexError):
+                            iline = -1
+                        if 0 <= iline < len(lines) and iline > kline:
+                            text = lines[iline]
+                            dash = text.rfind("-", 0, icol)
+                            if dash >= 0 and text[dash + 1 : icol].strip() == "":
+                                seqs[(icol - kcol, dash - kcol)] += 1
+                    walk(v, depth + 1)
+            elif isinstance(node, ry.comments.CommentedSeq):
+                for v in node:
+                    walk(v, depth + 1)
+
+        walk(root, 0)
+        mapping = maps.most_common(1)[0][0] if maps else 2
+        if mapping <= 0:
+            mapping = 2
+        if seqs:
+            (sequence, offset), _n = seqs.most_common(1)[0]
+            if offset < 0 or sequence < offset + 2:
+                return _Indent(mapping)
+            return _Indent(mapping, sequence, offset)
+        return _Indent(mapping)
+
+    def _detect_quote(self, root: Any) -> str:
+        ry = _ruamel()
+        dq = sq = 0
+        stack = [root]
+        seen = 0
+        while stack and seen < 100_000:
+            node = stack.pop()
+            seen += 1
+            if isinstance(node, Mapping):
+                stack.extend(node.values())
+            elif isinstance(node, list):
+                stack.extend(node)
+            elif isinstance(node, ry.scalarstring.DoubleQuotedScalarString):
+                dq += 1
+            elif isinstance(node, ry.scalarstring.SingleQuotedScalarString):
+                sq += 1
+        return "'" if sq > dq else '"'
+
+    # ------------------------------------------------------------------ public properties
+
+    @property
+    def path(self) -> Path | None:
+        """The file this editor reads and writes (None for an in-memory document)."""
+        return self._path
+
+    @property
+    def original_text(self) -> str:
+        """The text as loaded (or as last saved)."""
+        return self._original_text
+
+    @property
+    def data(self) -> Any:
+        """The document's root, a ruamel ``CommentedMap`` (see the class docstring)."""
+        return self._data
+
+    @property
+    def text(self) -> str:
+        """The document as :meth:`save` would write it."""
+        return self._finish(self._render_body())
+
+    @property
+    def changed(self) -> bool:
+        """Whether :attr:`text` differs from :attr:`original_text`."""
+        return self.text != self._original_text
+
+    def __repr__(self) -> str:
+        # Never any content: values may be secrets.
+        return f"<ConfigEditor path={str(self._path) if self._path else None!r} changed={self.changed}>"
+
+    # ------------------------------------------------------------------ rendering
+
+    def _dump(self, data: Any) -> str:
+        if self._empty_root and not data:
+            return ""
+        buf = io.StringIO()
+        self._yaml.dump(data, buf)
+        return buf.getvalue()
+
+    def _render_body(self) -> str:
+        new = self._dump(self._data)
+        if new == self._base_dump:
+            return self._base
+        if self._render_cache is not None and self._render_cache[0] == new:
+            return self._render_cache[1]
+        body = self._merge_body(new)
+        self._render_cache = (new, body)
+        return body
+
+    def _merge_body(self, new: str) -> str:
+        if self._empty_root:
+            merged = self._base + new
+        else:
+            merged = "".join(
+                _merge(
+                    self._base.splitlines(True),
+                    self._base_dump.splitlines(True),
+                    new.splitlines(True),
+                )
+            )
+        if self._same_document(merged):
+            return merged
+        log.warning(
+            "%s: minimal-diff merge did not reproduce the document; writing ruamel's full dump",
+            self._path or "<text>",
+        )
+        return new
+
+    def _same_document(self, text: str) -> bool:
+        try:
+            again = self._parse(text)
+        except Exception:  # any failure means "not the same"
+            return False
+        if again is None:
+            again = {}
+        return bool(_plain(again) == _plain(self._data))
+
+    def _finish(self, body: str) -> str:
+        if not self._final_newline and body.endswith("\n"):
+            body = body[:-1]
+        if self._crlf:
+            body = body.replace("\n", "\r\n")
+        return (_BOM if self._bom else "") + body
+
+    # ------------------------------------------------------------------ navigation
+
+    def _walk(self, keys: Sequence[str], *, for_write: bool) -> tuple[Any, int]:
+        """Follow the parents of ``keys`` from the root as far as they exist as mappings.
+
+        :returns: ``(node, i)``: the mapping reached through ``keys[:i]``. ``i`` is
+            ``len(keys) - 1`` when every parent exists (the leaf itself may be absent);
+            otherwise ``keys[i]`` is missing from ``node`` or null there.
+        :raises ConfigStructureError: a parent on the way holds a scalar or a list.
+        """
+        ry = _ruamel()
+        node = self._data
+        for i, k in enumerate(keys[:-1]):
+            if k not in node or node[k] is None:
+                return node, i
+            child = node[k]
+            if not isinstance(child, ry.comments.CommentedMap):
+                kind = "a list" if isinstance(child, list) else "a scalar"
+                what = "set" if for_write else "read"
+                raise ConfigStructureError(
+                    f"cannot {what} {_dotted(keys)!r}: {_dotted(keys[: i + 1])!r} is {kind},"
+                    " not a mapping",
+                    path=self._path,
+                    line=_line_of(node, k),
+                    key=_dotted(keys),
+                )
+            node = child
+        return node, len(keys) - 1
+
+    def get(self, path: KeyPath, default: Any = None) -> Any:
+        """The value at ``path``, or ``default`` when a key on the way is missing or null.
+
+        Scalars are returned as plain Python values (``bool``, ``int``, ``float``, ``str``,
+        ``None``); mappings and lists as the live ruamel nodes (edits to them show in
+        :attr:`text`).
+
+        :param path: ``"a.b.c"`` or a sequence of keys.
+        :param default: returned when the key is absent.
+        :returns: the value.
+        :raises ConfigStructureError: a key on the way holds a scalar or a list.
+        """
+        keys = _split_path(path)
+        node, depth = self._walk(keys, for_write=False)
+        if depth < len(keys) - 1 or keys[-1] not in node:
+            return default
+        value = node[keys[-1]]
+        if isinstance(value, Mapping | list):
+            return value
+        return _plain(value)
+
+    def __contains__(self, path: object) -> bool:
+        """``"a.b" in ed``: whether the key exists (even with a null value)."""
+        if not isinstance(path, str | tuple | list):
+            return False
+        return self.get(path, _MISSING) is not _MISSING
+
+    # ------------------------------------------------------------------ set
+
+    def set(self, path: KeyPath, value: Any) -> None:
+        """Set ``path`` to ``value``, creating missing parents.
+
+        An existing scalar is replaced in place (its line, inline comment and quoting style
+        kept). A missing key that exists as a commented-out line in the right block is
+        uncommented there (with its commented-out parents); otherwise it is added after the
+        last entry of its parent mapping, before any comments that trail that entry.
+
+        Values: ``bool`` (written ``true``/``false``), ``int``, ``float``, ``str`` (quoted only
+        when YAML would otherwise read another type, e.g. ``"false"``), ``None``, and lists
+        and dicts of these.
+
+        :param path: ``"a.b.c"`` or a sequence of keys.
+        :param value: the new value.
+        :raises ConfigStructureError: a key on the way holds a scalar or a list.
+        :raises InvalidArgumentError: the path or the value's type is not supported.
+        """
+        ry = _ruamel()
+        keys = _split_path(path)
+        node, depth = self._walk(keys, for_write=True)
+        if depth < len(keys) - 1 or keys[-1] not in node:
+            # Keys that exist live (a null parent counts) need no activation.
+            live = depth + 1 if depth < len(keys) - 1 and keys[depth] in node else depth
+            if self._activate(keys, live):
+                node, depth = self._walk(keys, for_write=True)
+        # Create (or turn null into) the missing parent mappings.
+        while depth < len(keys) - 1:
+            k = keys[depth]
+            child = ry.comments.CommentedMap()
+            if k in node:
+                node[k] = child  # was null: the key's comments stay attached to it
+            else:
+                self._append_key(node, k, child)
+            node = child
+            depth += 1
+        last = keys[-1]
+        if not node and node.fa.flow_style():
+            node.fa.set_block_style()
+        if last in node:
+            old = node[last]
+            new = self._to_node(value, keys, old)
+            node[last] = new
+            self._keep_comment_gap(node, last, old, new)
+        else:
+            self._append_key(node, last, self._to_node(value, keys, None))
+
+    def _keep_comment_gap(self, node: Any, key: str, old: Any, new: Any) -> None:
+        """Keep the spaces between a replaced scalar and its end-of-line comment.
+
+        ruamel re-emits the comment at its old column, so a longer value would squeeze it
+        (``enabled: true  # on`` -> ``enabled: false # on``).
+        """
+        ry = _ruamel()
+        if isinstance(old, Mapping | list) or isinstance(new, Mapping | list):
+            return
+        entry = node.ca.items.get(key)
+        tok = entry[2] if entry and len(entry) > 2 else None
+        if tok is None or str(tok.value).startswith("\n") or tok.start_mark is None:
+            return
+        try:
+            vline, vcol = node.lc.value(key)
+        except (KeyError, TypeError, AttributeError):
+            return
+        lines = self._base.split("\n")
+        if not 0 <= vline < len(lines):
+            return
+        old_col = int(tok.start_mark.column)
+        old_end = len(lines[vline][:old_col].rstrip())
+        gap = old_col - old_end
+        if old_end <= vcol or gap < 1:
+            return
+        buf = io.StringIO()
+        self._yaml.dump({"k": new}, buf)
+        new_text = buf.getvalue()[3:].rstrip("\n")
+        if "\n" in new_text:
+            return
+        tok.start_mark = ry.error.CommentMark(vcol + len(new_text) + gap)
+
+    def _to_node(self, value: Any, keys: Sequence[str], old: Any) -> Any:
+        ry = _ruamel()
+        if value is None or isinstance(value, bool | int | float):
+            return value
+        if isinstance(value, str):
+            ss = ry.scalarstring
+            if isinstance(old, ss.DoubleQuotedScalarString):
+                return ss.DoubleQuotedScalarString(value)
+            if isinstance(old, ss.SingleQuotedScalarString) and "\n" not in value:
+                return ss.SingleQuotedScalarString(value)
+            if "\n" in value:
+                return ss.LiteralScalarString(value)
+            if self._needs_quotes(value):
+                return (
+                    ss.SingleQuotedScalarString(value)
+                    if self._quote == "'"
+                    else ss.DoubleQuotedScalarString(value)
+                )
+            return value
+        if isinstance(value, Mapping):
+            m = ry.comments.CommentedMap()
+            for k, v in value.items():
+                if not isinstance(k, str):
+                    raise InvalidArgumentError(
+                        f"mapping keys must be strings, not {type(k).__name__}", key=_dotted(keys)
+                    )
+                m[k] = self._to_node(v, (*keys, k), None)
+            return m
+        if isinstance(value, list | tuple):
+            s = ry.comments.CommentedSeq()
+            for i, v in enumerate(value):
+                s.append(self._to_node(v, (*keys, str(i)), None))
+            return s
+        raise InvalidArgumentError(
+            f"cannot write a value of type {type(value).__name__} to YAML", key=_dotted(keys)
+        )
+
+    def _needs_quotes(self, value: str) -> bool:
+        """Whether a plain scalar would be read back as something other than this string."""
+        if value == "" or value != value.strip():
+            return True
+        ry = _ruamel()
+        tag = self._yaml.resolver.resolve(ry.nodes.ScalarNode, value, (True, False))
+        return str(tag) != "tag:yaml.org,2002:str"
+
+    def _append_key(self, parent: Any, key: str, value: Any) -> None:
+        """Add ``key`` at the end of ``parent``, before the comments trailing its last entry."""
+        ry = _ruamel()
+        moved = None
+        if parent:
+            moved = _detach_trailing(parent, list(parent.keys())[-1])
+        parent[key] = value
+        if moved:
+            tok = ry.tokens.CommentToken("\n" + moved, ry.error.CommentMark(0), None)
+            _attach_trailing(parent, key, tok)
+
+    # ------------------------------------------------------------------ delete
+
+    def delete(self, path: KeyPath) -> bool:
+        """Remove the key at ``path`` (with its value). Comment lines around it are kept.
+
+        :param path: ``"a.b.c"`` or a sequence of keys.
+        :returns: True if something was removed, False if the key was absent.
+        :raises ConfigStructureError: a key on the way holds a scalar or a list.
+        """
+        ry = _ruamel()
+        keys = _split_path(path)
+        node, depth = self._walk(keys, for_write=True)
+        if depth < len(keys) - 1 or keys[-1] not in node:
+            return False
+        last = keys[-1]
+        order = list(node.keys())
+        idx = order.index(last)
+        pre = node.ca.items.get(last, [None, None, None, None])[1]
+        moved = _detach_trailing(node, last)
+        pre_text = "".join(t.value for t in pre) if pre else ""
+        keep = pre_text + (moved or "")
+        del node[last]
+        if keep:
+            if idx > 0:
+                prev = order[idx - 1]
+                tok = ry.tokens.CommentToken("\n" + keep, ry.error.CommentMark(0), None)
+                _attach_trailing(node, prev, tok, append=True)
+            elif idx + 1 < len(order):
+                nxt = order[idx + 1]
+                slot = node.ca.items.setdefault(nxt, [None, None, None, None])
+                tok = ry.tokens.CommentToken(keep, ry.error.CommentMark(0), None)
+                slot[1] = [tok, *(slot[1] or [])]
+        return True
+
+    # ------------------------------------------------------------------ commented-out defaults
+
+    def _activate(self, keys: Sequence[str], depth: int) -> bool:
+        """Uncomment the commented-out lines for ``keys[depth:]``; True if any were."""
+        body = self._render_body()
+        lines = body.split("\n")
+        # Where the live parent is: its key line and column (root: no line, column -1).
+        if depth == 0:
+            p_line, p_col, p_virt = -1, -1, -1
+        else:
+            # Positions come from the parse of the text being edited: the base, unless in-place
+            # edits to `data` changed it.
+            pm = self._data if body == self._base else self._parse(body, self._yaml)
+            for k in keys[: depth - 1]:
+                pm = pm[k]
+            kl = pm.lc.key(keys[depth - 1])
+            p_line, p_col = int(kl[0]), int(kl[1])
+            p_virt = p_col
+        activated = 0
+        edits: list[str] = list(lines)
+        for d in range(depth, len(keys)):
+            found = _find_commented_child(edits, p_line, p_col, p_virt, keys[d])
+            if found is None:
+                break
+            line_no, virt, rest = found
+            col = _child_column(edits, p_line, p_col, self._indent.mapping)
+            if d < len(keys) - 1:
+                edits[line_no] = " " * col + keys[d] + ":"
+            else:
+                edits[line_no] = " " * col + keys[d] + ":" + (" " + rest if rest else "")
+            activated += 1
+            p_line, p_col, p_virt = line_no, col, virt
+        if not activated:
+            return False
+        new_body = "\n".join(edits)
+        try:
+            new_data = self._parse(new_body)
+        except Exception:  # the uncommented line was not valid here: fall back to inserting
+            log.debug("activating %s made invalid YAML; inserting instead", _dotted(keys))
+            return False
+        if not self._activation_is_clean(new_data, keys, depth):
+            log.debug("activating %s changed other values; inserting instead", _dotted(keys))
+            return False
+        log.debug("activated commented-out %s", _dotted(keys[: depth + activated]))
+        saved = (self._original_text, self._final_newline)
+        self._load_base(new_body)
+        self._original_text, self._final_newline = saved
+        return True
+
+    def _activation_is_clean(self, new_data: Any, keys: Sequence[str], depth: int) -> bool:
+        if not isinstance(new_data, Mapping):
+            return False
+        old = _plain(self._data)
+        new = _plain(new_data)
+        o = old
+        n = new
+        for k in keys[:depth]:
+            if not isinstance(n, dict) or k not in n:
+                return False
+            if o.get(k) is None:
+                o[k] = {}
+            o, n = o[k], n[k]
+        if not isinstance(n, dict) or keys[depth] not in n:
+            return False
+        del n[keys[depth]]
+        return bool(old == new)
+
+    # ------------------------------------------------------------------ diff and save
+
+    def diff(self, *, context: int = 3) -> str:
+        """A unified diff from :attr:`original_text` to :attr:`text`, secrets redacted.
+
+        Both sides are redacted the same way before diffing, so a changed secret shows as a
+        changed line without its value.
+
+        :param context: lines of context around each change.
+        :returns: the diff ('' when nothing changed).
+        """
+        name = str(self._path) if self._path else "<text>"
+        a = redact_text(self._original_text).splitlines(keepends=True)
+        b = redact_text(self.text).splitlines(keepends=True)
+        out = []
+        for line in difflib.unified_diff(
+            a, b, f"a/{name.lstrip('/')}", f"b/{name.lstrip('/')}", n=context
+        ):
+            out.append(line if line.endswith("\n") else line + "\n\\ No newline at end of file\n")
+        return "".join(out)
+
+    def save(self, *, backup: bool = True, force: bool = False) -> Path | None:
+        """Write :attr:`text` to :attr:`path` atomically (see :mod:`wpprotect.config._io`).
+
+        Mode, owner and group are kept. Nothing is written when nothing changed. If the path is
+        a symlink, the file it points at is replaced and the link kept.
+
+        :param backup: first copy the current file to ``<name>.wpprotect-<UTC time>.bak``.
+        :param force: overwrite even if the file changed on disk since it was loaded.
+        :returns: the backup's path, or None (no backup asked, nothing to back up, or nothing
+            changed).
+        :raises ConfigFileError: no path, or the file cannot be written (it is left as it was).
+        :raises ConfigConflictError: the file changed on disk since it was loaded.
+        """
+        if self._path is None:
+            raise ConfigFileError(
+                "this document has no path to save to (use from_text(text, path=...))"
+            )
+        new_text = self.text
+        data = new_text.encode("utf-8")
+        current: bytes | None
+        try:
+            current, _st = _io.read_regular_file(
+                self._path, max_bytes=max(self.MAX_BYTES, len(data)) * 4
+            )
+        except ConfigFileError:
+            if self._path.exists() or self._path.is_symlink():
+                raise
+            current = None
+        expected = (
+            self._loaded_bytes
+            if self._loaded_bytes is not None
+            else self._original_text.encode("utf-8")
+        )
+        if (
+            current is not None
+            and hashlib.sha256(current).digest() != hashlib.sha256(expected).digest()
+            and not force
+        ):
+            raise ConfigConflictError(
+                "the file changed on disk since it was loaded; reload it or pass force=True",
+                path=self._path,
+            )
+        if current is None and self._loaded_bytes is not None and not force:
+            raise ConfigConflictError(
+                "the file was removed since it was loaded; pass force=True to recreate it",
+                path=self._path,
+            )
+        if current == data:
+            self._rebase(new_text, data)
+            return None
+        backup_path = None
+        if backup and current is not None:
+            backup_path = _io.backup_file(self._path, data=current)
+        _io.atomic_write(self._path, data)
+        self._rebase(new_text, data)
+        return backup_path
+
+    def _rebase(self, text: str, data: bytes) -> None:
+        """After a save, the written text is the new baseline."""
+        self._original_text = text
+        self._loaded_bytes = data
+        self._bom = text.startswith(_BOM)
+        body = text[1:] if self._bom else text
+        if self._crlf:
+            body = body.replace("\r\n", "\n")
+        self._final_newline = body.endswith("\n") or body == ""
+        if body and not body.endswith("\n"):
+            body += "\n"
+        self._load_base(body)
+
+
+# ---------------------------------------------------------------------- comment surgery
+
+
+def _trailing_slot(node: Any, key: Any) -> tuple[Any, Any, int] | None:
+    """The (comment-attribute, key, index) whose token holds the comments after ``node[key]``.
+
+    ruamel attaches the comment lines that follow an entry to the deepest last leaf of its
+    value: slot 2 of a mapping key, slot 0 of a sequence item.
+    """
+    ry = _ruamel()
+    value = node[key]
+    if isinstance(value, ry.comments.CommentedMap) and value and not value.fa.flow_style():
+        return _trailing_slot(value, list(value.keys())[-1])
+    if isinstance(value, ry.comments.CommentedSeq) and value and not value.fa.flow_style():
+        last = len(value) - 1
+        inner = value[last]
+        if (
+            isinstance(inner, ry.comments.CommentedMap | ry.comments.CommentedSeq)
+            and inner
+            and not inner.fa.flow_style()
+        ):
+            return _trailing_slot(value, last)
+        return value.ca, last, 0
+    return node.ca, key, 2
+
+
+def _detach_trailing(node: Any, key: Any) -> str | None:
+    """Cut the full-line comments (and blank lines) that follow ``node[key]``; keep its
+    end-of-line comment. :returns: the cut text (lines with their own indentation) or None."""
+    slot = _trailing_slot(node, key)
+    if slot is None:
+        return None
+    ca, k, idx = slot
+    entry = ca.items.get(k)
+    if not entry or len(entry) <= idx or entry[idx] is None:
+        return None
+    tok = entry[idx]
+    value = str(tok.value)
+    if "\n" not in value:
+        return None
+    eol, rest = value.split("\n", 1)
+    if not rest:
+        return None
+    if eol.strip():
+        tok.value = eol + "\n"
+    else:
+        entry[idx] = None
+    return rest
+
+
+def _attach_trailing(node: Any, key: Any, tok: Any, *, append: bool = False) -> None:
+    """Put comment token ``tok`` after ``node[key]`` (appending to what is there if asked)."""
+    slot = _trailing_slot(node, key)
+    if slot is None:  # pragma: no cover - _trailing_slot always answers
+        return
+    ca, k, idx = slot
+    entry = ca.items.setdefault(k, [None, None, None, None])
+    while len(entry) <= idx:
+        entry.append(None)
+    if append and entry[idx] is not None:
+        existing = str(entry[idx].value)
+        entry[idx].value = (
+            existing + str(tok.value)[1:] if existing.endswith("\n") else existing + str(tok.value)
+        )
+    else:
+        entry[idx] = tok
+
+
+# ---------------------------------------------------------------------- commented lines
+
+
+def _live_col(line: str) -> int | None:
+    s = line.strip()
+    if not s or s.startswith("#"):
+        return None
+    return len(line) - len(line.lstrip(" "))
+
+
+def _block(lines: list[str], p_line: int, p_col: int, p_virt: int) -> Iterator[int]:
+    """Line numbers of the block under the key at ``p_line`` (column ``p_col``; ``p_virt`` is
+    its commented-out column when it was just activated)."""
+    for n in range(p_line + 1, len(lines)):
+        line = lines[n]
+        col = _live_col(line)
+        if col is not None and col <= p_col:
+            return
+        m = _COMMENTED_KEY.match(line)
+        if m and col is None and _virt(m) <= p_virt and p_line >= 0:
+            return
+        yield n
+
+
+def _virt(m: re.Match[str]) -> int:
+    # The column the key would have once uncommented: `# key` and `  # key` put it where the
+    # `#` is (`# ` is removed); `#   key` puts it 2 deeper. Only comparisons use this.
+    return len(m["lead"]) + 1 + len(m["sp"]) - 2
+
+
+def _find_commented_child(
+    lines: list[str], p_line: int, p_col: int, p_virt: int, key: str
+) -> tuple[int, int, str | None] | None:
+    """Find ``key`` commented out as a direct child of the key at ``p_line``."""
+    candidates: list[tuple[int, int, re.Match[str]]] = []
+    live_level: int | None = None
+    for n in _block(lines, p_line, p_col, p_virt):
+        line = lines[n]
+        col = _live_col(line)
+        if col is not None:
+            if _LIVE_KEY.match(line) and (live_level is None or col < live_level):
+                live_level = col
+            continue
+        m = _COMMENTED_KEY.match(line)
+        if m:
+            candidates.append((n, _virt(m), m))
+    if not candidates:
+        return None
+    level = min(v for _n, v, _m in candidates)
+    if p_line < 0 or live_level is not None:
+        # Under a live parent, commented children sit at the live children's level (or, for
+        # the root, at the shallowest commented level); deeper ones belong to someone else.
+        if live_level is not None:
+            level = min(level, live_level)
+    for n, v, m in candidates:
+        if v <= level + 1 and m["key"] == key:
+            # Skip a line nested in a live child's block (deeper than the live children).
+            return n, v, m["rest"]
+    return None
+
+
+def _child_column(lines: list[str], p_line: int, p_col: int, mapping_indent: int) -> int:
+    """Column for a new child of the key at ``p_line``: that of its live children, if any."""
+    if p_line < 0:
+        for line in lines:
+            col = _live_col(line)
+            if col is not None and _LIVE_KEY.match(line):
+                return col
+        return 0
+    for n in _block(lines, p_line, p_col, p_col):
+        col = _live_col(lines[n])
+        if col is not None and _LIVE_KEY.match(lines[n]):
+            return col
+    return p_col + mapping_indent
+
+
+# ---------------------------------------------------------------------- three-way merge
+
+
+def _merge(orig: list[str], base: list[str], new: list[str]) -> list[str]:
+    """Apply the changes from ``base`` to ``new`` onto ``orig`` (``base`` ≈ ``orig``).
+
+    Each changed hunk is widened until both of its edges are lines that are unchanged between
+    ``base`` and ``new`` *and* present in ``orig``; the ``orig`` lines between those anchors are
+    replaced by the ``new`` lines between them.
+    """
+    anchor: dict[int, int] = {}
+    for a, b, size in difflib.SequenceMatcher(
+        None, base, orig, autojunk=False
+    ).get_matching_blocks():
+        for k in range(size):
+            anchor[a + k] = b + k
+    newpos: dict[int, int] = {}
+    changed: list[tuple[int, int]] = []
+    for tag, i1, i2, j1, j2 in difflib.SequenceMatcher(
+        None, base, new, autojunk=False
+    ).get_opcodes():
+        if tag == "equal":
+            for k in range(i2 - i1):
+                newpos[i1 + k] = j1 + k
+        else:
+            changed.append((i1, i2))
+
+    def stable(i: int) -> bool:
+        return i in anchor and i in newpos
+
+    regions: list[list[int]] = []
+    for i1, i2 in changed:
+        lo = i1 - 1
+        while lo >= 0 and not stable(lo):
+            lo -= 1
+        hi = i2
+        while hi < len(base) and not stable(hi):
+            hi += 1
+        if regions and lo < regions[-1][1]:
+            regions[-1][1] = max(regions[-1][1], hi)
+        else:
+            regions.append([lo, hi])
+    out: list[str] = []
+    o_at = 0
+    for lo, hi in regions:
+        o_lo = anchor[lo] + 1 if lo >= 0 else 0
+        o_hi = anchor[hi] if hi < len(base) else len(orig)
+        n_lo = newpos[lo] + 1 if lo >= 0 else 0
+        n_hi = newpos[hi] if hi < len(base) else len(new)
+        out.extend(orig[o_at:o_lo])
+        out.extend(new[n_lo:n_hi])
+        o_at = o_hi
+    out.extend(orig[o_at:])
+    return out
