@@ -1,0 +1,658 @@
+"""Plans that write Workload Protection settings into config files of every kind.
+
+:func:`plan_disable` and :func:`plan_classifier_priority` take a path, find out from its content
+what it is (:func:`detect_kind`), and return a :class:`~wpprotect.Plan` of :class:`FileChange`
+objects: one per file (two for a host config directory). Nothing is written until
+``plan.apply()``; each change is saved atomically with a backup, verified by reading the file
+back with a different parser, and can be undone byte for byte.
+
+Platform adapters build on the same pieces: :func:`host_dir_changes` returns the file changes
+of a host directory so a restart change can be appended, and :func:`settings_plan` plans any
+``{Setting: value}`` mapping.
+"""
+
+from __future__ import annotations
+
+import enum
+import logging
+import os
+import re
+import stat
+from collections.abc import Callable, Mapping
+from pathlib import Path
+from typing import Any
+
+import attrs
+
+from wpprotect.config._settings import (
+    CLASSIFIER_PRIORITY,
+    CWS_ENABLED,
+    HOST_FILES,
+    NETWORK_ENABLED,
+    SECURITY_AGENT_YAML,
+    SYSTEM_PROBE_YAML,
+    Setting,
+    SettingValue,
+    load_yaml_document,
+    scope_settings,
+    validate_classifier_priority,
+    validate_settings,
+)
+from wpprotect.config._surfaces import (
+    edit_daemonset,
+    edit_datadogagent,
+    edit_helm_values,
+    edit_host_file,
+    read_daemonset,
+    read_datadogagent,
+    read_helm_values,
+    read_host_file,
+)
+from wpprotect.errors import (
+    ConfigConflictError,
+    ConfigFileError,
+    InvalidArgumentError,
+    PlanUndoError,
+    PlanVerifyError,
+    TargetKindError,
+)
+from wpprotect.plan import Plan
+
+__all__ = [
+    "FileChange",
+    "TargetKind",
+    "detect_kind",
+    "host_dir_changes",
+    "plan_classifier_priority",
+    "plan_disable",
+    "settings_plan",
+]
+
+log = logging.getLogger(__name__)
+
+_MAX_BYTES = 8 * 1024 * 1024
+RESTART_NOTE = (
+    "restart the agent for the change to take effect: sudo systemctl restart datadog-agent "
+    "(datadog-agent-sysprobe and datadog-agent-security are bound to it)"
+)
+
+
+class TargetKind(enum.Enum):
+    """What a plan target is, as :func:`detect_kind` recognises it from content."""
+
+    HOST_DIR = "host-dir"
+    """A host config directory holding system-probe.yaml and/or security-agent.yaml."""
+    SYSTEM_PROBE_YAML = "system-probe.yaml"
+    """A host ``system-probe.yaml``."""
+    SECURITY_AGENT_YAML = "security-agent.yaml"
+    """A host ``security-agent.yaml``."""
+    HELM_VALUES = "helm-values"
+    """A values file of the ``datadog`` Helm chart (top-level ``datadog:`` or ``agents:``)."""
+    DATADOG_AGENT = "datadogagent"
+    """A ``kind: DatadogAgent`` manifest (Datadog Operator)."""
+    DAEMONSET = "daemonset"
+    """A ``kind: DaemonSet`` manifest (the node agent's)."""
+
+
+_ACCEPTED = (
+    "a host config directory (with system-probe.yaml and/or security-agent.yaml), "
+    "system-probe.yaml, security-agent.yaml, a Helm values file (top-level datadog: or "
+    "agents:), a DatadogAgent manifest, a DaemonSet manifest"
+)
+
+# Top-level keys only one of the two host files has (pkg/config/config_template.yaml renders
+# system_probe_config, network_config, service_monitoring_config, ping, traceroute for
+# system-probe and compliance_config for security-agent; the rest are system-probe namespaces
+# from pkg/config/setup/system_probe.go).
+_SYSTEM_PROBE_KEYS = frozenset(
+    {
+        "system_probe_config",
+        "network_config",
+        "service_monitoring_config",
+        "event_monitoring_config",
+        "ping",
+        "traceroute",
+        "discovery",
+        "gpu_monitoring",
+        "software_inventory",
+        "windows_crash_detection",
+        "dynamic_instrumentation",
+        "compliance_module",
+    }
+)
+_SECURITY_AGENT_KEYS = frozenset({"compliance_config", "security_agent"})
+_COMMENTED_ROOT = re.compile(r"^# ?([a-z_]+):\s*$", re.MULTILINE)
+
+
+def _host_kind_from_keys(keys: set[str]) -> TargetKind | None:
+    sp, sa = keys & _SYSTEM_PROBE_KEYS, keys & _SECURITY_AGENT_KEYS
+    if sp and not sa:
+        return TargetKind.SYSTEM_PROBE_YAML
+    if sa and not sp:
+        return TargetKind.SECURITY_AGENT_YAML
+    return None
+
+
+def _host_kind_from_name(path: Path) -> TargetKind | None:
+    name = path.name.lower()
+    if name.startswith("system-probe"):
+        return TargetKind.SYSTEM_PROBE_YAML
+    if name.startswith("security-agent"):
+        return TargetKind.SECURITY_AGENT_YAML
+    return None
+
+
+def detect_kind(path: str | os.PathLike[str]) -> TargetKind:
+    """Recognise a plan target from its content.
+
+    - a directory holding ``system-probe.yaml`` and/or ``security-agent.yaml``: ``HOST_DIR``;
+    - ``kind: DatadogAgent`` / ``kind: DaemonSet``: ``DATADOG_AGENT`` / ``DAEMONSET``;
+    - a top-level ``datadog:`` or ``agents:`` mapping: ``HELM_VALUES``;
+    - top-level keys only system-probe.yaml has (``system_probe_config``, ``network_config``,
+      ``event_monitoring_config``...) or only security-agent.yaml has (``compliance_config``);
+      when the live keys do not tell (only ``runtime_security_config``, or an all-comment file
+      like the shipped ``.example``), the commented-out root keys, then the file name decide.
+
+    :param path: a file or directory.
+    :returns: the :class:`TargetKind`.
+    :raises ConfigFileError: the path does not exist or cannot be read.
+    :raises ConfigParseError: the file is not YAML.
+    :raises TargetKindError: none of the kinds above; the message says what was seen.
+    """
+    p = Path(path)
+    if p.is_dir():
+        if any((p / f).is_file() for f in HOST_FILES):
+            return TargetKind.HOST_DIR
+        try:
+            seen = sorted(os.listdir(p))[:8]
+        except OSError:
+            seen = []
+        raise TargetKindError(
+            "a directory without system-probe.yaml or security-agent.yaml "
+            f"(it holds: {', '.join(seen) or 'nothing'}); accepted: {_ACCEPTED}",
+            path=p,
+        )
+    if not p.exists():
+        raise ConfigFileError("no such file or directory", path=p)
+    doc = load_yaml_document(p)
+    assert doc is not None  # noqa: S101 - it exists: checked just above
+    kind = doc.get("kind")
+    if kind == "DatadogAgent":
+        return TargetKind.DATADOG_AGENT
+    if kind == "DaemonSet":
+        return TargetKind.DAEMONSET
+    if isinstance(kind, str) and "apiVersion" in doc:
+        raise TargetKindError(
+            f"a Kubernetes {kind} manifest; accepted: {_ACCEPTED}", path=p, key="kind"
+        )
+    if isinstance(doc.get("datadog"), Mapping) or isinstance(doc.get("agents"), Mapping):
+        return TargetKind.HELM_VALUES
+    keys = {str(k) for k in doc}
+    found = _host_kind_from_keys(keys)
+    if found is not None:
+        return found
+    if keys <= {"runtime_security_config"}:
+        text = p.read_text(encoding="utf-8", errors="replace")
+        found = _host_kind_from_keys(set(_COMMENTED_ROOT.findall(text)))
+        if found is None:
+            found = _host_kind_from_name(p)
+        if found is not None:
+            return found
+        what = "an empty YAML file" if not keys else "a file with only runtime_security_config"
+        raise TargetKindError(
+            f"{what}, which could be system-probe.yaml or security-agent.yaml; name it after "
+            f"the file it is, or pass its directory; accepted: {_ACCEPTED}",
+            path=p,
+        )
+    shown = ", ".join(sorted(keys)[:8]) + (", ..." if len(keys) > 8 else "")
+    raise TargetKindError(
+        f"a YAML mapping with top-level keys {shown}, which is none of the accepted kinds; "
+        f"accepted: {_ACCEPTED}",
+        path=p,
+    )
+
+
+# --- one file change -------------------------------------------------------------------------
+
+_Edit = Callable[[Any], bool]
+_Check = Callable[[Mapping[str, Any]], dict[Setting, Any]]
+
+
+def _same_value(a: object, b: object) -> bool:
+    return type(a) is type(b) and a == b
+
+
+def _describe(settings: Mapping[Setting, SettingValue]) -> str:
+    parts = []
+    for s, v in settings.items():
+        shown = ("true" if v else "false") if isinstance(v, bool) else str(v)
+        parts.append(f"{s.name}={shown}")
+    return ", ".join(parts)
+
+
+@attrs.define(eq=False, repr=False)
+class FileChange:
+    """One file of a plan, edited with :class:`~wpprotect.ConfigEditor`.
+
+    Implements the :class:`~wpprotect.Change` protocol. The edit is computed when the change
+    is made, from the file as it was then; :meth:`apply` refuses to write if the file changed
+    since (make a new plan), saves atomically with a backup, and :meth:`undo` puts the original
+    bytes back atomically with the original mode and owner.
+
+    Build one with :meth:`for_file`.
+    """
+
+    path: Path
+    kind: TargetKind
+    settings: Mapping[Setting, SettingValue]
+    _edit: _Edit
+    _check: _Check
+    _editor: Any
+    _original: bytes
+    _stat: os.stat_result
+    _backup: Path | None = None
+    _applied: bool = False
+    _satisfied_cache: tuple[tuple[int, int, int, int], bool] | None = None
+
+    @classmethod
+    def for_file(
+        cls,
+        path: str | os.PathLike[str],
+        kind: TargetKind,
+        settings: Mapping[Setting, object],
+    ) -> FileChange:
+        """Plan writing ``settings`` into the file at ``path`` of the given kind.
+
+        :param path: the file.
+        :param kind: any :class:`TargetKind` but ``HOST_DIR``.
+        :param settings: ``{Setting: value}``.
+        :raises ConfigError: the file cannot be read, parsed or edited.
+        :raises InvalidArgumentError: a setting cannot live in that kind of file.
+        """
+        from wpprotect.config._editor import ConfigEditor
+        from wpprotect.config._io import read_regular_file
+
+        values = validate_settings(settings)
+        edit, check = _edit_and_check(kind, values)
+        p = Path(path)
+        original, st = read_regular_file(p, max_bytes=_MAX_BYTES)
+        editor = ConfigEditor.load(p)
+        edit(editor)
+        return cls(p, kind, values, edit, check, editor, original, st)
+
+    @property
+    def target(self) -> str:
+        """The file's path."""
+        return str(self.path)
+
+    @property
+    def description(self) -> str:
+        """One line: what is set, in which file."""
+        return f"set {_describe(self.settings)} in {self.path}"
+
+    @property
+    def backup(self) -> Path | None:
+        """The backup :meth:`apply` made, once applied."""
+        return self._backup
+
+    def diff(self) -> str:
+        """The unified diff of the planned edit, secrets redacted ('' when nothing changes)."""
+        from wpprotect._redact import redact_text
+
+        return redact_text(str(self._editor.diff()))
+
+    def _signature(self) -> tuple[int, int, int, int]:
+        st = os.stat(self.path)
+        return (st.st_ino, st.st_size, st.st_mtime_ns, st.st_ctime_ns)
+
+    def is_satisfied(self) -> bool:
+        """True when editing the file as it is now would change nothing.
+
+        :raises ConfigError: the file cannot be read or parsed now.
+        """
+        from wpprotect.config._editor import ConfigEditor
+
+        try:
+            sig = self._signature()
+        except OSError as exc:
+            raise ConfigFileError(f"cannot stat: {exc.strerror}", path=self.path) from exc
+        if self._satisfied_cache is not None and self._satisfied_cache[0] == sig:
+            return self._satisfied_cache[1]
+        editor = ConfigEditor.load(self.path)
+        satisfied = not self._edit(editor)
+        self._satisfied_cache = (sig, satisfied)
+        return satisfied
+
+    def apply(self) -> None:
+        """Save the planned edit atomically, with a backup next to the file.
+
+        :raises ConfigConflictError: the file changed after the plan was made.
+        :raises ConfigFileError: it could not be written (the file is unchanged).
+        """
+        from wpprotect.config._io import read_regular_file
+
+        current, _st = read_regular_file(self.path, max_bytes=_MAX_BYTES)
+        if current != self._original:
+            raise ConfigConflictError(
+                "the file changed after the plan was made; make a new plan", path=self.path
+            )
+        try:
+            backup = self._editor.save(backup=True)
+        except OSError as exc:
+            raise ConfigFileError(f"cannot write: {exc.strerror}", path=self.path) from exc
+        self._backup = None if backup is None else Path(backup)
+        self._applied = True
+        log.info("wrote %s (backup %s)", self.path, self._backup)
+
+    def verify(self) -> None:
+        """Re-read the file with a plain YAML loader and check each setting's value.
+
+        :raises PlanVerifyError: a setting does not read back as planned.
+        """
+        doc = load_yaml_document(self.path)
+        if doc is None:
+            raise PlanVerifyError("the file is gone", path=self.path)
+        found = self._check(doc)
+        bad = [
+            f"{s.name} reads {found.get(s)!r}, planned {v!r}"
+            for s, v in self.settings.items()
+            if not _same_value(found.get(s), v)
+        ]
+        if bad:
+            raise PlanVerifyError("; ".join(bad), path=self.path)
+
+    def undo(self) -> None:
+        """Put the original bytes back atomically, with the original mode and owner.
+
+        :raises PlanUndoError: the change was not applied.
+        :raises ConfigFileError: the file could not be written.
+        """
+        from wpprotect.config._io import atomic_write
+
+        if not self._applied:
+            raise PlanUndoError("not applied: nothing to undo", path=self.path)
+        atomic_write(
+            self.path,
+            self._original,
+            mode=stat.S_IMODE(self._stat.st_mode),
+            uid=self._stat.st_uid,
+            gid=self._stat.st_gid,
+        )
+        self._applied = False
+        self._satisfied_cache = None
+
+    def to_dict(self) -> dict[str, Any]:
+        """JSON-ready: target, kind, description, settings, diff, backup."""
+        return {
+            "target": self.target,
+            "kind": self.kind.value,
+            "description": self.description,
+            "settings": {s.name: v for s, v in self.settings.items()},
+            "diff": self.diff(),
+            "backup": None if self._backup is None else str(self._backup),
+        }
+
+    def __repr__(self) -> str:
+        state = "applied" if self._applied else "planned"
+        return f"<FileChange {self.kind.value} {self.path} {_describe(self.settings)} {state}>"
+
+
+def _edit_and_check(
+    kind: TargetKind, values: Mapping[Setting, SettingValue]
+) -> tuple[_Edit, _Check]:
+    if kind in (TargetKind.SYSTEM_PROBE_YAML, TargetKind.SECURITY_AGENT_YAML):
+        fname = kind.value
+        for s in values:
+            if fname not in s.files:
+                raise InvalidArgumentError(
+                    f"{s.name} is read from {' and '.join(s.files)}, not {fname}",
+                    key=s.write_key,
+                )
+        return (
+            lambda doc: edit_host_file(doc, fname, values),
+            lambda doc: dict(read_host_file(doc, fname)),
+        )
+    if kind is TargetKind.HELM_VALUES:
+        return (lambda doc: edit_helm_values(doc, values), lambda doc: dict(read_helm_values(doc)))
+    if kind is TargetKind.DATADOG_AGENT:
+        return (
+            lambda doc: edit_datadogagent(doc, values),
+            lambda doc: dict(read_datadogagent(doc)),
+        )
+    if kind is TargetKind.DAEMONSET:
+
+        def check(doc: Mapping[str, Any]) -> dict[Setting, Any]:
+            # every container that reads a setting must agree; report the first that does not
+            out: dict[Setting, Any] = {}
+            for per in read_daemonset(doc).values():
+                for s, v in per.items():
+                    if s in values and (s not in out or _same_value(out[s], values[s])):
+                        out[s] = v
+            return out
+
+        return (lambda doc: edit_daemonset(doc, values), check)
+    raise InvalidArgumentError(f"a {kind.value} is not a single file")
+
+
+# --- plans -----------------------------------------------------------------------------------
+
+
+def _host_dir(
+    config_dir: Path, values: Mapping[Setting, SettingValue]
+) -> tuple[list[FileChange], list[str]]:
+    changes: list[FileChange] = []
+    notes: list[str] = []
+    covered: set[Setting] = set()
+    for fname in HOST_FILES:
+        applicable = {s: v for s, v in values.items() if fname in s.files}
+        if not applicable:
+            continue
+        path = config_dir / fname
+        if not path.exists():
+            # the sysprobe/security units have ConditionPathExists= on their file: with no
+            # file that component does not run, so there is nothing to change in it
+            notes.append(f"{path} does not exist: skipped (that component does not start)")
+            continue
+        changes.append(FileChange.for_file(path, TargetKind(fname), applicable))
+        covered.update(applicable)
+    missing = [s for s in values if s not in covered]
+    if missing:
+        raise ConfigFileError(
+            f"{' and '.join(missing[0].files)} not found: {missing[0].name} lives there",
+            path=config_dir,
+        )
+    return changes, notes
+
+
+def host_dir_changes(
+    config_dir: str | os.PathLike[str], settings: Mapping[Setting, object]
+) -> list[FileChange]:
+    """The file changes that write ``settings`` into a host config directory.
+
+    ``system-probe.yaml`` comes first, then ``security-agent.yaml``; a file a setting does not
+    live in is left alone (network settings only touch ``system-probe.yaml``), and a missing
+    file is skipped. A platform adapter appends its restart change and wraps them in a
+    :class:`~wpprotect.Plan`.
+
+    :param config_dir: e.g. ``/etc/datadog-agent``.
+    :param settings: ``{Setting: value}``.
+    :raises ConfigFileError: no file for some setting exists, or a file cannot be read.
+    :raises ConfigError: a file cannot be parsed or edited.
+    """
+    return _host_dir(Path(config_dir), validate_settings(settings))[0]
+
+
+def _notes_for(
+    kind: TargetKind, path: Path, values: Mapping[Setting, SettingValue], doc: Any
+) -> list[str]:
+    notes: list[str] = []
+    deprecated = [s.write_key for s in (NETWORK_ENABLED, CLASSIFIER_PRIORITY) if s in values]
+    if kind in (TargetKind.HOST_DIR, TargetKind.SYSTEM_PROBE_YAML, TargetKind.SECURITY_AGENT_YAML):
+        notes.append(RESTART_NOTE)
+        if kind is not TargetKind.HOST_DIR and CWS_ENABLED in values:
+            other = (
+                SECURITY_AGENT_YAML if kind is TargetKind.SYSTEM_PROBE_YAML else SYSTEM_PROBE_YAML
+            )
+            notes.append(
+                f"the docs set runtime_security_config.enabled in both system-probe.yaml and "
+                f"security-agent.yaml: plan {other} too, or pass the directory"
+            )
+        for key in deprecated:
+            notes.append(
+                f"{key} is the key the docs name and the one the agent reads first (before env "
+                "vars); the agent logs it as deprecated in favour of event_monitoring_config.*"
+            )
+    elif kind is TargetKind.HELM_VALUES:
+        notes.append(
+            f"wpprotect does not run helm: apply with `helm upgrade <release> datadog/datadog "
+            f"-f {path}` (your release name and chart version)"
+        )
+        if CLASSIFIER_PRIORITY in values:
+            notes.append(
+                "the chart has no values key for the classifier priority: it is set as "
+                f"{CLASSIFIER_PRIORITY.write_env} in agents.containers.systemProbe.env"
+            )
+    elif kind is TargetKind.DATADOG_AGENT:
+        notes.append(f"apply with `kubectl apply -f {path}`; the Operator rolls the DaemonSet")
+        if values.get(NETWORK_ENABLED) is False:
+            notes.append(
+                "the Operator never writes a 'false' env var, so network detection is also "
+                f'turned off with {NETWORK_ENABLED.write_env}="false" in '
+                "spec.override.nodeAgent.containers.system-probe.env"
+            )
+        if CLASSIFIER_PRIORITY in values:
+            notes.append(
+                "the DatadogAgent CRD has no classifier priority field: it is set in "
+                "spec.override.nodeAgent.containers.system-probe.env"
+            )
+    elif kind is TargetKind.DAEMONSET:
+        notes.append(f"apply with `kubectl apply -f {path}`; the pods restart as it rolls out")
+        labels = doc.get("metadata", {}).get("labels", {}) if isinstance(doc, Mapping) else {}
+        manager = (
+            labels.get("app.kubernetes.io/managed-by") if isinstance(labels, Mapping) else None
+        )
+        if manager in ("Helm", "datadog-operator"):
+            source = "Helm values" if manager == "Helm" else "DatadogAgent"
+            notes.append(
+                f"this DaemonSet is managed by {manager}: the next upgrade or reconcile will "
+                f"overwrite it; plan the change on the {source} instead"
+            )
+        if NETWORK_ENABLED in values and "system-probe-config" in str(
+            doc.get("spec", {}).get("template", {}).get("spec", {}).get("volumes", "")
+        ):
+            notes.append(
+                "system-probe mounts a Helm-rendered system-probe.yaml that sets "
+                "runtime_security_config.network.enabled; by the agent's reading order that "
+                "YAML key wins over the env var: change datadog.securityAgent.runtime.network."
+                "enabled in the Helm values instead"
+            )
+    return notes
+
+
+def settings_plan(
+    target: str | os.PathLike[str],
+    settings: Mapping[Setting, object],
+    *,
+    title: str | None = None,
+) -> Plan:
+    """Plan writing ``settings`` into ``target``, whatever kind it is (see :func:`detect_kind`).
+
+    :param target: a host config directory, a host YAML file, a Helm values file, a
+        DatadogAgent or a DaemonSet manifest.
+    :param settings: ``{Setting: value}`` (e.g. ``{NETWORK_ENABLED: False}``).
+    :param title: the plan's title; a description of the settings and target by default.
+    :returns: a :class:`~wpprotect.Plan` of :class:`FileChange` objects, with notes on what to
+        do after applying it.
+    :raises TargetKindError: the target is none of the accepted kinds.
+    :raises InvalidArgumentError: a value is invalid, or cannot live in that kind of target.
+    :raises ConfigError: a file cannot be read, parsed or edited.
+    """
+    values = validate_settings(settings)
+    path = Path(target)
+    kind = detect_kind(path)
+    notes: list[str] = []
+    doc: Any = None
+    if kind is TargetKind.HOST_DIR:
+        changes, notes = _host_dir(path, values)
+    else:
+        change = FileChange.for_file(path, kind, values)
+        changes = [change]
+        doc = change._editor.data
+    notes += _notes_for(kind, path, values, doc)
+    # Plan's attrs converters (list) are opaque to mypy's attrs plugin, hence the ignore.
+    return Plan(
+        title or f"set {_describe(values)} in {path} ({kind.value})",
+        changes,  # type: ignore[arg-type]
+        notes,  # type: ignore[arg-type]
+    )
+
+
+def plan_disable(target: str | os.PathLike[str], scope: str = "workload-protection") -> Plan:
+    """Plan turning Workload Protection, or only its network detection, off in ``target``.
+
+    - ``scope="workload-protection"``: ``runtime_security_config.enabled: false`` (both host
+      files of a directory), ``datadog.securityAgent.runtime.enabled: false`` (Helm),
+      ``spec.features.cws.enabled: false`` (DatadogAgent), or
+      ``DD_RUNTIME_SECURITY_CONFIG_ENABLED="false"`` on system-probe and security-agent
+      (DaemonSet).
+    - ``scope="network"``: ``runtime_security_config.network.enabled: false`` in
+      system-probe.yaml, ``datadog.securityAgent.runtime.network.enabled: false`` (Helm),
+      ``spec.features.cws.network.enabled: false`` plus a system-probe env override
+      (DatadogAgent), or ``DD_RUNTIME_SECURITY_CONFIG_NETWORK_ENABLED="false"`` on system-probe.
+
+    >>> import pathlib, shutil, tempfile
+    >>> from wpprotect.config import plan_disable
+    >>> tmp = pathlib.Path(tempfile.mkdtemp())
+    >>> conf = tmp / "system-probe.yaml"
+    >>> _ = conf.write_text("runtime_security_config:\\n  enabled: true  # on\\n")
+    >>> plan = plan_disable(conf, scope="workload-protection")
+    >>> print(plan.diff())  # doctest: +ELLIPSIS
+    --- ...
+    +++ ...
+    @@ -1,2 +1,2 @@
+     runtime_security_config:
+    -  enabled: true  # on
+    +  enabled: false  # on
+    <BLANKLINE>
+    >>> plan.apply().state
+    'applied'
+    >>> conf.read_text()
+    'runtime_security_config:\\n  enabled: false  # on\\n'
+    >>> plan_disable(conf).is_satisfied()
+    True
+    >>> shutil.rmtree(tmp)
+
+    :param target: a host config directory, system-probe.yaml, security-agent.yaml, a Helm
+        values file, a DatadogAgent or a DaemonSet manifest (recognised from content).
+    :param scope: ``"workload-protection"`` or ``"network"``.
+    :returns: the :class:`~wpprotect.Plan`; nothing is written until ``apply()``.
+    :raises InvalidArgumentError: unknown scope (the message lists the valid ones), or a scope
+        the target cannot carry (network on security-agent.yaml).
+    :raises TargetKindError: the target is none of the accepted kinds.
+    :raises ConfigError: a file cannot be read, parsed or edited.
+    """
+    values = scope_settings(scope)
+    return settings_plan(target, values, title=f"disable {scope} in {Path(target)}")
+
+
+def plan_classifier_priority(target: str | os.PathLike[str], n: int) -> Plan:
+    """Plan setting the TC priority of Workload Protection's network classifiers to ``n``.
+
+    Pick ``n`` strictly lower than the priority of any vendor classifier that would otherwise
+    run first (see ``TCReport.assess``). Written as
+    ``runtime_security_config.network.classifier_priority`` in system-probe.yaml (an
+    ``event_monitoring_config.network.classifier_priority`` already there is updated too, so
+    whichever the agent reads holds ``n``); as a system-probe env entry with Helm and the
+    Operator, which have no key for it; as an env var on the DaemonSet's system-probe.
+
+    :param target: any target :func:`plan_disable` accepts.
+    :param n: 1..65535.
+    :returns: the :class:`~wpprotect.Plan`.
+    :raises InvalidArgumentError: ``n`` is not an int in 1..65535 (0 means "the kernel picks").
+    :raises TargetKindError: the target is none of the accepted kinds.
+    :raises ConfigError: a file cannot be read, parsed or edited.
+    """
+    n = validate_classifier_priority(n)
+    return settings_plan(
+        target, {CLASSIFIER_PRIORITY: n}, title=f"set classifier priority {n} in {Path(target)}"
+    )

@@ -1,0 +1,721 @@
+"""The agent's Workload Protection settings as data, and how to read their effective value.
+
+Each :class:`Setting` knows every place the agent reads it from: the YAML keys in
+``system-probe.yaml`` / ``security-agent.yaml`` (with the deprecated aliases the agent still
+honours), the environment variables bound to it, which agent components read it, the Helm
+chart's values key and the Datadog Operator's ``DatadogAgent`` field. The edit functions in
+:mod:`wpprotect.config._surfaces` and the plans in :mod:`wpprotect.config._plans` are driven by
+this table; nothing else in wpprotect spells these keys.
+
+:func:`effective_value` answers "what does the agent actually use?" by following the agent's own
+reading order, and says where the value came from and what it shadows.
+"""
+
+from __future__ import annotations
+
+import html
+import logging
+import os
+import re
+from collections.abc import Iterable, Mapping
+from pathlib import Path
+from typing import Any, Literal
+
+import attrs
+
+from wpprotect.errors import (
+    ConfigFileError,
+    ConfigParseError,
+    ConfigStructureError,
+    InvalidArgumentError,
+)
+
+__all__ = [
+    "CLASSIFIER_PRIORITY",
+    "CWS_ENABLED",
+    "DEFAULT_CONFIG_DIR",
+    "HOST_FILES",
+    "NETWORK_ENABLED",
+    "SCOPES",
+    "SECURITY_AGENT",
+    "SECURITY_AGENT_YAML",
+    "SETTINGS",
+    "SYSTEM_PROBE",
+    "SYSTEM_PROBE_YAML",
+    "EffectiveValue",
+    "Setting",
+    "SettingValue",
+    "effective_settings",
+    "effective_value",
+    "get_setting",
+    "load_yaml_document",
+    "parse_agent_value",
+    "scope_settings",
+    "validate_classifier_priority",
+    "validate_settings",
+]
+
+log = logging.getLogger(__name__)
+
+#: The host config directory of the Linux packages (``/etc/datadog-agent``).
+DEFAULT_CONFIG_DIR = Path("/etc/datadog-agent")
+#: File names of the two host files that carry Workload Protection settings.
+SYSTEM_PROBE_YAML = "system-probe.yaml"
+SECURITY_AGENT_YAML = "security-agent.yaml"
+HOST_FILES: tuple[str, ...] = (SYSTEM_PROBE_YAML, SECURITY_AGENT_YAML)
+#: Component (and container) names, as the Helm chart and the Operator name the containers.
+SYSTEM_PROBE = "system-probe"
+SECURITY_AGENT = "security-agent"
+
+#: A setting's value: every setting here is a bool or an int.
+SettingValue = bool | int
+
+# Refuse to parse files larger than this: agent config files are a few kB, the Helm values
+# file ~150 kB; anything far larger is not a config file.
+_MAX_FILE_BYTES = 8 * 1024 * 1024
+
+
+@attrs.frozen(repr=False)
+class Setting:
+    """One Workload Protection setting and every place the agent reads it from.
+
+    :param name: short identifier (``cws_enabled``, ``network_enabled``,
+        ``classifier_priority``), also the key of :func:`effective_settings`.
+    :param description: one line for people.
+    :param value_type: ``bool`` or ``int``.
+    :param default: the agent's default when nothing sets it.
+    :param yaml_keys: every YAML spelling the agent reads, deprecated alias first.
+    :param write_key: the YAML key wpprotect adds when the file has none of ``yaml_keys``.
+    :param files: the host files (``system-probe.yaml``, ``security-agent.yaml``) that carry it.
+    :param env_vars: the environment variables bound to it, in the order viper looks them up
+        (the first one set wins).
+    :param env_key: the YAML key the environment variables are bound to.
+    :param write_env: the environment variable wpprotect adds when none is set.
+    :param components: the agent components (= container names) that read it.
+    :param helm_path: the Helm chart's values key, or ``None`` when the chart has none.
+    :param helm_env_container: for settings without a values key, the
+        ``agents.containers.<name>`` whose ``env`` list carries the variable.
+    :param dda_path: the ``DatadogAgent`` field, or ``None`` when the Operator has none.
+    :param dda_override_env: when a ``spec.override.nodeAgent.containers.<c>.env`` entry is
+        needed on a DatadogAgent: ``"never"``, ``"when-false"`` (the Operator only ever writes
+        ``"true"`` env vars) or ``"always"`` (no CRD field exists).
+    """
+
+    name: str
+    description: str
+    value_type: type[bool] | type[int]
+    default: SettingValue
+    yaml_keys: tuple[str, ...]
+    write_key: str
+    files: tuple[str, ...]
+    env_vars: tuple[str, ...]
+    env_key: str
+    write_env: str
+    components: tuple[str, ...]
+    helm_path: str | None
+    helm_env_container: str | None
+    dda_path: str | None
+    dda_override_env: Literal["never", "when-false", "always"]
+
+    @property
+    def precedence(self) -> tuple[tuple[Literal["yaml", "env"], str], ...]:
+        """Where the agent looks, first match wins: ``(("yaml", key) | ("env", name), ...)``.
+
+        The deprecated ``runtime_security_config.*`` YAML alias comes first, before any env
+        var: ``pkg/security/probe/config/config.go`` ``getBool``/``getInt`` return the
+        deprecated key whenever it ``IsConfigured`` and only otherwise read
+        ``event_monitoring_config.*``. The env vars are bound (``eventMonitorBindEnvAndSetDefault``
+        in ``pkg/config/setup/system_probe.go``) to the ``event_monitoring_config.*`` key, so
+        viper lets them override only that key's YAML value, not the deprecated alias. For a
+        key with no alias (``runtime_security_config.enabled``) the usual viper order applies:
+        env, then YAML, then the default.
+        """
+        order: list[tuple[Literal["yaml", "env"], str]] = [
+            ("yaml", k) for k in self.yaml_keys if k != self.env_key
+        ]
+        order += [("env", e) for e in self.env_vars]
+        order.append(("yaml", self.env_key))
+        return tuple(order)
+
+    def coerce(self, value: object) -> SettingValue:
+        """Check ``value`` for this setting and return it normalised.
+
+        :raises InvalidArgumentError: wrong type, or out of range.
+        """
+        if self.name == "classifier_priority":
+            return validate_classifier_priority(value)
+        if self.value_type is bool:
+            if not isinstance(value, bool):
+                raise InvalidArgumentError(
+                    f"{self.name} takes true or false, not {value!r}", key=self.write_key
+                )
+            return value
+        if isinstance(value, bool) or not isinstance(value, int):
+            raise InvalidArgumentError(
+                f"{self.name} takes an integer, not {value!r}", key=self.write_key
+            )
+        return value
+
+    def env_value(self, value: SettingValue) -> str:
+        """The value as an environment variable's string (``"false"``, ``"4"``)."""
+        if isinstance(value, bool):
+            return "true" if value else "false"
+        return str(value)
+
+    def __repr__(self) -> str:
+        return f"<Setting {self.name} {self.write_key} default={self.default!r}>"
+
+    def to_dict(self) -> dict[str, Any]:
+        """A JSON-ready description of where the setting lives."""
+        return {
+            "name": self.name,
+            "description": self.description,
+            "type": self.value_type.__name__,
+            "default": self.default,
+            "yaml_keys": list(self.yaml_keys),
+            "write_key": self.write_key,
+            "files": list(self.files),
+            "env_vars": list(self.env_vars),
+            "write_env": self.write_env,
+            "components": list(self.components),
+            "helm_path": self.helm_path,
+            "helm_env_container": self.helm_env_container,
+            "dda_path": self.dda_path,
+            "dda_override_env": self.dda_override_env,
+        }
+
+
+#: ``runtime_security_config.enabled``: Workload Protection itself. Bound to the one env var
+#: ``DD_RUNTIME_SECURITY_CONFIG_ENABLED`` in both the core/security-agent config
+#: (``pkg/config/setup/config.go``) and system-probe (``pkg/config/setup/system_probe_cws.go``);
+#: the docs' "disable" steps set it in both host files, and on both the system-probe and
+#: security-agent containers.
+CWS_ENABLED = Setting(
+    name="cws_enabled",
+    description="Workload Protection (CWS) runtime security",
+    value_type=bool,
+    default=False,
+    yaml_keys=("runtime_security_config.enabled",),
+    write_key="runtime_security_config.enabled",
+    files=(SYSTEM_PROBE_YAML, SECURITY_AGENT_YAML),
+    env_vars=("DD_RUNTIME_SECURITY_CONFIG_ENABLED",),
+    env_key="runtime_security_config.enabled",
+    write_env="DD_RUNTIME_SECURITY_CONFIG_ENABLED",
+    components=(SYSTEM_PROBE, SECURITY_AGENT),
+    helm_path="datadog.securityAgent.runtime.enabled",
+    helm_env_container=None,
+    dda_path="spec.features.cws.enabled",
+    dda_override_env="never",
+)
+
+#: Network detection (TC classifiers). ``eventMonitorBindEnvAndSetDefault`` binds
+#: ``event_monitoring_config.network.enabled`` (default true) to both env prefixes; the YAML key
+#: the docs and the shipped template name, ``runtime_security_config.network.enabled``, is the
+#: deprecated alias that wins (see :attr:`Setting.precedence`), so it is the one written.
+NETWORK_ENABLED = Setting(
+    name="network_enabled",
+    description="Workload Protection network detection (TC classifiers)",
+    value_type=bool,
+    default=True,
+    yaml_keys=(
+        "runtime_security_config.network.enabled",
+        "event_monitoring_config.network.enabled",
+    ),
+    write_key="runtime_security_config.network.enabled",
+    files=(SYSTEM_PROBE_YAML,),
+    env_vars=(
+        "DD_EVENT_MONITORING_CONFIG_NETWORK_ENABLED",
+        "DD_RUNTIME_SECURITY_CONFIG_NETWORK_ENABLED",
+    ),
+    env_key="event_monitoring_config.network.enabled",
+    write_env="DD_RUNTIME_SECURITY_CONFIG_NETWORK_ENABLED",
+    components=(SYSTEM_PROBE,),
+    helm_path="datadog.securityAgent.runtime.network.enabled",
+    helm_env_container=None,
+    dda_path="spec.features.cws.network.enabled",
+    dda_override_env="when-false",
+)
+
+#: The TC priority of the agent's classifiers (default 10). No Helm values key and no
+#: DatadogAgent field exist for it (deployments.md §1.2, §3): Helm takes it as an env entry on
+#: the system-probe container, the Operator as an override env entry.
+CLASSIFIER_PRIORITY = Setting(
+    name="classifier_priority",
+    description="TC priority of Workload Protection's network classifiers",
+    value_type=int,
+    default=10,
+    yaml_keys=(
+        "runtime_security_config.network.classifier_priority",
+        "event_monitoring_config.network.classifier_priority",
+    ),
+    write_key="runtime_security_config.network.classifier_priority",
+    files=(SYSTEM_PROBE_YAML,),
+    env_vars=(
+        "DD_EVENT_MONITORING_CONFIG_NETWORK_CLASSIFIER_PRIORITY",
+        "DD_RUNTIME_SECURITY_CONFIG_NETWORK_CLASSIFIER_PRIORITY",
+    ),
+    env_key="event_monitoring_config.network.classifier_priority",
+    write_env="DD_RUNTIME_SECURITY_CONFIG_NETWORK_CLASSIFIER_PRIORITY",
+    components=(SYSTEM_PROBE,),
+    helm_path=None,
+    helm_env_container="systemProbe",
+    dda_path=None,
+    dda_override_env="always",
+)
+
+#: Every setting wpprotect knows, in a stable order.
+SETTINGS: tuple[Setting, ...] = (CWS_ENABLED, NETWORK_ENABLED, CLASSIFIER_PRIORITY)
+
+#: The scopes :func:`scope_settings` (and ``disable``) accept, with what each turns off.
+SCOPES: Mapping[str, Mapping[Setting, SettingValue]] = {
+    "workload-protection": {CWS_ENABLED: False},
+    "network": {NETWORK_ENABLED: False},
+}
+
+
+def get_setting(name: str) -> Setting:
+    """The :class:`Setting` called ``name`` (``cws_enabled``, ``network_enabled``...).
+
+    :raises InvalidArgumentError: no such setting; the message names the valid ones.
+    """
+    for setting in SETTINGS:
+        if setting.name == name:
+            return setting
+    valid = ", ".join(s.name for s in SETTINGS)
+    raise InvalidArgumentError(f"unknown setting {name!r}; valid settings: {valid}")
+
+
+def scope_settings(scope: str) -> dict[Setting, SettingValue]:
+    """The settings a ``disable`` of ``scope`` writes.
+
+    >>> scope_settings("network")
+    {<Setting network_enabled runtime_security_config.network.enabled default=True>: False}
+
+    :param scope: ``"workload-protection"`` (all of CWS) or ``"network"`` (network detection).
+    :returns: ``{Setting: value}``.
+    :raises InvalidArgumentError: unknown scope; the message names the valid ones.
+    """
+    if scope not in tuple(SCOPES):  # a tuple: an unhashable argument must not raise TypeError
+        raise InvalidArgumentError(
+            f"unknown scope {scope!r}; valid scopes: {', '.join(sorted(SCOPES))}"
+        )
+    return dict(SCOPES[scope])
+
+
+def validate_classifier_priority(n: object) -> int:
+    """Check a TC classifier priority for the agent and return it.
+
+    The agent casts the value to ``uint16`` (``pkg/security/probe/config/config.go``), and TC
+    priority 0 means "let the kernel pick" (ebpf-manager then falls back to priority 50), so
+    only 1..65535 is accepted.
+
+    >>> validate_classifier_priority(4)
+    4
+
+    :param n: the priority; an ``int`` (not a ``bool``, ``float`` or ``str``).
+    :returns: ``n``.
+    :raises InvalidArgumentError: wrong type or out of range.
+    """
+    key = "runtime_security_config.network.classifier_priority"
+    if isinstance(n, bool) or not isinstance(n, int):
+        raise InvalidArgumentError(
+            f"classifier priority must be an integer 1..65535, not {type(n).__name__} {n!r}",
+            key=key,
+        )
+    if n == 0:
+        raise InvalidArgumentError(
+            "classifier priority 0 means 'the kernel picks' (ebpf-manager then falls back to "
+            "priority 50, behind most vendors); give 1..65535",
+            key=key,
+        )
+    if not 1 <= n <= 65535:
+        raise InvalidArgumentError(
+            f"classifier priority {n} is out of range: TC priorities are 1..65535", key=key
+        )
+    return n
+
+
+def validate_settings(settings: Mapping[Setting, object]) -> dict[Setting, SettingValue]:
+    """Check every value of a ``{Setting: value}`` mapping (see :meth:`Setting.coerce`).
+
+    :raises InvalidArgumentError: a key is not a :class:`Setting`, a value is invalid, or the
+        mapping is empty.
+    """
+    if not settings:
+        raise InvalidArgumentError("no settings given: nothing to plan")
+    out: dict[Setting, SettingValue] = {}
+    for setting, value in settings.items():
+        if not isinstance(setting, Setting):
+            raise InvalidArgumentError(
+                f"settings must be keyed by Setting (e.g. wpprotect.config.CWS_ENABLED), "
+                f"not {setting!r}"
+            )
+        out[setting] = setting.coerce(value)
+    return out
+
+
+# --- reading values the way the agent does ---------------------------------------------------
+
+# strconv.ParseBool, which cast.ToBool (viper's GetBool) uses for strings.
+_GO_TRUE = frozenset({"1", "t", "T", "TRUE", "true", "True"})
+_GO_FALSE = frozenset({"0", "f", "F", "FALSE", "false", "False"})
+# go-yaml v2 (YAML 1.1) resolves these plain scalars to booleans, which a YAML 1.2 reader
+# leaves as strings.
+_YAML11_TRUE = frozenset({"y", "Y", "yes", "Yes", "YES", "on", "On", "ON"})
+_YAML11_FALSE = frozenset({"n", "N", "no", "No", "NO", "off", "Off", "OFF"})
+_GO_INT = re.compile(r"^[+-]?(0[xX][0-9a-fA-F_]+|0[oO][0-7_]+|0[bB][01_]+|0[0-7_]*|[1-9][0-9_]*)$")
+
+
+def _go_parse_int(text: str) -> int | None:
+    """strconv.ParseInt(s, 0, 0) after cast's trimZeroDecimal, or None when Go would fail."""
+    s = text.strip()
+    s = re.sub(r"\.0+$", "", s)  # cast.ToIntE: "4.0" -> "4"
+    if not _GO_INT.match(s):
+        return None
+    sign = -1 if s.startswith("-") else 1
+    body = s.lstrip("+-").replace("_", "")
+    if len(body) > 1 and body[0] == "0" and body[1] not in "xXoObB":
+        return sign * int(body, 8)  # Go's base 0: a leading 0 is octal
+    return sign * int(body, 0)
+
+
+def parse_agent_value(
+    setting: Setting, raw: object, *, from_env: bool = False
+) -> tuple[SettingValue, str | None]:
+    """Convert a raw YAML or env value the way the agent's config getters do.
+
+    Viper's ``GetBool``/``GetInt`` use ``cast``, which turns what it cannot parse into
+    ``false``/``0`` silently; this returns that value plus a note saying so.
+
+    :param setting: whose value it is.
+    :param raw: the value as read (a YAML scalar, or an env var's string).
+    :param from_env: the value is an env var's string (no YAML 1.1 booleans there).
+    :returns: ``(value, note or None)``.
+    """
+    where = "env value" if from_env else "value"
+    if setting.value_type is bool:
+        if isinstance(raw, bool):
+            return raw, None
+        if isinstance(raw, int | float):
+            return bool(raw), None
+        if isinstance(raw, str):
+            s = raw.strip() if from_env else raw
+            if s in _GO_TRUE:
+                return True, None
+            if s in _GO_FALSE:
+                return False, None
+            if not from_env and s in _YAML11_TRUE:
+                return True, None
+            if not from_env and s in _YAML11_FALSE:
+                return False, None
+        return False, f"{where} {raw!r} is not a boolean: the agent reads it as false"
+    # int settings
+    value: int | None
+    if isinstance(raw, bool):
+        value = int(raw)
+    elif isinstance(raw, int):
+        value = raw
+    elif isinstance(raw, float):
+        value = int(raw)
+    elif isinstance(raw, str):
+        value = _go_parse_int(raw)
+    else:
+        value = None
+    if value is None:
+        return 0, f"{where} {raw!r} is not an integer: the agent reads it as 0"
+    if setting.name == "classifier_priority":
+        cast16 = value & 0xFFFF  # uint16(getInt(...)) in pkg/security/probe/config/config.go
+        if cast16 != value:
+            return cast16, f"{value} does not fit uint16: the agent uses {cast16}"
+        if value == 0:
+            return 0, "priority 0 lets the kernel pick (ebpf-manager falls back to 50)"
+    return value, None
+
+
+@attrs.frozen(repr=False)
+class EffectiveValue:
+    """The value the agent uses for one setting, and where it comes from.
+
+    :param setting: the setting.
+    :param value: the value in effect.
+    :param source: a file path (``/etc/datadog-agent/system-probe.yaml``), ``env NAME``, or
+        ``default``.
+    :param key: the YAML key or env var that set it (``None`` for the default).
+    :param shadowed: other places that set it but lose, each ``"<source> <key>: <value>"``.
+    :param notes: anything else worth knowing (deprecated key, value the agent cannot parse,
+        disagreement between system-probe.yaml and security-agent.yaml...).
+    """
+
+    setting: Setting
+    value: SettingValue
+    source: str
+    key: str | None = None
+    shadowed: tuple[str, ...] = ()
+    notes: tuple[str, ...] = ()
+
+    @property
+    def is_default(self) -> bool:
+        """True when nothing sets the value (the agent's default applies)."""
+        return self.source == "default"
+
+    def to_dict(self) -> dict[str, Any]:
+        """JSON-ready: ``setting``, ``value``, ``source``, ``key``, ``shadowed``, ``notes``."""
+        return {
+            "setting": self.setting.name,
+            "value": self.value,
+            "source": self.source,
+            "key": self.key,
+            "shadowed": list(self.shadowed),
+            "notes": list(self.notes),
+        }
+
+    def __repr__(self) -> str:
+        where = (
+            self.source
+            if self.key is None or self.source.startswith("env ")
+            else (f"{self.source} {self.key}")
+        )
+        extra = f", {len(self.shadowed)} shadowed" if self.shadowed else ""
+        return f"<EffectiveValue {self.setting.name}={self.value!r} from {where}{extra}>"
+
+    def _repr_html_(self) -> str:
+        rows = [
+            f"<b>{html.escape(self.setting.name)}</b> = <code>{html.escape(repr(self.value))}"
+            f"</code> <small>from {html.escape(self.source)}"
+            + (f" ({html.escape(self.key)})" if self.key else "")
+            + "</small>"
+        ]
+        rows += [f"<br><s>{html.escape(s)}</s>" for s in self.shadowed]
+        rows += [f"<br><i>{html.escape(n)}</i>" for n in self.notes]
+        return "<p>" + "".join(rows) + "</p>"
+
+
+# A host file as given to effective_value: a path to read, an already-parsed document
+# (e.g. the ``.data`` of a ConfigEditor, or a ConfigMap's parsed system-probe.yaml), or None
+# for "absent".
+FileSource = str | os.PathLike[str] | Mapping[str, Any] | None
+
+
+def load_yaml_document(path: str | os.PathLike[str]) -> dict[str, Any] | None:
+    """Read a YAML file with a plain (non round-trip) loader, for reading values.
+
+    This is deliberately independent of :class:`~wpprotect.ConfigEditor` so that a plan's
+    ``verify()`` checks the written bytes with a different parser than the one that wrote them.
+
+    :returns: the root mapping (``{}`` for an empty or all-comment file), or ``None`` when the
+        file does not exist.
+    :raises ConfigFileError: not a regular file, unreadable, or too large.
+    :raises ConfigParseError: not YAML.
+    :raises ConfigStructureError: the root is not a mapping.
+    """
+    p = Path(path)
+    try:
+        st = p.stat()
+    except FileNotFoundError:
+        return None
+    except OSError as exc:
+        raise ConfigFileError(f"cannot stat: {exc.strerror}", path=p) from exc
+    import stat as stat_mod
+
+    if not stat_mod.S_ISREG(st.st_mode):
+        raise ConfigFileError("not a regular file", path=p)
+    if st.st_size > _MAX_FILE_BYTES:
+        raise ConfigFileError(f"too large for a config file ({st.st_size} bytes)", path=p)
+    try:
+        data = p.read_bytes()
+    except OSError as exc:
+        raise ConfigFileError(f"cannot read: {exc.strerror}", path=p) from exc
+    doc: dict[str, Any] = parse_yaml_bytes(data, path=p)
+    return doc
+
+
+def parse_yaml_bytes(data: bytes | str, *, path: str | Path | None = None) -> Any:
+    """Parse one YAML document with ruamel's safe loader; ``{}`` when it is empty.
+
+    :raises ConfigParseError: not UTF-8 or not YAML (the message keeps no file content).
+    :raises ConfigStructureError: the root is not a mapping.
+    """
+    from ruamel.yaml import YAML
+    from ruamel.yaml.error import YAMLError
+
+    try:
+        text = data.decode("utf-8") if isinstance(data, bytes) else data
+    except UnicodeDecodeError as exc:
+        raise ConfigParseError("not UTF-8 text", path=path) from exc
+    loader = YAML(typ="safe", pure=True)
+    try:
+        doc = loader.load(text)
+    except YAMLError as exc:
+        mark = getattr(exc, "problem_mark", None)
+        line = None if mark is None else int(mark.line) + 1
+        problem = getattr(exc, "problem", None) or type(exc).__name__
+        raise ConfigParseError(f"not valid YAML: {problem}", path=path, line=line) from exc
+    if doc is None:
+        return {}
+    if not isinstance(doc, dict):
+        raise ConfigStructureError(
+            f"the document's root is a {type(doc).__name__}, not a mapping", path=path
+        )
+    return doc
+
+
+_MISSING = object()
+
+
+def dotted_get(doc: Mapping[str, Any] | None, dotted: str) -> Any:
+    """The value at ``a.b.c`` in nested mappings, or ``None`` when any part is absent.
+
+    A path through a scalar or a list also gives ``None`` (the agent would not find it either).
+    """
+    node: Any = doc
+    for part in dotted.split("."):
+        if not isinstance(node, Mapping) or part not in node:
+            return None
+        node = node[part]
+    return node
+
+
+def _fmt(raw: object) -> str:
+    if isinstance(raw, bool):
+        return "true" if raw else "false"
+    return repr(raw) if isinstance(raw, str) else str(raw)
+
+
+def _resolve(
+    setting: Setting,
+    doc: Mapping[str, Any] | None,
+    source: str,
+    env: Mapping[str, str],
+) -> EffectiveValue:
+    """Apply the agent's precedence to one file (already parsed) plus the environment."""
+    hits: list[tuple[str, str, object, bool]] = []  # (source, key, raw, from_env)
+    for kind, name in setting.precedence:
+        if kind == "env":
+            raw_env = env.get(name)
+            # viper ignores an env var set to the empty string (AllowEmptyEnv is off).
+            if raw_env is not None and raw_env != "":
+                hits.append((f"env {name}", name, raw_env, True))
+        else:
+            raw = dotted_get(doc, name)
+            # a key present with no value (``key:``) is null, which the agent treats as unset
+            if raw is not None:
+                hits.append((source, name, raw, False))
+    notes: list[str] = []
+    if not hits:
+        if doc is None:
+            notes.append(f"{source} not found: the agent's default applies")
+        return EffectiveValue(setting, setting.default, "default", None, (), tuple(notes))
+    src, key, raw, from_env = hits[0]
+    value, note = parse_agent_value(setting, raw, from_env=from_env)
+    if note:
+        notes.append(f"{key}: {note}")
+    if not from_env and key != setting.env_key:
+        new_key = setting.env_key
+        notes.append(
+            f"{key} is deprecated (the agent logs 'please set {new_key} instead') but it takes "
+            "precedence over the env vars and the new key"
+        )
+    shadowed = tuple(f"{s}={r}" if fe else f"{s} {k}: {_fmt(r)}" for s, k, r, fe in hits[1:])
+    return EffectiveValue(setting, value, src, key, shadowed, tuple(notes))
+
+
+def _load_sources(
+    config_dir: str | os.PathLike[str] | None,
+    files: Mapping[str, FileSource] | None,
+    needed: Iterable[str],
+) -> dict[str, tuple[Mapping[str, Any] | None, str]]:
+    """``{file name: (parsed document or None, source label)}`` for the files ``needed``."""
+    out: dict[str, tuple[Mapping[str, Any] | None, str]] = {}
+    base = (
+        Path(config_dir)
+        if config_dir is not None
+        else (DEFAULT_CONFIG_DIR if files is None else None)
+    )
+    for name in needed:
+        if files is not None and name in files:
+            given = files[name]
+            if given is None:
+                out[name] = (None, name)
+            elif isinstance(given, Mapping):
+                out[name] = (given, name)
+            else:
+                out[name] = (load_yaml_document(given), str(given))
+        elif base is not None:
+            path = base / name
+            out[name] = (load_yaml_document(path), str(path))
+        else:
+            out[name] = (None, name)
+    return out
+
+
+def _effective(
+    setting: Setting,
+    sources: Mapping[str, tuple[Mapping[str, Any] | None, str]],
+    env: Mapping[str, str],
+) -> EffectiveValue:
+    primary = setting.files[0]
+    doc, label = sources[primary]
+    result = _resolve(setting, doc, label, env)
+    if setting is not CWS_ENABLED or SECURITY_AGENT_YAML not in sources:
+        return result
+    # On a host both system-probe (which runs the CWS module) and security-agent read
+    # runtime_security_config.enabled; the docs ask for it in both files. Report
+    # system-probe's view and say when security-agent's differs.
+    sa_doc, sa_label = sources[SECURITY_AGENT_YAML]
+    if sa_doc is None:
+        return result
+    sa = _resolve(setting, sa_doc, sa_label, env)
+    if sa.value == result.value:
+        return result
+    note = (
+        f"{SECURITY_AGENT_YAML} gives {_fmt(sa.value)} (from {sa.source}) while "
+        f"{SYSTEM_PROBE_YAML} gives {_fmt(result.value)}: on a host CWS runs only when both "
+        "are true"
+    )
+    return attrs.evolve(result, notes=(*result.notes, note))
+
+
+def effective_value(
+    setting: Setting,
+    *,
+    config_dir: str | os.PathLike[str] | None = None,
+    files: Mapping[str, FileSource] | None = None,
+    env: Mapping[str, str] | None = None,
+) -> EffectiveValue:
+    """The value the agent uses for ``setting``, following the agent's own reading order.
+
+    For system-probe settings the file is ``system-probe.yaml``; the deprecated
+    ``runtime_security_config.network.*`` key wins over env vars and over
+    ``event_monitoring_config.network.*`` (see :attr:`Setting.precedence`); an env var beats
+    the YAML of the key it is bound to; then the default. For :data:`CWS_ENABLED` the value is
+    system-probe's, and a note says when ``security-agent.yaml`` disagrees.
+
+    :param setting: e.g. :data:`CLASSIFIER_PRIORITY`.
+    :param config_dir: the host config directory; ``/etc/datadog-agent`` when neither it nor
+        ``files`` is given. Missing files are fine (defaults apply).
+    :param files: ``{"system-probe.yaml": path | parsed mapping | None, ...}``: read these
+        instead (the rest come from ``config_dir`` if given, else count as absent).
+    :param env: the agent process's environment (a container's env, a unit's
+        ``Environment=``); ``None`` means no env var is set. wpprotect never reads its own
+        ``os.environ`` here: it is not the agent's.
+    :returns: an :class:`EffectiveValue`.
+    :raises ConfigError: a file exists but cannot be read or parsed.
+    """
+    needed = (*setting.files, *((SECURITY_AGENT_YAML,) if setting is CWS_ENABLED else ()))
+    sources = _load_sources(config_dir, files, dict.fromkeys(needed))
+    return _effective(setting, sources, env or {})
+
+
+def effective_settings(
+    *,
+    config_dir: str | os.PathLike[str] | None = None,
+    files: Mapping[str, FileSource] | None = None,
+    env: Mapping[str, str] | None = None,
+) -> dict[str, EffectiveValue]:
+    """:func:`effective_value` for every setting in :data:`SETTINGS`, each file read once.
+
+    :returns: ``{setting name: EffectiveValue}``, in :data:`SETTINGS` order.
+    :raises ConfigError: a file exists but cannot be read or parsed.
+    """
+    sources = _load_sources(config_dir, files, HOST_FILES)
+    return {s.name: _effective(s, sources, env or {}) for s in SETTINGS}
