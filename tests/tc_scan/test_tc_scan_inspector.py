@@ -1,0 +1,173 @@
+"""TCInspector.scan() on real scenes: several namespaces, vendors, tcx, probing, vanishing."""
+
+from __future__ import annotations
+
+import json
+import os
+import subprocess
+from collections.abc import Iterator
+
+import pytest
+
+from tests.tc_scan._scene import Scene, run
+from wpprotect.errors import InvalidArgumentError, NetnsNotFoundError
+from wpprotect.tc import TCInspector, TCProgram, TCReport, _bpf, _netns
+
+
+@pytest.fixture(scope="module")
+def world() -> Iterator[dict[str, object]]:
+    """Two named namespaces and one reachable only through /proc/<pid>/ns/net."""
+    sc = Scene()
+    try:
+        a = sc.netns("wptc4a")
+        b = sc.netns("wptc4b")
+        hidden = sc.unnamed()
+        sc.veth(a, "w4a0", "w4b0")
+        a1 = sc.veth(a, "w4a1", "w4b1")
+        sc.veth(b, "w4c0", "w4c1")
+        sc.veth(hidden, "w4d0", "w4d1")
+        ok = sc.prog(_bpf.TC_ACT_OK, "cil_from_contai")
+        dd = sc.prog(_bpf.TC_ACT_UNSPEC, "classifier_ingr")
+        cali = sc.prog(_bpf.TC_ACT_UNSPEC, "cali_tc_preambl")
+        mystery = sc.prog(_bpf.TC_ACT_UNSPEC, "mystery")
+        aws = sc.prog(_bpf.TC_ACT_OK, "handle_ingress")
+        netdev = sc.prog(_bpf.TCX_PASS, "cil_from_netdev")
+        ids = {
+            "cilium": sc.bpf_filter(
+                a, "w4a0", "ingress", prio=1, handle=1, name="cil_from_container-w4a0", fd=ok
+            ),
+            "datadog": sc.bpf_filter(
+                a, "w4a0", "ingress", prio=10, handle=2,
+                name="classifier_ingress_security380_4026531992_2115", fd=dd,
+            ),
+            "calico": sc.bpf_filter(
+                a, "w4a1", "egress", prio=49152, handle=1, name="cali_tc_preambl:[61]", fd=cali
+            ),
+            "mystery": sc.bpf_filter(b, "w4c0", "ingress", prio=3, handle=1, name="m", fd=mystery),
+            "aws": sc.bpf_filter(
+                hidden, "w4d0", "ingress", prio=1, handle=1, name="handle_ingress", fd=aws
+            ),
+        }  # fmt: skip
+        link_id = sc.tcx(a, a1, "ingress", netdev)
+        yield {"scene": sc, "hidden": hidden, "ids": ids, "link_id": link_id, "tcx_prog":
+               sc.prog_ids[netdev], "a1": a1}  # fmt: skip
+    finally:
+        sc.close()
+
+
+def _only(report: TCReport, **match: object) -> TCProgram:
+    found = [p for p in report.programs if all(getattr(p, k) == v for k, v in match.items())]
+    assert len(found) == 1, (match, report.programs)
+    return found[0]
+
+
+@pytest.mark.root
+def test_scan_all_sees_every_namespace(world: dict[str, object]) -> None:
+    report = TCInspector(netns="all").scan()
+    ids = world["ids"]
+    assert isinstance(ids, dict)
+    hidden = str(world["hidden"])
+    pid = hidden.split("/")[2]
+
+    cil = _only(report, prog_id=ids["cilium"], attach="clsact")
+    assert (cil.netns, cil.ifname, cil.direction, cil.priority, cil.handle) == (
+        "wptc4a", "w4a0", "ingress", 1, 1,
+    )  # fmt: skip
+    assert (cil.vendor, cil.verdict, cil.verdict_source) == ("cilium", "ok", "documented")
+    assert (cil.prog_name, cil.prog_tag, cil.direct_action) == (
+        "cil_from_contai", "59f4a931744dcdc6", True,
+    )  # fmt: skip
+    assert cil.hw_flags == ("not_in_hw",)
+    assert cil.netns_id is not None
+    assert cil.netns_id.endswith(f":{_netns.resolve_netns('wptc4a').ino}")
+
+    dd = _only(report, prog_id=ids["datadog"])
+    assert (dd.vendor, dd.verdict, dd.priority) == ("datadog-cws", "unspec", 10)
+    cali = _only(report, prog_id=ids["calico"])
+    assert (cali.vendor, cali.direction, cali.priority) == ("calico", "egress", 49152)
+    mystery = _only(report, prog_id=ids["mystery"])
+    assert (mystery.netns, mystery.vendor, mystery.verdict, mystery.verdict_source) == (
+        "wptc4b", "unknown", None, "assumed",
+    )  # fmt: skip
+    aws = _only(report, prog_id=ids["aws"])
+    assert aws.netns.startswith(f"pid {pid} (")
+    assert aws.vendor == "aws-network-policy"
+
+    tcx = _only(report, prog_id=world["tcx_prog"])
+    assert (tcx.attach, tcx.netns, tcx.ifindex, tcx.direction) == (
+        "tcx", "wptc4a", world["a1"], "ingress",
+    )  # fmt: skip
+    assert (tcx.priority, tcx.handle, tcx.position, tcx.link_id) == (
+        None, None, 0, world["link_id"],
+    )  # fmt: skip
+    assert (tcx.name, tcx.vendor, tcx.verdict) == ("cil_from_netdev", "cilium", "pass")
+    assert report.tcx_supported is True
+    assert report.warnings == ()
+    labels = {n.label for n in report.namespaces}
+    assert {"wptc4a", "wptc4b", "host"} <= labels
+    assert any(label.startswith(f"pid {pid} (") for label in labels)
+
+
+@pytest.mark.root
+def test_scan_one_name_or_path(world: dict[str, object]) -> None:
+    ids = world["ids"]
+    assert isinstance(ids, dict)
+    report = TCInspector(netns="wptc4b").scan()
+    assert [p.prog_id for p in report.programs] == [ids["mystery"]]
+    assert [n.label for n in report.namespaces] == ["wptc4b"]
+    by_path = TCInspector(netns=str(world["hidden"])).scan()
+    assert [p.prog_id for p in by_path.programs] == [ids["aws"]]
+
+
+@pytest.mark.root
+def test_probe_learns_unknown_verdicts_only(world: dict[str, object]) -> None:
+    ids = world["ids"]
+    assert isinstance(ids, dict)
+    report = TCInspector(netns="all", probe=True).scan()
+    mystery = _only(report, prog_id=ids["mystery"])
+    assert (mystery.verdict, mystery.verdict_source) == ("unspec", "probed")
+    assert _only(report, prog_id=ids["cilium"]).verdict_source == "documented"
+    assert report.probe is True
+
+
+@pytest.mark.root
+def test_namespace_deleted_during_scan_is_skipped_with_warning(world: dict[str, object]) -> None:
+    sc = world["scene"]
+    assert isinstance(sc, Scene)
+    sc.netns("wptc4del")
+    sc.veth("wptc4del", "w4e0", "w4e1")
+
+    def delete_it(ref: _netns.NetnsRef) -> None:
+        if ref.label == "wptc4del":
+            subprocess.run(["ip", "netns", "del", "wptc4del"], check=True)
+
+    report = TCInspector(netns="all", _before_read=delete_it).scan()
+    assert any("wptc4del" in w and "vanished" in w for w in report.warnings)
+    assert "wptc4del" not in {n.label for n in report.namespaces}
+    assert any(p.netns == "wptc4a" for p in report.programs)  # the others were still read
+
+
+@pytest.mark.root
+def test_clsact_programs_match_bpftool(world: dict[str, object]) -> None:
+    report = TCInspector(netns="wptc4a", tcx=False).scan()
+    (dump,) = json.loads(run("ip", "netns", "exec", "wptc4a", "bpftool", "net", "-j"))
+    theirs = {(t["ifindex"], t["kind"], t["name"], t["id"]) for t in dump["tc"]}
+    ours = {(p.ifindex, f"clsact/{p.direction}", p.name, p.prog_id) for p in report.programs}
+    assert ours == theirs
+    assert report.tcx_supported is None  # not asked
+
+
+@pytest.mark.root
+def test_unknown_namespace_raises_and_creates_nothing() -> None:
+    before = sorted(os.listdir("/var/run/netns"))
+    with pytest.raises(NetnsNotFoundError, match="wptc4-nope"):
+        TCInspector(netns="wptc4-nope").scan()
+    assert sorted(os.listdir("/var/run/netns")) == before
+
+
+def test_bad_arguments() -> None:
+    with pytest.raises(InvalidArgumentError, match="classifier_priority"):
+        TCInspector(classifier_priority=0)
+    with pytest.raises(InvalidArgumentError, match="workers"):
+        TCInspector(workers=0)
+    assert repr(TCInspector(netns=None)) == "<TCInspector netns=None probe=False>"
