@@ -1,0 +1,796 @@
+"""The few ``bpf(2)`` commands the TC inspector needs, through ctypes (no libbpf, no clang).
+
+Everything here is a thin, typed wrapper over one syscall command, with the ``union bpf_attr``
+offsets taken from the kernel UAPI header (``include/uapi/linux/bpf.h``, as listed in
+``shared/reference/tc-ebpf.md`` §2 and checked on Linux 6.18):
+
+- reading: :func:`prog_get_fd_by_id`, :func:`prog_info`, :class:`ProgInfoCache`,
+  :func:`prog_query` (tcx / netkit attachments of one device);
+- probing: :func:`prog_test_run`, :func:`test_packet`, :func:`probe_verdict`;
+- writing (used by the lab and tests only; the inspector never calls them):
+  :func:`prog_load_return`, :func:`link_create`, :func:`prog_attach`, :func:`prog_detach`,
+  :func:`enable_stats`;
+- privileges: :func:`capabilities`, :func:`require`;
+- verdicts: the ``TC_ACT_*`` / ``TCX_*`` constants, :func:`verdict_name`, :func:`stops_chain`.
+
+Errors: a failing call raises :class:`~wpprotect.errors.BPFError` with ``errno`` set; ``EPERM``
+raises :class:`~wpprotect.errors.CapabilityError` naming CAP_BPF / CAP_SYS_ADMIN instead.
+
+.. note::
+   ``BPF_PROG_QUERY`` and ``BPF_LINK_CREATE`` resolve ``target_ifindex`` in the network namespace
+   of the **calling thread**. To query a device of another namespace, call them from a thread that
+   did ``setns()`` into it.
+
+Name notes: :func:`prog_info` takes a program id positionally and an fd with ``fd=``;
+:func:`prog_query` returns ``None`` (instead of raising) when the kernel has no tcx/netkit
+support for the asked attach type (``EINVAL``, kernels before 6.6).
+"""
+
+from __future__ import annotations
+
+import ctypes
+import errno as _errno
+import os
+import platform
+import socket
+import struct
+from collections.abc import Iterable
+from pathlib import Path
+from typing import Final, Literal
+
+import attrs
+
+from wpprotect.errors import BPFError, CapabilityError, InvalidArgumentError
+
+__all__ = [
+    "BPF_F_AFTER",
+    "BPF_F_BEFORE",
+    "BPF_F_ID",
+    "BPF_F_LINK",
+    "BPF_F_REPLACE",
+    "BPF_NETKIT_PEER",
+    "BPF_NETKIT_PRIMARY",
+    "BPF_PROG_TYPE_SCHED_ACT",
+    "BPF_PROG_TYPE_SCHED_CLS",
+    "BPF_TCX_EGRESS",
+    "BPF_TCX_INGRESS",
+    "CAPABILITIES",
+    "TCX_DROP",
+    "TCX_NEXT",
+    "TCX_PASS",
+    "TCX_REDIRECT",
+    "TC_ACT_OK",
+    "TC_ACT_PIPE",
+    "TC_ACT_QUEUED",
+    "TC_ACT_RECLASSIFY",
+    "TC_ACT_REDIRECT",
+    "TC_ACT_REPEAT",
+    "TC_ACT_SHOT",
+    "TC_ACT_STOLEN",
+    "TC_ACT_TRAP",
+    "TC_ACT_UNSPEC",
+    "LinkInfo",
+    "ProgInfo",
+    "ProgInfoCache",
+    "QueryResult",
+    "capabilities",
+    "enable_stats",
+    "link_create",
+    "link_info",
+    "probe_verdict",
+    "prog_attach",
+    "prog_detach",
+    "prog_get_fd_by_id",
+    "prog_info",
+    "prog_load_return",
+    "prog_query",
+    "prog_test_run",
+    "require",
+    "stops_chain",
+    "test_packet",
+    "verdict_name",
+]
+
+# --- constants (include/uapi/linux/bpf.h, pkt_cls.h) ------------------------------------------
+
+_BPF_PROG_LOAD: Final = 5
+_BPF_PROG_ATTACH: Final = 8
+_BPF_PROG_DETACH: Final = 9
+_BPF_PROG_TEST_RUN: Final = 10
+_BPF_PROG_GET_FD_BY_ID: Final = 13
+_BPF_OBJ_GET_INFO_BY_FD: Final = 15
+_BPF_PROG_QUERY: Final = 16
+_BPF_LINK_CREATE: Final = 28
+_BPF_ENABLE_STATS: Final = 32
+
+BPF_PROG_TYPE_SCHED_CLS: Final = 3
+"""``BPF_PROG_TYPE_SCHED_CLS``: tc classifiers (clsact filters, tcx and netkit programs)."""
+BPF_PROG_TYPE_SCHED_ACT: Final = 4
+"""``BPF_PROG_TYPE_SCHED_ACT``: tc actions."""
+
+BPF_TCX_INGRESS: Final = 46
+"""Attach type of tcx ingress programs (kernel 6.6+)."""
+BPF_TCX_EGRESS: Final = 47
+"""Attach type of tcx egress programs (kernel 6.6+)."""
+BPF_NETKIT_PRIMARY: Final = 54
+"""Attach type of netkit programs run on the primary device's transmit path."""
+BPF_NETKIT_PEER: Final = 55
+"""Attach type of netkit programs run on the peer device's transmit path."""
+
+BPF_F_REPLACE: Final = 1 << 2
+"""``BPF_F_REPLACE`` attach flag."""
+BPF_F_BEFORE: Final = 1 << 3
+"""``BPF_F_BEFORE``: attach before the relative program/link (or first, without one)."""
+BPF_F_AFTER: Final = 1 << 4
+"""``BPF_F_AFTER``: attach after the relative program/link (or last, without one)."""
+BPF_F_ID: Final = 1 << 5
+"""``BPF_F_ID``: the relative object is given by id, not fd."""
+BPF_F_LINK: Final = 1 << 13
+"""``BPF_F_LINK``: the relative object is a link, not a program."""
+
+TC_ACT_UNSPEC: Final = -1
+"""Continue with the next classifier (clsact, direct-action)."""
+TC_ACT_OK: Final = 0
+"""Accept the packet and stop classification: later filters never run."""
+TC_ACT_RECLASSIFY: Final = 1
+"""Reclassify (direct-action cls_bpf turns it into UNSPEC)."""
+TC_ACT_SHOT: Final = 2
+"""Drop the packet."""
+TC_ACT_PIPE: Final = 3
+"""Pipe (direct-action cls_bpf turns it into UNSPEC)."""
+TC_ACT_STOLEN: Final = 4
+"""Consumed by the program."""
+TC_ACT_QUEUED: Final = 5
+"""Queued (direct-action cls_bpf turns it into UNSPEC)."""
+TC_ACT_REPEAT: Final = 6
+"""Repeat (direct-action cls_bpf turns it into UNSPEC)."""
+TC_ACT_REDIRECT: Final = 7
+"""Redirected to another device by the program."""
+TC_ACT_TRAP: Final = 8
+"""Trap, equivalent to STOLEN in the software path."""
+
+TCX_NEXT: Final = -1
+"""tcx/netkit: run the next program (and then the clsact filters)."""
+TCX_PASS: Final = 0
+"""tcx/netkit: accept; no later tcx program and no clsact filter runs."""
+TCX_DROP: Final = 2
+"""tcx/netkit: drop."""
+TCX_REDIRECT: Final = 7
+"""tcx/netkit: redirected by the program."""
+
+_TC_NAMES: Final = {
+    -1: "unspec",
+    0: "ok",
+    1: "reclassify",
+    2: "shot",
+    3: "pipe",
+    4: "stolen",
+    5: "queued",
+    6: "repeat",
+    7: "redirect",
+    8: "trap",
+    1 << 28: "jump",
+    2 << 28: "goto_chain",
+}
+_TCX_NAMES: Final = {-1: "next", 0: "pass", 2: "drop", 7: "redirect"}
+# net/sched/cls_bpf.c cls_bpf_exec_opcode: only these pass through in direct-action mode, every
+# other value becomes TC_ACT_UNSPEC; and `if (ret == TC_ACT_UNSPEC) continue; break;`.
+_TC_STOPPING: Final = frozenset({"ok", "shot", "stolen", "trap", "redirect"})
+# include/net/tcx.h tcx_action_code: PASS, DROP and REDIRECT are kept, anything else is NEXT.
+_TCX_STOPPING: Final = frozenset({"pass", "drop", "redirect"})
+
+AttachKind = Literal["clsact", "tcx", "netkit"]
+
+
+def verdict_name(code: int, attach: str = "clsact") -> str:
+    """Name a program's return code the way the hook it is attached to reads it.
+
+    :param code: the signed return value (e.g. from :func:`prog_test_run`).
+    :param attach: ``"clsact"`` (``TC_ACT_*`` names: ``ok``, ``unspec``, ``shot``, ``redirect``...)
+        or ``"tcx"`` / ``"netkit"`` (``pass``, ``next``, ``drop``, ``redirect``).
+    :returns: the lower-case name; for tcx/netkit an unknown code is named ``next`` (the kernel
+        maps it to TCX_NEXT); for clsact an unknown code is its decimal value.
+    """
+    if attach in ("tcx", "netkit"):
+        return _TCX_NAMES.get(code, "next")
+    return _TC_NAMES.get(code, str(code))
+
+
+def stops_chain(verdict: str, attach: str = "clsact") -> bool:
+    """Whether a verdict ends the hook's processing, so programs after it never see the packet.
+
+    :param verdict: a name from :func:`verdict_name`.
+    :param attach: ``"clsact"``, ``"tcx"`` or ``"netkit"``.
+    :returns: True for ``ok``/``shot``/``stolen``/``trap``/``redirect`` on clsact (direct-action)
+        and for ``pass``/``drop``/``redirect`` on tcx/netkit.
+    """
+    if attach in ("tcx", "netkit"):
+        return verdict in _TCX_STOPPING
+    return verdict in _TC_STOPPING
+
+
+# --- the syscall ------------------------------------------------------------------------------
+
+# asm/unistd_64.h (x86_64) and asm-generic/unistd.h (aarch64, riscv64).
+_NR_BPF: Final = {
+    "x86_64": 321,
+    "amd64": 321,
+    "aarch64": 280,
+    "arm64": 280,
+    "riscv64": 280,
+    "i386": 357,
+    "i686": 357,
+    "s390x": 351,
+    "ppc64le": 361,
+    "ppc64": 361,
+}
+
+_libc: ctypes.CDLL | None = None
+
+
+def _syscall_fn() -> tuple[ctypes.CDLL, int]:
+    global _libc  # noqa: PLW0603 - loaded once, on first use, so importing stays cheap
+    machine = platform.machine()
+    nr = _NR_BPF.get(machine)
+    if nr is None:
+        raise BPFError(f"bpf(2) syscall number unknown for machine {machine!r}")
+    if _libc is None:
+        _libc = ctypes.CDLL(None, use_errno=True)
+        _libc.syscall.restype = ctypes.c_long
+    return _libc, nr
+
+
+def _cmd_name(cmd: int) -> str:
+    return {
+        _BPF_PROG_LOAD: "BPF_PROG_LOAD",
+        _BPF_PROG_ATTACH: "BPF_PROG_ATTACH",
+        _BPF_PROG_DETACH: "BPF_PROG_DETACH",
+        _BPF_PROG_TEST_RUN: "BPF_PROG_TEST_RUN",
+        _BPF_PROG_GET_FD_BY_ID: "BPF_PROG_GET_FD_BY_ID",
+        _BPF_OBJ_GET_INFO_BY_FD: "BPF_OBJ_GET_INFO_BY_FD",
+        _BPF_PROG_QUERY: "BPF_PROG_QUERY",
+        _BPF_LINK_CREATE: "BPF_LINK_CREATE",
+        _BPF_ENABLE_STATS: "BPF_ENABLE_STATS",
+    }.get(cmd, f"bpf cmd {cmd}")
+
+
+def _bpf(cmd: int, attr: ctypes.Array[ctypes.c_char], *, target: str | None = None) -> int:
+    """Run one bpf(2) command; raise on failure, return the (non-negative) result."""
+    libc, nr = _syscall_fn()
+    ret = libc.syscall(
+        ctypes.c_long(nr), ctypes.c_int(cmd), ctypes.byref(attr), ctypes.c_uint(len(attr))
+    )
+    if ret < 0:
+        err = ctypes.get_errno()
+        name = _cmd_name(cmd)
+        if err == _errno.EPERM:
+            raise CapabilityError(
+                f"{name} was refused (EPERM): it needs CAP_BPF (or CAP_SYS_ADMIN)"
+                + (" and CAP_NET_ADMIN" if cmd in (_BPF_LINK_CREATE, _BPF_PROG_ATTACH) else ""),
+                target=target,
+            )
+        raise BPFError(f"{name} failed: {os.strerror(err)}", errno=err, target=target)
+    return int(ret)
+
+
+def _attr(size: int) -> ctypes.Array[ctypes.c_char]:
+    return ctypes.create_string_buffer(size)
+
+
+def _addr(buf: ctypes.Array[ctypes.c_char] | None) -> int:
+    return 0 if buf is None else ctypes.addressof(buf)
+
+
+# --- loading (lab and tests) ------------------------------------------------------------------
+
+_NAME_OK: Final = frozenset("ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789_.")
+
+
+def _check_prog_name(name: str) -> bytes:
+    # kernel/bpf/syscall.c bpf_obj_name_cpy: [A-Za-z0-9_.], at most BPF_OBJ_NAME_LEN-1 = 15 chars.
+    if len(name) > 15 or not set(name) <= _NAME_OK:
+        raise InvalidArgumentError(
+            f"invalid BPF program name {name!r}: at most 15 characters from [A-Za-z0-9_.]"
+        )
+    return name.encode()
+
+
+def prog_load_return(retcode: int, name: str, prog_type: int = BPF_PROG_TYPE_SCHED_CLS) -> int:
+    """Load the two-instruction program ``r0 = retcode; exit`` (license GPL).
+
+    Used to build test scenes: a classifier that always returns the same verdict.
+
+    :param retcode: the signed 32-bit value the program returns (e.g. ``TC_ACT_OK``).
+    :param name: the program name (at most 15 characters from ``[A-Za-z0-9_.]``).
+    :param prog_type: the program type; SCHED_CLS by default.
+    :returns: an fd owning the program (close it to release it).
+    :raises InvalidArgumentError: the name or code is not acceptable.
+    :raises CapabilityError: CAP_BPF / CAP_SYS_ADMIN is missing.
+    :raises BPFError: the kernel refused the program.
+    """
+    if not -(2**31) <= retcode < 2**31:
+        raise InvalidArgumentError(f"return code {retcode} does not fit in a signed 32-bit imm")
+    bname = _check_prog_name(name)
+    # BPF_ALU64|BPF_MOV|BPF_K (0xb7) r0 = imm; BPF_JMP|BPF_EXIT (0x95).
+    insns = ctypes.create_string_buffer(
+        struct.pack("<BBhi", 0xB7, 0, 0, retcode) + struct.pack("<BBhi", 0x95, 0, 0, 0), 16
+    )
+    lic = ctypes.create_string_buffer(b"GPL")
+    attr = _attr(128)
+    struct.pack_into("<IIQQ", attr, 0, prog_type, 2, _addr(insns), _addr(lic))
+    struct.pack_into("16s", attr, 48, bname)
+    return _bpf(_BPF_PROG_LOAD, attr, target=name)
+
+
+# --- reading ----------------------------------------------------------------------------------
+
+
+def prog_get_fd_by_id(prog_id: int) -> int:
+    """Open a program by id.
+
+    :param prog_id: the kernel's program id.
+    :returns: a new fd (the caller closes it).
+    :raises BPFError: ``errno == ENOENT`` when the program no longer exists.
+    :raises CapabilityError: CAP_SYS_ADMIN (or CAP_BPF) is missing.
+    """
+    attr = _attr(12)
+    struct.pack_into("<I", attr, 0, prog_id)
+    return _bpf(_BPF_PROG_GET_FD_BY_ID, attr, target=f"prog {prog_id}")
+
+
+@attrs.frozen
+class ProgInfo:
+    """What the kernel says about one BPF program (``struct bpf_prog_info``).
+
+    :ivar id: the program id.
+    :ivar type: the program type (3 = SCHED_CLS).
+    :ivar tag: the program tag as 16 hex digits (same as ``bpftool`` and ``tc`` print).
+    :ivar name: the program name (at most 15 characters; empty when none was given).
+    :ivar load_time_ns: load time, nanoseconds since boot.
+    :ivar run_cnt: times run while BPF stats were enabled.
+    :ivar run_time_ns: total run time while BPF stats were enabled.
+    :ivar xlated_prog_len: size of the translated program, bytes.
+    :ivar jited_prog_len: size of the JIT-compiled program, bytes (0 when not JIT-compiled).
+    :ivar created_by_uid: the uid that loaded it.
+    """
+
+    id: int
+    type: int
+    tag: str
+    name: str
+    load_time_ns: int
+    run_cnt: int
+    run_time_ns: int
+    xlated_prog_len: int
+    jited_prog_len: int
+    created_by_uid: int
+
+    def to_dict(self) -> dict[str, int | str]:
+        """:returns: the fields as a JSON-ready dict."""
+        return attrs.asdict(self)
+
+
+_PROG_INFO_LEN: Final = 232
+
+
+def _info_by_fd(fd: int, target: str) -> ProgInfo:
+    info = _attr(_PROG_INFO_LEN)
+    attr = _attr(16)
+    struct.pack_into("<IIQ", attr, 0, fd, _PROG_INFO_LEN, _addr(info))
+    _bpf(_BPF_OBJ_GET_INFO_BY_FD, attr, target=target)
+    ptype, pid = struct.unpack_from("<II", info, 0)
+    tag = info.raw[8:16].hex()
+    jited, xlated = struct.unpack_from("<II", info, 16)
+    (load_time,) = struct.unpack_from("<Q", info, 40)
+    (uid,) = struct.unpack_from("<I", info, 48)
+    name = info.raw[64:80].split(b"\0", 1)[0].decode("ascii", "replace")
+    run_time_ns, run_cnt = struct.unpack_from("<QQ", info, 192)
+    return ProgInfo(
+        id=pid,
+        type=ptype,
+        tag=tag,
+        name=name,
+        load_time_ns=load_time,
+        run_cnt=run_cnt,
+        run_time_ns=run_time_ns,
+        xlated_prog_len=xlated,
+        jited_prog_len=jited,
+        created_by_uid=uid,
+    )
+
+
+def prog_info(prog_id: int | None = None, *, fd: int | None = None) -> ProgInfo:
+    """Read a program's ``bpf_prog_info``, by id (positional) or by an open fd.
+
+    :param prog_id: the program id (opened and closed here).
+    :param fd: an fd the caller owns (left open).
+    :returns: the program's info.
+    :raises InvalidArgumentError: neither or both of ``prog_id`` and ``fd`` were given.
+    :raises BPFError: ``errno == ENOENT`` when the program no longer exists.
+    :raises CapabilityError: CAP_SYS_ADMIN / CAP_BPF is missing.
+    """
+    if (prog_id is None) == (fd is None):
+        raise InvalidArgumentError("prog_info() takes exactly one of prog_id or fd=")
+    if fd is not None:
+        return _info_by_fd(fd, f"fd {fd}")
+    assert prog_id is not None  # noqa: S101 - narrowed by the check above
+    pfd = prog_get_fd_by_id(prog_id)
+    try:
+        return _info_by_fd(pfd, f"prog {prog_id}")
+    finally:
+        os.close(pfd)
+
+
+class ProgInfoCache:
+    """Look each program id up once (a scan sees the same program on many devices).
+
+    ``get(id)`` returns ``None`` for a program that vanished between the listing and the lookup
+    (``ENOENT``); other failures raise. No fd stays open: each lookup closes its own.
+    """
+
+    def __init__(self) -> None:
+        self._infos: dict[int, ProgInfo | None] = {}
+
+    def get(self, prog_id: int) -> ProgInfo | None:
+        """:param prog_id: the program id.
+        :returns: its info, or None when the program no longer exists.
+        :raises BPFError: any failure other than ENOENT.
+        :raises CapabilityError: CAP_SYS_ADMIN / CAP_BPF is missing.
+        """
+        if prog_id in self._infos:
+            return self._infos[prog_id]
+        try:
+            info: ProgInfo | None = prog_info(prog_id)
+        except BPFError as exc:
+            if exc.errno != _errno.ENOENT:
+                raise
+            info = None
+        self._infos[prog_id] = info
+        return info
+
+    def __len__(self) -> int:
+        return len(self._infos)
+
+    def __repr__(self) -> str:
+        return f"<ProgInfoCache {len(self._infos)} ids>"
+
+
+@attrs.frozen
+class QueryResult:
+    """The programs attached to one device hook by tcx or netkit, in run order.
+
+    :ivar prog_ids: program ids, first to run first.
+    :ivar link_ids: the matching link ids (0 for a program attached without a link).
+    :ivar attach_flags: the hook's attach flags.
+    :ivar revision: the hook's revision (1 when nothing was ever attached; +1 per change).
+    """
+
+    prog_ids: tuple[int, ...]
+    link_ids: tuple[int, ...]
+    attach_flags: int
+    revision: int
+
+    def to_dict(self) -> dict[str, object]:
+        """:returns: the fields as a JSON-ready dict."""
+        return {
+            "prog_ids": list(self.prog_ids),
+            "link_ids": list(self.link_ids),
+            "attach_flags": self.attach_flags,
+            "revision": self.revision,
+        }
+
+
+def prog_query(ifindex: int, attach_type: int) -> QueryResult | None:
+    """List the tcx (46/47) or netkit (54/55) programs of a device with ``BPF_PROG_QUERY``.
+
+    The ifindex is resolved in the **calling thread's** network namespace.
+
+    :param ifindex: the device's index.
+    :param attach_type: ``BPF_TCX_INGRESS``, ``BPF_TCX_EGRESS``, ``BPF_NETKIT_PRIMARY`` or
+        ``BPF_NETKIT_PEER``.
+    :returns: the programs in run order, or ``None`` when the kernel does not support that attach
+        type here (``EINVAL``: no tcx before Linux 6.6; a netkit type on a non-netkit device).
+    :raises BPFError: ``errno == ENODEV`` when the device vanished; other kernel errors.
+    :raises CapabilityError: CAP_NET_ADMIN / CAP_BPF is missing.
+    """
+    target = f"ifindex {ifindex} attach_type {attach_type}"
+    # Two calls: the count, then the ids; retry if programs were added in between (ENOSPC).
+    for _ in range(8):
+        attr = _attr(64)
+        struct.pack_into("<II", attr, 0, ifindex, attach_type)
+        try:
+            _bpf(_BPF_PROG_QUERY, attr, target=target)
+        except BPFError as exc:
+            if exc.errno == _errno.EINVAL:
+                return None
+            raise
+        (count,) = struct.unpack_from("<I", attr, 24)
+        (revision,) = struct.unpack_from("<Q", attr, 56)
+        (flags,) = struct.unpack_from("<I", attr, 12)
+        if count == 0:
+            return QueryResult((), (), flags, revision)
+        cap = count + 4
+        progs = (ctypes.c_uint32 * cap)()
+        links = (ctypes.c_uint32 * cap)()
+        attr = _attr(64)
+        struct.pack_into("<II", attr, 0, ifindex, attach_type)
+        struct.pack_into("<Q", attr, 16, ctypes.addressof(progs))
+        struct.pack_into("<I", attr, 24, cap)
+        struct.pack_into("<Q", attr, 40, ctypes.addressof(links))
+        try:
+            _bpf(_BPF_PROG_QUERY, attr, target=target)
+        except BPFError as exc:
+            if exc.errno == _errno.ENOSPC:
+                continue
+            if exc.errno == _errno.EINVAL:
+                return None
+            raise
+        (count,) = struct.unpack_from("<I", attr, 24)
+        (revision,) = struct.unpack_from("<Q", attr, 56)
+        (flags,) = struct.unpack_from("<I", attr, 12)
+        return QueryResult(tuple(progs[:count]), tuple(links[:count]), flags, revision)
+    raise BPFError("BPF_PROG_QUERY kept changing under us", errno=_errno.ENOSPC, target=target)
+
+
+# --- attaching (lab and tests) ----------------------------------------------------------------
+
+
+def link_create(
+    prog_fd: int,
+    ifindex: int,
+    attach_type: int,
+    flags: int = 0,
+    *,
+    relative_fd_or_id: int = 0,
+    expected_revision: int = 0,
+) -> int:
+    """Create a tcx/netkit link (``BPF_LINK_CREATE``); the link lives as long as the fd.
+
+    The ifindex is resolved in the **calling thread's** network namespace.
+
+    :param prog_fd: the program to attach.
+    :param ifindex: the device.
+    :param attach_type: ``BPF_TCX_INGRESS``/``EGRESS`` or ``BPF_NETKIT_PRIMARY``/``PEER``.
+    :param flags: ``BPF_F_BEFORE``/``BPF_F_AFTER`` (+ ``BPF_F_ID``/``BPF_F_LINK``); 0 appends.
+    :param relative_fd_or_id: the anchor for BEFORE/AFTER (0: head/tail).
+    :param expected_revision: fail with ESTALE unless the hook is at this revision (0: any).
+    :returns: the link fd (close it to detach).
+    :raises BPFError: ``EINVAL`` when tcx is not supported; other kernel errors.
+    :raises CapabilityError: CAP_NET_ADMIN / CAP_BPF is missing.
+    """
+    attr = _attr(64)
+    struct.pack_into(
+        "<IIIIIIQ",
+        attr,
+        0,
+        prog_fd,
+        ifindex,
+        attach_type,
+        flags,
+        relative_fd_or_id,
+        0,
+        expected_revision,
+    )
+    return _bpf(_BPF_LINK_CREATE, attr, target=f"ifindex {ifindex}")
+
+
+@attrs.frozen
+class LinkInfo:
+    """What the kernel says about a bpf link (``struct bpf_link_info``).
+
+    :ivar id: the link id.
+    :ivar type: the link type (11 = tcx, 13 = netkit).
+    :ivar prog_id: the attached program.
+    :ivar ifindex: the device, for tcx/netkit links.
+    :ivar attach_type: the attach type, for tcx/netkit links.
+    """
+
+    id: int
+    type: int
+    prog_id: int
+    ifindex: int
+    attach_type: int
+
+
+def link_info(fd: int) -> LinkInfo:
+    """Read a link's ``bpf_link_info`` from an fd the caller owns.
+
+    :param fd: the link fd.
+    :returns: its info (``ifindex``/``attach_type`` are meaningful for tcx and netkit links).
+    :raises BPFError: not a link, or the kernel refused.
+    """
+    info = _attr(64)
+    attr = _attr(16)
+    struct.pack_into("<IIQ", attr, 0, fd, 64, _addr(info))
+    _bpf(_BPF_OBJ_GET_INFO_BY_FD, attr, target=f"link fd {fd}")
+    ltype, lid, prog_id = struct.unpack_from("<III", info, 0)
+    ifindex, attach_type = struct.unpack_from("<II", info, 16)
+    return LinkInfo(lid, ltype, prog_id, ifindex, attach_type)
+
+
+def prog_attach(
+    prog_fd: int,
+    ifindex: int,
+    attach_type: int,
+    flags: int = 0,
+    *,
+    relative_fd_or_id: int = 0,
+    expected_revision: int = 0,
+) -> None:
+    """Attach a program to a tcx/netkit hook without a link (``BPF_PROG_ATTACH``).
+
+    It stays attached after the fd is closed, until :func:`prog_detach` (or the device goes).
+
+    :param prog_fd: the program.
+    :param ifindex: the device (resolved in the calling thread's network namespace).
+    :param attach_type: ``BPF_TCX_INGRESS``/``EGRESS``.
+    :param flags: as for :func:`link_create`.
+    :param relative_fd_or_id: as for :func:`link_create`.
+    :param expected_revision: as for :func:`link_create`.
+    :raises BPFError: the kernel refused.
+    :raises CapabilityError: CAP_NET_ADMIN / CAP_BPF is missing.
+    """
+    attr = _attr(32)
+    struct.pack_into(
+        "<IIIIIIQ",
+        attr,
+        0,
+        ifindex,
+        prog_fd,
+        attach_type,
+        flags,
+        0,
+        relative_fd_or_id,
+        expected_revision,
+    )
+    _bpf(_BPF_PROG_ATTACH, attr, target=f"ifindex {ifindex}")
+
+
+def prog_detach(prog_fd: int, ifindex: int, attach_type: int) -> None:
+    """Detach a program attached with :func:`prog_attach` (``BPF_PROG_DETACH``).
+
+    :param prog_fd: the program.
+    :param ifindex: the device (resolved in the calling thread's network namespace).
+    :param attach_type: ``BPF_TCX_INGRESS``/``EGRESS``.
+    :raises BPFError: the kernel refused (``ENOENT``: not attached).
+    :raises CapabilityError: CAP_NET_ADMIN / CAP_BPF is missing.
+    """
+    attr = _attr(32)
+    struct.pack_into("<III", attr, 0, ifindex, prog_fd, attach_type)
+    _bpf(_BPF_PROG_DETACH, attr, target=f"ifindex {ifindex}")
+
+
+def enable_stats() -> int:
+    """Turn on run-time statistics (``run_cnt``/``run_time_ns``) while the returned fd is open.
+
+    :returns: an fd; close it to turn statistics back off (unless ``kernel.bpf_stats_enabled``).
+    :raises CapabilityError: CAP_SYS_ADMIN is missing.
+    :raises BPFError: the kernel refused.
+    """
+    attr = _attr(8)
+    struct.pack_into("<I", attr, 0, 0)  # BPF_STATS_RUN_TIME
+    return _bpf(_BPF_ENABLE_STATS, attr)
+
+
+# --- probing ----------------------------------------------------------------------------------
+
+
+def prog_test_run(fd: int, data: bytes, repeat: int = 1) -> int:
+    """Run a program on a packet with ``BPF_PROG_TEST_RUN`` and return what it returned.
+
+    :param fd: the program.
+    :param data: the packet, at least 14 bytes (an Ethernet header) for SCHED_CLS.
+    :param repeat: how many runs (the result of the last one is returned).
+    :returns: the program's return value, signed (``-1`` = TC_ACT_UNSPEC / TCX_NEXT).
+    :raises InvalidArgumentError: the packet is shorter than an Ethernet header.
+    :raises BPFError: the kernel refused (e.g. a program type without test-run support).
+    """
+    if len(data) < 14:
+        raise InvalidArgumentError(f"test packet of {len(data)} bytes: SCHED_CLS needs >= 14")
+    buf = ctypes.create_string_buffer(data, len(data))
+    out = ctypes.create_string_buffer(len(data) + 256)
+    attr = _attr(80)
+    struct.pack_into(
+        "<IIIIQQI", attr, 0, fd, 0, len(data), len(out), _addr(buf), _addr(out), repeat
+    )
+    _bpf(_BPF_PROG_TEST_RUN, attr, target=f"fd {fd}")
+    (retval,) = struct.unpack_from("<i", attr, 4)
+    return int(retval)
+
+
+def _csum(data: bytes) -> int:
+    if len(data) % 2:
+        data += b"\0"
+    total: int = sum(struct.unpack(f"!{len(data) // 2}H", data))
+    while total >> 16:
+        total = (total & 0xFFFF) + (total >> 16)
+    return ~total & 0xFFFF
+
+
+def test_packet() -> bytes:
+    """A well-formed Ethernet / IPv4 / TCP SYN (10.0.0.1:40000 → 10.0.0.2:80), checksums set.
+
+    :returns: 54 bytes, ready for :func:`prog_test_run`.
+    """
+    src, dst = socket.inet_aton("10.0.0.1"), socket.inet_aton("10.0.0.2")
+    tcp = struct.pack("!HHIIBBHHH", 40000, 80, 1, 0, 5 << 4, 0x02, 64240, 0, 0)
+    pseudo = src + dst + struct.pack("!BBH", 0, socket.IPPROTO_TCP, len(tcp))
+    tcp = tcp[:16] + struct.pack("!H", _csum(pseudo + tcp)) + tcp[18:]
+    ip = struct.pack("!BBHHHBBH4s4s", 0x45, 0, 20 + len(tcp), 1, 0x4000, 64, 6, 0, src, dst)
+    ip = ip[:10] + struct.pack("!H", _csum(ip)) + ip[12:]
+    eth = bytes.fromhex("020000000002") + bytes.fromhex("020000000001") + b"\x08\x00"
+    return eth + ip + tcp
+
+
+test_packet.__test__ = False  # type: ignore[attr-defined]  # not a pytest test despite its name
+
+
+def probe_verdict(prog_id: int) -> int:
+    """Run a live program once on :func:`test_packet` and return its return code.
+
+    Caveats: the program really runs once (its maps may change, e.g. counters or conntrack
+    entries); the answer is for *that* packet only (a program may treat others differently);
+    programs that read metadata a test run does not set may answer differently than in the data
+    path.
+
+    :param prog_id: the program's id.
+    :returns: the signed return value (name it with :func:`verdict_name`).
+    :raises BPFError: the program vanished (``ENOENT``) or cannot be test-run.
+    :raises CapabilityError: CAP_SYS_ADMIN / CAP_BPF is missing.
+    """
+    fd = prog_get_fd_by_id(prog_id)
+    try:
+        return prog_test_run(fd, test_packet())
+    finally:
+        os.close(fd)
+
+
+# --- capabilities -----------------------------------------------------------------------------
+
+CAPABILITIES: Final = {
+    "CAP_NET_ADMIN": 12,
+    "CAP_SYS_ADMIN": 21,
+    "CAP_PERFMON": 38,
+    "CAP_BPF": 39,
+}
+"""The capabilities TC inspection cares about, by bit number (include/uapi/linux/capability.h)."""
+
+
+def capabilities(status_text: str | None = None) -> set[str]:
+    """The effective capabilities (among :data:`CAPABILITIES`) of this process.
+
+    :param status_text: the text of a ``/proc/<pid>/status`` file; read from ``/proc/self``
+        when None.
+    :returns: the names held, e.g. ``{"CAP_NET_ADMIN", "CAP_SYS_ADMIN", "CAP_BPF", ...}``.
+    :raises CapabilityError: the ``CapEff`` line is missing or malformed.
+    """
+    if status_text is None:
+        status_text = Path("/proc/self/status").read_text()
+    for line in status_text.splitlines():
+        if line.startswith("CapEff:"):
+            try:
+                mask = int(line.split(":", 1)[1].strip(), 16)
+            except ValueError as exc:
+                raise CapabilityError(f"unreadable CapEff line {line!r}") from exc
+            return {name for name, bit in CAPABILITIES.items() if mask >> bit & 1}
+    raise CapabilityError("no CapEff line in the process status")
+
+
+def require(*caps: str, held: Iterable[str] | None = None) -> None:
+    """Raise unless every named capability is held.
+
+    ``CAP_BPF`` is also satisfied by ``CAP_SYS_ADMIN`` (kernels before 5.8 know only the latter).
+
+    :param caps: names from :data:`CAPABILITIES`.
+    :param held: the capabilities to check against (default: :func:`capabilities`).
+    :raises InvalidArgumentError: a name is not in :data:`CAPABILITIES`.
+    :raises CapabilityError: naming the first missing capability.
+    """
+    for cap in caps:
+        if cap not in CAPABILITIES:
+            raise InvalidArgumentError(f"unknown capability {cap!r}; known: {sorted(CAPABILITIES)}")
+    have = capabilities() if held is None else set(held)
+    for cap in caps:
+        if cap in have or (cap in ("CAP_BPF", "CAP_PERFMON") and "CAP_SYS_ADMIN" in have):
+            continue
+        raise CapabilityError(f"{cap} is missing (run as root or grant {cap})")

@@ -1,0 +1,532 @@
+"""The TC inspector's results as data: programs, findings, the assessment, the report.
+
+All classes are frozen attrs classes with a short ``repr``, a JSON-ready ``to_dict()`` and a
+``_repr_html_`` for notebooks. The JSON shape of :meth:`TCReport.to_dict` is the public contract
+of ``wpprotect tc scan --json`` (design.md §2): the documented keys come first, with those exact
+names, and extra keys follow.
+
+Netkit programs: the kernel runs a netkit program on the *transmit* path of the device it belongs
+to. wpprotect lists both on the primary device (where ``BPF_PROG_QUERY`` finds them) and maps
+``BPF_NETKIT_PEER`` (packets the pod sends, arriving on the host side) to ``direction="ingress"``
+and ``BPF_NETKIT_PRIMARY`` (packets the host sends to the pod) to ``direction="egress"``, the same
+directions a veth's host side would use for them.
+"""
+
+from __future__ import annotations
+
+import html
+from collections.abc import Iterable, Mapping, Sequence
+from typing import Any, Literal
+
+import attrs
+
+__all__ = [
+    "Assessment",
+    "Direction",
+    "Finding",
+    "NamespaceInfo",
+    "Severity",
+    "TCProgram",
+    "TCReport",
+    "render_table",
+]
+
+Direction = Literal["ingress", "egress"]
+Attach = Literal["clsact", "tcx", "netkit"]
+VerdictSource = Literal["documented", "probed", "assumed"]
+Severity = Literal["error", "warning", "info"]
+
+
+def render_table(headers: Sequence[str], rows: Iterable[Sequence[object]]) -> str:
+    """Render rows as a plain-text table with aligned columns (None shown as ``-``).
+
+    :param headers: column titles.
+    :param rows: one sequence of cells per row.
+    :returns: the table, lines joined by ``\\n`` (no trailing newline).
+    """
+    text_rows = [["-" if c is None else str(c) for c in row] for row in rows]
+    widths = [len(h) for h in headers]
+    for row in text_rows:
+        for i, cell in enumerate(row):
+            widths[i] = max(widths[i], len(cell))
+    lines = ["  ".join(h.ljust(w) for h, w in zip(headers, widths, strict=True)).rstrip()]
+    lines.append("  ".join("-" * w for w in widths))
+    lines.extend(
+        "  ".join(c.ljust(w) for c, w in zip(row, widths, strict=True)).rstrip()
+        for row in text_rows
+    )
+    return "\n".join(lines)
+
+
+def _html_table(headers: Sequence[str], rows: Iterable[Sequence[object]]) -> str:
+    head = "".join(f"<th>{html.escape(h)}</th>" for h in headers)
+    body = "".join(
+        "<tr>"
+        + "".join(f"<td>{html.escape('-' if c is None else str(c))}</td>" for c in r)
+        + "</tr>"
+        for r in rows
+    )
+    return f"<table><thead><tr>{head}</tr></thead><tbody>{body}</tbody></table>"
+
+
+_PROGRAM_COLUMNS = (
+    "netns",
+    "ifname",
+    "dir",
+    "attach",
+    "prio",
+    "handle",
+    "name",
+    "prog",
+    "vendor",
+    "verdict",
+)
+_FINDING_COLUMNS = ("severity", "code", "netns", "ifname", "dir", "vendor", "prio", "message")
+
+
+@attrs.frozen(repr=False)
+class TCProgram:
+    """One eBPF program (or non-BPF filter) seen on a device's traffic-control hooks.
+
+    For ``attach == "clsact"`` it is one filter of the clsact qdisc (``priority``, ``handle``,
+    ``protocol`` and ``chain`` set); for ``"tcx"``/``"netkit"`` it is one program of the device's
+    link-based hook, and ``position`` is its place in the run order (0 runs first).
+
+    :ivar netns: the namespace label (a name, a path, or e.g. ``pid 1234``).
+    :ivar netns_id: the namespace's ``dev:inode``, when known.
+    :ivar ifname: the device name.
+    :ivar ifindex: the device index (in its namespace).
+    :ivar direction: ``ingress`` or ``egress`` (netkit: see the module docstring).
+    :ivar attach: ``clsact``, ``tcx`` or ``netkit``.
+    :ivar priority: the filter's priority (clsact only; lower runs first).
+    :ivar handle: the filter's handle (clsact only).
+    :ivar protocol: ``all``, ``ip``, ``ipv6``, ``arp`` or the EtherType in hex.
+    :ivar chain: the filter chain (clsact only; 0 is the one packets enter).
+    :ivar kind: ``bpf`` or the non-BPF filter kind (``u32``, ``matchall``...).
+    :ivar name: the filter name (``TCA_BPF_NAME``) for clsact; the program name for tcx/netkit.
+    :ivar prog_id: the program id.
+    :ivar prog_name: the program name from ``bpf_prog_info`` (at most 15 characters).
+    :ivar prog_tag: the program tag, 16 hex digits.
+    :ivar direct_action: whether the filter is in direct-action mode (clsact only).
+    :ivar hw_flags: e.g. ``("not_in_hw",)``.
+    :ivar link_id: the bpf link id (tcx/netkit; 0 or None without a link).
+    :ivar position: run order among tcx/netkit programs of that hook.
+    :ivar vendor: ``cilium``, ``calico``, ``aws-network-policy``, ``datadog-cws``, ``retina``,
+        ``netobserv``, ``beyla``... or ``unknown``.
+    :ivar verdict: what the program returns for traffic it lets through (``ok``, ``unspec``,
+        ``shot``, ``redirect``, ``pass``, ``next``...), or None when unknown.
+    :ivar verdict_source: ``documented`` (the vendor's source), ``probed`` (a test run) or
+        ``assumed`` (unknown: counted as stopping the chain).
+    :ivar run_cnt: times run while BPF statistics were on.
+    :ivar run_time_ns: run time while BPF statistics were on.
+    :ivar load_time_ns: load time, nanoseconds since boot.
+    """
+
+    netns: str
+    ifname: str
+    ifindex: int
+    direction: Direction
+    attach: Attach
+    priority: int | None = None
+    handle: int | None = None
+    protocol: str = "all"
+    name: str = ""
+    prog_id: int | None = None
+    prog_name: str | None = None
+    prog_tag: str | None = None
+    direct_action: bool | None = None
+    vendor: str = "unknown"
+    netns_id: str | None = None
+    chain: int | None = None
+    kind: str = "bpf"
+    hw_flags: tuple[str, ...] = ()
+    link_id: int | None = None
+    position: int | None = None
+    verdict: str | None = None
+    verdict_source: VerdictSource | None = None
+    run_cnt: int | None = None
+    run_time_ns: int | None = None
+    load_time_ns: int | None = None
+
+    def to_dict(self) -> dict[str, Any]:
+        """:returns: the design.md keys first (``netns`` ... ``vendor``), then the extra fields."""
+        return {
+            "netns": self.netns,
+            "ifname": self.ifname,
+            "ifindex": self.ifindex,
+            "direction": self.direction,
+            "attach": self.attach,
+            "priority": self.priority,
+            "handle": self.handle,
+            "protocol": self.protocol,
+            "name": self.name,
+            "prog_id": self.prog_id,
+            "prog_name": self.prog_name,
+            "prog_tag": self.prog_tag,
+            "direct_action": self.direct_action,
+            "vendor": self.vendor,
+            "netns_id": self.netns_id,
+            "chain": self.chain,
+            "kind": self.kind,
+            "hw_flags": list(self.hw_flags),
+            "link_id": self.link_id,
+            "position": self.position,
+            "verdict": self.verdict,
+            "verdict_source": self.verdict_source,
+            "run_cnt": self.run_cnt,
+            "run_time_ns": self.run_time_ns,
+            "load_time_ns": self.load_time_ns,
+        }
+
+    @property
+    def where(self) -> str:
+        """``netns/ifname/direction``, for messages."""
+        return f"{self.netns}/{self.ifname}/{self.direction}"
+
+    def __repr__(self) -> str:
+        order = f"prio {self.priority}" if self.attach == "clsact" else f"position {self.position}"
+        return (
+            f"<TCProgram {self.attach} {self.where} {order} {self.name or self.prog_name!r} "
+            f"id={self.prog_id} vendor={self.vendor} verdict={self.verdict}>"
+        )
+
+    def _row(self) -> tuple[object, ...]:
+        prog = None if self.prog_id is None else f"{self.prog_id} {self.prog_name or ''}".strip()
+        verdict = self.verdict
+        if self.verdict_source is not None:
+            verdict = f"{verdict or '?'} ({self.verdict_source})"
+        prio = (
+            self.priority
+            if self.attach == "clsact"
+            else (None if self.position is None else f"#{self.position}")
+        )
+        handle = None if self.handle is None else hex(self.handle)
+        return (
+            self.netns,
+            self.ifname,
+            self.direction,
+            self.attach,
+            prio,
+            handle,
+            self.name,
+            prog,
+            self.vendor,
+            verdict,
+        )
+
+    def _repr_html_(self) -> str:
+        return _html_table(_PROGRAM_COLUMNS, [self._row()])
+
+
+@attrs.frozen(repr=False)
+class Finding:
+    """One thing in the TC state that affects Datadog's network detection.
+
+    Codes (design.md): ``network-blind``, ``lower-classifier-priority``, ``priority-collision``,
+    ``tcx-bypass``; informational: ``cilium-race``, ``tcx-unsupported``,
+    ``classifier-priority-mismatch``, ``unassessed-filter``.
+
+    :ivar code: the finding code.
+    :ivar severity: ``error`` and ``warning`` need action; ``info`` does not.
+    :ivar netns: the namespace label (None for node-wide findings).
+    :ivar ifname: the device (None for node-wide findings).
+    :ivar direction: ``ingress``/``egress`` (None for node-wide findings).
+    :ivar vendor: the vendor of the program involved.
+    :ivar vendor_priority: its clsact priority (None for tcx/netkit).
+    :ivar classifier_priority: Datadog's classifier priority the finding was judged against.
+    :ivar recommended_classifier_priority: the priority that fixes it, when one does.
+    :ivar message: what is wrong, in a sentence or two.
+    :ivar fix: what to do about it.
+    :ivar prog_id: the program involved, when one is.
+    """
+
+    code: str
+    severity: Severity
+    netns: str | None
+    ifname: str | None
+    direction: str | None
+    vendor: str | None
+    vendor_priority: int | None
+    classifier_priority: int
+    recommended_classifier_priority: int | None
+    message: str
+    fix: str = ""
+    prog_id: int | None = None
+
+    @property
+    def needs_action(self) -> bool:
+        """True for ``error`` and ``warning`` findings."""
+        return self.severity != "info"
+
+    def to_dict(self) -> dict[str, Any]:
+        """:returns: the design.md keys first, then ``fix`` and ``prog_id``."""
+        return {
+            "code": self.code,
+            "severity": self.severity,
+            "netns": self.netns,
+            "ifname": self.ifname,
+            "direction": self.direction,
+            "vendor": self.vendor,
+            "vendor_priority": self.vendor_priority,
+            "classifier_priority": self.classifier_priority,
+            "recommended_classifier_priority": self.recommended_classifier_priority,
+            "message": self.message,
+            "fix": self.fix,
+            "prog_id": self.prog_id,
+        }
+
+    def __repr__(self) -> str:
+        where = "/".join(x for x in (self.netns, self.ifname, self.direction) if x) or "node"
+        return f"<Finding {self.severity} {self.code} {where} vendor={self.vendor}>"
+
+    def _row(self) -> tuple[object, ...]:
+        return (
+            self.severity,
+            self.code,
+            self.netns,
+            self.ifname,
+            self.direction,
+            self.vendor,
+            self.vendor_priority,
+            self.message,
+        )
+
+    def _repr_html_(self) -> str:
+        return _html_table(_FINDING_COLUMNS, [self._row()]) + (
+            f"<p>Fix: {html.escape(self.fix)}</p>" if self.fix else ""
+        )
+
+
+@attrs.frozen
+class NamespaceInfo:
+    """A network namespace that was scanned.
+
+    :ivar label: how it is named in programs and findings (a name, a path, ``pid N``).
+    :ivar id: its ``dev:inode``, when known.
+    :ivar path: a path that opens it, when known.
+    """
+
+    label: str
+    id: str | None = None
+    path: str | None = None
+
+    def to_dict(self) -> dict[str, Any]:
+        """:returns: the fields as a JSON-ready dict."""
+        return {"label": self.label, "id": self.id, "path": self.path}
+
+
+def _coerce_findings(value: Iterable[Finding]) -> tuple[Finding, ...]:
+    return tuple(value)
+
+
+def _coerce_recs(value: Mapping[str, int | None]) -> dict[str, int | None]:
+    return dict(value)
+
+
+@attrs.frozen(repr=False)
+class Assessment:
+    """The verdict on a scan: findings and the classifier priority that would fix them.
+
+    :ivar findings: every finding, errors first.
+    :ivar classifier_priority: the Datadog classifier priority judged against.
+    :ivar classifier_priority_source: where it came from (``caller``, ``default``, a file...).
+    :ivar recommended_classifier_priority: the lowest blocking vendor priority minus one across
+        the node; None when nothing needs a new priority or no priority can fix it.
+    :ivar fixable_by_priority: True when some finding needs action and setting
+        ``recommended_classifier_priority`` resolves every one of them; False when nothing needs
+        action (see :attr:`ok`) or some finding cannot be fixed by a priority (``network-blind``,
+        ``tcx-bypass``).
+    :ivar recommendations: per namespace label, the priority that fixes that namespace's
+        priority findings (None: none needed or none possible).
+    """
+
+    findings: tuple[Finding, ...] = attrs.field(converter=_coerce_findings)
+    classifier_priority: int
+    classifier_priority_source: str
+    recommended_classifier_priority: int | None
+    fixable_by_priority: bool
+    recommendations: dict[str, int | None] = attrs.field(
+        converter=_coerce_recs, factory=dict, hash=False
+    )
+
+    @property
+    def ok(self) -> bool:
+        """True when no finding is an error or a warning."""
+        return not any(f.needs_action for f in self.findings)
+
+    def to_dict(self) -> dict[str, Any]:
+        """:returns: ``findings``, ``classifier_priority`` (design.md keys), then the rest."""
+        return {
+            "findings": [f.to_dict() for f in self.findings],
+            "classifier_priority": self.classifier_priority,
+            "classifier_priority_source": self.classifier_priority_source,
+            "recommended_classifier_priority": self.recommended_classifier_priority,
+            "fixable_by_priority": self.fixable_by_priority,
+            "recommendations": dict(self.recommendations),
+            "ok": self.ok,
+        }
+
+    def summary(self) -> str:
+        """:returns: one sentence: how many findings and what to do overall."""
+        errors = sum(f.severity == "error" for f in self.findings)
+        warnings = sum(f.severity == "warning" for f in self.findings)
+        head = (
+            f"classifier priority {self.classifier_priority} "
+            f"({self.classifier_priority_source}): {errors} errors, {warnings} warnings"
+        )
+        if self.ok:
+            return head + "; nothing to do."
+        if self.fixable_by_priority:
+            return head + (
+                f"; set the classifier priority to {self.recommended_classifier_priority}."
+            )
+        if self.recommended_classifier_priority is not None:
+            return head + (
+                f"; a classifier priority of {self.recommended_classifier_priority} fixes the "
+                "priority findings, the others need network detection disabled or the vendor "
+                "changed."
+            )
+        return head + "; no classifier priority fixes this: see each finding's fix."
+
+    def table(self) -> str:
+        """:returns: the findings as a plain-text table, each fix below, then the summary."""
+        if not self.findings:
+            return self.summary()
+        out = render_table(_FINDING_COLUMNS, (f._row() for f in self.findings))
+        fixes = []
+        for f in self.findings:
+            if f.fix and f.fix not in fixes:
+                fixes.append(f.fix)
+        out += "".join(f"\nfix: {fix}" for fix in fixes)
+        return out + "\n" + self.summary()
+
+    def __repr__(self) -> str:
+        return (
+            f"<Assessment ok={self.ok} {len(self.findings)} findings "
+            f"classifier_priority={self.classifier_priority} "
+            f"recommended={self.recommended_classifier_priority}>"
+        )
+
+    def _repr_html_(self) -> str:
+        out = f"<p>{html.escape(self.summary())}</p>"
+        if self.findings:
+            out += _html_table(
+                (*_FINDING_COLUMNS, "fix"), ((*f._row(), f.fix) for f in self.findings)
+            )
+        return out
+
+
+def _coerce_programs(value: Iterable[TCProgram]) -> tuple[TCProgram, ...]:
+    return tuple(value)
+
+
+def _coerce_namespaces(value: Iterable[NamespaceInfo | str]) -> tuple[NamespaceInfo, ...]:
+    return tuple(v if isinstance(v, NamespaceInfo) else NamespaceInfo(v) for v in value)
+
+
+def _coerce_strs(value: Iterable[str]) -> tuple[str, ...]:
+    return tuple(value)
+
+
+@attrs.frozen(repr=False)
+class TCReport:
+    """Everything one scan saw: programs on every device of every namespace scanned.
+
+    :ivar programs: clsact filters and tcx/netkit programs.
+    :ivar namespaces: the namespaces scanned (strings are accepted and wrapped).
+    :ivar warnings: what could not be read (a namespace or device vanished mid-scan...).
+    :ivar tcx_supported: whether the kernel answered tcx queries (None: not asked).
+    :ivar probe: whether unknown programs were test-run to learn their verdict.
+    :ivar classifier_priority: Datadog's classifier priority to judge against (None: read the
+        agent's effective value at :meth:`assess` time).
+    :ivar classifier_priority_source: where that value came from (``caller``, a config file...).
+    """
+
+    programs: tuple[TCProgram, ...] = attrs.field(converter=_coerce_programs, default=())
+    namespaces: tuple[NamespaceInfo, ...] = attrs.field(converter=_coerce_namespaces, default=())
+    warnings: tuple[str, ...] = attrs.field(converter=_coerce_strs, default=())
+    tcx_supported: bool | None = None
+    probe: bool = False
+    classifier_priority: int | None = None
+    classifier_priority_source: str | None = None
+
+    def assess(
+        self,
+        classifier_priority: int | None = None,
+        *,
+        agent_version: str | None = None,
+        cilium_version: str | None = None,
+    ) -> Assessment:
+        """Judge the programs against Datadog's classifier priority (design.md's finding table).
+
+        :param classifier_priority: the priority to judge against; None uses the report's value,
+            else the agent's effective value (``wpprotect.config``), else the default 10.
+        :param agent_version: the Datadog Agent version (e.g. ``"7.38.1"``), for the known
+            Cilium race.
+        :param cilium_version: the Cilium version (e.g. ``"1.9.4"``), for the same race.
+        :returns: the findings and the recommended priority.
+        :raises InvalidArgumentError: the priority is not in 1..65535 or a version is malformed.
+        """
+        from wpprotect.tc._assess import assess, resolve_classifier_priority
+
+        prio, source = resolve_classifier_priority(
+            classifier_priority, self.classifier_priority, self.classifier_priority_source
+        )
+        return assess(
+            self.programs,
+            prio,
+            classifier_priority_source=source,
+            tcx_supported=self.tcx_supported,
+            agent_version=agent_version,
+            cilium_version=cilium_version,
+        )
+
+    def to_dict(self, classifier_priority: int | None = None) -> dict[str, Any]:
+        """The ``wpprotect tc scan --json`` object.
+
+        :param classifier_priority: as for :meth:`assess`.
+        :returns: ``programs``, ``findings``, ``classifier_priority`` (the design.md keys), then
+            ``classifier_priority_source``, ``recommended_classifier_priority``,
+            ``fixable_by_priority``, ``warnings``, ``namespaces``, ``tcx_supported``, ``probe``.
+        """
+        a = self.assess(classifier_priority)
+        return {
+            "programs": [p.to_dict() for p in self.programs],
+            "findings": [f.to_dict() for f in a.findings],
+            "classifier_priority": a.classifier_priority,
+            "classifier_priority_source": a.classifier_priority_source,
+            "recommended_classifier_priority": a.recommended_classifier_priority,
+            "fixable_by_priority": a.fixable_by_priority,
+            "warnings": list(self.warnings),
+            "namespaces": [n.to_dict() for n in self.namespaces],
+            "tcx_supported": self.tcx_supported,
+            "probe": self.probe,
+        }
+
+    def by_device(self) -> Mapping[tuple[str, str, str], tuple[TCProgram, ...]]:
+        """:returns: programs grouped by ``(netns, ifname, direction)``, in run order (tcx and
+        netkit first by position, then clsact by priority)."""
+        from wpprotect.tc._assess import group_hooks
+
+        return group_hooks(self.programs)
+
+    def table(self) -> str:
+        """:returns: the programs as a plain-text table, then the warnings."""
+        out = render_table(_PROGRAM_COLUMNS, (p._row() for p in self.programs))
+        if not self.programs:
+            out += "\n(no traffic-control programs found)"
+        for w in self.warnings:
+            out += f"\nwarning: {w}"
+        return out
+
+    def __repr__(self) -> str:
+        return (
+            f"<TCReport {len(self.programs)} programs in {len(self.namespaces)} namespaces, "
+            f"{len(self.warnings)} warnings, tcx_supported={self.tcx_supported}>"
+        )
+
+    def _repr_html_(self) -> str:
+        out = _html_table(_PROGRAM_COLUMNS, (p._row() for p in self.programs))
+        if self.warnings:
+            out += "<ul>" + "".join(f"<li>{html.escape(w)}</li>" for w in self.warnings) + "</ul>"
+        return out
