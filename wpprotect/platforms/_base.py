@@ -7,7 +7,7 @@ written once, in :class:`BasePlatform`, against that small contract.
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Iterable, Sequence
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, Literal, Protocol, runtime_checkable
 
@@ -27,6 +27,11 @@ Component = Literal["agent", "system-probe", "security-agent"]
 Scope = Literal["workload-protection", "network"]
 
 
+def _str_tuple(items: Iterable[str]) -> tuple[str, ...]:
+    # A named converter: mypy's attrs plugin cannot type ``converter=tuple``.
+    return tuple(items)
+
+
 @attrs.frozen
 class ExecResult:
     """What a command run on a platform returned.
@@ -35,7 +40,7 @@ class ExecResult:
     process's status (255 for the agent's ``-1``).
     """
 
-    argv: tuple[str, ...] = attrs.field(converter=tuple)
+    argv: tuple[str, ...] = attrs.field(converter=_str_tuple)
     exit_code: int
     stdout: str = ""
     stderr: str = ""
@@ -121,6 +126,14 @@ class BasePlatform:
         self, path: str, dest: Path, *, component: Component = "security-agent"
     ) -> Path:  # pragma: no cover - every adapter overrides it
         raise NotImplementedError
+
+    def binary(self, name: str) -> str:
+        """How to run the agent binary ``name`` (``agent``, ``security-agent``,
+        ``system-probe``) here: the bare name, found on ``PATH`` inside agent containers.
+
+        :class:`~wpprotect.platforms.HostPlatform` returns full paths under its install dir.
+        """
+        return name
 
     def agents(self) -> list[BasePlatform]:
         """One single-agent platform per agent found (one per node on Kubernetes)."""

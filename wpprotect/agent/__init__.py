@@ -1,0 +1,47 @@
+"""The agent's CLI as data: which command runs what for which version, and its output parsed.
+
+- :func:`agent_version` / :class:`AgentVersion`: the version, read with the agent's ``version``.
+- :func:`run_self_test` / :class:`SelfTestResult`: the runtime self-test, confirmed by status.
+- :func:`collect_flare` / :class:`Flare`: a flare without a terminal, copied out for review
+  (:meth:`Flare.scan_secrets` → :class:`SecretFinding`) and sent with :meth:`Flare.send`.
+
+Facts (strings, exit codes, version gates) come from the datadog-agent sources cited beside each
+rule; everything runs through a :class:`~wpprotect.platforms.Platform`.
+"""
+
+from __future__ import annotations
+
+from wpprotect.agent._flare import Flare, collect_flare, flare_binaries, parse_flare_output
+from wpprotect.agent._secrets import SecretFinding
+from wpprotect.agent._selftest import (
+    SelfTestResult,
+    StatusSelfTests,
+    parse_self_test_output,
+    parse_status_self_tests,
+    run_self_test,
+    self_test_binaries,
+)
+from wpprotect.agent._upload import FlareUpload, flare_base_url, flare_url
+from wpprotect.agent._validate import validate_case_id, validate_email
+from wpprotect.agent._version import AgentVersion, agent_version
+
+__all__ = [
+    "AgentVersion",
+    "Flare",
+    "FlareUpload",
+    "SecretFinding",
+    "SelfTestResult",
+    "StatusSelfTests",
+    "agent_version",
+    "collect_flare",
+    "flare_base_url",
+    "flare_binaries",
+    "flare_url",
+    "parse_flare_output",
+    "parse_self_test_output",
+    "parse_status_self_tests",
+    "run_self_test",
+    "self_test_binaries",
+    "validate_case_id",
+    "validate_email",
+]

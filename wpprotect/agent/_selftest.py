@@ -1,0 +1,310 @@
+"""The runtime self-test: which command for which version, and every documented outcome."""
+
+from __future__ import annotations
+
+import html
+import logging
+import re
+import time
+from typing import TYPE_CHECKING, Any
+
+import attrs
+
+from wpprotect.agent._run import (
+    AgentBinary,
+    binary,
+    component_of,
+    is_unknown_command,
+    str_tuple,
+    strip_ansi,
+)
+from wpprotect.agent._version import AgentVersion, agent_version
+from wpprotect.errors import AgentError, ExecError, ExecTimeoutError, UnsupportedAgentError
+
+if TYPE_CHECKING:
+    from wpprotect.platforms._base import ExecResult, Platform
+
+__all__ = [
+    "SelfTestResult",
+    "StatusSelfTests",
+    "parse_self_test_output",
+    "parse_status_self_tests",
+    "run_self_test",
+    "self_test_binaries",
+]
+
+log = logging.getLogger(__name__)
+
+_OK_LINE = "Runtime self test: OK"
+_ERR_RE = re.compile(r"^Runtime self test: error: (?P<msg>.*)$", re.MULTILINE)
+_FATAL_RE = re.compile(r"^Error: (?P<msg>.*)$", re.MULTILINE)
+_DEPRECATED_RE = re.compile(r'^Command "[^"]+" is deprecated, .*$', re.MULTILINE)
+
+
+def self_test_binaries(version: AgentVersion | None) -> tuple[AgentBinary, ...]:
+    """The binaries to try for ``runtime self-test``, best first.
+
+    ``system-probe runtime`` exists from 7.56 (PR #27016); ``security-agent runtime`` is
+    deprecated in 7.66 (PR #35703) and gone from 7.67 (PR #36367): reference section 2.1.
+    The other binary is kept as a fallback for builds that do not match their version.
+    """
+    if version is None or version.at_least(7, 56):
+        return ("system-probe", "security-agent")
+    return ("security-agent", "system-probe")
+
+
+@attrs.frozen
+class StatusSelfTests:
+    """The "Self Tests" block of ``security-agent status`` (reference section 6)."""
+
+    last_execution: str | None
+    succeeded: tuple[str, ...] = attrs.field(converter=str_tuple)
+    failed: tuple[str, ...] = attrs.field(converter=str_tuple)
+
+
+def parse_status_self_tests(text: str) -> StatusSelfTests | None:
+    """Read the "Self Tests" block of a ``security-agent status`` text, or None if absent.
+
+    Accepts ``Succeeded:``/``Failed:`` followed by ``- <rule id>`` lines, an inline list, or
+    ``none``.
+    """
+    lines = strip_ansi(text).splitlines()
+    start = next((i for i, ln in enumerate(lines) if ln.strip() == "Self Tests"), None)
+    if start is None:
+        return None
+    last: str | None = None
+    lists: dict[str, list[str]] = {"succeeded": [], "failed": []}
+    current: str | None = None
+    base_indent = len(lines[start]) - len(lines[start].lstrip())
+    for raw in lines[start + 1 :]:
+        line = raw.strip()
+        if not line or set(line) == {"="}:
+            continue
+        indent = len(raw) - len(raw.lstrip())
+        if indent <= base_indent and current is not None and not line.startswith("-"):
+            break  # the next section ("Policies") starts at the block's own indent
+        key, sep, rest = line.partition(":")
+        lowered = key.strip().lower()
+        if sep and lowered == "last execution":
+            last = rest.strip() or None
+            current = None
+        elif sep and lowered in ("succeeded", "failed"):
+            current = lowered
+            value = rest.strip()
+            if value and value.lower() != "none":
+                lists[current].extend(v.strip() for v in value.split(",") if v.strip())
+        elif line.startswith("-") and current is not None:
+            lists[current].append(line.lstrip("- ").strip())
+        elif indent <= base_indent:
+            break
+    return StatusSelfTests(last, lists["succeeded"], lists["failed"])
+
+
+def parse_self_test_output(exit_code: int, stdout: str, stderr: str) -> tuple[bool, str | None]:
+    """Classify a ``runtime self-test`` run: ``(cli_ok, error)``.
+
+    - ``Runtime self test: OK`` → ``(True, None)``;
+    - ``Runtime self test: error: <msg>`` (still exit 0) → ``(False, msg)``;
+    - ``Error: <msg>`` with exit 255 (RPC or client failure) → ``(False, msg)``;
+    - anything else → ``(False, <last line>)``.
+    """
+    out = strip_ansi(stdout)
+    err = strip_ansi(stderr)
+    both = out + "\n" + err
+    match = _ERR_RE.search(both)
+    if match:
+        return False, match["msg"].strip()
+    if exit_code == 0 and any(ln.strip() == _OK_LINE for ln in out.splitlines()):
+        return True, None
+    match = _FATAL_RE.search(err) or _FATAL_RE.search(out)
+    if match:
+        return False, match["msg"].strip()
+    last = next((ln.strip() for ln in reversed(both.splitlines()) if ln.strip()), "")
+    return False, last or f"exit status {exit_code} with no output"
+
+
+def _html_list(items: tuple[str, ...]) -> str:
+    return ", ".join(html.escape(i) for i in items) or "none"
+
+
+@attrs.frozen
+class SelfTestResult:
+    """The outcome of one runtime self-test on one agent.
+
+    ``ok`` is True only when the CLI printed ``Runtime self test: OK`` *and* the agent's status,
+    where it could be read, lists no failed test: the CLI answers OK once events are generated,
+    whatever the rules then see (reference section 2.3).
+    """
+
+    ok: bool
+    error: str | None
+    output: str
+    command: tuple[str, ...] = attrs.field(converter=str_tuple)
+    component: str
+    version: AgentVersion | None
+    exit_code: int
+    target: str
+    succeeded_tests: tuple[str, ...] = attrs.field(converter=str_tuple, default=())
+    failed_tests: tuple[str, ...] = attrs.field(converter=str_tuple, default=())
+    confirmed_by_status: bool | None = None
+    last_execution: str | None = None
+    warnings: tuple[str, ...] = attrs.field(converter=str_tuple, default=())
+    duration: float = 0.0
+
+    def to_dict(self) -> dict[str, Any]:
+        """A JSON-ready dict of every field (``version`` as a string)."""
+        return {
+            "target": self.target,
+            "ok": self.ok,
+            "error": self.error,
+            "command": list(self.command),
+            "component": self.component,
+            "version": None if self.version is None else str(self.version),
+            "exit_code": self.exit_code,
+            "succeeded_tests": list(self.succeeded_tests),
+            "failed_tests": list(self.failed_tests),
+            "confirmed_by_status": self.confirmed_by_status,
+            "last_execution": self.last_execution,
+            "warnings": list(self.warnings),
+            "duration": round(self.duration, 3),
+            "output": self.output,
+        }
+
+    def __repr__(self) -> str:
+        state = "ok" if self.ok else f"FAILED: {self.error}"
+        version = f" {self.version}" if self.version else ""
+        return f"<SelfTestResult {self.target}{version} via {self.component}: {state}>"
+
+    def _repr_html_(self) -> str:
+        colour = "green" if self.ok else "red"
+        state = "OK" if self.ok else f"FAILED: {html.escape(self.error or '')}"
+        return (
+            f"<p><b>{html.escape(self.target)}</b> "
+            f"({html.escape(str(self.version or 'unknown version'))}, "
+            f"<code>{html.escape(' '.join(self.command))}</code>): "
+            f"<span style='color:{colour}'>{state}</span><br>"
+            f"succeeded: {_html_list(self.succeeded_tests)}; "
+            f"failed: {_html_list(self.failed_tests)}</p>"
+        )
+
+
+def _read_status(platform: Platform, timeout: float | None) -> StatusSelfTests | None:
+    argv = [binary(platform, "security-agent"), "status"]
+    try:
+        res = platform.exec(argv, component="security-agent", timeout=timeout)
+    except ExecError as exc:
+        log.debug("status not readable on %s: %s", platform.target, exc)
+        return None
+    if res.exit_code != 0:
+        return None
+    return parse_status_self_tests(res.stdout)
+
+
+def run_self_test(
+    platform: Platform,
+    *,
+    timeout: float | None = 120.0,
+    version: AgentVersion | None = None,
+    check_status: bool = True,
+    status_wait: float = 0.0,
+) -> SelfTestResult:
+    """Run ``runtime self-test`` with the right binary for the agent's version.
+
+    ``system-probe runtime self-test`` from 7.56, ``security-agent runtime self-test`` before;
+    when the chosen binary refuses (cobra's unknown command, or the component is absent) the other
+    is tried. After an ``OK``, the "Self Tests" block of ``security-agent status`` is read and any
+    failed test turns the result into a failure.
+
+    :param platform: where the agent runs.
+    :param timeout: seconds allowed for the self-test (it has no deadline of its own).
+    :param version: the agent version if already known (else it is asked for; if that fails, the
+        newest command is tried first).
+    :param check_status: read the status to confirm the tests passed.
+    :param status_wait: seconds to keep polling the status until its "Last execution" changes
+        (newer agents match events asynchronously, up to 30 s); 0 reads it once.
+    :raises ExecTimeoutError: the self-test did not return within ``timeout``.
+    :raises UnsupportedAgentError: neither binary has a ``runtime self-test`` command.
+    """
+    if version is None:
+        try:
+            version = agent_version(platform, timeout=min(timeout or 30.0, 30.0))
+        except AgentError as exc:
+            log.info(
+                "agent version unknown on %s (%s); trying the newest command", platform.target, exc
+            )
+    before: StatusSelfTests | None = None
+    if check_status and status_wait > 0:
+        before = _read_status(platform, timeout)
+
+    refused: list[str] = []
+    warnings: list[str] = []
+    for name in self_test_binaries(version):
+        argv = [binary(platform, name), "runtime", "self-test"]
+        started = time.monotonic()
+        try:
+            res: ExecResult = platform.exec(argv, component=component_of(name), timeout=timeout)
+        except ExecTimeoutError:
+            raise
+        except ExecError as exc:
+            refused.append(f"{name}: {exc}")
+            continue
+        duration = time.monotonic() - started
+        if is_unknown_command(res.output) or res.exit_code in (126, 127):
+            refused.append(f"{name}: {_first_line(res.output)}")
+            continue
+        warnings.extend(m.group(0) for m in _DEPRECATED_RE.finditer(strip_ansi(res.stderr)))
+        cli_ok, error = parse_self_test_output(res.exit_code, res.stdout, res.stderr)
+        result = SelfTestResult(
+            ok=cli_ok,
+            error=error,
+            output=res.output,
+            command=argv,
+            component=name,
+            version=version,
+            exit_code=res.exit_code,
+            target=platform.target,
+            warnings=warnings,
+            duration=duration,
+        )
+        if cli_ok and check_status:
+            result = _confirm(platform, result, before, timeout, status_wait)
+        log.info("self-test on %s: %r", platform.target, result)
+        return result
+    raise UnsupportedAgentError(
+        f"no runtime self-test command answered ({'; '.join(refused)})", target=platform.target
+    )
+
+
+def _confirm(
+    platform: Platform,
+    result: SelfTestResult,
+    before: StatusSelfTests | None,
+    timeout: float | None,
+    status_wait: float,
+) -> SelfTestResult:
+    status = _read_status(platform, timeout)
+    deadline = time.monotonic() + status_wait
+    while (
+        status is not None
+        and before is not None
+        and status == before
+        and time.monotonic() < deadline
+    ):
+        time.sleep(min(1.0, max(deadline - time.monotonic(), 0.0)))
+        status = _read_status(platform, timeout)
+    if status is None:
+        return result
+    failed = status.failed
+    return attrs.evolve(
+        result,
+        ok=not failed,
+        error=f"self tests failed: {', '.join(failed)}" if failed else None,
+        succeeded_tests=status.succeeded,
+        failed_tests=failed,
+        confirmed_by_status=not failed,
+        last_execution=status.last_execution,
+    )
+
+
+def _first_line(text: str) -> str:
+    return next((ln.strip() for ln in strip_ansi(text).splitlines() if ln.strip()), "")

@@ -1,0 +1,122 @@
+"""The agent's version: parsed from its ``version`` command, compared to pick commands."""
+
+from __future__ import annotations
+
+import logging
+import re
+from typing import TYPE_CHECKING, Any
+
+import attrs
+
+from wpprotect.agent._run import AgentBinary, binary, component_of, strip_ansi
+from wpprotect.errors import AgentError, ExecError, ExecTimeoutError, InvalidArgumentError
+
+if TYPE_CHECKING:
+    from wpprotect.platforms._base import Platform
+
+__all__ = ["AgentVersion", "agent_version"]
+
+log = logging.getLogger(__name__)
+
+_VERSION_RE = re.compile(
+    r"(?<![\d.])v?(?P<major>\d+)\.(?P<minor>\d+)(?:\.(?P<patch>\d+))?"
+    r"(?:-(?P<pre>[0-9A-Za-z][0-9A-Za-z.\-]*))?(?:\+[0-9A-Za-z.\-]+)?"
+)
+
+
+def _pre_key(pre: str) -> tuple[bool, str]:
+    # A release sorts after its pre-releases: 7.50.0-rc.1 < 7.50.0.
+    return (pre == "", pre)
+
+
+@attrs.frozen(order=True)
+class AgentVersion:
+    """An agent version such as ``7.50.3`` (comparable; ``7.50.0-rc.1 < 7.50.0``).
+
+    >>> AgentVersion.parse("Agent 7.56.0 - Commit: 1a2b3c4") >= AgentVersion(7, 56)
+    True
+    >>> str(AgentVersion.parse("7.78.5-rc.2"))
+    '7.78.5-rc.2'
+    """
+
+    major: int
+    minor: int
+    patch: int = 0
+    pre: str = attrs.field(default="", order=_pre_key)
+
+    @classmethod
+    def parse(cls, text: str) -> AgentVersion:
+        """The first ``X.Y[.Z][-pre]`` found in ``text`` (e.g. a ``version`` command's output).
+
+        :raises InvalidArgumentError: ``text`` holds no version.
+        """
+        match = _VERSION_RE.search(strip_ansi(text))
+        if match is None:
+            raise InvalidArgumentError(f"no agent version found in {text[:80]!r}")
+        return cls(
+            int(match["major"]),
+            int(match["minor"]),
+            int(match["patch"] or 0),
+            match["pre"] or "",
+        )
+
+    def at_least(self, major: int, minor: int, patch: int = 0) -> bool:
+        """True when this version is ``major.minor.patch`` or newer (pre-releases count as it)."""
+        return (self.major, self.minor, self.patch) >= (major, minor, patch)
+
+    def __str__(self) -> str:
+        base = f"{self.major}.{self.minor}.{self.patch}"
+        return f"{base}-{self.pre}" if self.pre else base
+
+    def __repr__(self) -> str:
+        return f"AgentVersion({str(self)!r})"
+
+    def to_dict(self) -> dict[str, Any]:
+        """``{"version": "7.50.3", "major": 7, "minor": 50, "patch": 3, "pre": ""}``."""
+        return {
+            "version": str(self),
+            "major": self.major,
+            "minor": self.minor,
+            "patch": self.patch,
+            "pre": self.pre,
+        }
+
+    def _repr_html_(self) -> str:
+        return f"<code>{self}</code>"
+
+
+# Every agent binary has a `version` subcommand; the core agent is asked first because on
+# Kubernetes its container always exists, and from 7.77 the security-agent may not run at all.
+_VERSION_SOURCES: tuple[AgentBinary, ...] = ("agent", "security-agent", "system-probe")
+
+
+def agent_version(platform: Platform, *, timeout: float | None = 30.0) -> AgentVersion:
+    """Ask the agent for its version (``agent version``, else ``security-agent version``, else
+    ``system-probe version``).
+
+    :param platform: where the agent runs.
+    :param timeout: seconds allowed for each command.
+    :raises AgentError: no binary answered with a version.
+    :raises ExecTimeoutError: a command hung.
+    """
+    problems: list[str] = []
+    for name in _VERSION_SOURCES:
+        argv = [binary(platform, name), "version"]
+        try:
+            res = platform.exec(argv, component=component_of(name), timeout=timeout)
+        except ExecTimeoutError:
+            raise
+        except ExecError as exc:
+            problems.append(f"{name}: {exc}")
+            continue
+        if res.exit_code == 0:
+            try:
+                return AgentVersion.parse(res.stdout or res.output)
+            except InvalidArgumentError:
+                problems.append(f"{name}: unreadable version output")
+                continue
+        problems.append(f"{name}: exit {res.exit_code}")
+    log.debug("version detection failed on %s: %s", platform.target, problems)
+    raise AgentError(
+        f"could not read the agent version ({'; '.join(problems)})", target=platform.target
+    )

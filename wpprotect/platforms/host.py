@@ -1,0 +1,348 @@
+"""The host adapter: an agent installed on this machine (``/opt/datadog-agent``), run with
+``subprocess`` argv lists, through ``sudo -n`` when not root."""
+
+from __future__ import annotations
+
+import contextlib
+import logging
+import os
+import shutil
+import signal
+import socket
+import subprocess
+import time
+from collections.abc import Sequence
+from pathlib import Path
+from typing import Any
+
+from wpprotect.errors import (
+    AgentNotFoundError,
+    ExecError,
+    ExecTimeoutError,
+    InvalidArgumentError,
+    PermissionDeniedError,
+)
+from wpprotect.plan import Change, Plan
+from wpprotect.platforms._base import BasePlatform, Component, ExecResult
+
+__all__ = ["HostPlatform", "RestartChange"]
+
+log = logging.getLogger(__name__)
+
+# Binary locations of a host install (systemd units; reference section 3.2).
+_BINARIES = {
+    "security-agent": ("embedded", "bin", "security-agent"),
+    "system-probe": ("embedded", "bin", "system-probe"),
+    "agent": ("bin", "agent", "agent"),
+}
+# `systemctl restart datadog-agent` also restarts datadog-agent-sysprobe and
+# datadog-agent-security (BindsTo=/Wants=, reference section 3.2); `service` without systemd.
+SYSTEMCTL_RESTART = ("systemctl", "restart", "datadog-agent")
+SERVICE_RESTART = ("service", "datadog-agent", "restart")
+_KILL_GRACE = 5.0
+
+
+class HostPlatform(BasePlatform):
+    """An agent installed on this host.
+
+    :param install_dir: the agent's install dir (``embedded/bin/security-agent``,
+        ``embedded/bin/system-probe``, ``bin/agent/agent``).
+    :param config_dir: where ``datadog.yaml``, ``system-probe.yaml`` and ``security-agent.yaml``
+        live.
+    :param sudo: run through ``sudo -n``; None (default) means "when not root".
+    :param restart_command: the argv that restarts the agent after a config change; default
+        ``systemctl restart datadog-agent``, or ``service datadog-agent restart`` without systemd.
+    """
+
+    kind = "host"
+
+    def __init__(
+        self,
+        install_dir: str | os.PathLike[str] = "/opt/datadog-agent",
+        config_dir: str | os.PathLike[str] = "/etc/datadog-agent",
+        *,
+        sudo: bool | None = None,
+        restart_command: Sequence[str] | None = None,
+    ) -> None:
+        if isinstance(restart_command, str):
+            raise InvalidArgumentError("restart_command must be an argv list, not a string")
+        self.install_dir = Path(install_dir)
+        self.config_dir = Path(config_dir)
+        self.sudo = (os.geteuid() != 0) if sudo is None else bool(sudo)
+        self.restart_command: tuple[str, ...] | None = (
+            None if restart_command is None else tuple(restart_command)
+        )
+        self._hostname = socket.gethostname()
+
+    @property
+    def target(self) -> str:
+        """``host:<hostname>``."""
+        return f"host:{self._hostname}"
+
+    def binary(self, name: str) -> str:
+        """The full path of ``name`` under :attr:`install_dir`."""
+        parts = _BINARIES.get(name)
+        if parts is None:
+            raise InvalidArgumentError(
+                f"unknown agent binary {name!r}; valid: {', '.join(sorted(_BINARIES))}"
+            )
+        return str(self.install_dir.joinpath(*parts))
+
+    def agents(self) -> list[BasePlatform]:
+        """``[self]`` when an agent is installed in :attr:`install_dir`.
+
+        :raises AgentNotFoundError: none of the agent binaries is there.
+        """
+        if not any(Path(self.binary(n)).exists() for n in _BINARIES):
+            raise AgentNotFoundError(
+                "no Datadog Agent install found (no embedded/bin/security-agent, "
+                "embedded/bin/system-probe or bin/agent/agent)",
+                path=self.install_dir,
+                target=self.target,
+            )
+        return [self]
+
+    # -- running commands ---------------------------------------------------------------------
+
+    def _argv(self, argv: Sequence[str]) -> list[str]:
+        if isinstance(argv, str | bytes) or not argv:
+            raise InvalidArgumentError("argv must be a non-empty list of strings, not a string")
+        items = [str(a) for a in argv]
+        if not self.sudo:
+            return items
+        if shutil.which("sudo") is None:
+            raise PermissionDeniedError(
+                "not root and sudo is not installed: run as root", target=self.target
+            )
+        # -n: never prompt; a password prompt would hang a non-interactive caller.
+        return ["sudo", "-n", "--", *items]
+
+    def _check_sudo(self, proc_rc: int, stderr: str) -> None:
+        if (
+            self.sudo
+            and proc_rc != 0
+            and stderr.startswith("sudo:")
+            and ("password" in stderr or "terminal is required" in stderr)
+        ):
+            raise PermissionDeniedError(
+                "sudo needs a password: run as root or allow passwordless sudo for the "
+                "agent binaries",
+                target=self.target,
+            )
+
+    def _run(
+        self, argv: Sequence[str], *, stdin: bytes | None, timeout: float | None
+    ) -> tuple[int, bytes, bytes, float]:
+        full = self._argv(argv)
+        started = time.monotonic()
+        try:
+            proc = subprocess.Popen(
+                full,
+                stdin=subprocess.PIPE if stdin is not None else subprocess.DEVNULL,
+                stdout=subprocess.PIPE,
+                stderr=subprocess.PIPE,
+                start_new_session=True,  # its own process group, killed whole on timeout
+            )
+        except FileNotFoundError as exc:
+            raise ExecError(f"cannot run {full[0]}: not found", target=self.target) from exc
+        except PermissionError as exc:
+            raise PermissionDeniedError(
+                f"cannot run {full[0]}: permission denied", target=self.target
+            ) from exc
+        except OSError as exc:
+            raise ExecError(f"cannot run {full[0]}: {exc}", target=self.target) from exc
+        try:
+            out, err = proc.communicate(stdin, timeout=timeout)
+        except subprocess.TimeoutExpired:
+            self._kill(proc)
+            raise ExecTimeoutError(
+                f"{' '.join(argv)} did not finish within {timeout:g} s and was killed",
+                target=self.target,
+            ) from None
+        return proc.returncode, out, err, time.monotonic() - started
+
+    def _kill(self, proc: subprocess.Popen[bytes]) -> None:
+        # A root child of `sudo` cannot be signalled by us; sudo relays SIGTERM to it.
+        for sig in (signal.SIGTERM, signal.SIGKILL):
+            with contextlib.suppress(ProcessLookupError, PermissionError):
+                os.killpg(proc.pid, sig)
+            try:
+                proc.communicate(timeout=_KILL_GRACE if sig == signal.SIGTERM else None)
+                return
+            except subprocess.TimeoutExpired:
+                continue
+
+    def exec(
+        self,
+        argv: Sequence[str],
+        *,
+        component: Component = "security-agent",
+        stdin: bytes | None = None,
+        timeout: float | None = 120.0,
+    ) -> ExecResult:
+        """Run ``argv`` on this host (all components share it).
+
+        :raises ExecTimeoutError: it ran past ``timeout`` (its whole process group is killed).
+        :raises ExecError: it could not be started.
+        :raises PermissionDeniedError: sudo needs a password, or sudo is missing.
+        """
+        rc, out, err, duration = self._run(argv, stdin=stdin, timeout=timeout)
+        stderr = err.decode("utf-8", errors="replace")
+        self._check_sudo(rc, stderr)
+        log.debug("%s: %s -> %d", self.target, argv[0], rc)
+        return ExecResult(
+            argv=tuple(argv),
+            exit_code=rc,
+            stdout=out.decode("utf-8", errors="replace"),
+            stderr=stderr,
+            duration=duration,
+            target=self.target,
+        )
+
+    def copy_out(self, path: str, dest: Path, *, component: Component = "security-agent") -> Path:
+        """Copy ``path`` to ``dest`` (mode 0600: flares hold logs and configs).
+
+        Through ``sudo -n cat`` when not root (the archive belongs to the root-run agent).
+
+        :raises ExecError: the file cannot be read.
+        """
+        dest = Path(dest)
+        if self.sudo:
+            rc, out, err, _ = self._run(["cat", "--", path], stdin=None, timeout=300.0)
+            stderr = err.decode("utf-8", errors="replace")
+            self._check_sudo(rc, stderr)
+            if rc != 0:
+                raise ExecError(f"cannot read {path}: {stderr.strip()}", target=self.target)
+            data = out
+        else:
+            try:
+                data = Path(path).read_bytes()
+            except OSError as exc:
+                raise ExecError(f"cannot read {path}: {exc.strerror}", target=self.target) from exc
+        fd = os.open(dest, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
+        with os.fdopen(fd, "wb") as fh:
+            fh.write(data)
+        return dest
+
+    # -- settings -----------------------------------------------------------------------------
+
+    def restart_argv(self) -> tuple[str, ...]:
+        """The argv that restarts the agent (see ``restart_command``)."""
+        if self.restart_command is not None:
+            return self.restart_command
+        if shutil.which("systemctl") and Path("/run/systemd/system").is_dir():
+            return SYSTEMCTL_RESTART
+        return SERVICE_RESTART
+
+    def _settings_plan(self, settings: dict[Any, Any], *, title: str) -> Plan:
+        from wpprotect.config._plans import RESTART_NOTE, host_dir_changes
+
+        files: list[Change] = list(host_dir_changes(self.config_dir, settings))
+        changes: list[Change] = list(files)
+        notes: list[str] = []
+        if files:
+            restart = RestartChange(self, files)
+            changes = [restart.after_undo(), *files, restart]
+            notes.append(f"the agent is restarted with: {' '.join(self.restart_argv())}")
+        else:
+            notes.append(RESTART_NOTE)
+        # Plan's attrs converters (list) are opaque to mypy's attrs plugin, hence the ignore.
+        return Plan(title, changes, notes)  # type: ignore[arg-type]
+
+    def _restart(self) -> None:
+        argv = self.restart_argv()
+        res = self.exec(argv, timeout=300.0)
+        if res.exit_code != 0:
+            raise ExecError(
+                f"{' '.join(argv)} failed with exit status {res.exit_code}: "
+                f"{res.output.strip()[-300:]}",
+                target=self.target,
+            )
+
+
+class RestartChange:
+    """Restart the host agent after its config files changed (and again after an undo).
+
+    :param platform: the host.
+    :param files: the file changes it follows; nothing is restarted if none was needed.
+    """
+
+    def __init__(self, platform: HostPlatform, files: Sequence[Change]) -> None:
+        self._platform = platform
+        self._files = list(files)
+        self._needed = any(not c.is_satisfied() for c in self._files)
+        self._done = False
+        self._restarted = False  # the agent runs the new config: an undo must restart it
+
+    @property
+    def target(self) -> str:
+        """``service:datadog-agent``."""
+        return "service:datadog-agent"
+
+    @property
+    def description(self) -> str:
+        """What it runs."""
+        return f"restart the agent: {' '.join(self._platform.restart_argv())}"
+
+    def diff(self) -> str:
+        """A one-line description (a restart has no file diff)."""
+        return f"# then: {' '.join(self._platform.restart_argv())}\n"
+
+    def is_satisfied(self) -> bool:
+        """True once restarted, or when no file needed changing."""
+        return self._done or not (self._needed or any(not c.is_satisfied() for c in self._files))
+
+    def apply(self) -> None:
+        """Run the restart command.
+
+        :raises ExecError: it failed.
+        """
+        self._platform._restart()
+        self._done = True
+        self._restarted = True
+
+    def verify(self) -> None:
+        """Nothing to read back: the restart command's exit status was checked."""
+
+    def undo(self) -> None:
+        """Nothing here: the plan restores the files, then :meth:`after_undo` restarts."""
+        self._done = False
+
+    def after_undo(self) -> Change:
+        """The companion change placed first in the plan: it restarts once the files were
+        restored by an undo or a rollback (plans undo in reverse order)."""
+        return _RestartAfterUndo(self)
+
+
+class _RestartAfterUndo:
+    def __init__(self, restart: RestartChange) -> None:
+        self._restart = restart
+        self._armed = False
+
+    @property
+    def target(self) -> str:
+        return self._restart.target
+
+    @property
+    def description(self) -> str:
+        return "restart the agent again if the plan is undone"
+
+    def diff(self) -> str:
+        return ""
+
+    def is_satisfied(self) -> bool:
+        return self._armed or self._restart.is_satisfied()
+
+    def apply(self) -> None:
+        self._armed = True
+
+    def verify(self) -> None:
+        pass
+
+    def undo(self) -> None:
+        self._armed = False
+        # Only restart if the agent was restarted onto the new config; after a failed restart
+        # (rollback) the running agent never left the old one.
+        if self._restart._restarted:
+            self._restart._platform._restart()
+            self._restart._restarted = False
