@@ -2,7 +2,13 @@
 
 Each subcommand lives in its own module with a ``register(subparsers)`` function; handlers return
 the exit status: 0 nothing wrong, 1 a finding or a failed test needs action, 2 a usage or
-environment error.
+environment error. Output goes through :mod:`wpprotect.cli._output` (tables and colour for
+people, ``--json`` for machines, progress bars on stderr).
+
+Errors: a :class:`~wpprotect.WPProtectError` or an ``OSError`` is one line on stderr and exit
+status 2 (with ``--json``, also ``{"error": {...}}`` on stdout); any other exception is reported
+the same way as an internal error. ``--debug`` shows the traceback instead. Ctrl-C and SIGTERM
+unwind (temporary namespaces, files and processes are removed) and exit with 130 and 143.
 """
 
 from __future__ import annotations
@@ -10,16 +16,34 @@ from __future__ import annotations
 import argparse
 import importlib
 import logging
+import os
+import signal
 import sys
-from collections.abc import Sequence
+from collections.abc import Iterator, Sequence
+from contextlib import contextmanager
+from types import FrameType
+from typing import Any
 
 from wpprotect.errors import WPProtectError
 
-__all__ = ["EXIT_ACTION", "EXIT_OK", "EXIT_USAGE", "build_parser", "main"]
+__all__ = [
+    "EXIT_ACTION",
+    "EXIT_INTERRUPTED",
+    "EXIT_OK",
+    "EXIT_TERMINATED",
+    "EXIT_USAGE",
+    "Terminated",
+    "build_parser",
+    "main",
+]
 
 EXIT_OK = 0
 EXIT_ACTION = 1
 EXIT_USAGE = 2
+#: 128 + SIGINT, as a shell reports a command stopped by Ctrl-C.
+EXIT_INTERRUPTED = 130
+#: 128 + SIGTERM.
+EXIT_TERMINATED = 143
 
 # Subcommand modules, in the order `wpprotect --help` lists them.
 _COMMANDS = (
@@ -29,57 +53,184 @@ _COMMANDS = (
     "wpprotect.cli._demo",
 )
 
+_EPILOG = """\
+exit status:
+  0  nothing wrong
+  1  a finding, a problem or a failed test needs action
+  2  usage or environment error (one line on stderr; --debug shows the traceback)
+
+examples:
+  wpprotect doctor                        what is installed, where, and what is wrong
+  sudo wpprotect tc scan --netns all      which classifiers blind network detection
+  sudo wpprotect demo                     the same on a throwaway namespace, then cleaned up
+  wpprotect disable --platform host --scope network --dry-run
+
+NO_COLOR=1 turns colour off; output to a pipe or a file is never coloured.
+"""
+
+
+class Terminated(KeyboardInterrupt):
+    """Raised in the main thread on SIGTERM, so that ``finally`` blocks and context managers
+    unwind exactly as on Ctrl-C (a KeyboardInterrupt subclass for that reason)."""
+
 
 class _Parser(argparse.ArgumentParser):
     def error(self, message: str) -> None:  # type: ignore[override]
         # argparse's own usage errors: one line, exit 2, as for every other usage error.
-        self.exit(EXIT_USAGE, f"{self.prog}: error: {message}\n")
+        self.exit(EXIT_USAGE, f"{self.prog}: error: {message} (see '{self.prog} --help')\n")
 
 
 def build_parser() -> argparse.ArgumentParser:
-    """The full argument parser (used by :func:`main` and by the docs' CLI reference)."""
+    """The full argument parser (used by :func:`main` and by the docs' CLI reference).
+
+    Every subcommand also accepts ``--debug`` and ``--no-color`` after its name.
+    """
     from wpprotect import __version__
 
     parser = _Parser(
         prog="wpprotect",
         description="Operate Datadog Workload Protection (CWS): doctor, TC conflicts, "
         "self-test, flare and disable.",
+        epilog=_EPILOG,
+        formatter_class=argparse.RawDescriptionHelpFormatter,
     )
     parser.add_argument("--version", action="version", version=f"wpprotect {__version__}")
-    parser.add_argument(
-        "--debug", action="store_true", help="log debug messages and show tracebacks"
-    )
+    _add_common(parser, default=False)
     sub = parser.add_subparsers(dest="command", metavar="COMMAND", parser_class=_Parser)
     for name in _COMMANDS:
         try:
             module = importlib.import_module(name)
         except ModuleNotFoundError as exc:
-            if exc.name != name:
-                raise
-            continue  # a subcommand not built yet
+            if exc.name == name:
+                continue  # a subcommand not built in this install
+            _broken(name, exc)
+            continue
+        except ImportError as exc:
+            _broken(name, exc)
+            continue
         module.register(sub)
+    for choice in sub.choices.values():
+        _add_common_tree(choice)
     return parser
+
+
+def _broken(name: str, exc: BaseException) -> None:
+    # One broken subcommand module must not take `wpprotect doctor` down with it.
+    logging.getLogger(__name__).debug("cannot load %s", name, exc_info=True)
+    print(f"wpprotect: warning: the commands in {name} are unavailable: {exc}", file=sys.stderr)
+
+
+def _add_common(parser: argparse.ArgumentParser, *, default: Any) -> None:
+    """``--debug`` and ``--no-color``; on subcommands their default is SUPPRESS so that a value
+    given before the subcommand is not reset by the subparser's own default."""
+    names = {a for action in parser._actions for a in action.option_strings}
+    if "--debug" not in names:
+        parser.add_argument(
+            "--debug",
+            action="store_true",
+            default=default,
+            help="log debug messages and show tracebacks",
+        )
+    if "--no-color" not in names:
+        parser.add_argument(
+            "--no-color",
+            action="store_true",
+            default=default,
+            help="no colour (same as NO_COLOR=1)",
+        )
+
+
+def _add_common_tree(parser: argparse.ArgumentParser) -> None:
+    _add_common(parser, default=argparse.SUPPRESS)
+    for action in parser._actions:
+        if isinstance(action, argparse._SubParsersAction):
+            for child in action.choices.values():
+                _add_common_tree(child)
+
+
+@contextmanager
+def _sigterm_unwinds() -> Iterator[None]:
+    """Turn SIGTERM into :class:`Terminated` while the command runs (main thread only, and only
+    when nobody else handles SIGTERM, e.g. when embedded)."""
+    try:
+        previous = signal.getsignal(signal.SIGTERM)
+    except ValueError:  # pragma: no cover - not on this platform
+        yield
+        return
+    if previous not in (signal.SIG_DFL, None):
+        yield
+        return
+
+    def handler(signum: int, frame: FrameType | None) -> None:
+        raise Terminated(f"signal {signum}")
+
+    try:
+        signal.signal(signal.SIGTERM, handler)
+    except ValueError:  # not the main thread
+        yield
+        return
+    try:
+        yield
+    finally:
+        signal.signal(signal.SIGTERM, previous)
+
+
+def _json_error(args: argparse.Namespace, kind: str, message: str) -> None:
+    if getattr(args, "json", False):
+        from wpprotect.cli._output import print_json
+
+        print_json({"error": {"type": kind, "message": message}})
 
 
 def main(argv: Sequence[str] | None = None) -> int:
     """Run the CLI; returns the exit status."""
     parser = build_parser()
     args = parser.parse_args(argv)
+    debug = bool(getattr(args, "debug", False))
+    if getattr(args, "no_color", False):
+        os.environ["NO_COLOR"] = "1"
     logging.basicConfig(
-        level=logging.DEBUG if args.debug else logging.WARNING,
+        level=logging.DEBUG if debug else logging.WARNING,
         format="%(levelname)s %(name)s: %(message)s",
     )
     handler = getattr(args, "handler", None)
     if handler is None:
         parser.print_help()
         return EXIT_USAGE
+    from wpprotect.cli._output import error_line
+
     try:
-        return int(handler(args))
-    except WPProtectError as exc:
-        if args.debug:
-            raise
-        print(f"wpprotect: error: {exc}", file=sys.stderr)
-        return EXIT_USAGE
+        with _sigterm_unwinds():
+            return int(handler(args))
+    except Terminated:
+        print("wpprotect: terminated", file=sys.stderr)
+        return EXIT_TERMINATED
     except KeyboardInterrupt:
         print("wpprotect: interrupted", file=sys.stderr)
-        return 130
+        return EXIT_INTERRUPTED
+    except BrokenPipeError:
+        # The reader went away (`wpprotect ... | head`): not an error worth a traceback.
+        try:
+            devnull = os.open(os.devnull, os.O_WRONLY)
+            os.dup2(devnull, sys.stdout.fileno())
+        except (OSError, ValueError):
+            pass
+        return EXIT_OK
+    except WPProtectError as exc:
+        if debug:
+            raise
+        error_line(str(exc))
+        _json_error(args, type(exc).__name__, str(exc))
+        return EXIT_USAGE
+    except OSError as exc:
+        if debug:
+            raise
+        error_line(str(exc))
+        _json_error(args, type(exc).__name__, str(exc))
+        return EXIT_USAGE
+    except Exception as exc:
+        if debug:
+            raise
+        error_line(f"internal error: {type(exc).__name__}: {exc} (rerun with --debug for details)")
+        _json_error(args, "InternalError", f"{type(exc).__name__}: {exc}")
+        return EXIT_USAGE
