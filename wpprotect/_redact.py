@@ -99,7 +99,8 @@ def is_secret_key(key: str) -> bool:
 
 # A YAML `key: value` line, optionally a sequence item; the key may be quoted.
 _KEY_LINE = re.compile(
-    r"""^(?P<lead>\s*(?:-\s+)?)(?P<q>["']?)(?P<key>[^\s:"'#][^:"'#]*?)(?P=q)(?P<sep>\s*:[ \t]+)(?P<value>\S.*)$"""
+    r"""^(?P<lead>\s*(?:-\s+)?)(?P<q>["']?)(?P<key>[^\s:"'#][^:"'#]*?)(?P=q)"""
+    r"""(?P<sep>\s*:[ \t]+)(?P<value>\S.*)$"""
 )
 _NAME_LINE = re.compile(
     r"""^(?P<lead>\s*(?:-\s+)?)name\s*:\s*["']?(?P<name>[A-Za-z0-9_.\-]+)["']?\s*$"""
@@ -169,7 +170,7 @@ def redact_text(text: str) -> str:
     and ``DDRCM_`` keys are masked wherever they appear. The result has the same number of lines.
 
     >>> redact_text("api_key: 0123456789abcdef0123456789abcdef\\nsite: datadoghq.com\\n")
-    'api_key: ********\\nsite: datadoghq.com\\n'
+    'api_key: ***************************bcdef\\nsite: datadoghq.com\\n'
 
     :param text: any text.
     :returns: the text with secrets masked.

@@ -63,7 +63,22 @@ _MISSING: Any = object()
 _BOM = "\ufeff"
 # A commented-out `key:` line: `# key: value`, `  # key:`, `#   key: value` (not `## doc`).
 _COMMENTED_KEY = re.compile(
-    r"^(?P<lead>[ ]*)#(?P<sp>[ ]*)(?P<key>[A-Za-z0-9_][A-Za-z0-9_.\-/]*)[ ]*:(?:[ ]+(?P<rest>\S.*?))?[ ]*$"
+    r"^(?P<lead>[ ]*)#(?P<sp>[ ]*)(?P<key>[A-Za-z0-9_][A-Za-z0-9_.\-/]*)[ ]*:"
+    r"(?:[ ]+(?P<rest>\S.*?))?[ ]*$"
+)
+_YAML11_NON_STR = re.compile(
+    r"""^(?:
+        [yY]|[yY]es|YES|[nN]|[nN]o|NO|[tT]rue|TRUE|[fF]alse|FALSE|[oO]n|ON|[oO]ff|OFF
+      | ~|[nN]ull|NULL
+      | [-+]?(?:0|[1-9][0-9_]*|0[0-7_]+|0o[0-7_]+|0x[0-9a-fA-F_]+|0b[01_]+)
+      | [-+]?(?:[0-9][0-9_]*)?\.[0-9_]*(?:[eE][-+]?[0-9]+)?
+      | [-+]?[0-9][0-9_]*(?:[eE][-+]?[0-9]+)
+      | [-+]?[0-9][0-9_]*(?::[0-5]?[0-9])+(?:\.[0-9_]*)?
+      | [-+]?\.(?:inf|Inf|INF)|\.(?:nan|NaN|NAN)
+      | =|<<
+      | [0-9]{4}-[0-9]{1,2}-[0-9]{1,2}(?:[Tt\s].*)?
+    )$""",
+    re.VERBOSE,
 )
 _LIVE_KEY = re.compile(r"^(?P<lead>[ ]*)(?P<key>[^\s#\-][^:#]*?)[ ]*:(?:[ ]|$)")
 
@@ -91,7 +106,7 @@ class _Indent:
 
 def _make_yaml(indent: _Indent) -> YAML:
     ry = _ruamel()
-    y = ry.YAML(typ="rt")
+    y: YAML = ry.YAML(typ="rt")
     y.preserve_quotes = True
     y.width = 1 << 30  # never fold long scalars
     y.allow_duplicate_keys = False
@@ -101,6 +116,7 @@ def _make_yaml(indent: _Indent) -> YAML:
 
 
 def _split_path(path: KeyPath) -> tuple[str, ...]:
+    keys: tuple[Any, ...]
     if isinstance(path, str):
         keys = tuple(path.split("."))
     elif isinstance(path, Sequence):
@@ -132,17 +148,21 @@ def _plain(node: Any) -> Any:
         return int(node)
     if isinstance(node, float):
         return float(node)
+    tag = getattr(node, "tag", None)
+    if tag is not None and hasattr(node, "value"):  # ruamel's TaggedScalar (`!!str 1`, `!foo x`)
+        return ("!tagged", str(getattr(tag, "value", tag)), _plain(node.value))
     return node
 
 
 def _line_of(node: Any, key: Any = None) -> int | None:
     """1-based line of ``node`` (or of ``key`` in it), from ruamel's position info."""
     try:
+        lc: Any = node.lc
         if key is not None:
             if isinstance(node, list):
-                return int(node.lc.item(key)[0]) + 1
-            return int(node.lc.key(key)[0]) + 1
-        return int(node.lc.line) + 1
+                return int(lc.item(key)[0]) + 1
+            return int(lc.key(key)[0]) + 1
+        return int(lc.line) + 1
     except (AttributeError, KeyError, TypeError, IndexError):
         return None
 
@@ -192,6 +212,7 @@ class ConfigEditor:
         self._path: Path | None = None if path is None else Path(path)
         self._original_text = text
         self._loaded_bytes: bytes | None = None
+        self._follow_symlinks = True
         self._bom = text.startswith(_BOM)
         body = text[1:] if self._bom else text
         self._crlf = self._detect_newlines(body)
@@ -243,6 +264,7 @@ class ConfigEditor:
             ) from exc
         ed = cls(text, path=p)
         ed._loaded_bytes = raw
+        ed._follow_symlinks = follow_symlinks
         return ed
 
     # ------------------------------------------------------------------ parsing helpers
@@ -307,14 +329,15 @@ class ConfigEditor:
                 path=self._path,
                 line=None if mark is None else mark.line + 1,
             ) from exc
-        except ry.error.YAMLError as exc:  # reader errors: control characters, etc.
-            line = None
-            m = re.search(r"line (\d+)", str(exc))
-            if m:
-                line = int(m.group(1))
+        except ry.reader.ReaderError as exc:  # control characters and the like
+            pos = exc.position if isinstance(exc.position, int) else 0
             raise ConfigParseError(
-                "not valid YAML: unacceptable character", path=self._path, line=line
+                f"not valid YAML: unacceptable character #x{int(exc.character):04x}",
+                path=self._path,
+                line=body.count("\n", 0, pos) + 1,
             ) from exc
+        except ry.error.YAMLError as exc:
+            raise ConfigParseError("not valid YAML", path=self._path) from exc
 
     def _load_base(self, body: str) -> None:
         """Make ``body`` (LF, final newline) the new base text and parse it."""
@@ -430,7 +453,8 @@ class ConfigEditor:
 
     def __repr__(self) -> str:
         # Never any content: values may be secrets.
-        return f"<ConfigEditor path={str(self._path) if self._path else None!r} changed={self.changed}>"
+        where = str(self._path) if self._path else None
+        return f"<ConfigEditor path={where!r} changed={self.changed}>"
 
     # ------------------------------------------------------------------ rendering
 
@@ -590,6 +614,59 @@ class ConfigEditor:
         else:
             self._append_key(node, last, self._to_node(value, keys, None))
 
+    def make_node(self, value: Any) -> Any:
+        """Convert a Python value into what :meth:`set` would store (ruamel nodes, strings
+        quoted when YAML would read another type), for code that edits :attr:`data` in place.
+
+        >>> ed = ConfigEditor.from_text('env:\\n  - name: A\\n    value: "1"\\n')
+        >>> ed.get("env").append(ed.make_node({"name": "DD_RUNTIME_SECURITY_CONFIG_ENABLED",
+        ...                                    "value": "false"}))
+        >>> print(ed.text, end="")
+        env:
+          - name: A
+            value: "1"
+          - name: DD_RUNTIME_SECURITY_CONFIG_ENABLED
+            value: "false"
+
+        :param value: ``None``, ``bool``, ``int``, ``float``, ``str``, or lists and dicts of them.
+        :returns: the node.
+        :raises InvalidArgumentError: a type YAML cannot hold.
+        """
+        return self._to_node(value, ("<value>",), None)
+
+    def set_in(self, node: Any, key: str | int, value: Any) -> None:
+        """Set ``node[key]`` inside :attr:`data` with :meth:`set`'s rules (quoting kept, end-of-line
+        comment kept in place). For a list, ``key`` is an index; ``len(node)`` appends.
+
+        :param node: a mapping or list taken from :attr:`data` (e.g. with :meth:`get`).
+        :param key: a key of the mapping, or an index of the list.
+        :param value: the new value.
+        :raises InvalidArgumentError: ``node`` is not a mapping or list, or the index is out of
+            range.
+        """
+        ry = _ruamel()
+        if isinstance(node, ry.comments.CommentedSeq) and isinstance(key, int):
+            if key == len(node):
+                node.append(self._to_node(value, (str(key),), None))
+                return
+            if not -len(node) <= key < len(node):
+                raise InvalidArgumentError(f"list index {key} out of range (0..{len(node)})")
+            node[key] = self._to_node(value, (str(key),), node[key])
+            return
+        if isinstance(node, ry.comments.CommentedMap) and isinstance(key, str):
+            if key in node:
+                old = node[key]
+                new = self._to_node(value, (key,), old)
+                node[key] = new
+                self._keep_comment_gap(node, key, old, new)
+            else:
+                self._append_key(node, key, self._to_node(value, (key,), None))
+            return
+        raise InvalidArgumentError(
+            f"set_in needs a mapping with a str key or a list with an int index, not"
+            f" {type(node).__name__}[{type(key).__name__}]"
+        )
+
     def _keep_comment_gap(self, node: Any, key: str, old: Any, new: Any) -> None:
         """Keep the spaces between a replaced scalar and its end-of-line comment.
 
@@ -662,6 +739,10 @@ class ConfigEditor:
     def _needs_quotes(self, value: str) -> bool:
         """Whether a plain scalar would be read back as something other than this string."""
         if value == "" or value != value.strip():
+            return True
+        if _YAML11_NON_STR.match(value):
+            # YAML 1.1 readers (PyYAML; the Go yaml.v2 behind older agents) would not see a
+            # string here, e.g. `yes`, `off`, `0755`, `1_000`.
             return True
         ry = _ruamel()
         tag = self._yaml.resolver.resolve(ry.nodes.ScalarNode, value, (True, False))
@@ -817,6 +898,8 @@ class ConfigEditor:
             raise ConfigFileError(
                 "this document has no path to save to (use from_text(text, path=...))"
             )
+        if not self._follow_symlinks and self._path.is_symlink():
+            raise ConfigFileError("refusing to write through a symlink", path=self._path)
         new_text = self.text
         data = new_text.encode("utf-8")
         current: bytes | None
@@ -988,14 +1071,13 @@ def _find_commented_child(
     if not candidates:
         return None
     level = min(v for _n, v, _m in candidates)
-    if p_line < 0 or live_level is not None:
-        # Under a live parent, commented children sit at the live children's level (or, for
-        # the root, at the shallowest commented level); deeper ones belong to someone else.
-        if live_level is not None:
-            level = min(level, live_level)
+    if live_level is not None:
+        # Commented siblings of live keys sit at the live keys' level; deeper ones are nested
+        # under some other key (a live child's commented example, say).
+        level = min(level, live_level)
     for n, v, m in candidates:
+        # One column of slack: `#  key` and `# key` are the same level to a reader.
         if v <= level + 1 and m["key"] == key:
-            # Skip a line nested in a live child's block (deeper than the live children).
             return n, v, m["rest"]
     return None
 
@@ -1018,21 +1100,32 @@ def _child_column(lines: list[str], p_line: int, p_col: int, mapping_indent: int
 # ---------------------------------------------------------------------- three-way merge
 
 
+_NULL_VALUE = re.compile(r":(?:null|Null|NULL|~)(#.*)?$")
+
+
+def _norm(line: str) -> str:
+    """A line's alignment key: whitespace and the spelling of null do not matter."""
+    return _NULL_VALUE.sub(r":\1", re.sub(r"\s+", "", line))
+
+
 def _merge(orig: list[str], base: list[str], new: list[str]) -> list[str]:
     """Apply the changes from ``base`` to ``new`` onto ``orig`` (``base`` ≈ ``orig``).
 
-    Each changed hunk is widened until both of its edges are lines that are unchanged between
-    ``base`` and ``new`` *and* present in ``orig``; the ``orig`` lines between those anchors are
-    replaced by the ``new`` lines between them.
+    ``base`` lines are aligned with ``orig`` lines ignoring whitespace and null spellings (the
+    dumper's usual liberties). A changed hunk whose ``base`` lines all align with consecutive
+    ``orig`` lines replaces exactly those; an insertion goes right after the ``orig`` line of
+    the ``base`` line before it. Otherwise (or if hunks would overlap) the hunk is widened until
+    both edges align, and the ``orig`` lines between are replaced by the ``new`` lines between.
     """
     anchor: dict[int, int] = {}
-    for a, b, size in difflib.SequenceMatcher(
-        None, base, orig, autojunk=False
-    ).get_matching_blocks():
+    matcher = difflib.SequenceMatcher(
+        None, [_norm(x) for x in base], [_norm(x) for x in orig], autojunk=False
+    )
+    for a, b, size in matcher.get_matching_blocks():
         for k in range(size):
             anchor[a + k] = b + k
     newpos: dict[int, int] = {}
-    changed: list[tuple[int, int]] = []
+    hunks: list[tuple[int, int, int, int]] = []
     for tag, i1, i2, j1, j2 in difflib.SequenceMatcher(
         None, base, new, autojunk=False
     ).get_opcodes():
@@ -1040,18 +1133,61 @@ def _merge(orig: list[str], base: list[str], new: list[str]) -> list[str]:
             for k in range(i2 - i1):
                 newpos[i1 + k] = j1 + k
         else:
-            changed.append((i1, i2))
+            hunks.append((i1, i2, j1, j2))
+    edits: list[tuple[int, int, list[str]]] = []
+    for i1, i2, j1, j2 in hunks:
+        edit = _direct_edit(anchor, i1, i2, len(base))
+        if edit is None:
+            return _merge_wide(orig, new, anchor, newpos, hunks, n_base=len(base))
+        edits.append((edit[0], edit[1], new[j1:j2]))
+    out: list[str] = []
+    at = 0
+    for start, end, lines in edits:
+        if start < at:
+            return _merge_wide(orig, new, anchor, newpos, hunks, n_base=len(base))
+        out.extend(orig[at:start])
+        out.extend(lines)
+        at = end
+    out.extend(orig[at:])
+    return out
+
+
+def _direct_edit(anchor: dict[int, int], i1: int, i2: int, n: int) -> tuple[int, int] | None:
+    """The ``orig`` range a hunk on ``base[i1:i2]`` maps to, if it maps exactly."""
+    if i1 < i2:
+        if all(i in anchor for i in range(i1, i2)) and all(
+            anchor[i + 1] == anchor[i] + 1 for i in range(i1, i2 - 1)
+        ):
+            return anchor[i1], anchor[i2 - 1] + 1
+        return None
+    if i1 - 1 >= 0 and i1 - 1 in anchor:
+        return anchor[i1 - 1] + 1, anchor[i1 - 1] + 1
+    if i1 < n and i1 in anchor:
+        return anchor[i1], anchor[i1]
+    return None
+
+
+def _merge_wide(
+    orig: list[str],
+    new: list[str],
+    anchor: dict[int, int],
+    newpos: dict[int, int],
+    hunks: list[tuple[int, int, int, int]],
+    *,
+    n_base: int,
+) -> list[str]:
+    """The widening merge (see :func:`_merge`)."""
 
     def stable(i: int) -> bool:
         return i in anchor and i in newpos
 
     regions: list[list[int]] = []
-    for i1, i2 in changed:
+    for i1, i2, _j1, _j2 in hunks:
         lo = i1 - 1
         while lo >= 0 and not stable(lo):
             lo -= 1
         hi = i2
-        while hi < len(base) and not stable(hi):
+        while hi < n_base and not stable(hi):
             hi += 1
         if regions and lo < regions[-1][1]:
             regions[-1][1] = max(regions[-1][1], hi)
@@ -1061,9 +1197,9 @@ def _merge(orig: list[str], base: list[str], new: list[str]) -> list[str]:
     o_at = 0
     for lo, hi in regions:
         o_lo = anchor[lo] + 1 if lo >= 0 else 0
-        o_hi = anchor[hi] if hi < len(base) else len(orig)
+        o_hi = anchor[hi] if hi < n_base else len(orig)
         n_lo = newpos[lo] + 1 if lo >= 0 else 0
-        n_hi = newpos[hi] if hi < len(base) else len(new)
+        n_hi = newpos[hi] if hi < n_base else len(new)
         out.extend(orig[o_at:o_lo])
         out.extend(new[n_lo:n_hi])
         o_at = o_hi
