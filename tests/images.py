@@ -13,7 +13,8 @@ with :func:`container` are always removed; :func:`cleanup` removes whatever a pr
 Public API (other suites import it; keep it stable)::
 
     busybox_image(tag_prefix="wpdk") -> str
-    build_agent_image(version, *, outcome="ok", tag_prefix="wpdk", sim_env=None) -> str
+    build_agent_image(version, *, outcome="ok", tag_prefix="wpdk", sim_env=None,
+                      flare_extra_files=None) -> str
     build_image(name, files, *, tag_prefix="wpdk", env=None) -> str
     container(image, name, *, env=None, **create) -> ContextManager[str]   (yields the name)
     cleanup(prefix) -> None
@@ -158,7 +159,12 @@ def busybox_image(*, tag_prefix: str = "wpdk") -> str:
     return build_image("busybox", {}, tag_prefix=tag_prefix)
 
 
-def _sim_files(version: str, outcome: str, sim_env: Mapping[str, str]) -> dict[str, FileSpec]:
+def _sim_files(
+    version: str,
+    outcome: str,
+    sim_env: Mapping[str, str],
+    flare_extra_files: Mapping[str, str] | None,
+) -> dict[str, FileSpec]:
     """The simulator's files: the multi-call script three times and its config file."""
     script = (SIM_DIR / "agent-sim.sh").read_bytes()
     conf = {"WPSIM_VERSION": version, "WPSIM_SELFTEST": outcome, **sim_env}
@@ -169,11 +175,11 @@ def _sim_files(version: str, outcome: str, sim_env: Mapping[str, str]) -> dict[s
         "/usr/bin/agent": (script, 0o755),
         SIM_CONF: conf_text,
     }
-    files.update(_flare_templates())
+    files.update(_flare_templates(flare_extra_files))
     return files
 
 
-def _flare_templates() -> dict[str, FileSpec]:
+def _flare_templates(flare_extra_files: Mapping[str, str] | None) -> dict[str, FileSpec]:
     """The flare template zips, when the simulator package can build them."""
     try:
         from tests import agent_sim
@@ -183,7 +189,8 @@ def _flare_templates() -> dict[str, FileSpec]:
     if builder is None:
         return {}
     out: dict[str, FileSpec] = {}
-    for path, data in builder(Path(SIM_CONF).parent).items():
+    templates = builder(Path(SIM_CONF).parent, flare_extra_files=flare_extra_files)
+    for path, data in templates.items():
         out[str(path)] = data
     return out
 
@@ -194,6 +201,7 @@ def build_agent_image(
     outcome: str = "ok",
     tag_prefix: str = "wpdk",
     sim_env: Mapping[str, str] | None = None,
+    flare_extra_files: Mapping[str, str] | None = None,
 ) -> str:
     """Build (or reuse) an image running the simulated agent CLI at ``version``.
 
@@ -202,12 +210,13 @@ def build_agent_image(
     :param outcome: the self-test outcome (``WPSIM_SELFTEST``: ``ok``, ``disabled``...).
     :param tag_prefix: the calling suite's prefix.
     :param sim_env: more ``WPSIM_*`` settings for the simulator's config file.
+    :param flare_extra_files: more files (name in the flare -> text) in the flare templates.
     :returns: the image tag.
     """
     if version.count(".") == 1:
         version += ".0"
     safe = version.replace("+", "_")
-    files = _sim_files(version, outcome, dict(sim_env or {}))
+    files = _sim_files(version, outcome, dict(sim_env or {}), flare_extra_files)
     return build_image(f"agent-{safe}-{outcome}", files, tag_prefix=tag_prefix)
 
 

@@ -1,0 +1,66 @@
+"""Fixtures for the Docker adapter's tests: images from tests/images.py, containers named wpdk-…"""
+
+from __future__ import annotations
+
+import contextlib
+import itertools
+import os
+from collections.abc import Callable, Iterator
+from typing import Any
+
+import pytest
+
+from tests import images
+
+PREFIX = "wpdk"
+API_KEY = "0123456789abcdef0123456789abcdef"  # a well-formed fake: 32 hex characters
+
+_seq = itertools.count()
+
+
+@pytest.fixture(scope="session")
+def client() -> Any:
+    """The docker SDK client (the session's)."""
+    return images.docker_client()
+
+
+@pytest.fixture(scope="session", autouse=True)
+def _leftovers() -> Iterator[None]:
+    """Remove every wpdk-… container, whatever the tests left, before and after the session."""
+    if os.environ.get("WPDK_NO_CLEANUP"):
+        yield
+        return
+    with contextlib.suppress(Exception):
+        images.cleanup(PREFIX)
+    yield
+    with contextlib.suppress(Exception):
+        images.cleanup(PREFIX)
+
+
+@pytest.fixture(scope="session")
+def busybox(client: Any) -> str:
+    """The plain busybox image's tag."""
+    return images.busybox_image(tag_prefix=PREFIX)
+
+
+@pytest.fixture(scope="session")
+def agent_image(client: Any) -> str:
+    """An image running the simulated agent 7.50."""
+    return images.build_agent_image("7.50.3", tag_prefix=PREFIX)
+
+
+def unique(name: str) -> str:
+    """A container name unique to this test run: ``wpdk-<name>-<pid>-<n>``."""
+    return f"{PREFIX}-{name}-{os.getpid()}-{next(_seq)}"
+
+
+@pytest.fixture
+def make_container() -> Iterator[Callable[..., str]]:
+    """Start containers: ``make_container(image, "name", env=..., **create)``; all removed."""
+    stack = contextlib.ExitStack()
+
+    def make(image: str, name: str, **kwargs: Any) -> str:
+        return stack.enter_context(images.container(image, unique(name), **kwargs))
+
+    with stack:
+        yield make
