@@ -1,0 +1,218 @@
+"""The lab against the real kernel: scenes are what iproute2 sees, the assessment of the vendor
+scene (documented and probed verdicts), and that nothing is left behind, whatever happens."""
+
+from __future__ import annotations
+
+import json
+import os
+import subprocess
+from typing import Any
+
+import pytest
+
+from wpprotect.errors import InvalidArgumentError, TCError
+from wpprotect.tc import _bpf
+from wpprotect.tc._assess import annotate_programs, assess
+from wpprotect.tc._lab import FilterSpec, Lab
+from wpprotect.tc._model import TCProgram
+
+pytestmark = pytest.mark.root
+
+
+def netns_names() -> set[str]:
+    out = subprocess.run(["ip", "netns", "list"], capture_output=True, text=True, check=True)
+    return {line.split()[0] for line in out.stdout.splitlines() if line.strip()}
+
+
+def tc_filters(netns: str, dev: str, direction: str) -> list[dict[str, Any]]:
+    out = subprocess.run(
+        ["tc", "-j", "-n", netns, "filter", "show", "dev", dev, direction],
+        capture_output=True,
+        text=True,
+        check=True,
+    )
+    rows: list[dict[str, Any]] = json.loads(out.stdout or "[]")
+    return [r for r in rows if "options" in r]  # skip the per-priority header rows
+
+
+def assert_all_gone(lab: Lab, names: set[str], prog_ids: tuple[int, ...]) -> None:
+    assert lab.closed
+    assert not (names & netns_names())
+    assert all(not os.path.exists(f"/var/run/netns/{n}") for n in names)
+    assert Lab.wait_programs_released(prog_ids, timeout=15) == []
+
+
+def test_vendor_scene_is_what_tc_shows() -> None:
+    with Lab("wptc3") as lab:
+        scene = lab.scene_mimic_vendors()
+        assert scene.netns in netns_names()
+        cil = tc_filters(scene.netns, "w3cil0", "ingress")
+        assert [(r["pref"], r["options"]["bpf_name"]) for r in cil] == [
+            (1, "cil_from_container-w3cil0"),
+            (10, cil[1]["options"]["bpf_name"]),
+        ]
+        assert cil[0]["options"]["prog"]["name"] == "cil_from_contai"
+        assert cil[0]["options"]["prog"]["tag"] == "59f4a931744dcdc6"
+        assert cil[0]["options"]["direct-action"] is True
+        assert cil[1]["options"]["bpf_name"].startswith("classifier_ingress_security_")
+        cal = tc_filters(scene.netns, "w3cal0", "ingress")
+        calico = [r for r in cal if r["pref"] == 49152]
+        assert calico[0]["options"]["bpf_name"] == f"cali_tc_preambl:[{scene.prog_ids['calico']}]"
+        ns = lab.namespaces[0]
+        q = ns.prog_query("w3tcx0", "ingress")
+        assert q is not None
+        assert q.prog_ids[-1] == scene.prog_ids["tcx"]
+        assert len(q.prog_ids) == 2
+
+
+def _scene_programs(lab: Lab, devices: dict[str, str]) -> list[TCProgram]:
+    """The scene's programs as TCProgram rows, read from tc and BPF_PROG_QUERY (not from the
+    scanner, so this test stands on its own)."""
+    ns = lab.namespaces[0]
+    rows: list[TCProgram] = []
+    for dev in devices.values():
+        for direction in ("ingress", "egress"):
+            for r in tc_filters(ns.name, dev, direction):
+                o = r["options"]
+                rows.append(
+                    TCProgram(
+                        netns=ns.name,
+                        ifname=dev,
+                        ifindex=ns.ifindex[dev],
+                        direction=direction,  # type: ignore[arg-type]
+                        attach="clsact",
+                        priority=r["pref"],
+                        handle=int(o["handle"], 16),
+                        name=o["bpf_name"],
+                        prog_id=o["prog"]["id"],
+                        prog_name=o["prog"]["name"],
+                        prog_tag=o["prog"]["tag"],
+                        direct_action=o.get("direct-action", False),
+                    )
+                )
+            q = ns.prog_query(dev, direction)
+            assert q is not None
+            for pos, (pid, lid) in enumerate(zip(q.prog_ids, q.link_ids, strict=True)):
+                info = _bpf.prog_info(pid)
+                rows.append(
+                    TCProgram(
+                        netns=ns.name,
+                        ifname=dev,
+                        ifindex=ns.ifindex[dev],
+                        direction=direction,  # type: ignore[arg-type]
+                        attach="tcx",
+                        name=info.name,
+                        prog_id=pid,
+                        prog_name=info.name,
+                        link_id=lid,
+                        position=pos,
+                    )
+                )
+    return rows
+
+
+@pytest.mark.parametrize("probe", [False, True])
+def test_vendor_scene_assessment(probe: bool) -> None:
+    with Lab("wptc3") as lab:
+        scene = lab.scene_mimic_vendors()
+        progs = annotate_programs(_scene_programs(lab, scene.devices), probe=probe)
+        unknown = next(p for p in progs if p.name == "mystery_fw")
+        if probe:
+            assert (unknown.verdict, unknown.verdict_source) == ("ok", "probed")
+        else:
+            assert (unknown.verdict, unknown.verdict_source) == (None, "assumed")
+        cilium = next(p for p in progs if p.vendor == "cilium" and p.attach == "clsact")
+        assert (cilium.verdict, cilium.verdict_source) == ("ok", "documented")
+        a = assess(progs, 10)
+        found = {(f.code, f.ifname, f.direction) for f in a.findings}
+        assert found == set(scene.expected)
+        assert a.recommended_classifier_priority == scene.recommended_classifier_priority
+        lower = next(f for f in a.findings if f.code == "lower-classifier-priority")
+        assert lower.severity == ("error" if probe else "warning")
+        # Priority 4 fixes the unknown program; Cilium/AWS at 1 and the tcx program remain.
+        after = assess(progs, 4)
+        assert {f.code for f in after.findings if f.needs_action} == {
+            "network-blind",
+            "tcx-bypass",
+        }
+        # The lab's Datadog filters still sit at 10: the agent was not restarted.
+        assert {f.code for f in after.findings if not f.needs_action} == {
+            "classifier-priority-mismatch"
+        }
+
+
+def test_probing_a_live_program_agrees_with_its_code() -> None:
+    with Lab("wptc3") as lab:
+        for code in (_bpf.TC_ACT_OK, _bpf.TC_ACT_UNSPEC, _bpf.TC_ACT_SHOT):
+            assert _bpf.probe_verdict(lab.program(code, f"wptc3_p{code + 1}").id) == code
+
+
+def test_batched_scenes_build_every_filter() -> None:
+    with Lab("wptc3") as lab:
+        ns = lab.scene_veths(40, dev_prefix="w3v")
+        assert len(ns.ifindex) == 81  # lo + 40 pairs
+        for dev in ("w3v1", "w3v40"):
+            ingress = tc_filters(ns.name, dev, "ingress")
+            assert [r["pref"] for r in ingress] == [1, 10]
+            assert [r["pref"] for r in tc_filters(ns.name, dev, "egress")] == [1]
+        many = lab.scene_namespaces(3, 4, dev_prefix="w3m")
+        assert len({n.name for n in many}) == 3
+        assert all(n.name in netns_names() for n in many)
+        assert len(lab.prog_ids) == 2  # two programs shared by every filter
+
+
+def test_lab_cleans_up_on_normal_exit() -> None:
+    with Lab("wptc3") as lab:
+        scene = lab.scene_mimic_vendors()
+        names = {n.name for n in lab.namespaces}
+        ids = lab.prog_ids
+        assert scene.netns in names
+        assert len(ids) >= 8
+    assert_all_gone(lab, names, ids)
+    with pytest.raises(TCError, match="closed"):
+        lab.netns()
+    lab.close()  # idempotent
+
+
+@pytest.mark.parametrize("exc_type", [RuntimeError, KeyboardInterrupt])
+def test_lab_cleans_up_on_exceptions(exc_type: type[BaseException]) -> None:
+    seen: dict[str, Any] = {}
+    lab = Lab("wptc3")
+
+    def build_then_fail() -> None:
+        with lab:
+            lab.scene_mimic_vendors()
+            seen["names"] = {n.name for n in lab.namespaces}
+            seen["ids"] = lab.prog_ids
+            raise exc_type("boom")
+
+    with pytest.raises(exc_type, match="boom"):
+        build_then_fail()
+    names, ids = seen["names"], seen["ids"]
+    assert names
+    assert_all_gone(lab, names, ids)
+
+
+def test_kernel_errors_are_reported_and_the_lab_still_cleans_up() -> None:
+    with Lab("wptc3", wait_released=True) as lab:
+        ns = lab.netns("errors")
+        ns.add_veth("w3e0", "w3e0p")
+        ns.add_filter("w3e0", "ingress", 0, prog_name="wptc3_e", priority=3, handle=1)
+        with pytest.raises(TCError, match="ingress filter prio 3 on w3e0 failed: File exists"):
+            ns.add_filter("w3e0", "ingress", 0, prog_name="wptc3_e", priority=3, handle=1)
+        with pytest.raises(InvalidArgumentError, match="no device 'nope'"):
+            ns.add_filter("nope", "ingress", 0)
+        with pytest.raises(InvalidArgumentError, match="already exists"):
+            ns.add_veth("w3e0", "w3e9")
+        with pytest.raises(InvalidArgumentError, match="interface name"):
+            ns.add_veth("w3-this-is-far-too-long", "x")
+        with pytest.raises(InvalidArgumentError, match="direction"):
+            FilterSpec("w3e0", "sideways")
+        names = {ns.name}
+        ids = lab.prog_ids
+    assert_all_gone(lab, names, ids)
+
+
+def test_bad_prefix_is_refused() -> None:
+    with pytest.raises(InvalidArgumentError, match="prefix"):
+        Lab("bad/prefix")
