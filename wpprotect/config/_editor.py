@@ -593,19 +593,24 @@ class ConfigEditor:
             live = depth + 1 if depth < len(keys) - 1 and keys[depth] in node else depth
             if self._activate(keys, live):
                 node, depth = self._walk(keys, for_write=True)
-        # Create (or turn null into) the missing parent mappings.
+        if not node and node.fa.flow_style():
+            node.fa.set_block_style()  # `env: {}` gets a block, like its neighbours
+        # Turn null parents into mappings; build missing ones whole, then add them in one go
+        # (so comments trailing the old last entry move below the complete new block).
         while depth < len(keys) - 1:
             k = keys[depth]
-            child = ry.comments.CommentedMap()
-            if k in node:
-                node[k] = child  # was null: the key's comments stay attached to it
-            else:
-                self._append_key(node, k, child)
-            node = child
+            if k not in node:
+                leaf = self._to_node(value, keys, None)
+                for kk in reversed(keys[depth + 1 :]):
+                    m = ry.comments.CommentedMap()
+                    m[kk] = leaf
+                    leaf = m
+                self._append_key(node, k, leaf)
+                return
+            node[k] = ry.comments.CommentedMap()  # was null: its comments stay attached
+            node = node[k]
             depth += 1
         last = keys[-1]
-        if not node and node.fa.flow_style():
-            node.fa.set_block_style()
         if last in node:
             old = node[last]
             new = self._to_node(value, keys, old)
@@ -811,7 +816,7 @@ class ConfigEditor:
             kl = pm.lc.key(keys[depth - 1])
             p_line, p_col = int(kl[0]), int(kl[1])
             p_virt = p_col
-        activated = 0
+        steps: list[tuple[int, str]] = []  # (line number, new line), parents first
         edits: list[str] = list(lines)
         for d in range(depth, len(keys)):
             found = _find_commented_child(edits, p_line, p_col, p_virt, keys[d])
@@ -823,20 +828,26 @@ class ConfigEditor:
                 edits[line_no] = " " * col + keys[d] + ":"
             else:
                 edits[line_no] = " " * col + keys[d] + ":" + (" " + rest if rest else "")
-            activated += 1
+            steps.append((line_no, edits[line_no]))
             p_line, p_col, p_virt = line_no, col, virt
-        if not activated:
+        # Keep the longest prefix of activations that still parses to the old document plus
+        # the activated keys (a commented value may not be valid YAML, or the "comment" may be
+        # the content of a block scalar).
+        while steps:
+            trial = list(lines)
+            for line_no, new_line in steps:
+                trial[line_no] = new_line
+            new_body = "\n".join(trial)
+            try:
+                new_data = self._parse(new_body)
+            except Exception:  # not valid here: try one level fewer
+                new_data = None
+            if new_data is not None and self._activation_is_clean(new_data, keys, depth):
+                break
+            steps.pop()
+        if not steps:
             return False
-        new_body = "\n".join(edits)
-        try:
-            new_data = self._parse(new_body)
-        except Exception:  # the uncommented line was not valid here: fall back to inserting
-            log.debug("activating %s made invalid YAML; inserting instead", _dotted(keys))
-            return False
-        if not self._activation_is_clean(new_data, keys, depth):
-            log.debug("activating %s changed other values; inserting instead", _dotted(keys))
-            return False
-        log.debug("activated commented-out %s", _dotted(keys[: depth + activated]))
+        log.debug("activated commented-out %s", _dotted(keys[: depth + len(steps)]))
         saved = (self._original_text, self._final_newline)
         self._load_base(new_body)
         self._original_text, self._final_newline = saved
