@@ -250,6 +250,7 @@ class FileChange:
     _editor: Any
     _original: bytes
     _stat: os.stat_result
+    _diff: str
     _backup: Path | None = None
     _applied: bool = False
     _satisfied_cache: tuple[tuple[int, int, int, int], bool] | None = None
@@ -269,6 +270,7 @@ class FileChange:
         :raises ConfigError: the file cannot be read, parsed or edited.
         :raises InvalidArgumentError: a setting cannot live in that kind of file.
         """
+        from wpprotect._redact import redact_text
         from wpprotect.config._editor import ConfigEditor
         from wpprotect.config._io import read_regular_file
 
@@ -277,8 +279,12 @@ class FileChange:
         p = Path(path)
         original, st = read_regular_file(p, max_bytes=_MAX_BYTES)
         editor = ConfigEditor.load(p)
-        edit(editor)
-        return cls(p, kind, values, edit, check, editor, original, st)
+        changed = edit(editor)
+        diff = redact_text(str(editor.diff())) if changed else ""
+        change = cls(p, kind, values, edit, check, editor, original, st, diff)
+        # the file as planned is known: is_satisfied() needs no re-parse until it changes
+        change._satisfied_cache = (_signature(st), not changed)
+        return change
 
     @property
     def target(self) -> str:
@@ -296,14 +302,12 @@ class FileChange:
         return self._backup
 
     def diff(self) -> str:
-        """The unified diff of the planned edit, secrets redacted ('' when nothing changes)."""
-        from wpprotect._redact import redact_text
+        """The unified diff of the planned edit, secrets redacted ('' when nothing changes).
 
-        return redact_text(str(self._editor.diff()))
-
-    def _signature(self) -> tuple[int, int, int, int]:
-        st = os.stat(self.path)
-        return (st.st_ino, st.st_size, st.st_mtime_ns, st.st_ctime_ns)
+        It is the diff computed when the change was planned, so it still shows what was
+        done after :meth:`apply`.
+        """
+        return self._diff
 
     def is_satisfied(self) -> bool:
         """True when editing the file as it is now would change nothing.
@@ -313,7 +317,7 @@ class FileChange:
         from wpprotect.config._editor import ConfigEditor
 
         try:
-            sig = self._signature()
+            sig = _signature(os.stat(self.path))
         except OSError as exc:
             raise ConfigFileError(f"cannot stat: {exc.strerror}", path=self.path) from exc
         if self._satisfied_cache is not None and self._satisfied_cache[0] == sig:
@@ -395,6 +399,10 @@ class FileChange:
     def __repr__(self) -> str:
         state = "applied" if self._applied else "planned"
         return f"<FileChange {self.kind.value} {self.path} {_describe(self.settings)} {state}>"
+
+
+def _signature(st: os.stat_result) -> tuple[int, int, int, int]:
+    return (st.st_ino, st.st_size, st.st_mtime_ns, st.st_ctime_ns)
 
 
 def _edit_and_check(

@@ -210,7 +210,9 @@ def _new_entry(env: MutableSequence[Any], name: str, value: str) -> MutableMappi
     sib = siblings[-1]
     entry = _new_like(sib)
     entry["name"] = _as_str(sib.get("name"), name)
-    entry["value"] = _as_str(sib.get("value"), value)
+    # a value that must be quoted ("4", "false") takes the quoting style its siblings use
+    quoted = [e.get("value") for e in siblings if type(e.get("value")) not in (str, type(None))]
+    entry["value"] = _as_str(quoted[-1] if quoted else sib.get("value"), value)
     fa = getattr(sib, "fa", None)  # ruamel format attribute: keep a flow-style sibling's style
     if fa is not None and fa.flow_style():
         entry.fa.set_flow_style()  # type: ignore[attr-defined]
