@@ -63,7 +63,7 @@ def test_stops_chain() -> None:
 
 
 def _ones_complement_ok(data: bytes) -> bool:
-    total = sum(struct.unpack(f"!{len(data) // 2}H", data))
+    total: int = sum(struct.unpack(f"!{len(data) // 2}H", data))
     while total >> 16:
         total = (total & 0xFFFF) + (total >> 16)
     return total == 0xFFFF

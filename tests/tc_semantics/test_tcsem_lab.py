@@ -3,6 +3,7 @@ scene (documented and probed verdicts), and that nothing is left behind, whateve
 
 from __future__ import annotations
 
+import errno
 import json
 import os
 import subprocess
@@ -10,7 +11,7 @@ from typing import Any
 
 import pytest
 
-from wpprotect.errors import InvalidArgumentError, TCError
+from wpprotect.errors import BPFError, InvalidArgumentError, TCError
 from wpprotect.tc import _bpf
 from wpprotect.tc._assess import annotate_programs, assess
 from wpprotect.tc._lab import FilterSpec, Lab
@@ -35,10 +36,24 @@ def tc_filters(netns: str, dev: str, direction: str) -> list[dict[str, Any]]:
     return [r for r in rows if "options" in r]  # skip the per-priority header rows
 
 
-def assert_all_gone(lab: Lab, names: set[str], prog_ids: tuple[int, ...]) -> None:
+def link_exists(link_id: int) -> bool:
+    try:
+        fd = _bpf.link_get_fd_by_id(link_id)
+    except BPFError as exc:
+        if exc.errno != errno.ENOENT:
+            raise
+        return False
+    os.close(fd)
+    return True
+
+
+def assert_all_gone(
+    lab: Lab, names: set[str], prog_ids: tuple[int, ...], link_ids: tuple[int, ...] = ()
+) -> None:
     assert lab.closed
     assert not (names & netns_names())
     assert all(not os.path.exists(f"/var/run/netns/{n}") for n in names)
+    assert not any(link_exists(i) for i in link_ids)  # link fds closed: detached at once
     assert Lab.wait_programs_released(prog_ids, timeout=15) == []
 
 
@@ -79,7 +94,7 @@ def _scene_programs(lab: Lab, devices: dict[str, str]) -> list[TCProgram]:
                         netns=ns.name,
                         ifname=dev,
                         ifindex=ns.ifindex[dev],
-                        direction=direction,  # type: ignore[arg-type]
+                        direction=direction,
                         attach="clsact",
                         priority=r["pref"],
                         handle=int(o["handle"], 16),
@@ -99,7 +114,7 @@ def _scene_programs(lab: Lab, devices: dict[str, str]) -> list[TCProgram]:
                         netns=ns.name,
                         ifname=dev,
                         ifindex=ns.ifindex[dev],
-                        direction=direction,  # type: ignore[arg-type]
+                        direction=direction,
                         attach="tcx",
                         name=info.name,
                         prog_id=pid,
@@ -166,9 +181,12 @@ def test_lab_cleans_up_on_normal_exit() -> None:
         scene = lab.scene_mimic_vendors()
         names = {n.name for n in lab.namespaces}
         ids = lab.prog_ids
+        links = lab.link_ids
         assert scene.netns in names
         assert len(ids) >= 8
-    assert_all_gone(lab, names, ids)
+        assert len(links) == 2
+        assert all(link_exists(i) for i in links)
+    assert_all_gone(lab, names, ids, links)
     with pytest.raises(TCError, match="closed"):
         lab.netns()
     lab.close()  # idempotent
@@ -184,13 +202,14 @@ def test_lab_cleans_up_on_exceptions(exc_type: type[BaseException]) -> None:
             lab.scene_mimic_vendors()
             seen["names"] = {n.name for n in lab.namespaces}
             seen["ids"] = lab.prog_ids
+            seen["links"] = lab.link_ids
             raise exc_type("boom")
 
     with pytest.raises(exc_type, match="boom"):
         build_then_fail()
     names, ids = seen["names"], seen["ids"]
     assert names
-    assert_all_gone(lab, names, ids)
+    assert_all_gone(lab, names, ids, seen["links"])
 
 
 def test_kernel_errors_are_reported_and_the_lab_still_cleans_up() -> None:

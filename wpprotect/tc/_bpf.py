@@ -76,6 +76,7 @@ __all__ = [
     "capabilities",
     "enable_stats",
     "link_create",
+    "link_get_fd_by_id",
     "link_info",
     "probe_verdict",
     "prog_attach",
@@ -101,6 +102,7 @@ _BPF_PROG_GET_FD_BY_ID: Final = 13
 _BPF_OBJ_GET_INFO_BY_FD: Final = 15
 _BPF_PROG_QUERY: Final = 16
 _BPF_LINK_CREATE: Final = 28
+_BPF_LINK_GET_FD_BY_ID: Final = 30
 _BPF_ENABLE_STATS: Final = 32
 
 BPF_PROG_TYPE_SCHED_CLS: Final = 3
@@ -250,6 +252,7 @@ def _cmd_name(cmd: int) -> str:
         _BPF_OBJ_GET_INFO_BY_FD: "BPF_OBJ_GET_INFO_BY_FD",
         _BPF_PROG_QUERY: "BPF_PROG_QUERY",
         _BPF_LINK_CREATE: "BPF_LINK_CREATE",
+        _BPF_LINK_GET_FD_BY_ID: "BPF_LINK_GET_FD_BY_ID",
         _BPF_ENABLE_STATS: "BPF_ENABLE_STATS",
     }.get(cmd, f"bpf cmd {cmd}")
 
@@ -266,7 +269,12 @@ def _bpf(cmd: int, attr: ctypes.Array[ctypes.c_char], *, target: str | None = No
         if err == _errno.EPERM:
             raise CapabilityError(
                 f"{name} was refused (EPERM): it needs CAP_BPF (or CAP_SYS_ADMIN)"
-                + (" and CAP_NET_ADMIN" if cmd in (_BPF_LINK_CREATE, _BPF_PROG_ATTACH) else ""),
+                + (
+                    " and CAP_NET_ADMIN"
+                    if cmd
+                    in (_BPF_LINK_CREATE, _BPF_PROG_ATTACH, _BPF_PROG_DETACH, _BPF_PROG_QUERY)
+                    else ""
+                ),
                 target=target,
             )
         raise BPFError(f"{name} failed: {os.strerror(err)}", errno=err, target=target)
@@ -590,6 +598,19 @@ class LinkInfo:
     prog_id: int
     ifindex: int
     attach_type: int
+
+
+def link_get_fd_by_id(link_id: int) -> int:
+    """Open a bpf link by id.
+
+    :param link_id: the link id (as listed by :func:`prog_query`).
+    :returns: a new fd (the caller closes it; closing it does not detach the link).
+    :raises BPFError: ``errno == ENOENT`` when the link no longer exists.
+    :raises CapabilityError: CAP_SYS_ADMIN is missing.
+    """
+    attr = _attr(12)
+    struct.pack_into("<I", attr, 0, link_id)
+    return _bpf(_BPF_LINK_GET_FD_BY_ID, attr, target=f"link {link_id}")
 
 
 def link_info(fd: int) -> LinkInfo:

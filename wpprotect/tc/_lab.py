@@ -41,7 +41,7 @@ from typing import Final, Literal, TypeVar
 
 import attrs
 
-from wpprotect.errors import BPFError, InvalidArgumentError, TCError
+from wpprotect.errors import BPFError, CapabilityError, InvalidArgumentError, TCError
 from wpprotect.tc import _bpf
 
 __all__ = [
@@ -112,6 +112,8 @@ def _c() -> ctypes.CDLL:
 
 def _oserror(what: str) -> TCError:
     err = ctypes.get_errno()
+    if err in (_errno.EPERM, _errno.EACCES):
+        return CapabilityError(f"{what}: {os.strerror(err)} (the lab needs root: CAP_SYS_ADMIN)")
     return TCError(f"{what}: {os.strerror(err)}")
 
 
