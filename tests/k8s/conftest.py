@@ -1,0 +1,37 @@
+"""Fixtures: an in-process API server and the real ``kubernetes`` client pointed at it."""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+from typing import Any
+
+import attrs
+import pytest
+
+from tests.k8s_server import K8sTestServer, api_client_for
+
+
+@attrs.define
+class Cluster:
+    """A running test API server and a configured ``kubernetes.client.ApiClient`` for it."""
+
+    server: K8sTestServer
+    api_client: Any
+
+    def platform(self, **kwargs: Any) -> Any:
+        """A :class:`~wpprotect.platforms.kubernetes.KubernetesPlatform` on this cluster."""
+        from wpprotect.platforms.kubernetes import KubernetesPlatform
+
+        return KubernetesPlatform(api_client=self.api_client, **kwargs)
+
+
+@pytest.fixture
+def cluster() -> Iterator[Cluster]:
+    """A fresh, empty cluster (in-memory exec backend); seed it with ``seed_helm`` & co."""
+    server = K8sTestServer().start()
+    api_client = api_client_for(server)
+    try:
+        yield Cluster(server, api_client)
+    finally:
+        api_client.close()
+        server.stop()
