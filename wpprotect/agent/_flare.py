@@ -247,7 +247,7 @@ def collect_flare(
     :raises InvalidArgumentError: a bad case ID or email (nothing was run).
     :raises FlareError: no archive was produced or it could not be copied out.
     :raises FlareUploadError: ``send=True`` and the agent's upload failed.
-    :raises UnsupportedAgentError: no flare command answered.
+    :raises UnsupportedAgentError: neither ``security-agent flare`` nor ``agent flare`` exists.
     """
     case = validate_case_id(case_id)
     mail = validate_email(email)
@@ -261,6 +261,7 @@ def collect_flare(
     if not send:
         stdin += b"n\n"  # "Are you sure you want to upload a flare? [y/N]" -> abort, keep it
     refused: list[str] = []
+    failed: list[str] = []
     for name in flare_binaries(version):
         argv = [binary(platform, name), "flare"]
         if case is not None:
@@ -274,16 +275,16 @@ def collect_flare(
         except ExecTimeoutError:
             raise
         except ExecError as exc:
-            refused.append(f"{name}: {exc}")
+            refused.append(f"{name}: {exc.message}")
             continue
         path, sent_case, error = parse_flare_output(res.stdout, res.stderr)
         if path is None:
             # Refused (unknown command, process not running and no local build): try the other.
-            reason = error or f"exit status {res.exit_code}"
-            if is_unknown_command(res.output):
-                reason = "unknown command"
-            refused.append(f"{name}: {reason}")
-            log.info("flare with %s failed on %s: %s", name, platform.target, reason)
+            if is_unknown_command(res.output) or res.exit_code in (126, 127):
+                refused.append(f"{name}: no flare command")
+            else:
+                failed.append(f"{name}: {error or f'exit status {res.exit_code}'}")
+            log.info("flare with %s failed on %s: %s", name, platform.target, res.output[-300:])
             continue
         if send and sent_case is None:
             raise FlareUploadError(
@@ -303,8 +304,13 @@ def collect_flare(
             version=version,
             required=not send,
         )
+    if failed:
+        raise FlareError(
+            f"the agent produced no flare archive ({'; '.join(failed + refused)})",
+            target=platform.target,
+        )
     raise UnsupportedAgentError(
-        f"no flare command produced an archive ({'; '.join(refused)})", target=platform.target
+        f"no flare command answered ({'; '.join(refused)})", target=platform.target
     )
 
 

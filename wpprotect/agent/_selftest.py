@@ -246,7 +246,7 @@ def run_self_test(
         except ExecTimeoutError:
             raise
         except ExecError as exc:
-            refused.append(f"{name}: {exc}")
+            refused.append(f"{name}: {exc.message}")
             continue
         duration = time.monotonic() - started
         if is_unknown_command(res.output) or res.exit_code in (126, 127):

@@ -1,0 +1,256 @@
+"""Flare.send against a local HTTP server speaking the flare backend's protocol."""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import logging
+import threading
+from collections.abc import Iterator
+from email.parser import BytesParser
+from email.policy import HTTP
+from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from typing import Any
+
+import attrs
+import pytest
+
+from tests.agent.conftest import SimFactory
+from wpprotect.agent import Flare, flare_base_url, flare_url
+from wpprotect.errors import FlareUploadError, InvalidArgumentError
+
+KEY = "0123456789abcdef0123456789abcdef"
+
+
+@attrs.define
+class Backend:
+    """What the fake backend answers and what it received."""
+
+    url: str = ""
+    post_status: int = 200
+    post_body: bytes = b'{"case_id": 1234567, "error": "", "request_uuid": "u-1"}'
+    head_status: int = 200
+    requests: list[dict[str, Any]] = attrs.field(factory=list)
+
+    def posts(self) -> list[dict[str, Any]]:
+        return [r for r in self.requests if r["method"] == "POST"]
+
+
+def _parts(content_type: str, body: bytes) -> list[tuple[str, str | None, bytes]]:
+    msg = BytesParser(policy=HTTP).parsebytes(
+        f"Content-Type: {content_type}\r\n\r\n".encode() + body
+    )
+    out = []
+    for part in msg.iter_parts():
+        out.append(
+            (
+                part.get_param("name", header="content-disposition"),
+                part.get_filename(),
+                part.get_payload(decode=True),
+            )
+        )
+    return out
+
+
+@pytest.fixture
+def backend() -> Iterator[Backend]:
+    state = Backend()
+
+    class Handler(BaseHTTPRequestHandler):
+        def log_message(self, *args: object) -> None:
+            pass
+
+        def _record(self, method: str) -> None:
+            length = int(self.headers.get("Content-Length") or 0)
+            body = self.rfile.read(length) if length else b""
+            state.requests.append(
+                {
+                    "method": method,
+                    "path": self.path,
+                    "headers": {k.lower(): v for k, v in self.headers.items()},
+                    "body": body,
+                }
+            )
+
+        def do_HEAD(self) -> None:
+            self._record("HEAD")
+            self.send_response(state.head_status)
+            self.end_headers()
+
+        def do_POST(self) -> None:
+            self._record("POST")
+            self.send_response(state.post_status)
+            self.send_header("Content-Length", str(len(state.post_body)))
+            self.end_headers()
+            self.wfile.write(state.post_body)
+
+    server = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
+    thread = threading.Thread(target=server.serve_forever, args=(0.05,), daemon=True)
+    thread.start()
+    state.url = f"http://127.0.0.1:{server.server_address[1]}"
+    try:
+        yield state
+    finally:
+        server.shutdown()
+        server.server_close()
+
+
+@pytest.fixture
+def flare(sim_host: SimFactory) -> Flare:
+    _, host = sim_host(version="7.59.0", hostname="node-7")
+    return host.flare(case_id="1234567", email="ops@example.com")
+
+
+def test_send_uploads_exactly_the_reviewed_archive(backend: Backend, flare: Flare) -> None:
+    assert flare.archive is not None
+    reviewed = hashlib.sha256(flare.archive.read_bytes()).hexdigest()
+    flare.scan_secrets()
+    up = flare.send(KEY, url=backend.url)
+    assert up.case_id == 1234567
+    assert up.request_uuid == "u-1"
+    assert up.sha256 == reviewed
+    head, post = backend.requests
+    assert head["method"] == "HEAD"
+    assert head["path"] == post["path"] == "/support/flare/1234567"
+    for req in (head, post):
+        assert req["headers"]["dd-api-key"] == KEY
+        assert "api_key" not in req["path"]
+    parts = _parts(post["headers"]["content-type"], post["body"])
+    assert [p[0] for p in parts] == [
+        "case_id",
+        "email",
+        "source",
+        "flare_file",
+        "agent_version",
+        "hostname",
+    ]
+    fields = {name: data for name, _, data in parts}
+    assert fields["case_id"] == b"1234567"
+    assert fields["email"] == b"ops@example.com"
+    assert fields["source"] == b"local"
+    assert fields["agent_version"] == b"7.59.0"
+    assert fields["hostname"] == b"node-7"
+    filename = next(fn for name, fn, _ in parts if name == "flare_file")
+    assert filename == flare.archive.name
+    assert hashlib.sha256(fields["flare_file"]).hexdigest() == reviewed
+    assert "1234567" in up.message
+
+
+def test_send_without_case_id_posts_to_the_bare_path(
+    backend: Backend, sim_host: SimFactory
+) -> None:
+    _, host = sim_host(version="7.50.3")
+    fl = host.flare()
+    backend.post_body = b'{"case_id": 99, "error": ""}'
+    up = fl.send(KEY, url=backend.url + "/")
+    assert up.case_id == 99
+    post = backend.posts()[0]
+    assert post["path"] == "/support/flare"
+    names = [p[0] for p in _parts(post["headers"]["content-type"], post["body"])]
+    assert names == ["source", "flare_file", "agent_version", "hostname"]
+
+
+def test_tampered_archive_is_refused_before_any_request(backend: Backend, flare: Flare) -> None:
+    assert flare.archive is not None
+    data = bytearray(flare.archive.read_bytes())
+    data[-1] ^= 0xFF
+    flare.archive.write_bytes(bytes(data))
+    with pytest.raises(Exception, match="changed since it was reviewed"):
+        flare.send(KEY, url=backend.url)
+    assert backend.requests == []
+
+
+@pytest.mark.parametrize(
+    ("status", "body", "message"),
+    [
+        (
+            403,
+            b"",
+            "HTTP 403 Forbidden: Make sure your API key is valid. API Key ending with: bcdef",
+        ),
+        (500, b"boom", "HTTP 500 Internal Server Error"),
+        (
+            200,
+            b"<html>not json " + KEY.encode() + b"</html>",
+            "could not deserialize response body",
+        ),
+        (
+            200,
+            b'{"case_id": 0, "error": "bad archive", "request_uuid": "r-9"}',
+            "An error occurred while uploading the flare: bad archive. Please contact support by "
+            "email and facilitate the request uuid: `r-9`.",
+        ),
+    ],
+)
+def test_backend_errors(  # noqa: PLR0917 - pytest passes fixtures and parameters by name
+    backend: Backend,
+    flare: Flare,
+    status: int,
+    body: bytes,
+    message: str,
+    caplog: pytest.LogCaptureFixture,
+) -> None:
+    caplog.set_level(logging.DEBUG)
+    backend.post_status = status
+    backend.post_body = body
+    with pytest.raises(FlareUploadError) as info:
+        flare.send(KEY, url=backend.url)
+    assert message in str(info.value)
+    for text in (str(info.value), repr(info.value), caplog.text):
+        assert KEY not in text
+
+
+def test_head_refusal(backend: Backend, flare: Flare) -> None:
+    backend.head_status = 401
+    with pytest.raises(FlareUploadError, match="We couldn't reach the flare backend") as info:
+        flare.send(KEY, url=backend.url)
+    assert KEY not in str(info.value)
+    assert backend.posts() == []
+
+
+def test_head_404_is_accepted(backend: Backend, flare: Flare) -> None:
+    backend.head_status = 404
+    assert flare.send(KEY, url=backend.url).case_id == 1234567
+
+
+def test_unreachable_backend(flare: Flare) -> None:
+    with pytest.raises(FlareUploadError, match="couldn't reach") as info:
+        flare.send(KEY, url="http://127.0.0.1:9", timeout=5)
+    assert KEY not in str(info.value)
+
+
+@pytest.mark.parametrize("key", ["", "has space", "new\nline", "x" * 300])
+def test_bad_api_keys(flare: Flare, key: str) -> None:
+    with pytest.raises(InvalidArgumentError) as info:
+        flare.send(key, url="http://127.0.0.1:9")
+    assert key not in str(info.value) or key == ""
+
+
+def test_base_url_rules() -> None:
+    assert flare_base_url(version="7.50.3") == "https://7-50-3-flare.agent.datadoghq.com"
+    assert (
+        flare_base_url("us3.datadoghq.com", version="7.78.1")
+        == "https://7-78-1-flare.agent.us3.datadoghq.com"
+    )
+    assert flare_base_url("datadoghq.eu", version="7.59.0") == (
+        "https://7-59-0-flare.agent.datadoghq.eu"
+    )
+    assert flare_base_url("ddog-gov.com", version="7.59.0") == (
+        "https://7-59-0-flare.agent.ddog-gov.com"
+    )
+    # custom and proxy URLs are left alone; no version, no rewrite
+    assert flare_base_url(url="https://proxy.corp:8443/dd") == "https://proxy.corp:8443/dd"
+    assert flare_base_url() == "https://app.datadoghq.com"
+    assert flare_url("https://x", "12") == "https://x/support/flare/12"
+    assert flare_url("https://x/", None) == "https://x/support/flare"
+    with pytest.raises(InvalidArgumentError):
+        flare_base_url("evil.com/../", version="7.50.3")
+    with pytest.raises(InvalidArgumentError):
+        flare_base_url(url="file:///etc/passwd")
+
+
+def test_response_json_is_parsed(backend: Backend, flare: Flare) -> None:
+    backend.post_body = json.dumps({"case_id": 5, "request_uuid": "abc"}).encode()
+    up = flare.send(KEY, url=backend.url)
+    assert (up.case_id, up.request_uuid) == (5, "abc")
+    assert up.to_dict()["url"].endswith("/support/flare/1234567")

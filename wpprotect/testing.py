@@ -1,0 +1,272 @@
+"""Public fakes for your own tests: an in-memory platform that answers with scripted output.
+
+:class:`FakePlatform` implements the whole platform contract without a host, container or
+cluster. Script what each command prints, hand it to your code, then look at what was run:
+
+>>> from wpprotect.testing import FakePlatform
+>>> fake = FakePlatform(target="fake:node-1")
+>>> fake.respond(["agent", "version"], stdout="Agent 7.59.0 - Commit: 1a2b3c4\\n")
+>>> fake.respond(["system-probe", "runtime", "self-test"], stdout="Runtime self test: OK\\n")
+>>> result = fake.self_test()
+>>> result.ok, result.component, str(result.version)
+(True, 'system-probe', '7.59.0')
+>>> [" ".join(c.argv) for c in fake.calls]
+['agent version', 'system-probe runtime self-test', 'security-agent status']
+
+:meth:`FakePlatform.healthy` scripts a whole working agent (version, self-test, status, flare):
+
+>>> agent = FakePlatform.healthy(version="7.78.0")
+>>> flare = agent.flare(email="ops@example.com")
+>>> flare.component, len(flare.files) > 0, flare.scan_secrets()
+('agent', True, [])
+"""
+
+from __future__ import annotations
+
+import io
+import zipfile
+from collections.abc import Callable, Mapping, Sequence
+from pathlib import Path
+from typing import Any
+
+import attrs
+
+from wpprotect.errors import ExecError, InvalidArgumentError
+from wpprotect.plan import Plan
+from wpprotect.platforms._base import BasePlatform, Component, ExecResult
+
+__all__ = ["FakeCall", "FakePlatform", "FakeSettingsChange", "Response"]
+
+#: What a scripted command answers: an :class:`ExecResult`, ``(exit_code, stdout, stderr)``, a
+#: plain stdout string (exit 0), an exception to raise, or a callable taking the
+#: :class:`FakeCall` and returning one of those.
+Response = Any
+
+_FLARE_NAME = "datadog-agent-2025-01-01T00-00-00Z-info.zip"
+
+
+@attrs.frozen
+class FakeCall:
+    """One command the fake was asked to run."""
+
+    argv: tuple[str, ...]
+    component: str
+    stdin: bytes | None
+    timeout: float | None
+
+
+class FakePlatform(BasePlatform):
+    """An in-memory platform with scripted command output and in-memory files.
+
+    :param target: the label results carry.
+    :param responses: ``{argv: response}``; ``argv`` a tuple/list of strings or one string
+        split on spaces.
+    :param handler: called for any argv without a scripted response (return None to fall through
+        to "command not found", exit 127).
+    :param files: ``{path: bytes}`` that :meth:`copy_out` can copy.
+    :param children: what :meth:`agents` returns (default ``[self]``).
+    """
+
+    kind = "fake"
+
+    def __init__(
+        self,
+        *,
+        target: str = "fake:agent",
+        responses: Mapping[Any, Response] | None = None,
+        handler: Callable[[FakeCall], Response] | None = None,
+        files: Mapping[str, bytes] | None = None,
+        children: Sequence[BasePlatform] | None = None,
+    ) -> None:
+        self._target = target
+        self.responses: dict[tuple[str, ...], Response] = {}
+        for argv, response in (responses or {}).items():
+            self.respond(argv, response)
+        self.handler = handler
+        self.files: dict[str, bytes] = dict(files or {})
+        self.children = None if children is None else list(children)
+        self.calls: list[FakeCall] = []
+        self.settings: dict[Any, Any] = {}
+
+    @property
+    def target(self) -> str:
+        """The label given at construction."""
+        return self._target
+
+    @staticmethod
+    def _key(argv: Sequence[str] | str) -> tuple[str, ...]:
+        return tuple(argv.split()) if isinstance(argv, str) else tuple(argv)
+
+    def respond(
+        self,
+        argv: Sequence[str] | str,
+        response: Response = None,
+        *,
+        stdout: str = "",
+        stderr: str = "",
+        exit_code: int = 0,
+    ) -> None:
+        """Script the answer to ``argv`` (the response, or the keyword parts of one)."""
+        if response is None:
+            response = (exit_code, stdout, stderr)
+        self.responses[self._key(argv)] = response
+
+    def agents(self) -> list[BasePlatform]:
+        """``children`` if given, else ``[self]``."""
+        return [self] if self.children is None else list(self.children)
+
+    def exec(
+        self,
+        argv: Sequence[str],
+        *,
+        component: Component = "security-agent",
+        stdin: bytes | None = None,
+        timeout: float | None = 120.0,
+    ) -> ExecResult:
+        """Record the call and answer with its scripted response.
+
+        :raises InvalidArgumentError: ``argv`` is a string.
+        """
+        if isinstance(argv, str):
+            raise InvalidArgumentError("argv must be a list of strings, not a string")
+        call = FakeCall(tuple(argv), component, stdin, timeout)
+        self.calls.append(call)
+        response = self.responses.get(call.argv)
+        if response is None and self.handler is not None:
+            response = self.handler(call)
+        if response is None:
+            return ExecResult(
+                call.argv, 127, "", f"{call.argv[0]}: command not found\n", target=self.target
+            )
+        return self._result(call, response)
+
+    def _result(self, call: FakeCall, response: Response) -> ExecResult:
+        if callable(response) and not isinstance(response, ExecResult):
+            response = response(call)
+        if isinstance(response, BaseException):
+            raise response
+        if isinstance(response, ExecResult):
+            return response
+        if isinstance(response, str):
+            return ExecResult(call.argv, 0, response, "", target=self.target)
+        code, out, err = response
+        return ExecResult(call.argv, int(code), str(out), str(err), target=self.target)
+
+    def copy_out(self, path: str, dest: Path, *, component: Component = "security-agent") -> Path:
+        """Write the in-memory file ``path`` to ``dest``.
+
+        :raises ExecError: no such in-memory file.
+        """
+        try:
+            data = self.files[path]
+        except KeyError:
+            raise ExecError(f"no such file {path}", target=self.target) from None
+        dest = Path(dest)
+        dest.write_bytes(data)
+        return dest
+
+    def _settings_plan(self, settings: dict[Any, Any], *, title: str) -> Plan:
+        # Plan's attrs converter (list) is opaque to mypy's attrs plugin, hence the ignore.
+        return Plan(title, [FakeSettingsChange(self, dict(settings))])  # type: ignore[list-item]
+
+    @classmethod
+    def healthy(
+        cls,
+        *,
+        version: str = "7.59.0",
+        target: str = "fake:agent",
+        flare_files: Mapping[str, str] | None = None,
+    ) -> FakePlatform:
+        """A fake whose agent answers like a healthy one: ``version`` on every binary, the
+        self-test OK on the right binary, a status with every self-test passed, and a flare that
+        leaves an archive (``flare_files``: extra ``{name: text}`` inside it) to copy out."""
+        fake = cls(target=target)
+        for name, label in (
+            ("agent", "Agent"),
+            ("security-agent", "Security agent"),
+            ("system-probe", "System Probe"),
+        ):
+            fake.respond([name, "version"], stdout=f"{label} {version} - Commit: 0000000\n")
+        ok = "Runtime self test: OK\n"
+        fake.respond(["system-probe", "runtime", "self-test"], stdout=ok)
+        fake.respond(["security-agent", "runtime", "self-test"], stdout=ok)
+        fake.respond(
+            ["security-agent", "status"],
+            stdout="Runtime Security\n  Self Tests\n  ==========\n"
+            "    Last execution: 01 Jan 25 00:00 UTC\n    Succeeded:\n"
+            "      - datadog_agent_cws_self_test_rule_open\n    Failed: none\n",
+        )
+        buf = io.BytesIO()
+        with zipfile.ZipFile(buf, "w") as zf:
+            zf.writestr("fake-host/flare_creation.log", "fake flare\n")
+            for name, text in (flare_files or {}).items():
+                zf.writestr(f"fake-host/{name}", text)
+        remote = f"/tmp/{_FLARE_NAME}"  # noqa: S108 - a path inside the fake agent, not here
+        fake.files[remote] = buf.getvalue()
+
+        def flare(call: FakeCall) -> Response:
+            if call.argv[:2] not in (("security-agent", "flare"), ("agent", "flare")):
+                return None
+            lines = f"{remote} is going to be uploaded to Datadog\n"
+            if "-s" in call.argv:
+                case = next((a for a in call.argv[2:] if a.isdigit()), "1234567")
+                lines += (
+                    "Your logs were successfully uploaded. For future reference, your "
+                    f"internal case id is {case}\n"
+                )
+            else:
+                lines += (
+                    "Are you sure you want to upload a flare? [y/N]\n"
+                    f"Aborting. (You can still use {remote})\n"
+                )
+            return (0, lines, "")
+
+        fake.handler = flare
+        return fake
+
+
+class FakeSettingsChange:
+    """The change a :class:`FakePlatform` plan makes: it records the settings in memory."""
+
+    def __init__(self, platform: FakePlatform, settings: dict[Any, Any]) -> None:
+        self._platform = platform
+        self._settings = settings
+        self._before: dict[Any, Any] | None = None
+
+    @property
+    def target(self) -> str:
+        """The fake's target."""
+        return self._platform.target
+
+    @property
+    def description(self) -> str:
+        """The settings written."""
+        return "set " + ", ".join(
+            f"{getattr(k, 'name', k)}={v!r}" for k, v in self._settings.items()
+        )
+
+    def diff(self) -> str:
+        """One ``-old``/``+new`` pair per setting."""
+        lines = []
+        for key, value in self._settings.items():
+            name = getattr(key, "name", key)
+            lines.append(f"-{name}: {self._platform.settings.get(key)!r}\n+{name}: {value!r}\n")
+        return "".join(lines)
+
+    def is_satisfied(self) -> bool:
+        """True when the fake already holds these values."""
+        return all(self._platform.settings.get(k, object()) == v for k, v in self._settings.items())
+
+    def apply(self) -> None:
+        """Record the settings."""
+        self._before = dict(self._platform.settings)
+        self._platform.settings.update(self._settings)
+
+    def verify(self) -> None:
+        """Nothing to check in memory."""
+
+    def undo(self) -> None:
+        """Restore the settings held before :meth:`apply`."""
+        if self._before is not None:
+            self._platform.settings.clear()
+            self._platform.settings.update(self._before)
