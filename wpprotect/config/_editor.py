@@ -61,6 +61,7 @@ KeyPath = str | Sequence[str]
 
 _MISSING: Any = object()
 _BOM = "\ufeff"
+_UTF16_BOMS = (b"\xff\xfe", b"\xfe\xff")
 # A commented-out `key:` line: `# key: value`, `  # key:`, `#   key: value` (not `## doc`).
 _COMMENTED_KEY = re.compile(
     r"^(?P<lead>[ ]*)#(?P<sp>[ ]*)(?P<key>[A-Za-z0-9_][A-Za-z0-9_.\-/]*)[ ]*:"
@@ -259,8 +260,9 @@ class ConfigEditor:
             text = raw.decode("utf-8")
         except UnicodeDecodeError as exc:
             line = raw.count(b"\n", 0, exc.start) + 1
+            hint = " (it looks like UTF-16: save it as UTF-8)" if raw[:2] in _UTF16_BOMS else ""
             raise ConfigParseError(
-                f"not UTF-8 text (undecodable byte 0x{raw[exc.start]:02x})", path=p, line=line
+                f"not UTF-8 text: undecodable byte 0x{raw[exc.start]:02x}{hint}", path=p, line=line
             ) from exc
         ed = cls(text, path=p)
         ed._loaded_bytes = raw
@@ -315,7 +317,7 @@ class ConfigEditor:
             mark = exc.problem_mark
             msg = (
                 "several YAML documents in one file are not supported"
-                if "single document" in str(exc.problem)
+                if "single document" in f"{exc.context} {exc.problem}"
                 else f"not valid YAML: {exc.problem}"
             )
             raise ConfigParseError(
