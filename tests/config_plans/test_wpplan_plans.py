@@ -7,6 +7,7 @@ import json
 import os
 import re
 import shutil
+import subprocess
 from pathlib import Path
 from typing import Any
 
@@ -487,3 +488,25 @@ def test_detect_kind_directory_and_missing_path(tmp_path: Path) -> None:
         detect_kind(tmp_path)
     with pytest.raises(ConfigFileError, match="no such file"):
         plan_disable(tmp_path / "missing.yaml")
+
+
+@pytest.mark.root
+def test_rollback_when_the_second_file_is_immutable(tmp_path: Path) -> None:
+    chattr = shutil.which("chattr")
+    if chattr is None:
+        pytest.skip("chattr (e2fsprogs) is not installed: cannot make a file immutable")
+    d = host_dir(tmp_path)
+    sp, sa = d / "system-probe.yaml", d / "security-agent.yaml"
+    original_sp, original_sa = sp.read_bytes(), sa.read_bytes()
+    plan = plan_disable(d)
+    proc = subprocess.run([chattr, "+i", str(sa)], capture_output=True, text=True, check=False)
+    if proc.returncode != 0:
+        pytest.skip(f"this filesystem refuses chattr +i: {proc.stderr.strip()}")
+    try:
+        with pytest.raises(PlanApplyError, match=r"security-agent\.yaml") as info:
+            plan.apply()
+        assert "rollback incomplete" not in str(info.value)
+        assert sp.read_bytes() == original_sp
+        assert sa.read_bytes() == original_sa
+    finally:
+        subprocess.run([chattr, "-i", str(sa)], check=True)

@@ -236,8 +236,9 @@ class FileChange:
 
     Implements the :class:`~wpprotect.Change` protocol. The edit is computed when the change
     is made, from the file as it was then; :meth:`apply` refuses to write if the file changed
-    since (make a new plan), saves atomically with a backup, and :meth:`undo` puts the original
-    bytes back atomically with the original mode and owner.
+    since (make a new plan), saves atomically with a backup next to the file (kept after
+    :meth:`undo` too, as a safety net), and :meth:`undo` puts the original bytes back
+    atomically with the original mode and owner.
 
     Build one with :meth:`for_file`.
     """
@@ -395,6 +396,12 @@ class FileChange:
             "diff": self.diff(),
             "backup": None if self._backup is None else str(self._backup),
         }
+
+    def _repr_html_(self) -> str:
+        import html
+
+        head = f"<p><b>{html.escape(str(self.path))}</b>: {html.escape(self.description)}</p>"
+        return head + (f"<pre>{html.escape(self._diff)}</pre>" if self._diff else "")
 
     def __repr__(self) -> str:
         state = "applied" if self._applied else "planned"
