@@ -414,7 +414,12 @@ def test_people_renderings() -> None:
     text = a.table()
     assert "network-blind" in text
     assert "tcx-bypass" in text
-    assert "fix:" in text
+    assert "fix for [1]: " in text
+    assert "[2] cilium clsact program 'cil_from_container-lxc1'" in text
+    assert text.splitlines()[0].split() == [
+        "#",
+        *["severity", "code", "netns", "ifname", "dir", "vendor", "prio"],
+    ]
     assert "no classifier priority fixes this" in a.summary()
     assert "<table>" in a._repr_html_()
     assert "<table>" in report._repr_html_()

@@ -372,7 +372,8 @@ class Assessment:
         warnings = sum(f.severity == "warning" for f in self.findings)
         head = (
             f"classifier priority {self.classifier_priority} "
-            f"({self.classifier_priority_source}): {errors} errors, {warnings} warnings"
+            f"({self.classifier_priority_source}): {errors} error{'s' * (errors != 1)}, "
+            f"{warnings} warning{'s' * (warnings != 1)}"
         )
         if self.ok:
             return head + "; nothing to do."
@@ -389,16 +390,27 @@ class Assessment:
         return head + "; no classifier priority fixes this: see each finding's fix."
 
     def table(self) -> str:
-        """:returns: the findings as a plain-text table, each fix below, then the summary."""
+        """A report for people: a short table (one numbered row per finding), each finding's
+        message by number, the distinct fixes, then the summary line.
+
+        :returns: plain text, lines joined by ``\\n``.
+        """
         if not self.findings:
             return self.summary()
-        out = render_table(_FINDING_COLUMNS, (f._row() for f in self.findings))
-        fixes = []
-        for f in self.findings:
-            if f.fix and f.fix not in fixes:
-                fixes.append(f.fix)
-        out += "".join(f"\nfix: {fix}" for fix in fixes)
-        return out + "\n" + self.summary()
+        rows = [(i, *f._row()[:-1]) for i, f in enumerate(self.findings, 1)]
+        lines = [render_table(("#", *_FINDING_COLUMNS[:-1]), rows), ""]
+        lines += [f"[{i}] {f.message}" for i, f in enumerate(self.findings, 1)]
+        fixes: dict[str, list[int]] = {}
+        for i, f in enumerate(self.findings, 1):
+            if f.fix:
+                fixes.setdefault(f.fix, []).append(i)
+        if fixes:
+            lines.append("")
+            lines += [
+                f"fix for {', '.join(f'[{i}]' for i in nums)}: {fix}" for fix, nums in fixes.items()
+            ]
+        lines += ["", self.summary()]
+        return "\n".join(lines)
 
     def __repr__(self) -> str:
         return (
