@@ -288,6 +288,7 @@ def get_setting(name: str) -> Setting:
 def scope_settings(scope: str) -> dict[Setting, SettingValue]:
     """The settings a ``disable`` of ``scope`` writes.
 
+    >>> from wpprotect.config import scope_settings
     >>> scope_settings("network")
     {<Setting network_enabled runtime_security_config.network.enabled default=True>: False}
 
@@ -309,6 +310,7 @@ def validate_classifier_priority(n: object) -> int:
     priority 0 means "let the kernel pick" (ebpf-manager then falls back to priority 50), so
     only 1..65535 is accepted.
 
+    >>> from wpprotect.config import validate_classifier_priority
     >>> validate_classifier_priority(4)
     4
 

@@ -612,6 +612,8 @@ def env_changes(
     (viper takes the first one set, so a stale ``DD_EVENT_MONITORING_CONFIG_*`` would otherwise
     win); when none is, :attr:`Setting.write_env` is added.
 
+    >>> from wpprotect.config import CWS_ENABLED
+    >>> from wpprotect.config._surfaces import env_changes
     >>> env_changes({CWS_ENABLED: False})
     {'system-probe': {'DD_RUNTIME_SECURITY_CONFIG_ENABLED': 'false'}, \
 'security-agent': {'DD_RUNTIME_SECURITY_CONFIG_ENABLED': 'false'}}
