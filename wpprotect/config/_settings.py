@@ -17,6 +17,7 @@ import html
 import logging
 import os
 import re
+import stat
 from collections.abc import Iterable, Mapping
 from pathlib import Path
 from typing import Any, Literal
@@ -43,13 +44,16 @@ __all__ = [
     "SYSTEM_PROBE",
     "SYSTEM_PROBE_YAML",
     "EffectiveValue",
+    "FileSource",
     "Setting",
     "SettingValue",
+    "dotted_get",
     "effective_settings",
     "effective_value",
     "get_setting",
     "load_yaml_document",
     "parse_agent_value",
+    "parse_yaml_bytes",
     "scope_settings",
     "validate_classifier_priority",
     "validate_settings",
@@ -517,9 +521,7 @@ def load_yaml_document(path: str | os.PathLike[str]) -> dict[str, Any] | None:
         return None
     except OSError as exc:
         raise ConfigFileError(f"cannot stat: {exc.strerror}", path=p) from exc
-    import stat as stat_mod
-
-    if not stat_mod.S_ISREG(st.st_mode):
+    if not stat.S_ISREG(st.st_mode):
         raise ConfigFileError("not a regular file", path=p)
     if st.st_size > _MAX_FILE_BYTES:
         raise ConfigFileError(f"too large for a config file ({st.st_size} bytes)", path=p)
@@ -559,9 +561,6 @@ def parse_yaml_bytes(data: bytes | str, *, path: str | Path | None = None) -> An
             f"the document's root is a {type(doc).__name__}, not a mapping", path=path
         )
     return doc
-
-
-_MISSING = object()
 
 
 def dotted_get(doc: Mapping[str, Any] | None, dotted: str) -> Any:
