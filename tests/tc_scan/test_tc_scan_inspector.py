@@ -141,7 +141,9 @@ def test_namespace_deleted_during_scan_is_skipped_with_warning(world: dict[str, 
         if ref.label == "wptc4del":
             subprocess.run(["ip", "netns", "del", "wptc4del"], check=True)
 
-    report = TCInspector(netns="all", _before_read=delete_it).scan()
+    inspector = TCInspector(netns="all")
+    inspector._before_read = delete_it
+    report = inspector.scan()
     assert any("wptc4del" in w and "vanished" in w for w in report.warnings)
     assert "wptc4del" not in {n.label for n in report.namespaces}
     assert any(p.netns == "wptc4a" for p in report.programs)  # the others were still read

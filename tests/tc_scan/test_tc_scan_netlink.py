@@ -54,9 +54,11 @@ def test_links_and_clsact_devices(scene: Scene) -> None:
     links, devices, _ = _read()
     shown = json.loads(run("ip", "-n", NS, "-d", "-j", "link", "show"))
     expected = {
-        (d["ifindex"], d["ifname"], d.get("linkinfo", {}).get("info_kind", "")) for d in shown
+        (d["ifindex"], d["ifname"], d.get("linkinfo", {}).get("info_kind") == "netkit")
+        for d in shown
     }
-    assert {(r.ifindex, r.name, r.kind) for r in links} == expected
+    assert {(r.ifindex, r.name, r.netkit) for r in links} == expected
+    assert {d.get("linkinfo", {}).get("info_kind") for d in shown} == {None, "veth"}
     assert devices == {
         idx["w4a0"]: (_netlink.INGRESS_PARENT, _netlink.EGRESS_PARENT),
         idx["w4a1"]: (_netlink.INGRESS_PARENT, _netlink.EGRESS_PARENT),

@@ -87,33 +87,30 @@ def _usage(parser: argparse.ArgumentParser) -> int:
 
 
 def _scan(args: argparse.Namespace) -> int:
-    import attrs
-
     from wpprotect.tc import TCInspector
 
-    netns = args.netns
     inspector = TCInspector(
-        netns=netns, probe=args.probe, classifier_priority=args.classifier_priority
+        netns=args.netns, probe=args.probe, classifier_priority=args.classifier_priority
     )
     report = inspector.scan()  # WPProtectError → one line on stderr, exit 2 (cli.main)
-    assessment = report.assess(args.classifier_priority)
-    # Pin the judged priority so to_dict() does not read the agent's config a second time.
-    report = attrs.evolve(
-        report,
-        classifier_priority=assessment.classifier_priority,
-        classifier_priority_source=assessment.classifier_priority_source,
-    )
     if args.json:
         import json
 
-        sys.stdout.write(json.dumps(report.to_dict(), indent=2, ensure_ascii=False) + "\n")
-    else:
-        sys.stdout.write(report.table() + "\n")
-        table = getattr(assessment, "table", None)
-        if callable(table):
-            sys.stdout.write("\n" + str(table()) + "\n")
-        else:  # pragma: no cover - the model always has one
-            for finding in assessment.findings:
-                sys.stdout.write(f"{finding.severity}: {finding.code}: {finding.message}\n")
+        # One assessment only: to_dict() runs it (and reads the agent's config at most once).
+        doc = report.to_dict(args.classifier_priority)
+        # Compact on purpose: json's C encoder is used only without `indent`, and a node with
+        # a thousand pods gives a document of megabytes (indent=2 costs ~10x more to print).
+        sys.stdout.write(json.dumps(doc, ensure_ascii=False) + "\n")
+        sys.stdout.flush()
+        # Finding.needs_action: "error" and "warning" need action, "info" does not.
+        return _EXIT_ACTION if any(f["severity"] != "info" for f in doc["findings"]) else 0
+    assessment = report.assess(args.classifier_priority)
+    sys.stdout.write(report.table() + "\n")
+    table = getattr(assessment, "table", None)
+    if callable(table):
+        sys.stdout.write("\n" + str(table()) + "\n")
+    else:  # pragma: no cover - the model always has one
+        for finding in assessment.findings:
+            sys.stdout.write(f"{finding.severity}: {finding.code}: {finding.message}\n")
     sys.stdout.flush()
     return _EXIT_ACTION if any(f.needs_action for f in assessment.findings) else _EXIT_OK

@@ -19,10 +19,7 @@ import errno
 import logging
 import os
 from collections.abc import Callable, Iterable
-from concurrent.futures import ThreadPoolExecutor
-from typing import TYPE_CHECKING, Any, Literal
-
-import attrs
+from typing import TYPE_CHECKING, Any, Literal, NamedTuple
 
 from wpprotect.errors import BPFError, InvalidArgumentError
 from wpprotect.tc import _netlink, _netns
@@ -51,8 +48,7 @@ _HOOKS: dict[int, tuple[Literal["tcx", "netkit"], Literal["ingress", "egress"]]]
 _GEN_FLAGS = ((1, "skip_hw"), (2, "skip_sw"), (4, "in_hw"), (8, "not_in_hw"), (16, "verbose"))
 
 
-@attrs.frozen
-class _HookProg:
+class _HookProg(NamedTuple):
     """A tcx/netkit program as ``BPF_PROG_QUERY`` listed it."""
 
     ifindex: int
@@ -63,8 +59,7 @@ class _HookProg:
     revision: int
 
 
-@attrs.frozen
-class _RawNetns:
+class _RawNetns(NamedTuple):
     """What one worker read in one namespace, before the program join."""
 
     ref: _netns.NetnsRef
@@ -118,7 +113,7 @@ def read_netns(ref: _netns.NetnsRef, *, tcx: bool = True) -> _RawNetns:
             query = _bpf.prog_query
             for link in links:
                 types: tuple[int, ...] = (BPF_TCX_INGRESS, BPF_TCX_EGRESS)
-                if link.kind == "netkit":
+                if link.netkit:
                     types += (BPF_NETKIT_PEER, BPF_NETKIT_PRIMARY)
                 for attach_type in types:
                     if tcx_supported is False and attach_type in (46, 47):
@@ -150,7 +145,6 @@ def read_netns(ref: _netns.NetnsRef, *, tcx: bool = True) -> _RawNetns:
     return _RawNetns(ref, names, filters, hooks, warnings, tcx_supported)
 
 
-@attrs.define(repr=False)
 class TCInspector:
     """Finds every eBPF traffic-control program that may run before Datadog's classifier.
 
@@ -170,24 +164,29 @@ class TCInspector:
     :param tcx: also list tcx/netkit programs (``BPF_PROG_QUERY`` per device).
     """
 
-    netns: str | os.PathLike[str] | None = "all"
-    probe: bool = False
-    classifier_priority: int | None = None
-    workers: int = 3
-    tcx: bool = True
-    # Test hook: called with each namespace just before it is read (e.g. to delete it).
-    _before_read: Callable[[_netns.NetnsRef], None] | None = attrs.field(
-        default=None, alias="_before_read"
-    )
-
-    def __attrs_post_init__(self) -> None:
-        if self.workers < 1:
-            raise InvalidArgumentError(f"workers must be at least 1, got {self.workers}")
-        if self.classifier_priority is not None and not 1 <= self.classifier_priority <= 65535:
+    def __init__(
+        self,
+        netns: str | os.PathLike[str] | None = "all",
+        *,
+        probe: bool = False,
+        classifier_priority: int | None = None,
+        workers: int = 3,
+        tcx: bool = True,
+    ) -> None:
+        if workers < 1:
+            raise InvalidArgumentError(f"workers must be at least 1, got {workers}")
+        if classifier_priority is not None and not 1 <= classifier_priority <= 65535:
             raise InvalidArgumentError(
-                f"classifier_priority must be in 1..65535, got {self.classifier_priority}",
+                f"classifier_priority must be in 1..65535, got {classifier_priority}",
                 key="runtime_security_config.network.classifier_priority",
             )
+        self.netns = netns
+        self.probe = probe
+        self.classifier_priority = classifier_priority
+        self.workers = workers
+        self.tcx = tcx
+        # Test hook: called with each namespace just before it is read (e.g. to delete it).
+        self._before_read: Callable[[_netns.NetnsRef], None] | None = None
 
     def __repr__(self) -> str:
         return f"<TCInspector netns={self.netns!r} probe={self.probe}>"
@@ -260,6 +259,8 @@ class TCInspector:
     def _read_all(self, refs: list[_netns.NetnsRef]) -> list[_RawNetns | str]:
         if len(refs) == 1 or self.workers == 1:
             return [self._read_one(ref) for ref in refs]
+        from concurrent.futures import ThreadPoolExecutor  # only paid for several namespaces
+
         with ThreadPoolExecutor(
             max_workers=min(self.workers, len(refs)), thread_name_prefix="wpprotect-netns"
         ) as pool:
@@ -273,9 +274,18 @@ class TCInspector:
 
         cache = _bpf.ProgInfoCache()
         probed: dict[int, int | None] = {}
+        memo: dict[tuple[int | None, str, str], dict[str, Any]] = {}
         out: list[TCProgram] = []
 
         def details(prog_id: int | None, filter_name: str, attach: str, ns: str) -> dict[str, Any]:
+            # The same program often sits on hundreds of devices under the same filter name.
+            key = (prog_id, filter_name, attach)
+            found = memo.get(key)
+            if found is None:
+                found = memo[key] = _details(prog_id, filter_name, attach, ns)
+            return found
+
+        def _details(prog_id: int | None, filter_name: str, attach: str, ns: str) -> dict[str, Any]:
             info = None if prog_id is None else cache.get(prog_id)
             prog_name = None if info is None else info.name
             sig = identify(filter_name or prog_name, prog_name)

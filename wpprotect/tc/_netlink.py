@@ -85,6 +85,7 @@ _U32 = struct.Struct("=I")
 _ERRNO = struct.Struct("=i")
 _TCMSG_BODY = struct.Struct("=iIII")  # ifindex, handle, parent, info (after family/pads)
 _IFI_INDEX = struct.Struct("=i")
+_unpack_hdr = _NLMSGHDR.unpack_from
 _unpack_nla = _NLA.unpack_from
 _unpack_u32 = _U32.unpack_from
 _unpack_body = _TCMSG_BODY.unpack_from
@@ -117,11 +118,12 @@ def protocol_name(proto: int) -> str:
 
 
 class LinkRecord(NamedTuple):
-    """A device: index, name, and its ``IFLA_INFO_KIND`` (``veth``, ``netkit``... or ``""``)."""
+    """A device: its index, its name, and whether it is a netkit device (whose programs live
+    on the device itself and are listed with the netkit attach types)."""
 
     ifindex: int
     name: str
-    kind: str
+    netkit: bool
 
 
 class FilterRecord(NamedTuple):
@@ -159,17 +161,54 @@ def _str(buf: bytearray | bytes, start: int, end: int) -> str:
     return buf[start : end if nul < 0 else nul].decode("utf-8", "replace")
 
 
+def _link_attr(buf: bytearray, start: int, end: int, want: int) -> str:
+    off = start + 32
+    while off + 4 <= end:
+        alen, atype = _unpack_nla(buf, off)
+        if alen < 4:
+            break
+        if atype & NLA_TYPE_MASK == want:
+            return _str(buf, off + 4, off + alen)
+        off += (alen + 3) & ~3
+    return ""
+
+
+def _link_kind(buf: bytearray, start: int, end: int) -> str:
+    """``IFLA_LINKINFO`` → ``IFLA_INFO_KIND`` of one link message, or ``""``."""
+    off = start + 32
+    while off + 4 <= end:
+        alen, atype = _unpack_nla(buf, off)
+        if alen < 4:
+            break
+        if atype & NLA_TYPE_MASK == IFLA_LINKINFO:
+            sub, sub_end = off + 4, off + alen
+            while sub + 4 <= sub_end:
+                slen, stype = _unpack_nla(buf, sub)
+                if slen < 4:
+                    break
+                if stype & NLA_TYPE_MASK == IFLA_INFO_KIND:
+                    return _str(buf, sub + 4, sub + slen)
+                sub += (slen + 3) & ~3
+            return ""
+        off += (alen + 3) & ~3
+    return ""
+
+
 def parse_filter(buf: bytearray | bytes, start: int, end: int) -> FilterRecord | None:
     """Decode one ``RTM_NEWTFILTER`` message (``buf[start:end]``, netlink header included).
 
-    :returns: the filter, or None for the per-priority header message (handle 0, no options).
+    :returns: the filter, or None for the per-priority header message (handle 0).
     """
     unpack_nla = _unpack_nla
     unpack_u32 = _unpack_u32
     index, handle, fparent, info = _unpack_body(buf, start + 20)
+    if handle == 0:
+        # The (prio, protocol) header `tc` prints as "pref N bpf chain 0": every classifier
+        # gives its filters a nonzero handle (cls_bpf, u32, flower... allocate one when asked
+        # for 0), so handle 0 is only ever the header, which carries no TCA_OPTIONS.
+        return None
     kind = ""
     chain = 0
-    has_options = False
     name: str | None = None
     prog_id: int | None = None
     tag: str | None = None
@@ -185,30 +224,26 @@ def parse_filter(buf: bytearray | bytes, start: int, end: int) -> FilterRecord |
             kind = _str(buf, off + 4, off + alen)
         elif atype == TCA_CHAIN:
             (chain,) = unpack_u32(buf, off + 4)
-        elif atype == TCA_OPTIONS:
-            has_options = True
-            if kind == "bpf":  # TCA_KIND precedes TCA_OPTIONS (tcf_fill_node)
-                sub = off + 4
-                sub_end = off + alen
-                while sub + 4 <= sub_end:
-                    slen, stype = unpack_nla(buf, sub)
-                    if slen < 4:
-                        break
-                    stype &= NLA_TYPE_MASK
-                    if stype == TCA_BPF_ID:
-                        (prog_id,) = unpack_u32(buf, sub + 4)
-                    elif stype == TCA_BPF_NAME:
-                        name = _str(buf, sub + 4, sub + slen)
-                    elif stype == TCA_BPF_TAG:
-                        tag = buf[sub + 4 : sub + slen].hex()
-                    elif stype == TCA_BPF_FLAGS:
-                        (flags,) = unpack_u32(buf, sub + 4)
-                    elif stype == TCA_BPF_FLAGS_GEN:
-                        (flags_gen,) = unpack_u32(buf, sub + 4)
-                    sub += (slen + 3) & ~3
+        elif atype == TCA_OPTIONS and kind == "bpf":  # TCA_KIND comes first (tcf_fill_node)
+            sub = off + 4
+            sub_end = off + alen
+            while sub + 4 <= sub_end:
+                slen, stype = unpack_nla(buf, sub)
+                if slen < 4:
+                    break
+                stype &= NLA_TYPE_MASK
+                if stype == TCA_BPF_ID:
+                    (prog_id,) = unpack_u32(buf, sub + 4)
+                elif stype == TCA_BPF_NAME:
+                    name = _str(buf, sub + 4, sub + slen)
+                elif stype == TCA_BPF_TAG:
+                    tag = buf[sub + 4 : sub + slen].hex()
+                elif stype == TCA_BPF_FLAGS:
+                    (flags,) = unpack_u32(buf, sub + 4)
+                elif stype == TCA_BPF_FLAGS_GEN:
+                    (flags_gen,) = unpack_u32(buf, sub + 4)
+                sub += (slen + 3) & ~3
         off += (alen + 3) & ~3
-    if handle == 0 and not has_options:
-        return None  # the (prio, protocol) header `tc` prints as "pref N bpf chain 0"
     return FilterRecord(
         index, fparent, info >> 16, socket.ntohs(info & 0xFFFF), handle, chain,
         kind, name, prog_id, tag, flags, flags_gen,
@@ -236,6 +271,7 @@ class RtnlReader:
                 sock.setsockopt(SOL_NETLINK, NETLINK_CAP_ACK, 1)
         self._bigbuf = bytearray(BIG_READ)
         self._smallbuf = bytearray(SMALL_READ)
+        self._filter_req = bytearray(_TC_REQ.size)
         self._seq = 0
         self.interrupted = False  #: a dump was marked NLM_F_DUMP_INTR (changed while read)
 
@@ -322,35 +358,23 @@ class RtnlReader:
         """Every device in this namespace: (ifindex, name, link kind)."""
         out: list[LinkRecord] = []
         append = out.append
-        unpack_nla = _NLA.unpack_from
+        unpack_nla = _unpack_nla
         unpack_index = _IFI_INDEX.unpack_from
+        find = bytearray.find
 
         def on_link(buf: bytearray, start: int, end: int) -> None:
             (ifindex,) = unpack_index(buf, start + 20)
-            name = ""
-            kind = ""
-            off = start + 32  # nlmsghdr (16) + ifinfomsg (16)
-            while off + 4 <= end:
-                alen, atype = unpack_nla(buf, off)
-                if alen < 4:
-                    break
-                atype &= NLA_TYPE_MASK
-                if atype == IFLA_IFNAME:
-                    name = _str(buf, off + 4, off + alen)
-                elif atype == IFLA_LINKINFO:
-                    sub = off + 4
-                    sub_end = off + alen
-                    while sub + 4 <= sub_end:
-                        slen, stype = unpack_nla(buf, sub)
-                        if slen < 4:
-                            break
-                        if stype & NLA_TYPE_MASK == IFLA_INFO_KIND:
-                            kind = _str(buf, sub + 4, sub + slen)
-                            break
-                        sub += (slen + 3) & ~3
-                    break  # IFLA_IFNAME comes first (rtnl_fill_ifinfo); nothing else needed
-                off += (alen + 3) & ~3
-            append(LinkRecord(ifindex, name, kind))
+            alen, atype = unpack_nla(buf, start + 32)  # nlmsghdr (16) + ifinfomsg (16)
+            if atype & NLA_TYPE_MASK == IFLA_IFNAME:  # first, as rtnl_fill_ifinfo puts it
+                name = _str(buf, start + 36, start + 32 + alen)
+            else:
+                name = _link_attr(buf, start, end, IFLA_IFNAME)
+            # Decoding ~40 attributes per link to find IFLA_LINKINFO costs more than the kernel
+            # spends producing them; a C-speed search rules out all but netkit candidates.
+            netkit = find(buf, b"netkit\0", start, end) >= 0 and _link_kind(buf, start, end) == (
+                "netkit"
+            )
+            append(LinkRecord(ifindex, name, netkit))
 
         request = _LINK_REQ.pack(
             _LINK_REQ.size, RTM_GETLINK, NLM_F_REQUEST | NLM_F_DUMP, 0, 0,
@@ -406,24 +430,68 @@ class RtnlReader:
 
         :raises LinkGoneError: the device no longer exists.
         """
+        seq = self._seq = (self._seq + 1) & 0xFFFFFFFF
+        req = self._filter_req
+        _TC_REQ.pack_into(
+            req, 0, _TC_REQ.size, RTM_GETTFILTER, NLM_F_REQUEST | NLM_F_DUMP, seq, 0,
+            socket.AF_UNSPEC, 0, 0, ifindex, 0, parent, 0,
+        )  # fmt: skip
+        # The hot loop of a scan (one dump per clsact device and direction), so the generic
+        # _dump() is inlined here: one send, usually one read holding every filter and DONE.
+        sock = self._small
+        buf = self._smallbuf
+        size = len(buf)
         out: list[FilterRecord] = []
-        append = out.append
+        try:
+            sock.send(req)
+            while True:
+                n = sock.recv_into(buf, size, socket.MSG_TRUNC)
+                if n > size:  # cannot happen with page-sized reads; take the careful path
+                    self._drain(sock, buf, seq)
+                    return self._filters_slow(ifindex, parent)
+                off = 0
+                while off + 16 <= n:
+                    length, mtype, flags, mseq, _ = _unpack_hdr(buf, off)
+                    if length < 16:
+                        raise TCError("malformed netlink message from the kernel")
+                    if mseq == seq:
+                        if mtype == RTM_NEWTFILTER:
+                            record = parse_filter(buf, off, off + length)
+                            if record is not None:
+                                out.append(record)
+                        elif mtype == NLMSG_DONE:
+                            return out
+                        elif mtype == NLMSG_ERROR:
+                            (err,) = _ERRNO.unpack_from(buf, off + 16)
+                            if err == 0:
+                                return out
+                            raise OSError(-err, os.strerror(-err))
+                        if flags & NLM_F_DUMP_INTR:
+                            self.interrupted = True
+                    off += (length + 3) & ~3
+        except OSError as exc:
+            if exc.errno in (errno.ENODEV, errno.ENXIO):
+                raise LinkGoneError(f"device {ifindex} vanished while being read") from exc
+            raise TCError(f"filter dump of device {ifindex} failed: {exc.strerror}") from exc
+
+    def _drain(self, sock: socket.socket, buf: bytearray, seq: int) -> None:
+        """Read and drop the rest of a dump (after a truncated read)."""
+        with contextlib.suppress(_Truncated, OSError):
+            self._read(sock, bytearray(BIG_READ), seq, -1, lambda *_: None)
+
+    def _filters_slow(self, ifindex: int, parent: int) -> list[FilterRecord]:
+        out: list[FilterRecord] = []
 
         def on_filter(buf: bytearray, start: int, end: int) -> None:
             record = parse_filter(buf, start, end)
             if record is not None:
-                append(record)
+                out.append(record)
 
         request = _TC_REQ.pack(
             _TC_REQ.size, RTM_GETTFILTER, NLM_F_REQUEST | NLM_F_DUMP, 0, 0,
             socket.AF_UNSPEC, 0, 0, ifindex, 0, parent, 0,
         )  # fmt: skip
-        try:
-            self._smallbuf = self._dump(
-                self._small, self._smallbuf, request, RTM_NEWTFILTER, on_filter
-            )
-        except OSError as exc:
-            if exc.errno in (errno.ENODEV, errno.ENXIO):
-                raise LinkGoneError(f"device {ifindex} vanished while being read") from exc
-            raise TCError(f"filter dump of device {ifindex} failed: {exc.strerror}") from exc
+        self._smallbuf = self._dump(
+            self._small, bytearray(BIG_READ), request, RTM_NEWTFILTER, on_filter
+        )
         return out

@@ -20,8 +20,7 @@ import re
 import threading
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
-
-import attrs
+from typing import NamedTuple
 
 from wpprotect.errors import CapabilityError, InvalidArgumentError, NetnsNotFoundError, TCError
 
@@ -55,12 +54,12 @@ class NetnsGoneError(TCError):
     """A namespace that was listed disappeared before it could be read (the scan skips it)."""
 
 
-@attrs.frozen
-class NetnsRef:
+class NetnsRef(NamedTuple):
     """One network namespace, as found on this host.
 
-    :ivar label: ``ip netns`` or Docker name if it has one, ``host`` for PID 1's namespace,
-        else ``pid N (comm)`` plus a short container id when the cgroup names one.
+    :ivar label: ``host`` for the initial namespace, else its ``ip netns`` name, or
+        ``docker:<name>`` for a Docker sandbox, else ``pid N (comm)`` plus a short container
+        id when the cgroup names one.
     :ivar path: a path that opens it (a bind mount or ``/proc/<pid>/ns/net``).
     :ivar dev: st_dev of the nsfs inode.
     :ivar ino: st_ino of the nsfs inode: the ``net:[ino]`` number ``ls -l /proc/*/ns/net`` shows.
@@ -93,9 +92,21 @@ def _self_key() -> tuple[int, int]:
     return key
 
 
-def _host_key() -> tuple[int, int] | None:
-    # PID 1 may be unreadable (a sandboxing init); kthreadd (PID 2) always lives in init_net.
-    return _stat_key("/proc/1/ns/net") or _stat_key("/proc/2/ns/net")
+def _host() -> tuple[tuple[int, int], str] | None:
+    """The initial namespace's key and a path to it, when this process can see it."""
+    # PID 1 may be unreadable (a sandboxing init); kthreadd (PID 2) always lives in init_net,
+    # but inside a PID namespace PID 2 is an ordinary process, hence the name check.
+    key = _stat_key("/proc/1/ns/net")
+    if key is not None:
+        return key, "/proc/1/ns/net"
+    try:
+        with open("/proc/2/comm", encoding="ascii", errors="replace") as fh:
+            if fh.read().strip() != "kthreadd":
+                return None
+    except OSError:
+        return None
+    key = _stat_key("/proc/2/ns/net")
+    return None if key is None else (key, "/proc/2/ns/net")
 
 
 def _pid_label(pid: int) -> str:
@@ -113,49 +124,60 @@ def _pid_label(pid: int) -> str:
     return label
 
 
-def _named() -> Iterator[tuple[str, str]]:
-    """(name, path) of every named namespace, ``ip netns`` ones first."""
+def _named() -> Iterator[tuple[str, str, str]]:
+    """(name, label, path) of every named namespace, ``ip netns`` ones first.
+
+    Docker's sandboxes are labelled ``docker:<name>`` (their names are sandbox ids, which say
+    little without the prefix).
+    """
     for directory in NAMED_DIRS:
         try:
             entries = sorted(os.listdir(directory))
         except OSError:
             continue
+        docker = directory == "/var/run/docker/netns"
         for name in entries:
-            yield name, os.path.join(directory, name)
+            yield name, f"docker:{name}" if docker else name, os.path.join(directory, name)
 
 
 def current_netns() -> NetnsRef:
     """The namespace the calling thread runs in, labelled by name when it has one."""
     dev, ino = _self_key()
-    for name, path in _named():
+    host = _host()
+    if host is not None and host[0] == (dev, ino):
+        return NetnsRef("host", host[1], dev, ino, current=True)
+    for _name, label, path in _named():
         if _stat_key(path) == (dev, ino):
-            return NetnsRef(name, path, dev, ino, current=True)
-    label = "host" if _host_key() == (dev, ino) else f"pid {os.getpid()}"
-    return NetnsRef(label, f"/proc/{os.getpid()}/ns/net", dev, ino, current=True)
+            return NetnsRef(label, path, dev, ino, current=True)
+    return NetnsRef(f"pid {os.getpid()}", f"/proc/{os.getpid()}/ns/net", dev, ino, current=True)
 
 
 def list_netns() -> list[NetnsRef]:
     """Every network namespace reachable on this host, each once, current one first.
 
-    Named namespaces keep their name; the initial one is ``host``; the rest are labelled by their
-    lowest PID. Nothing is opened or created.
+    The initial namespace is ``host``; named ones keep their name (``docker:<name>`` for
+    Docker's); the rest are labelled by their lowest PID. Nothing is opened or created.
     """
     me = _self_key()
-    host = _host_key()
+    host = _host()
     found: dict[tuple[int, int], NetnsRef] = {}
-    for name, path in _named():
+    if host is not None:
+        # "host" wins over names: Docker bind-mounts the initial namespace as "default".
+        (dev, ino), path = host
+        found[(dev, ino)] = NetnsRef("host", path, dev, ino, current=(dev, ino) == me)
+    for _name, label, path in _named():
         key = _stat_key(path)
         # A name left behind by a crashed `ip netns` is a plain file on /var/run, not nsfs.
         if key is None or key in found or key[0] != me[0]:
             continue
-        found[key] = NetnsRef(name, path, key[0], key[1], current=key == me)
+        found[key] = NetnsRef(label, path, key[0], key[1], current=key == me)
     pids = sorted(int(p) for p in os.listdir("/proc") if p.isdigit())
     for pid in pids:
         path = f"/proc/{pid}/ns/net"
         key = _stat_key(path)
         if key is None or key in found:
             continue  # kernel threads and exited processes have no readable ns link
-        label = "host" if key == host else _pid_label(pid)
+        label = _pid_label(pid)
         found[key] = NetnsRef(label, path, key[0], key[1], current=key == me)
     if me not in found:  # /proc hidden (hidepid): still scan where we are
         found[me] = current_netns()
@@ -188,7 +210,7 @@ def resolve_netns(spec: str | os.PathLike[str] | None) -> NetnsRef:
             if os.path.lexists(path):
                 break
         else:
-            known = sorted({name for name, _ in _named()})
+            known = sorted({name for name, _, _ in _named()})
             raise NetnsNotFoundError(
                 f"no network namespace named {text!r} in {' or '.join(NAMED_DIRS)}"
                 + (f"; known: {', '.join(known[:20])}" if known else "; none exist"),

@@ -1,0 +1,253 @@
+"""TC scan speed against the tools people use today, all measured in the same run.
+
+Scenes are built by :class:`wpprotect.tc._lab.Lab` (namespaces ``wptc4b-*``, removed at the end):
+
+1. one namespace, 500 veth pairs (1000 interfaces + lo), clsact and 3 direct-action filters on
+   each host side (1500 filters), as in tc-ebpf.md §7:
+
+   - whole process ``python -m wpprotect tc scan --json --netns NAME`` (with and without
+     ``--classifier-priority``, which decides whether the agent's config is read) against
+     ``ip netns exec NAME bpftool net -j`` and against a loop of
+     ``tc -n NAME -j filter show dev X ingress|egress`` (sampled on 100 devices, extrapolated
+     to all 1000 interfaces x 2 directions);
+   - in-process ``TCInspector(netns=NAME).scan()`` against bpftool and against a lean floor: the
+     same netlink dumps (links, qdiscs, per-device filters) walked with ``struct`` only, plus the
+     same 2 ``BPF_PROG_QUERY`` per device, decoding nothing;
+
+2. 100 namespaces x 10 interfaces: ``--netns all`` against a loop of
+   ``ip netns exec NS bpftool net -j`` over those namespaces;
+
+3. scaling: 10, 100, 1000 and 4000 interfaces, in-process, per-interface cost.
+
+Also: start-up cost of the CLI module chain, and which heavy backends a whole scan imports.
+
+Timings are wall-clock, best of N (the minimum is the least disturbed by other load on the
+machine), with CPU time (user+sys) beside for the subprocesses. Goals: whole process >= 10x
+faster than bpftool and >= 100x faster than the tc loop; in-process >= 20x faster than bpftool and
+within 3x of the floor; per-interface cost flat as the count grows.
+"""
+
+from __future__ import annotations
+
+import os
+import resource
+import socket
+import struct
+import subprocess
+import sys
+import time
+from collections.abc import Callable, Sequence
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parent.parent
+ENV = dict(os.environ, PYTHONPATH=str(ROOT))
+HEAVY = ("pyroute2", "ruamel", "docker", "kubernetes")
+
+
+def _best(fn: Callable[[], object], runs: int) -> float:
+    best = float("inf")
+    for _ in range(runs):
+        start = time.perf_counter()
+        fn()
+        best = min(best, time.perf_counter() - start)
+    return best
+
+
+def _proc(argv: Sequence[str], runs: int) -> tuple[float, float]:
+    """Best wall time and best CPU time (user+sys of the child) of a command."""
+    best_wall = best_cpu = float("inf")
+    for _ in range(runs):
+        before = resource.getrusage(resource.RUSAGE_CHILDREN)
+        start = time.perf_counter()
+        subprocess.run(
+            argv, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL, env=ENV, check=False
+        )
+        wall = time.perf_counter() - start
+        after = resource.getrusage(resource.RUSAGE_CHILDREN)
+        cpu = (after.ru_utime - before.ru_utime) + (after.ru_stime - before.ru_stime)
+        best_wall, best_cpu = min(best_wall, wall), min(best_cpu, cpu)
+    return best_wall, best_cpu
+
+
+def _ms(t: float) -> str:
+    return f"{t * 1000:9.1f} ms"
+
+
+def _row(label: str, t: float, cpu: float | None = None, ref: float | None = None) -> None:
+    extra = f"  cpu {cpu * 1000:7.1f} ms" if cpu is not None else " " * 17
+    ratio = f"  {ref / t:7.1f}x faster" if ref is not None else ""
+    print(f"  {label:58s}{_ms(t)}{extra}{ratio}")
+
+
+def _floor(netns_name: str) -> float:
+    """The lean floor: the scan's syscalls with a struct-only loop that decodes nothing."""
+    from wpprotect.tc import _bpf, _netns
+
+    hdr = struct.Struct("=IHHII").unpack_from
+    pair = struct.Struct("=i4xI").unpack_from
+    req = struct.Struct("=IHHII BBHiIII")
+
+    def dump(sock: socket.socket, buf: bytearray, msg: bytes) -> list[tuple[int, int]]:
+        """Send a dump request; (ifindex, parent) of every message, read from the fixed header."""
+        sock.send(msg)
+        seen: list[tuple[int, int]] = []
+        while True:
+            n = sock.recv_into(buf)
+            off = 0
+            while off < n:
+                length, mtype, _, _, _ = hdr(buf, off)
+                if mtype in (2, 3):  # NLMSG_ERROR, NLMSG_DONE
+                    return seen
+                # ifinfomsg and tcmsg both hold the ifindex at +20; tcmsg's parent is at +28.
+                seen.append(pair(buf, off + 20))
+                off += (length + 3) & ~3
+
+    ref = _netns.resolve_netns(netns_name)
+
+    def run() -> None:
+        with _netns.entered(ref):
+            big = socket.socket(socket.AF_NETLINK, socket.SOCK_RAW, socket.NETLINK_ROUTE)
+            small = socket.socket(socket.AF_NETLINK, socket.SOCK_RAW, socket.NETLINK_ROUTE)
+            bbuf, sbuf = bytearray(32768), bytearray(4096)
+            link_req = struct.pack("=IHHII BBHiII HHI", 40, 18, 0x301, 1, 0, 0, 0, 0, 0, 0, 0,
+                                   8, 29, 8)  # fmt: skip
+            links = [ifindex for ifindex, _ in dump(big, bbuf, link_req)]
+            qreq = req.pack(36, 38, 0x301, 2, 0, 0, 0, 0, 0, 0, 0, 0)
+            clsact = [i for i, parent in dump(big, bbuf, qreq) if parent == 0xFFFFFFF1]
+            for ifindex in clsact:
+                for parent in (0xFFFFFFF2, 0xFFFFFFF3):
+                    dump(small, sbuf, req.pack(36, 46, 0x301, 3, 0, 0, 0, 0, ifindex, 0, parent, 0))
+            for ifindex in links:
+                _bpf.prog_query(ifindex, 46)
+                _bpf.prog_query(ifindex, 47)
+            big.close()
+            small.close()
+
+    return _best(run, 9)
+
+
+def _heavy_imports(netns_name: str) -> str:
+    code = (
+        "import sys, io, contextlib\n"
+        "from wpprotect.cli import main\n"
+        "with contextlib.redirect_stdout(io.StringIO()):\n"
+        f"    main(['tc', 'scan', '--json', '--netns', {netns_name!r}])\n"
+        f"print(','.join(sorted({{m.split('.')[0] for m in sys.modules}} & set({HEAVY!r}))))\n"
+    )
+    out = subprocess.run(
+        [sys.executable, "-c", code], capture_output=True, text=True, env=ENV, check=False
+    )
+    return out.stdout.strip() or "none"
+
+
+def scene_one_namespace() -> None:
+    from wpprotect.tc import TCInspector
+    from wpprotect.tc._lab import Lab
+
+    print("1. one namespace, 1000 interfaces (500 veth pairs), 1500 clsact filters")
+    with Lab("wptc4b") as lab:
+        ns = lab.scene_veths(500, dev_prefix="w4")
+        name = ns.name
+        bpftool, bpftool_cpu = _proc(["ip", "netns", "exec", name, "bpftool", "net", "-j"], 5)
+        hosts = [n for n in ns.ifindex if n.startswith("w4") and not n.endswith("p")][:100]
+        start = time.perf_counter()
+        before = resource.getrusage(resource.RUSAGE_CHILDREN)
+        for dev in hosts:
+            for direction in ("ingress", "egress"):
+                subprocess.run(["tc", "-n", name, "-j", "filter", "show", "dev", dev, direction],
+                               stdout=subprocess.DEVNULL, check=True)  # fmt: skip
+        after = resource.getrusage(resource.RUSAGE_CHILDREN)
+        scale = 1000 / len(hosts)
+        tc_loop = (time.perf_counter() - start) * scale
+        tc_cpu = ((after.ru_utime - before.ru_utime) + (after.ru_stime - before.ru_stime)) * scale
+        cli = [sys.executable, "-m", "wpprotect", "tc", "scan", "--json", "--netns", name]
+        whole, whole_cpu = _proc(cli, 9)
+        whole_p, whole_p_cpu = _proc([*cli, "--classifier-priority", "10"], 9)
+        inspector = TCInspector(netns=name)
+        inproc = _best(inspector.scan, 9)
+        no_tcx = _best(TCInspector(netns=name, tcx=False).scan, 9)
+        floor = _floor(name)
+        report = inspector.scan()
+        assert len(report.programs) == 1500, len(report.programs)
+        heavy = _heavy_imports(name)
+
+    _row("ip netns exec NS bpftool net -j (baseline)", bpftool, bpftool_cpu)
+    _row("tc -j filter show dev X ingress|egress x 2000 (from 200)", tc_loop, tc_cpu)
+    _row("wpprotect tc scan --json --netns NS (whole process)", whole, whole_cpu, bpftool)
+    _row("  ... --classifier-priority 10 (agent config not read)", whole_p, whole_p_cpu, bpftool)
+    _row("TCInspector(netns=NS).scan() in-process", inproc, None, bpftool)
+    _row("  ... tcx=False (no BPF_PROG_QUERY per device)", no_tcx, None, bpftool)
+    _row("lean floor: same dumps + queries, struct-only, no decoding", floor, None, bpftool)
+    print(f"  whole process vs tc loop: {tc_loop / whole:7.1f}x faster (goal >= 100x)")
+    print(f"  whole process vs bpftool: {bpftool / whole:7.1f}x faster (goal >= 10x); "
+          f"with --classifier-priority {bpftool / whole_p:.1f}x")  # fmt: skip
+    print(f"  in-process vs bpftool:    {bpftool / inproc:7.1f}x faster (goal >= 20x)")
+    print(f"  in-process vs floor:      {inproc / floor:7.2f}x the floor (goal <= 3x)")
+    print(f"  heavy backends imported by a whole `tc scan --json`: {heavy}")
+
+
+def scene_many_namespaces() -> None:
+    from wpprotect.tc import TCInspector
+    from wpprotect.tc._lab import Lab
+
+    print("2. 100 namespaces x 10 interfaces (5 veth pairs, 15 filters each)")
+    with Lab("wptc4m") as lab:
+        spaces = lab.scene_namespaces(100, 10, dev_prefix="w4")
+        start = time.perf_counter()
+        before = resource.getrusage(resource.RUSAGE_CHILDREN)
+        for ns in spaces:
+            subprocess.run(["ip", "netns", "exec", ns.name, "bpftool", "net", "-j"],
+                           stdout=subprocess.DEVNULL, check=True)  # fmt: skip
+        after = resource.getrusage(resource.RUSAGE_CHILDREN)
+        loop = time.perf_counter() - start
+        loop_cpu = (after.ru_utime - before.ru_utime) + (after.ru_stime - before.ru_stime)
+        cli = [sys.executable, "-m", "wpprotect", "tc", "scan", "--json", "--netns", "all",
+               "--classifier-priority", "10"]  # fmt: skip
+        whole, whole_cpu = _proc(cli, 5)
+        inproc = _best(TCInspector(netns="all").scan, 5)
+        one_worker = _best(TCInspector(netns="all", workers=1).scan, 5)
+        report = TCInspector(netns="all").scan()
+        found = sum(1 for p in report.programs if p.netns.startswith("wptc4m"))
+        assert found == 1500, found
+    _row("loop: ip netns exec NS bpftool net -j x 100 (baseline)", loop, loop_cpu)
+    _row("wpprotect tc scan --json --netns all (whole process)", whole, whole_cpu, loop)
+    _row("TCInspector(netns='all').scan() in-process, 3 threads", inproc, None, loop)
+    _row("  ... workers=1", one_worker, None, loop)
+
+
+def scene_scaling() -> None:
+    from wpprotect.tc import TCInspector
+    from wpprotect.tc._lab import Lab
+
+    print("3. scaling (one namespace, 3 filters per veth pair host side)")
+    for ifaces in (10, 100, 1000, 4000):
+        with Lab("wptc4s") as lab:
+            ns = lab.scene_veths(ifaces // 2, dev_prefix="w4")
+            t = _best(TCInspector(netns=ns.name).scan, 5 if ifaces > 1000 else 9)
+        print(f"  {ifaces:5d} interfaces: {_ms(t)}  {t / ifaces * 1e6:7.1f} us per interface")
+
+
+def startup() -> None:
+    print("4. start-up")
+    base, _ = _proc([sys.executable, "-c", "pass"], 15)
+    cli, _ = _proc([sys.executable, "-c", "import wpprotect.cli"], 15)
+    tc, _ = _proc([sys.executable, "-c", "import wpprotect.cli._tc"], 15)
+    scan, _ = _proc([sys.executable, "-c", "import wpprotect.cli._tc, wpprotect.tc"], 15)
+    _row("python -c pass (baseline)", base)
+    _row("import wpprotect.cli", cli)
+    _row("import wpprotect.cli._tc", tc)
+    _row("import wpprotect.cli._tc, wpprotect.tc (the scan path)", scan)
+
+
+def main() -> None:
+    if os.geteuid() != 0:
+        print("bench_tc: needs root (network namespaces, BPF); nothing measured")
+        return
+    startup()
+    scene_one_namespace()
+    scene_many_namespaces()
+    scene_scaling()
+
+
+if __name__ == "__main__":
+    main()
