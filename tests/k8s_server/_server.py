@@ -153,6 +153,8 @@ class K8sTestServer:
         #: per-pod backends override :attr:`exec_backend` (``(namespace, pod) -> backend``)
         self.pod_backends: dict[tuple[str, str], ExecBackend] = {}
         self.faults = Faults()
+        #: the exec subprotocols this server speaks, preferred first (older API servers: v4 only)
+        self.channel_protocols: tuple[str, ...] = CHANNEL_PROTOCOLS
         self.requests: list[tuple[str, str, str]] = []  # (method, path, content-type)
         self._lock = threading.RLock()
         self._rv = 1000
@@ -256,6 +258,11 @@ class K8sTestServer:
                 for (k, ns, _), o in sorted(self._objects.items())
                 if k == kind and (namespace is None or ns == namespace)
             ]
+
+    def delete(self, kind: str, namespace: str, name: str) -> None:
+        """Remove a stored object (a pod evicted, a DaemonSet uninstalled)."""
+        with self._lock:
+            del self._objects[(kind, namespace, name)]
 
     def modify(
         self, kind: str, namespace: str, name: str, fn: Callable[[dict[str, Any]], None]
@@ -602,7 +609,7 @@ class _Handler(BaseHTTPRequestHandler):
         if self.headers.get("Upgrade", "").lower() != "websocket":
             raise _HTTPError(400, "Upgrade request required", reason="BadRequest")
         offered = [p.strip() for p in self.headers.get("Sec-WebSocket-Protocol", "").split(",")]
-        protocol = next((p for p in CHANNEL_PROTOCOLS if p in offered), None)
+        protocol = next((p for p in self.api.channel_protocols if p in offered), None)
         if protocol is None:
             raise _HTTPError(400, f"none of the offered subprotocols {offered} is supported")
         with_stdin = query.get("stdin", ["false"])[0] in ("true", "1")

@@ -1,0 +1,324 @@
+"""The wall around the ``kubernetes`` client: plain JSON in and out, wpprotect errors only.
+
+``kubernetes`` ships no type information, so every client object is ``Any`` here and nowhere
+else; callers get ``dict`` objects exactly as the API server sent them (camelCase JSON), which is
+what the config surface editors (:func:`wpprotect.config._surfaces.edit_daemonset`) work on.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import importlib
+import json
+import logging
+import threading
+from collections.abc import Iterator
+from typing import Any, NoReturn
+
+from wpprotect.errors import (
+    AgentNotFoundError,
+    BackendUnavailableError,
+    ExecError,
+    PermissionDeniedError,
+    PlatformError,
+    RemoteConflictError,
+)
+
+__all__ = ["DDA_GROUP", "DDA_PLURAL", "DDA_VERSION", "K8sAPI", "api_error"]
+
+log = logging.getLogger(__name__)
+
+# api/datadoghq/v2alpha1/groupversion_info.go in DataDog/datadog-operator
+DDA_GROUP = "datadoghq.com"
+DDA_VERSION = "v2alpha1"
+DDA_PLURAL = "datadogagents"
+
+_MAX_MESSAGE = 300  # Status messages are quoted in errors; keep them short
+
+
+def _status_message(body: object) -> str:
+    """The ``message`` of a ``metav1.Status`` body, or the body itself, truncated."""
+    text = body.decode("utf-8", "replace") if isinstance(body, bytes) else str(body or "")
+    try:
+        parsed = json.loads(text)
+    except ValueError:
+        parsed = None
+    if isinstance(parsed, dict) and isinstance(parsed.get("message"), str):
+        text = parsed["message"]
+    text = text.strip()
+    return text if len(text) <= _MAX_MESSAGE else text[:_MAX_MESSAGE] + "..."
+
+
+def api_error(status: int, message: str, *, what: str, target: str | None) -> PlatformError:
+    """The wpprotect error for an HTTP status from the API server.
+
+    :param status: the HTTP status (0 when no HTTP answer was received).
+    :param message: the server's ``Status`` message.
+    :param what: what was being done, e.g. ``read daemonset datadog/datadog-agent``.
+    :param target: the platform target, for the error's context.
+    """
+    text = f"cannot {what}: HTTP {status}: {message}" if status else f"cannot {what}: {message}"
+    if status in (401, 403):
+        return PermissionDeniedError(text, target=target)
+    if status == 404:
+        return AgentNotFoundError(text, target=target)
+    if status == 409:
+        return RemoteConflictError(text, target=target)
+    if status in (0, 502, 503, 504):
+        return BackendUnavailableError(text, target=target)
+    return PlatformError(text, target=target)
+
+
+def _raise_translated(exc: BaseException, *, what: str, target: str | None) -> NoReturn:
+    from kubernetes.client.exceptions import ApiException
+
+    if isinstance(exc, ApiException):
+        status = int(exc.status or 0)
+        cause = exc.__context__
+        code = getattr(cause, "status_code", None)
+        if status == 0 and isinstance(code, int):
+            # A websocket handshake refused by the server: websocket-client's
+            # WebSocketBadStatusException carries the HTTP status and the Status body.
+            body = getattr(cause, "resp_body", b"") or b""
+            raise api_error(code, _status_message(body), what=what, target=target) from exc
+        if status == 0:
+            raise BackendUnavailableError(
+                f"cannot {what}: {_status_message(exc.reason)}", target=target
+            ) from exc
+        raise api_error(
+            status, _status_message(exc.body or exc.reason), what=what, target=target
+        ) from exc
+    raise BackendUnavailableError(
+        f"cannot {what}: the Kubernetes API did not answer ({type(exc).__name__}: {exc})",
+        target=target,
+    ) from exc
+
+
+@contextlib.contextmanager
+def translated(what: str, target: str | None) -> Iterator[None]:
+    """Turn ``ApiException``, urllib3 and socket errors raised inside into wpprotect errors."""
+    import urllib3.exceptions
+    from kubernetes.client.exceptions import ApiException
+
+    try:
+        yield
+    except (ApiException, urllib3.exceptions.HTTPError, OSError) as exc:
+        _raise_translated(exc, what=what, target=target)
+
+
+def load_api_client(api_client: Any | None, *, context: str | None, kubeconfig: str | None) -> Any:
+    """The given client, else one from kubeconfig (``context``), else in-cluster config.
+
+    :raises BackendUnavailableError: ``kubernetes`` is not installed, or no usable config.
+    """
+    try:
+        client: Any = importlib.import_module("kubernetes.client")
+        config: Any = importlib.import_module("kubernetes.config")
+    except ImportError as exc:
+        raise BackendUnavailableError(
+            "the kubernetes package is not installed (pip install 'wpprotect[kubernetes]')"
+        ) from exc
+    if api_client is not None:
+        return api_client
+    try:
+        return config.new_client_from_config(config_file=kubeconfig, context=context)
+    except (config.ConfigException, OSError, ValueError) as exc:
+        if kubeconfig is not None or context is not None:
+            raise BackendUnavailableError(
+                f"cannot load kubeconfig {kubeconfig or '(default)'}"
+                f"{f' context {context!r}' if context else ''}: {exc}"
+            ) from exc
+        kube_error = exc
+    configuration = client.Configuration()
+    try:
+        config.load_incluster_config(client_configuration=configuration)
+    except config.ConfigException as exc:
+        raise BackendUnavailableError(
+            f"no Kubernetes configuration: no usable kubeconfig ({kube_error}) and not "
+            f"running in a cluster ({exc})"
+        ) from exc
+    return client.ApiClient(configuration)
+
+
+class K8sAPI:
+    """The few API calls the platform makes, each returning parsed JSON.
+
+    :param api_client: a ``kubernetes.client.ApiClient``, or None to load one lazily.
+    """
+
+    def __init__(
+        self,
+        api_client: Any | None = None,
+        *,
+        context: str | None = None,
+        kubeconfig: str | None = None,
+    ) -> None:
+        self._given = api_client
+        self._context = context
+        self._kubeconfig = kubeconfig
+        self._client: Any | None = None
+        self._lock = threading.Lock()
+        #: False once the client turned out to have no binary exec frames (kubernetes < 31)
+        self.binary_frames = True
+
+    @property
+    def client(self) -> Any:
+        """The ``ApiClient`` (loaded on first use)."""
+        with self._lock:
+            if self._client is None:
+                self._client = load_api_client(
+                    self._given, context=self._context, kubeconfig=self._kubeconfig
+                )
+            return self._client
+
+    @property
+    def host(self) -> str:
+        """The API server URL."""
+        return str(self.client.configuration.host)
+
+    def _json(self, response: Any) -> Any:
+        data = response.data if hasattr(response, "data") else response
+        if isinstance(data, bytes | str):
+            return json.loads(data or "null")
+        return data
+
+    # -- reads -------------------------------------------------------------------------------
+    def list_pods(
+        self, namespace: str | None, selector: str | None, *, field_selector: str | None = None
+    ) -> list[dict[str, Any]]:
+        """Pods in ``namespace`` (all namespaces when None) matching ``selector``."""
+        from kubernetes import client
+
+        core = client.CoreV1Api(self.client)
+        where = f"namespace {namespace}" if namespace else "all namespaces"
+        kwargs: dict[str, Any] = {"_preload_content": False}
+        if selector:
+            kwargs["label_selector"] = selector
+        if field_selector:
+            kwargs["field_selector"] = field_selector
+        with translated(f"list pods in {where}", None):
+            if namespace:
+                resp = core.list_namespaced_pod(namespace, **kwargs)
+            else:
+                resp = core.list_pod_for_all_namespaces(**kwargs)
+            items = self._json(resp).get("items") or []
+        return [i for i in items if isinstance(i, dict)]
+
+    def read_pod(self, namespace: str, name: str) -> dict[str, Any]:
+        """One pod."""
+        from kubernetes import client
+
+        with translated(f"read pod {namespace}/{name}", f"pod {namespace}/{name}"):
+            resp = client.CoreV1Api(self.client).read_namespaced_pod(
+                name, namespace, _preload_content=False
+            )
+            return dict(self._json(resp))
+
+    def read_daemonset(self, namespace: str, name: str) -> dict[str, Any]:
+        """One DaemonSet."""
+        from kubernetes import client
+
+        with translated(f"read daemonset {namespace}/{name}", f"daemonset/{namespace}/{name}"):
+            resp = client.AppsV1Api(self.client).read_namespaced_daemon_set(
+                name, namespace, _preload_content=False
+            )
+            return dict(self._json(resp))
+
+    def patch_daemonset(
+        self, namespace: str, name: str, body: Any, content_type: str
+    ) -> dict[str, Any]:
+        """PATCH a DaemonSet with the given patch flavour; returns the stored object.
+
+        :raises RemoteConflictError: 409, the resourceVersion precondition failed.
+        """
+        from kubernetes import client
+
+        with translated(f"patch daemonset {namespace}/{name}", f"daemonset/{namespace}/{name}"):
+            resp = client.AppsV1Api(self.client).patch_namespaced_daemon_set(
+                name, namespace, body, _content_type=content_type, _preload_content=False
+            )
+            return dict(self._json(resp))
+
+    def read_datadogagent(self, namespace: str, name: str) -> dict[str, Any]:
+        """One DatadogAgent custom resource."""
+        from kubernetes import client
+
+        with translated(
+            f"read datadogagent {namespace}/{name}", f"datadogagent/{namespace}/{name}"
+        ):
+            resp = client.CustomObjectsApi(self.client).get_namespaced_custom_object(
+                DDA_GROUP, DDA_VERSION, namespace, DDA_PLURAL, name, _preload_content=False
+            )
+            return dict(self._json(resp))
+
+    def patch_datadogagent(self, namespace: str, name: str, body: Any) -> dict[str, Any]:
+        """JSON merge patch (RFC 7386) a DatadogAgent: custom resources take no strategic
+        merge patch."""
+        from kubernetes import client
+
+        with translated(
+            f"patch datadogagent {namespace}/{name}", f"datadogagent/{namespace}/{name}"
+        ):
+            resp = client.CustomObjectsApi(self.client).patch_namespaced_custom_object(
+                DDA_GROUP,
+                DDA_VERSION,
+                namespace,
+                DDA_PLURAL,
+                name,
+                body,
+                _content_type="application/merge-patch+json",
+                _preload_content=False,
+            )
+            return dict(self._json(resp))
+
+    # -- exec --------------------------------------------------------------------------------
+    def open_exec(
+        self, namespace: str, pod: str, container: str, argv: list[str], *, stdin: bool, target: str
+    ) -> tuple[Any, Any]:
+        """Open the exec websocket; returns ``(ws_client, private_api_client)``.
+
+        ``kubernetes.stream.stream`` swaps ``call_api`` on the ``ApiClient`` it is given for the
+        length of the call, so concurrent execs sharing one client would corrupt each other (and
+        every REST call made meanwhile). Each exec therefore gets its own ``ApiClient`` over the
+        same configuration; the caller closes it.
+
+        :raises ExecError: the websocket could not be opened (with the HTTP status translated).
+        """
+        from kubernetes import client
+        from kubernetes.stream import stream
+
+        shared = self.client
+        private: Any = client.ApiClient(shared.configuration)
+        for key, value in getattr(shared, "default_headers", {}).items():
+            private.set_default_header(key, value)
+        core = client.CoreV1Api(private)
+        kwargs: dict[str, Any] = {
+            "command": argv,
+            "container": container,
+            "stdin": stdin,
+            "stdout": True,
+            "stderr": True,
+            "tty": False,
+            "_preload_content": False,
+        }
+        try:
+            with translated(f"exec {argv[0]} in {container}", target):
+                try:
+                    ws = stream(
+                        core.connect_get_namespaced_pod_exec, pod, namespace, binary=True, **kwargs
+                    )
+                except TypeError:
+                    # kubernetes < 31 has no binary mode: frames arrive as text.
+                    self.binary_frames = False
+                    ws = stream(core.connect_get_namespaced_pod_exec, pod, namespace, **kwargs)
+        except PlatformError as exc:
+            private.close()
+            if isinstance(
+                exc, AgentNotFoundError | PermissionDeniedError | BackendUnavailableError
+            ):
+                raise
+            raise ExecError(exc.message, target=target) from exc
+        except Exception:
+            private.close()
+            raise
+        return ws, private

@@ -1,0 +1,493 @@
+"""The Kubernetes adapter: agent pods found by label, exec over the API server's websocket.
+
+``kubernetes`` (the official client) is imported only here and in the private ``_k8s_*``
+modules beside it, on first use. Agent pods are found with the label both the Helm chart and the
+Operator put on them, ``agent.datadoghq.com/component=agent`` (deployments.md §2.1, §3.3; the
+``kubectl datadog`` plugin's ``AgentLabel``), then ``app.kubernetes.io/component=agent``.
+"""
+
+from __future__ import annotations
+
+import base64
+import contextlib
+import json
+import logging
+import os
+import tempfile
+import time
+from collections.abc import Sequence
+from pathlib import Path, PurePosixPath
+from typing import Any
+
+from wpprotect.errors import (
+    AgentNotFoundError,
+    ExecError,
+    ExecTimeoutError,
+    InvalidArgumentError,
+    PlatformError,
+)
+from wpprotect.platforms._base import BasePlatform, Component, ExecResult
+from wpprotect.platforms._k8s_api import K8sAPI
+
+__all__ = ["AGENT_SELECTORS", "KubernetesPlatform"]
+
+log = logging.getLogger(__name__)
+
+#: Label selectors tried in order when the caller gives none.
+AGENT_SELECTORS = ("agent.datadoghq.com/component=agent", "app.kubernetes.io/component=agent")
+_COMPONENTS: tuple[Component, ...] = ("agent", "system-probe", "security-agent")
+_MANAGED_BY = "app.kubernetes.io/managed-by"
+_OPERATOR_OWNERS = ("DatadogAgent", "DatadogAgentInternal")
+# A DNS-1123 subdomain (pod and namespace names), so a name cannot smuggle a path or a query.
+_NAME_CHARS = frozenset("abcdefghijklmnopqrstuvwxyz0123456789-.")
+
+
+def _check_name(value: object, what: str) -> str | None:
+    if value is None:
+        return None
+    if not isinstance(value, str) or not value or len(value) > 253 or not set(value) <= _NAME_CHARS:
+        raise InvalidArgumentError(f"invalid {what} name {value!r} (lower-case DNS name expected)")
+    return value
+
+
+def _check_argv(argv: object) -> list[str]:
+    if isinstance(argv, str | bytes) or not isinstance(argv, Sequence) or not argv:
+        raise InvalidArgumentError(f"argv must be a non-empty list of strings, not {argv!r}")
+    out = list(argv)
+    for arg in out:
+        if not isinstance(arg, str) or "\x00" in arg:
+            raise InvalidArgumentError(f"argv items must be strings without NUL, not {arg!r}")
+    return out
+
+
+def _meta(obj: dict[str, Any]) -> dict[str, Any]:
+    meta = obj.get("metadata")
+    return meta if isinstance(meta, dict) else {}
+
+
+def _pod_containers(pod: dict[str, Any]) -> list[str]:
+    spec = pod.get("spec") or {}
+    return [str(c.get("name")) for c in spec.get("containers") or [] if isinstance(c, dict)]
+
+
+def _ready_score(pod: dict[str, Any]) -> tuple[int, str]:
+    statuses = (pod.get("status") or {}).get("containerStatuses") or []
+    ready = sum(1 for s in statuses if isinstance(s, dict) and s.get("ready"))
+    return ready, str(_meta(pod).get("creationTimestamp") or "")
+
+
+def _to_bytes(data: Any) -> bytes:
+    if isinstance(data, bytes):
+        return data
+    return str(data or "").encode("utf-8", "surrogateescape")
+
+
+class KubernetesPlatform(BasePlatform):
+    """Datadog Agent pods in a cluster.
+
+    >>> k8s = KubernetesPlatform(namespace="datadog")           # doctest: +SKIP
+    >>> [a.target for a in k8s.agents()]                        # doctest: +SKIP
+    ['pod datadog/datadog-agent-7xk2p (node-1)', 'pod datadog/datadog-agent-q9w4d (node-2)']
+
+    :param namespace: where to look; ``None`` looks in every namespace.
+    :param pod: one pod by name (then this platform is that agent).
+    :param label_selector: a selector that replaces the default agent labels.
+    :param api_client: a ``kubernetes.client.ApiClient``; by default one is loaded from
+        kubeconfig (``kubeconfig``, ``context``) or, failing that, the in-cluster config.
+    :param context: kubeconfig context.
+    :param kubeconfig: kubeconfig path.
+    :raises InvalidArgumentError: a malformed namespace or pod name.
+    """
+
+    kind = "kubernetes"
+
+    def __init__(
+        self,
+        namespace: str | None = None,
+        pod: str | None = None,
+        label_selector: str | None = None,
+        *,
+        api_client: Any = None,
+        context: str | None = None,
+        kubeconfig: str | os.PathLike[str] | None = None,
+    ) -> None:
+        self.namespace = _check_name(namespace, "namespace")
+        self.pod = _check_name(pod, "pod")
+        selector: object = label_selector
+        if selector is not None and (not isinstance(selector, str) or "\x00" in selector):
+            raise InvalidArgumentError(f"invalid label selector {label_selector!r}")
+        self.label_selector = label_selector
+        self._api = K8sAPI(
+            api_client,
+            context=context,
+            kubeconfig=None if kubeconfig is None else os.fspath(kubeconfig),
+        )
+        self._pod_obj: dict[str, Any] | None = None
+
+    @classmethod
+    def _for_pod(cls, api: K8sAPI, pod: dict[str, Any]) -> KubernetesPlatform:
+        meta = _meta(pod)
+        platform = cls.__new__(cls)
+        platform.namespace = str(meta.get("namespace"))
+        platform.pod = str(meta.get("name"))
+        platform.label_selector = None
+        platform._api = api
+        platform._pod_obj = pod
+        return platform
+
+    # -- identity ----------------------------------------------------------------------------
+    @property
+    def target(self) -> str:
+        """``pod <namespace>/<name> (<node>)`` for one pod, else what is searched."""
+        if self._pod_obj is not None:
+            meta = _meta(self._pod_obj)
+            node = (self._pod_obj.get("spec") or {}).get("nodeName") or "unscheduled"
+            return f"pod {meta.get('namespace')}/{meta.get('name')} ({node})"
+        where = self.namespace or "all namespaces"
+        if self.pod is not None:
+            return f"pod {self.namespace or '*'}/{self.pod}"
+        return f"agent pods in {where}"
+
+    # -- discovery ---------------------------------------------------------------------------
+    def _find_pods(self) -> list[dict[str, Any]]:
+        """Running agent pods, one per node."""
+        if self.pod is not None:
+            return [self._resolve_named_pod()]
+        selectors = [self.label_selector] if self.label_selector else list(AGENT_SELECTORS)
+        pods: list[dict[str, Any]] = []
+        for selector in selectors:
+            found = self._api.list_pods(self.namespace, selector)
+            if self.label_selector is None and selector != AGENT_SELECTORS[0]:
+                # a generic label: keep pods that look like the agent (an `agent` container)
+                found = [p for p in found if "agent" in _pod_containers(p)]
+            pods = [p for p in found if (p.get("status") or {}).get("phase") == "Running"]
+            if pods:
+                break
+        if not pods:
+            raise AgentNotFoundError(
+                f"no Running agent pod matches {' or '.join(selectors)} in "
+                f"{self.namespace or 'any namespace'}",
+                target=self.target,
+            )
+        by_node: dict[str, list[dict[str, Any]]] = {}
+        for p in pods:
+            by_node.setdefault(str((p.get("spec") or {}).get("nodeName") or ""), []).append(p)
+        chosen = []
+        for node, group in sorted(by_node.items()):
+            group.sort(key=_ready_score, reverse=True)
+            if len(group) > 1:
+                log.warning(
+                    "%d agent pods on node %s; using %s",
+                    len(group),
+                    node or "?",
+                    _meta(group[0]).get("name"),
+                )
+            chosen.append(group[0])
+        return chosen
+
+    def _resolve_named_pod(self) -> dict[str, Any]:
+        if self.pod is None:  # pragma: no cover - callers check
+            raise InvalidArgumentError("no pod name given")
+        if self.namespace is not None:
+            pod = self._api.read_pod(self.namespace, self.pod)
+        else:
+            matches = self._api.list_pods(None, None, field_selector=f"metadata.name={self.pod}")
+            if not matches:
+                raise AgentNotFoundError(
+                    f"no pod named {self.pod} in any namespace", target=self.target
+                )
+            if len(matches) > 1:
+                spaces = ", ".join(sorted(str(_meta(m).get("namespace")) for m in matches))
+                raise InvalidArgumentError(
+                    f"pod {self.pod} exists in several namespaces ({spaces}); pass namespace="
+                )
+            pod = matches[0]
+        phase = (pod.get("status") or {}).get("phase")
+        if phase != "Running":
+            raise AgentNotFoundError(f"pod {self.pod} is {phase}, not Running", target=self.target)
+        return pod
+
+    def agents(self) -> list[BasePlatform]:
+        """One single-pod platform per agent pod (one per node), sharing this API client.
+
+        :raises AgentNotFoundError: no Running agent pod was found.
+        """
+        return [KubernetesPlatform._for_pod(self._api, p) for p in self._find_pods()]
+
+    def _the_pod(self) -> dict[str, Any]:
+        if self._pod_obj is None:
+            pods = self._find_pods()
+            if len(pods) > 1:
+                names = ", ".join(str(_meta(p).get("name")) for p in pods)
+                raise InvalidArgumentError(
+                    f"{len(pods)} agent pods found ({names}): pass pod= or use agents()"
+                )
+            self._pod_obj = pods[0]
+        return self._pod_obj
+
+    # -- exec --------------------------------------------------------------------------------
+    def _exec_bytes(
+        self, argv: Sequence[str], component: Component, stdin: bytes | None, timeout: float | None
+    ) -> tuple[int, bytes, bytes, float]:
+        args = _check_argv(argv)
+        if component not in _COMPONENTS:
+            raise InvalidArgumentError(
+                f"unknown component {component!r}; valid: {', '.join(_COMPONENTS)}"
+            )
+        pod = self._the_pod()
+        target = self.target
+        containers = _pod_containers(pod)
+        if component not in containers:
+            raise AgentNotFoundError(
+                f"the pod has no {component} container (containers: {', '.join(containers)})",
+                target=target,
+            )
+        meta = _meta(pod)
+        start = time.monotonic()
+        deadline = None if timeout is None else start + timeout
+        ws, private = self._api.open_exec(
+            str(meta.get("namespace")),
+            str(meta.get("name")),
+            component,
+            args,
+            stdin=stdin is not None,
+            target=target,
+        )
+        try:
+            return (*self._pump(ws, stdin, deadline, args, target), time.monotonic() - start)
+        finally:
+            with contextlib.suppress(Exception):
+                ws.close()
+            with contextlib.suppress(Exception):
+                private.close()
+
+    def _pump(
+        self, ws: Any, stdin: bytes | None, deadline: float | None, argv: list[str], target: str
+    ) -> tuple[int, bytes, bytes]:
+        """Send stdin, collect channels 1 and 2 until the server closes, read channel 3."""
+        from websocket import WebSocketException
+
+        out: list[bytes] = []
+        err: list[bytes] = []
+        status_raw: list[bytes] = []
+        try:
+            if stdin is not None:
+                for i in range(0, len(stdin), 64 * 1024):
+                    ws.write_stdin(stdin[i : i + 64 * 1024])
+                # v5.channel.k8s.io half-closes stdin; v4 cannot, so the command gets no EOF.
+                ws.close_channel(0)
+            while ws.is_open():
+                wait = 1.0
+                if deadline is not None:
+                    wait = deadline - time.monotonic()
+                    if wait <= 0:
+                        raise ExecTimeoutError(
+                            f"{argv[0]} ran past its timeout; the websocket was closed (the "
+                            "process may still run in the container)",
+                            target=target,
+                        )
+                    wait = min(wait, 1.0)
+                ws.update(timeout=wait)
+                out.append(_to_bytes(ws.read_channel(1)))
+                err.append(_to_bytes(ws.read_channel(2)))
+                status_raw.append(_to_bytes(ws.read_channel(3)))
+            out.append(_to_bytes(ws.read_channel(1)))
+            err.append(_to_bytes(ws.read_channel(2)))
+            status_raw.append(_to_bytes(ws.read_channel(3)))
+        except (WebSocketException, OSError) as exc:
+            raise ExecError(
+                f"the exec connection for {argv[0]} was lost: {exc}", target=target
+            ) from exc
+        status = b"".join(status_raw)
+        return self._exit_code(status, argv, target), b"".join(out), b"".join(err)
+
+    @staticmethod
+    def _exit_code(status: bytes, argv: list[str], target: str) -> int:
+        """The exit code from the error channel's ``metav1.Status`` (kubelet's remotecommand)."""
+        if not status.strip():
+            raise ExecError(
+                f"the exec connection for {argv[0]} closed before the exit status arrived",
+                target=target,
+            )
+        try:
+            parsed = json.loads(status)
+        except ValueError as exc:
+            raise ExecError(f"unreadable exec status {status[:200]!r}", target=target) from exc
+        if parsed.get("status") == "Success":
+            return 0
+        for cause in (parsed.get("details") or {}).get("causes") or []:
+            if isinstance(cause, dict) and cause.get("reason") == "ExitCode":
+                with contextlib.suppress(TypeError, ValueError):
+                    return int(str(cause.get("message")))
+        raise ExecError(
+            f"could not run {argv[0]}: {str(parsed.get('message') or parsed)[:300]}", target=target
+        )
+
+    def exec(
+        self,
+        argv: Sequence[str],
+        *,
+        component: Component = "security-agent",
+        stdin: bytes | None = None,
+        timeout: float | None = 120.0,
+    ) -> ExecResult:
+        """Run ``argv`` in the ``component`` container of the agent pod (no TTY).
+
+        stdout and stderr come on separate channels; the exit code comes from the status
+        channel. A non-zero exit is returned, not raised.
+
+        :param argv: the command, a list.
+        :param component: the container: ``security-agent``, ``system-probe`` or ``agent``.
+        :param stdin: bytes to send, then stdin is closed (needs ``v5.channel.k8s.io``).
+        :param timeout: seconds before giving up (``None``: wait for ever).
+        :raises ExecTimeoutError: it ran past ``timeout``.
+        :raises ExecError: the exec could not start or the connection was lost.
+        :raises AgentNotFoundError: no such pod or container.
+        :raises PermissionDeniedError: RBAC refused ``pods/exec``.
+        """
+        code, out, err, duration = self._exec_bytes(argv, component, stdin, timeout)
+        return ExecResult(
+            argv=tuple(argv),
+            exit_code=code,
+            stdout=out.decode("utf-8", "replace"),
+            stderr=err.decode("utf-8", "replace"),
+            duration=duration,
+            target=self.target,
+        )
+
+    def copy_out(
+        self, path: str, dest: Path | str, *, component: Component = "security-agent"
+    ) -> Path:
+        """Copy a file out of the container through exec (``cat``; binary-safe), checking its
+        size with ``stat``; written next to ``dest`` and renamed into place (mode 0600).
+
+        :param path: absolute path in the container.
+        :param dest: local file path, or an existing directory to copy into.
+        :returns: the local path written.
+        :raises PlatformError: the file cannot be read, or arrived truncated.
+        """
+        given: object = path
+        if not isinstance(given, str) or not given.startswith("/") or "\x00" in given:
+            raise InvalidArgumentError(f"need an absolute path in the container, not {given!r}")
+        dest = Path(dest)
+        final = dest / PurePosixPath(path).name if dest.is_dir() else dest
+        target = self.target
+        # The path is absolute, so it cannot be taken for an option.
+        code, data, err, _ = self._exec_bytes(["cat", path], component, None, 600.0)
+        if code == 0 and not self._api.binary_frames:
+            # kubernetes < 31 decodes frames as UTF-8 text: move the bytes as base64 instead.
+            code, b64, err, _ = self._exec_bytes(["base64", path], component, None, 600.0)
+            data = base64.b64decode(b64) if code == 0 else data
+        if code != 0:
+            raise PlatformError(
+                f"cannot read {path}: {err.decode('utf-8', 'replace').strip() or f'exit {code}'}",
+                path=path,
+                target=target,
+            )
+        code, size_text, _, _ = self._exec_bytes(["stat", "-c", "%s", path], component, None, 60.0)
+        if code == 0 and size_text.strip().isdigit() and int(size_text) != len(data):
+            raise PlatformError(
+                f"{path} arrived truncated: {len(data)} of {int(size_text)} bytes",
+                path=path,
+                target=target,
+            )
+        fd, tmp = tempfile.mkstemp(prefix=f".{final.name}.", dir=final.parent)
+        try:
+            with os.fdopen(fd, "wb") as fh:
+                fh.write(data)
+            os.chmod(tmp, 0o600)
+            os.replace(tmp, final)
+        except BaseException:
+            with contextlib.suppress(OSError):
+                os.unlink(tmp)
+            raise
+        return final
+
+    # -- plans -------------------------------------------------------------------------------
+    def _daemonsets(self) -> list[tuple[str, str]]:
+        """The DaemonSets owning the agent pods (namespace, name), in order."""
+        seen: list[tuple[str, str]] = []
+        for pod in self._find_pods() if self._pod_obj is None else [self._pod_obj]:
+            meta = _meta(pod)
+            owner = next(
+                (
+                    o
+                    for o in meta.get("ownerReferences") or []
+                    if isinstance(o, dict) and o.get("kind") == "DaemonSet"
+                ),
+                None,
+            )
+            if owner is None:
+                raise PlatformError(
+                    f"pod {meta.get('namespace')}/{meta.get('name')} is not owned by a DaemonSet; "
+                    "its settings cannot be changed from the cluster",
+                    target=self.target,
+                )
+            key = (str(meta.get("namespace")), str(owner.get("name")))
+            if key not in seen:
+                seen.append(key)
+        return seen
+
+    def _settings_plan(self, settings: dict[Any, Any], *, title: str) -> Any:
+        """Patch the agent DaemonSet, or its DatadogAgent when the Operator manages it.
+
+        :returns: a :class:`~wpprotect.Plan`; for a Helm release its notes say the chart
+            values need the same change (``wpprotect.plan_disable`` on the values file).
+        """
+        from wpprotect.plan import Plan
+        from wpprotect.platforms._k8s_changes import DaemonSetEnvChange, DatadogAgentChange
+
+        changes: list[Any] = []
+        notes: list[str] = []
+        for namespace, name in self._daemonsets():
+            ds = self._api.read_daemonset(namespace, name)
+            meta = _meta(ds)
+            labels = meta.get("labels") or {}
+            owners = [o for o in meta.get("ownerReferences") or [] if isinstance(o, dict)]
+            operator_owner = next((o for o in owners if o.get("kind") in _OPERATOR_OWNERS), None)
+            if labels.get(_MANAGED_BY) == "datadog-operator" or operator_owner is not None:
+                dda = labels.get("agent.datadoghq.com/name") or (operator_owner or {}).get("name")
+                if not dda:
+                    raise PlatformError(
+                        f"DaemonSet {namespace}/{name} is managed by the Datadog Operator but "
+                        "names no DatadogAgent; patching the DaemonSet would be reverted",
+                        target=self.target,
+                    )
+                changes.append(DatadogAgentChange(self._api, namespace, str(dda), settings))
+                notes.append(
+                    f"DaemonSet {namespace}/{name} is managed by the Datadog Operator: the change "
+                    f"goes into DatadogAgent {namespace}/{dda}, and the Operator rolls the pods."
+                )
+                continue
+            changes.append(DaemonSetEnvChange(self._api, namespace, name, settings))
+            strategy = ((ds.get("spec") or {}).get("updateStrategy") or {}).get("type")
+            if strategy == "OnDelete":
+                notes.append(
+                    f"DaemonSet {namespace}/{name} uses updateStrategy OnDelete: delete the agent "
+                    "pods for the new env to take effect."
+                )
+            if labels.get(_MANAGED_BY) == "Helm":
+                release = (meta.get("annotations") or {}).get("meta.helm.sh/release-name") or name
+                notes.append(_helm_note(namespace, name, str(release), settings))
+        plan_notes: Any = notes  # Plan's attrs list converters are opaque to mypy's plugin
+        return Plan(title, changes, notes=plan_notes)
+
+
+def _helm_note(namespace: str, name: str, release: str, settings: dict[Any, Any]) -> str:
+    """What to change in the Helm values so the next ``helm upgrade`` keeps the change."""
+    keys = []
+    for setting, value in settings.items():
+        helm_path = getattr(setting, "helm_path", None)
+        if helm_path:
+            keys.append(f"{helm_path}: {json.dumps(value)}")
+        else:
+            keys.append(
+                f"agents.containers.{getattr(setting, 'helm_env_container', 'systemProbe')}.env: "
+                f"[{{name: {setting.write_env}, value: {json.dumps(setting.env_value(value))}}}]"
+            )
+    return (
+        f"DaemonSet {namespace}/{name} belongs to Helm release {release!r}: the next helm upgrade "
+        "reverts this patch. Make the same change in the release's values file "
+        f"({'; '.join(keys)}), e.g. with wpprotect.plan_disable(values_path, scope=...) or "
+        "wpprotect.plan_classifier_priority(values_path, n); wpprotect never runs helm."
+    )
