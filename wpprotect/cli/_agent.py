@@ -1,0 +1,291 @@
+"""``wpprotect self-test``, ``wpprotect flare`` and ``wpprotect disable``: the agent operations on
+one platform (host, Docker or Kubernetes), as tables for people or ``--json`` for machines.
+
+Exit status: 0 nothing wrong; 1 a self-test failed on some agent, or a flare holds secrets the
+agent's scrubber missed; 2 a usage or environment error.
+"""
+
+from __future__ import annotations
+
+import argparse
+import sys
+from pathlib import Path
+from typing import Any
+
+from wpprotect.cli._output import (
+    Progress,
+    Styler,
+    add_dry_run_option,
+    add_json_option,
+    format_table,
+    print_json,
+)
+
+__all__ = ["make_platform", "register"]
+
+EXIT_OK, EXIT_ACTION, EXIT_USAGE = 0, 1, 2
+
+
+def _seconds(text: str) -> float:
+    try:
+        value = float(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"not a number of seconds: {text!r}") from None
+    if not 0 < value <= 86400:
+        raise argparse.ArgumentTypeError(f"must be in (0, 86400] seconds, got {text}")
+    return value
+
+
+def _workers(text: str) -> int:
+    try:
+        value = int(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"not an integer: {text!r}") from None
+    if not 1 <= value <= 1024:
+        raise argparse.ArgumentTypeError(f"must be 1..1024, got {text}")
+    return value
+
+
+def _add_target_options(p: argparse.ArgumentParser) -> None:
+    p.add_argument(
+        "--platform",
+        choices=("host", "docker", "kubernetes"),
+        default="host",
+        help="where the agent runs (default: %(default)s)",
+    )
+    host = p.add_argument_group("host")
+    host.add_argument(
+        "--install-dir",
+        type=Path,
+        default=Path("/opt/datadog-agent"),
+        metavar="DIR",
+        help="the agent's install directory (default: %(default)s)",
+    )
+    host.add_argument(
+        "--config-dir",
+        type=Path,
+        default=Path("/etc/datadog-agent"),
+        metavar="DIR",
+        help="the agent's config directory (default: %(default)s)",
+    )
+    docker = p.add_argument_group("docker")
+    docker.add_argument(
+        "--container", metavar="NAME", help="the agent container (default: found by name)"
+    )
+    k8s = p.add_argument_group("kubernetes")
+    k8s.add_argument("--namespace", metavar="NS", help="namespace of the agent pods")
+    k8s.add_argument("--pod", metavar="NAME", help="one agent pod (default: every agent pod)")
+    k8s.add_argument("--selector", metavar="LABELS", help="label selector for the agent pods")
+    k8s.add_argument("--context", metavar="NAME", help="kubeconfig context")
+    k8s.add_argument("--kubeconfig", type=Path, metavar="FILE", help="kubeconfig file")
+    add_json_option(p)
+
+
+def make_platform(args: argparse.Namespace) -> Any:
+    """The platform the target options name (Docker and Kubernetes adapters load lazily).
+
+    :param args: parsed options (``platform`` and the target options).
+    :returns: a :class:`~wpprotect.platforms.BasePlatform`.
+    """
+    from wpprotect import platforms
+
+    if args.platform == "host":
+        return platforms.HostPlatform(args.install_dir, args.config_dir)
+    if args.platform == "docker":
+        return platforms.DockerPlatform(container=args.container)
+    options = {
+        "namespace": args.namespace,
+        "pod": args.pod,
+        "label_selector": args.selector,
+        "context": args.context,
+        "kubeconfig": args.kubeconfig,
+    }
+    return platforms.KubernetesPlatform(**{k: v for k, v in options.items() if v is not None})
+
+
+def register(subparsers: Any) -> None:
+    """Add ``self-test``, ``flare`` and ``disable`` to the CLI.
+
+    :param subparsers: the top-level parser's subparsers action.
+    """
+    p = subparsers.add_parser(
+        "self-test",
+        help="run the runtime self-test on every agent of a platform",
+        description=(
+            "Run the Workload Protection runtime self-test with the command the agent version "
+            "needs (system-probe from 7.56, security-agent before), on every agent found, and "
+            "confirm it with the agent's status. Exit status: 0 all passed, 1 some agent failed, "
+            "2 usage or environment error."
+        ),
+    )
+    _add_target_options(p)
+    p.add_argument(
+        "--timeout",
+        type=_seconds,
+        default=120.0,
+        metavar="SECONDS",
+        help="deadline for each self-test (default: %(default)s)",
+    )
+    p.add_argument(
+        "--max-workers",
+        type=_workers,
+        default=16,
+        metavar="N",
+        help="agents tested at once (default: %(default)s)",
+    )
+    p.set_defaults(handler=_self_test)
+
+    p = subparsers.add_parser(
+        "flare",
+        help="collect a flare, copy it out and review it (send only with --send)",
+        description=(
+            "Collect a Security Agent flare without a terminal, copy the archive out and list "
+            "what it holds and any secret the agent's scrubber missed. Nothing is uploaded "
+            "unless --send is given (the agent then uploads with its own API key). Exit status: "
+            "0 done, 1 the archive holds secrets, 2 usage or environment error."
+        ),
+    )
+    _add_target_options(p)
+    p.add_argument("--case-id", metavar="ID", help="support case ID (digits)")
+    p.add_argument("--email", metavar="EMAIL", help="email address tied to the case")
+    p.add_argument("--send", action="store_true", help="let the agent upload the flare (no review)")
+    p.add_argument(
+        "--dest", type=Path, metavar="DIR", help="where to copy the archive (default: a temp dir)"
+    )
+    p.add_argument(
+        "--timeout",
+        type=_seconds,
+        default=600.0,
+        metavar="SECONDS",
+        help="deadline for the flare command (default: %(default)s)",
+    )
+    p.set_defaults(handler=_flare)
+
+    p = subparsers.add_parser(
+        "disable",
+        help="turn Workload Protection (or its network detection) off",
+        description=(
+            "Plan and apply the change that turns off Workload Protection, or only its network "
+            "detection, on the platform (config files and a restart on a host; the container or "
+            "DaemonSet env elsewhere). --dry-run shows the diff and changes nothing."
+        ),
+    )
+    _add_target_options(p)
+    p.add_argument(
+        "--scope",
+        required=True,
+        choices=("workload-protection", "network"),
+        help="what to turn off",
+    )
+    add_dry_run_option(p)
+    p.set_defaults(handler=_disable)
+
+
+def _self_test(args: argparse.Namespace) -> int:
+    from wpprotect.fleet import run_fleet
+
+    agents = make_platform(args).agents()
+    timeout = args.timeout
+    with Progress(len(agents), "self-test", enabled=None if not args.json else False) as bar:
+        result = run_fleet(
+            agents,
+            lambda agent: agent.self_test(timeout=timeout),
+            max_workers=args.max_workers,
+            progress=bar,
+        )
+    if args.json:
+        doc = result.to_dict()
+        doc["results"] = doc.pop("items")
+        print_json(doc)
+    else:
+        style = Styler(stream=sys.stdout)
+        rows = []
+        for item in result.items:
+            value: Any = item.value
+            if item.error is not None:
+                rows.append([item.target, None, None, style.status("error"), item.error_message])
+                continue
+            rows.append(
+                [
+                    item.target,
+                    str(value.version) if value.version else None,
+                    value.component,
+                    style.status("ok" if item.ok else "problem"),
+                    value.error or _confirmation(value),
+                ]
+            )
+        print(format_table(["AGENT", "VERSION", "VIA", "RESULT", "DETAIL"], rows, styler=style))
+        c = result.counts()
+        print(f"\n{c['ok']}/{c['total']} agents passed the self-test")
+    return EXIT_OK if result.ok else EXIT_ACTION
+
+
+def _confirmation(value: Any) -> str:
+    if value.confirmed_by_status:
+        return f"status confirms {len(value.succeeded_tests)} tests passed"
+    return "status not readable: OK as printed by the agent"
+
+
+def _flare(args: argparse.Namespace) -> int:
+    from wpprotect.agent import validate_case_id, validate_email
+    from wpprotect.errors import InvalidArgumentError
+
+    case_id = validate_case_id(args.case_id)  # before anything is contacted
+    email = validate_email(args.email)
+    agents = make_platform(args).agents()
+    if len(agents) != 1:
+        raise InvalidArgumentError(
+            f"{len(agents)} agents found; choose one (--pod or --container) for a flare"
+        )
+    flare = agents[0].flare(
+        case_id=case_id, email=email, send=args.send, dest=args.dest, timeout=args.timeout
+    )
+    findings = flare.scan_secrets() if flare.archive is not None else []
+    if args.json:
+        doc = flare.to_dict()
+        doc["secrets"] = [f.to_dict() for f in findings]
+        print_json(doc)
+    else:
+        style = Styler(stream=sys.stdout)
+        print(f"flare from {flare.target} ({flare.component} flare)")
+        print(f"archive: {flare.archive or flare.remote_path} ({len(flare.files)} files)")
+        for name in flare.files:
+            print(f"  {name}")
+        if findings:
+            print(style(f"{len(findings)} secret(s) the agent's scrubber missed:", "problem"))
+            for f in findings:
+                print(f"  {f}")
+        else:
+            print(style("no secrets found by the scan", "ok"))
+        if flare.sent:
+            print(f"sent: case id {flare.case_id}")
+        else:
+            print("not sent: review it, then upload with Flare.send() or rerun with --send")
+    return EXIT_ACTION if findings else EXIT_OK
+
+
+def _disable(args: argparse.Namespace) -> int:
+    platform = make_platform(args)
+    plan = platform.disable(args.scope)
+    satisfied = plan.is_satisfied()
+    applied = False
+    if not args.dry_run and not satisfied:
+        plan.apply()
+        applied = True
+    if args.json:
+        doc = plan.to_dict()
+        doc.update({"dry_run": bool(args.dry_run), "applied": applied})
+        print_json(doc)
+        return EXIT_OK
+    diff = plan.diff()
+    if diff:
+        sys.stdout.write(diff)
+    for note in plan.notes:
+        print(f"note: {note}")
+    if satisfied:
+        print(f"nothing to do: {args.scope} is already off on {platform.target}")
+    elif args.dry_run:
+        print("dry run: nothing was changed")
+    else:
+        print(f"applied: {plan.title}")
+    return EXIT_OK
