@@ -176,7 +176,8 @@ def annotate_programs(
 ) -> tuple[TCProgram, ...]:
     """Fill ``vendor``, ``verdict`` and ``verdict_source`` from the vendor table (and probes).
 
-    Programs that already have a ``verdict_source`` are kept as they are. With ``probe=True``,
+    A program that already has a ``verdict_source`` keeps its verdict (only an ``unknown``
+    vendor is filled in). With ``probe=True``,
     each program whose vendor has no documented verdict is run once on
     :func:`~wpprotect.tc._bpf.test_packet` (one test run per program id); if the run fails the
     verdict stays ``assumed``.
@@ -189,10 +190,11 @@ def annotate_programs(
     probed: dict[int, int | None] = {}
     out: list[TCProgram] = []
     for p in programs:
-        if p.verdict_source is not None:
-            out.append(p)
-            continue
         sig = identify(p.name, p.prog_name)
+        vendor = sig.name if p.vendor in ("", "unknown") else p.vendor
+        if p.verdict_source is not None:  # already decided (e.g. by the scanner's probe)
+            out.append(p if vendor == p.vendor else attrs.evolve(p, vendor=vendor))
+            continue
         code: int | None = None
         if probe and sig.documented_verdict is None and p.prog_id and p.kind == "bpf":
             if p.prog_id not in probed:
@@ -203,7 +205,6 @@ def annotate_programs(
                     probed[p.prog_id] = None
             code = probed[p.prog_id]
         verdict, source = resolve_verdict(sig, p.attach, code)
-        vendor = sig.name if p.vendor in ("", "unknown") else p.vendor
         out.append(attrs.evolve(p, vendor=vendor, verdict=verdict, verdict_source=source))
     return tuple(out)
 
