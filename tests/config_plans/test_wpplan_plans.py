@@ -510,3 +510,39 @@ def test_rollback_when_the_second_file_is_immutable(tmp_path: Path) -> None:
         assert sa.read_bytes() == original_sa
     finally:
         subprocess.run([chattr, "-i", str(sa)], check=True)
+
+
+def test_json_manifest_stays_json(tmp_path: Path) -> None:
+    """``kubectl get ds -o json`` output: edited as JSON, indentation and key order kept."""
+    ds = yaml.safe_load(manifests.DAEMONSET_HELM)
+    p = tmp_path / "ds.json"
+    p.write_text(json.dumps(ds, indent=4) + "\n")
+    assert detect_kind(p) is TargetKind.DAEMONSET
+    plan = plan_classifier_priority(p, 4)
+    removed, added = changed_lines(plan.diff())
+    assert removed == []
+    assert added == [
+        "                            },",
+        "                            {",
+        f'                                "name": "{ENV_PRIO}",',
+        '                                "value": "4"',
+    ]
+    plan.apply()
+    after = json.loads(p.read_text())
+    assert list(after) == list(ds)
+    assert after["spec"]["template"]["spec"]["containers"][1]["env"][-1] == {
+        "name": ENV_PRIO,
+        "value": "4",
+    }
+    assert plan_classifier_priority(p, 4).is_satisfied()
+    plan.undo()
+    assert json.loads(p.read_text()) == ds
+
+
+def test_compact_json_manifest(tmp_path: Path) -> None:
+    p = tmp_path / "dda.json"
+    p.write_text(json.dumps(yaml.safe_load(manifests.DATADOG_AGENT)))
+    plan_disable(p).apply()
+    text = p.read_text()
+    assert "\n" not in text
+    assert json.loads(text)["spec"]["features"]["cws"]["enabled"] is False

@@ -39,6 +39,7 @@ from wpprotect.config._settings import (
     validate_settings,
 )
 from wpprotect.config._surfaces import (
+    _dset,
     edit_daemonset,
     edit_datadogagent,
     edit_helm_values,
@@ -51,6 +52,8 @@ from wpprotect.config._surfaces import (
 from wpprotect.errors import (
     ConfigConflictError,
     ConfigFileError,
+    ConfigParseError,
+    ConfigStructureError,
     InvalidArgumentError,
     PlanUndoError,
     PlanVerifyError,
@@ -212,6 +215,86 @@ def detect_kind(path: str | os.PathLike[str]) -> TargetKind:
     )
 
 
+# --- JSON manifests ----------------------------------------------------------------------------
+
+
+class _JsonDocument:
+    """A JSON manifest (``kubectl get -o json``), edited as a dict and written back as JSON.
+
+    A YAML round trip would turn it into one flow-style YAML line; this keeps it JSON, with the
+    file's indentation and key order, so the diff shows only the edited lines.
+    """
+
+    def __init__(self, path: Path, text: str) -> None:
+        import json
+
+        self.path = path
+        self._original = text
+        try:
+            data = json.loads(text)
+        except ValueError as exc:
+            line = getattr(exc, "lineno", None)
+            raise ConfigParseError("not valid JSON", path=path, line=line) from exc
+        if not isinstance(data, dict):
+            raise ConfigStructureError(
+                f"the document's root is a {type(data).__name__}, not an object", path=path
+            )
+        self.data: dict[str, Any] = data
+        m = re.search(r"^\{\s*\n([ \t]+)\S", text)
+        self._indent: str | None = m.group(1) if m else None
+        self._newline = text.endswith("\n")
+
+    def set(self, dotted: str, value: Any) -> None:
+        """Set ``a.b.c``, creating missing parents (the :class:`EditableDocument` protocol)."""
+        _dset(self.data, dotted, value)
+
+    @property
+    def text(self) -> str:
+        import json
+
+        body = json.dumps(self.data, indent=self._indent, ensure_ascii=False)
+        return body + ("\n" if self._newline else "")
+
+    def diff(self) -> str:
+        import difflib
+
+        from wpprotect._redact import redact_text
+
+        name = str(self.path).lstrip("/")
+        return "".join(
+            difflib.unified_diff(
+                redact_text(self._original).splitlines(keepends=True),
+                redact_text(self.text).splitlines(keepends=True),
+                f"a/{name}",
+                f"b/{name}",
+            )
+        )
+
+    def save(self, *, backup: bool = True) -> Path | None:
+        from wpprotect.config._io import atomic_write, backup_file
+
+        old = self._original.encode("utf-8")
+        new = self.text.encode("utf-8")
+        if new == old:
+            return None
+        saved = backup_file(self.path, data=old) if backup else None
+        atomic_write(self.path, new)
+        self._original = self.text
+        return saved
+
+
+def _load_editor(path: Path, data: bytes) -> Any:
+    """A round-trip editor for the file's bytes: JSON stays JSON, anything else is YAML."""
+    from wpprotect.config._editor import ConfigEditor
+
+    if data.lstrip()[:1] == b"{":
+        try:
+            return _JsonDocument(path, data.decode("utf-8"))
+        except (UnicodeDecodeError, ConfigParseError):
+            pass  # a YAML flow mapping, not JSON: let the YAML editor have it
+    return ConfigEditor.load(path)
+
+
 # --- one file change -------------------------------------------------------------------------
 
 _Edit = Callable[[Any], bool]
@@ -272,14 +355,13 @@ class FileChange:
         :raises InvalidArgumentError: a setting cannot live in that kind of file.
         """
         from wpprotect._redact import redact_text
-        from wpprotect.config._editor import ConfigEditor
         from wpprotect.config._io import read_regular_file
 
         values = validate_settings(settings)
         edit, check = _edit_and_check(kind, values)
         p = Path(path)
         original, st = read_regular_file(p, max_bytes=_MAX_BYTES)
-        editor = ConfigEditor.load(p)
+        editor = _load_editor(p, original)
         changed = edit(editor)
         diff = redact_text(str(editor.diff())) if changed else ""
         change = cls(p, kind, values, edit, check, editor, original, st, diff)
@@ -315,7 +397,7 @@ class FileChange:
 
         :raises ConfigError: the file cannot be read or parsed now.
         """
-        from wpprotect.config._editor import ConfigEditor
+        from wpprotect.config._io import read_regular_file
 
         try:
             sig = _signature(os.stat(self.path))
@@ -323,8 +405,8 @@ class FileChange:
             raise ConfigFileError(f"cannot stat: {exc.strerror}", path=self.path) from exc
         if self._satisfied_cache is not None and self._satisfied_cache[0] == sig:
             return self._satisfied_cache[1]
-        editor = ConfigEditor.load(self.path)
-        satisfied = not self._edit(editor)
+        data, _st = read_regular_file(self.path, max_bytes=_MAX_BYTES)
+        satisfied = not self._edit(_load_editor(self.path, data))
         self._satisfied_cache = (sig, satisfied)
         return satisfied
 
