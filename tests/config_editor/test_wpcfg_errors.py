@@ -229,6 +229,12 @@ class SmallEditor(ConfigEditor):
     MAX_BYTES = 4096
 
 
+def load_set_save(cls: type[ConfigEditor], case: Case, target: Path) -> None:
+    ed = cls.load(target, follow_symlinks=case.follow_symlinks)
+    ed.set(case.set_path, case.value)
+    ed.save()
+
+
 @pytest.mark.parametrize("case", CASES, ids=[c.id for c in CASES])
 def test_bad_input(tmp_path: Path, case: Case) -> None:
     d = tmp_path / "etc"
@@ -236,9 +242,7 @@ def test_bad_input(tmp_path: Path, case: Case) -> None:
     target = case.setup(d)
     cls = SmallEditor if case.id == "too-large" else ConfigEditor
     with unchanged(d), pytest.raises(case.error) as info:
-        ed = cls.load(target, follow_symlinks=case.follow_symlinks)
-        ed.set(case.set_path, case.value)
-        ed.save()
+        load_set_save(cls, case, target)
     err = info.value
     msg = str(err)
     if case.error is not InvalidArgumentError:
