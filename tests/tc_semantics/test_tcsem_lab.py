@@ -235,3 +235,19 @@ def test_kernel_errors_are_reported_and_the_lab_still_cleans_up() -> None:
 def test_bad_prefix_is_refused() -> None:
     with pytest.raises(InvalidArgumentError, match="prefix"):
         Lab("bad/prefix")
+
+
+def test_a_name_taken_by_someone_else_is_refused_and_left_alone() -> None:
+    lab = Lab("wptc3")
+    taken = f"/var/run/netns/wptc3-{lab._token}-1-x"
+    os.makedirs("/var/run/netns", exist_ok=True)
+    with open(taken, "x"):
+        pass
+    try:
+        with lab, pytest.raises(TCError, match="File exists"):
+            lab.netns("x")
+        assert lab.closed
+        assert os.path.exists(taken)  # not ours: never unlinked by the cleanup
+        assert lab.namespaces[0].name == f"wptc3-{lab._token}-1-x"
+    finally:
+        os.unlink(taken)

@@ -600,14 +600,14 @@ class LabNetns:
     def _close(self) -> None:
         """Close the socket and the worker, unmount and delete the namespace (idempotent)."""
         first: BaseException | None = None
-        if self._rtnl is not None:
-            rtnl, self._rtnl = self._rtnl, None
-            with contextlib.suppress(Exception):
-                self._pool.submit(rtnl.close).result()
         try:
+            # Waits for a creation still running (e.g. interrupted by ^C in the caller).
             self._pool.shutdown(wait=True, cancel_futures=True)
         except BaseException as exc:  # keep cleaning up, re-raised by Lab
             first = exc
+        if self._rtnl is not None:
+            rtnl, self._rtnl = self._rtnl, None
+            rtnl.close()
         if self._mounted and _c().umount2(self.path.encode(), _MNT_DETACH) != 0:
             first = first or _oserror(f"cannot unmount {self.path}")
         self._mounted = False
