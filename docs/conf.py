@@ -2,11 +2,19 @@
 
 from __future__ import annotations
 
-import wpprotect
+import sys
+from pathlib import Path
+
+HERE = Path(__file__).resolve().parent
+# The CLI-reference extension lives beside this file; the package is imported from the tree so
+# the docs always describe the code next to them.
+sys.path[:0] = [str(HERE / "_ext"), str(HERE.parent)]
+
+import wpprotect  # noqa: E402 - after the path set-up above
 
 project = "wpprotect"
 author = "wpprotect developers"
-copyright = "2026, wpprotect developers"  # noqa: A001 - Sphinx's own setting name
+copyright = "2026, wpprotect developers"  # Sphinx's own setting name
 release = wpprotect.__version__
 version = release
 
@@ -15,14 +23,29 @@ extensions = [
     "sphinx.ext.autodoc",
     "sphinx.ext.doctest",
     "sphinx.ext.napoleon",
+    "wpprotect_cli",
 ]
 source_suffix = {".rst": "restructuredtext", ".md": "markdown"}
 myst_enable_extensions = ["colon_fence", "deflist"]
 myst_heading_anchors = 3
-exclude_patterns = ["_build"]
+exclude_patterns = ["_build", "_ext", "examples/.ipynb_checkpoints"]
 autodoc_member_order = "bysource"
 autodoc_typehints = "description"
 autodoc_default_options = {"members": True, "show-inheritance": True}
 nitpicky = False
 html_theme = "alabaster"
 html_title = f"wpprotect {release}"
+
+# Every doctest block starts from the same imports (the public names too, for the examples in
+# docstrings that autodoc pulls in); each runs in a fresh temp directory so examples can write
+# files without touching the tree.
+doctest_global_setup = """
+import os, pathlib, tempfile
+import wpprotect as wp
+from wpprotect import *
+_wpux_old_cwd = os.getcwd()
+os.chdir(tempfile.mkdtemp(prefix="wpprotect-doctest-"))
+"""
+doctest_global_cleanup = """
+os.chdir(_wpux_old_cwd)
+"""

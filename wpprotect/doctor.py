@@ -222,6 +222,13 @@ class RunningComponent:
             "container": self.container,
         }
 
+    def _repr_html_(self) -> str:
+        where = f"container {self.container}" if self.container else "host"
+        return (
+            f"<p><b>{html.escape(self.component)}</b> pid {self.pid} ({html.escape(where)}): "
+            f"<code>{html.escape(' '.join(self.argv))}</code></p>"
+        )
+
 
 _CONTAINER_RE = re.compile(r"(?:docker[-/]|containerd[-/]|cri-containerd-|crio-)([0-9a-f]{12,64})")
 
