@@ -156,6 +156,8 @@ class K8sTestServer:
         #: the exec subprotocols this server speaks, preferred first (older API servers: v4 only)
         self.channel_protocols: tuple[str, ...] = CHANNEL_PROTOCOLS
         self.requests: list[tuple[str, str, str]] = []  # (method, path, content-type)
+        #: every exec accepted: (namespace, pod, container, argv)
+        self.exec_log: list[tuple[str, str, str, list[str]]] = []
         self._lock = threading.RLock()
         self._rv = 1000
         self._objects: dict[tuple[str, str, str], dict[str, Any]] = {}
@@ -613,6 +615,7 @@ class _Handler(BaseHTTPRequestHandler):
         if protocol is None:
             raise _HTTPError(400, f"none of the offered subprotocols {offered} is supported")
         with_stdin = query.get("stdin", ["false"])[0] in ("true", "1")
+        self.api.exec_log.append((ns, name, container, list(argv)))
 
         self.send_response(HTTPStatus.SWITCHING_PROTOCOLS)
         self.send_header("Upgrade", "websocket")
