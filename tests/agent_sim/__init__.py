@@ -63,6 +63,7 @@ the file does not set them; the file wins because it is sourced after the enviro
                                error: code = Unavailable desc = ...``, exit 255), ``noclient``
                                (``Error: unable to create a runtime security client instance:
                                ...``, exit 255), ``hang`` (sleeps ``WPSIM_HANG_SECONDS``, 3600).
+``WPSIM_SELFTEST_DELAY``       seconds the self-test takes before answering (default none).
 ``WPSIM_SELFTEST_FAILED``      space-separated rule IDs reported under "Failed:" by
                                ``security-agent status`` (the self-test itself still prints OK,
                                as the real one does).

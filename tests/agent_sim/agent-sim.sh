@@ -112,6 +112,8 @@ runtime_cmd() {
     shift
     case "${1:-}" in
         self-test)
+            # The real RPC takes a moment (events are generated, then matched).
+            if [ -n "${WPSIM_SELFTEST_DELAY:-}" ]; then sleep "$WPSIM_SELFTEST_DELAY"; fi
             case "$WPSIM_SELFTEST" in
                 ok)
                     record_selftest
