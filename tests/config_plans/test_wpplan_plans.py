@@ -546,3 +546,25 @@ def test_compact_json_manifest(tmp_path: Path) -> None:
     text = p.read_text()
     assert "\n" not in text
     assert json.loads(text)["spec"]["features"]["cws"]["enabled"] is False
+
+
+def test_notes_say_when_cws_itself_is_off(tmp_path: Path, example_dir: Path) -> None:
+    plan = plan_classifier_priority(example_dir, 4)  # the example files: everything off
+    assert any("Workload Protection itself is off" in n for n in plan.notes)
+    assert any("deprecated in favour of event_monitoring_config" in n for n in plan.notes)
+    (tmp_path / "on").mkdir()
+    on = host_dir(tmp_path / "on")
+    plan = plan_disable(on, scope="network")
+    assert not any("itself is off" in n for n in plan.notes)
+    modern = tmp_path / "modern"
+    modern.mkdir()
+    (modern / "system-probe.yaml").write_text(
+        "runtime_security_config:\n  enabled: true\n"
+        "event_monitoring_config:\n  network:\n    classifier_priority: 9\n"
+    )
+    plan = plan_classifier_priority(modern, 4)
+    assert not any("deprecated" in n for n in plan.notes)  # the user's modern key was kept
+    dda = write_manifest(
+        tmp_path, "dda.yaml", manifests.DATADOG_AGENT_BARE.replace("true", "false")
+    )
+    assert any("itself is off" in n for n in plan_classifier_priority(dda, 4).notes)

@@ -33,6 +33,7 @@ from wpprotect.config._settings import (
     SYSTEM_PROBE_YAML,
     Setting,
     SettingValue,
+    dotted_get,
     load_yaml_document,
     scope_settings,
     validate_classifier_priority,
@@ -579,11 +580,21 @@ def host_dir_changes(
     return _host_dir(Path(config_dir), validate_settings(settings))[0]
 
 
+_CWS_OFF = (
+    "Workload Protection itself is off in this {where}: the {what} takes effect only once "
+    "it is turned on"
+)
+
+
 def _notes_for(
-    kind: TargetKind, path: Path, values: Mapping[Setting, SettingValue], doc: Any
+    kind: TargetKind, path: Path, values: Mapping[Setting, SettingValue], docs: Mapping[str, Any]
 ) -> list[str]:
+    """What to do after applying, and what the plan cannot do by itself.
+
+    :param docs: the edited documents, by file name (host) or kind value.
+    """
     notes: list[str] = []
-    deprecated = [s.write_key for s in (NETWORK_ENABLED, CLASSIFIER_PRIORITY) if s in values]
+    what = " and ".join(s.name for s in values)
     if kind in (TargetKind.HOST_DIR, TargetKind.SYSTEM_PROBE_YAML, TargetKind.SECURITY_AGENT_YAML):
         notes.append(RESTART_NOTE)
         if kind is not TargetKind.HOST_DIR and CWS_ENABLED in values:
@@ -594,12 +605,19 @@ def _notes_for(
                 f"the docs set runtime_security_config.enabled in both system-probe.yaml and "
                 f"security-agent.yaml: plan {other} too, or pass the directory"
             )
-        for key in deprecated:
-            notes.append(
-                f"{key} is the key the docs name and the one the agent reads first (before env "
-                "vars); the agent logs it as deprecated in favour of event_monitoring_config.*"
-            )
+        sp = docs.get(SYSTEM_PROBE_YAML)
+        if isinstance(sp, Mapping):
+            for s in (NETWORK_ENABLED, CLASSIFIER_PRIORITY):
+                if s in values and dotted_get(sp, s.write_key) is not None:
+                    notes.append(
+                        f"{s.write_key} is the key the docs name and the one the agent reads "
+                        "first (before env vars); the agent logs it as deprecated in favour of "
+                        f"{s.env_key}"
+                    )
+            if CWS_ENABLED not in values and not read_host_file(sp, SYSTEM_PROBE_YAML)[CWS_ENABLED]:
+                notes.append(_CWS_OFF.format(where="system-probe.yaml", what=what))
     elif kind is TargetKind.HELM_VALUES:
+        doc = docs.get(kind.value)
         notes.append(
             f"wpprotect does not run helm: apply with `helm upgrade <release> datadog/datadog "
             f"-f {path}` (your release name and chart version)"
@@ -609,7 +627,14 @@ def _notes_for(
                 "the chart has no values key for the classifier priority: it is set as "
                 f"{CLASSIFIER_PRIORITY.write_env} in agents.containers.systemProbe.env"
             )
+        if (
+            CWS_ENABLED not in values
+            and isinstance(doc, Mapping)
+            and read_helm_values(doc)[CWS_ENABLED] is False
+        ):
+            notes.append(_CWS_OFF.format(where="values file", what=what))
     elif kind is TargetKind.DATADOG_AGENT:
+        doc = docs.get(kind.value)
         notes.append(f"apply with `kubectl apply -f {path}`; the Operator rolls the DaemonSet")
         if values.get(NETWORK_ENABLED) is False:
             notes.append(
@@ -622,11 +647,18 @@ def _notes_for(
                 "the DatadogAgent CRD has no classifier priority field: it is set in "
                 "spec.override.nodeAgent.containers.system-probe.env"
             )
+        if (
+            CWS_ENABLED not in values
+            and isinstance(doc, Mapping)
+            and read_datadogagent(doc)[CWS_ENABLED] is False
+        ):
+            notes.append(_CWS_OFF.format(where="DatadogAgent", what=what))
     elif kind is TargetKind.DAEMONSET:
+        doc = docs.get(kind.value)
         notes.append(f"apply with `kubectl apply -f {path}`; the pods restart as it rolls out")
-        labels = doc.get("metadata", {}).get("labels", {}) if isinstance(doc, Mapping) else {}
+        manager = dotted_get(doc, "metadata.labels") or {}
         manager = (
-            labels.get("app.kubernetes.io/managed-by") if isinstance(labels, Mapping) else None
+            manager.get("app.kubernetes.io/managed-by") if isinstance(manager, Mapping) else None
         )
         if manager in ("Helm", "datadog-operator"):
             source = "Helm values" if manager == "Helm" else "DatadogAgent"
@@ -634,9 +666,10 @@ def _notes_for(
                 f"this DaemonSet is managed by {manager}: the next upgrade or reconcile will "
                 f"overwrite it; plan the change on the {source} instead"
             )
-        if NETWORK_ENABLED in values and "system-probe-config" in str(
-            doc.get("spec", {}).get("template", {}).get("spec", {}).get("volumes", "")
-        ):
+        volumes = dotted_get(doc, "spec.template.spec.volumes")
+        if NETWORK_ENABLED in values and "system-probe-config" in str(volumes):
+            # deployments.md §2.3: the chart's ConfigMap <fullname>-system-probe-config writes
+            # runtime_security_config.network.enabled, the deprecated key the getter reads first
             notes.append(
                 "system-probe mounts a Helm-rendered system-probe.yaml that sets "
                 "runtime_security_config.network.enabled; by the agent's reading order that "
@@ -668,14 +701,14 @@ def settings_plan(
     path = Path(target)
     kind = detect_kind(path)
     notes: list[str] = []
-    doc: Any = None
     if kind is TargetKind.HOST_DIR:
         changes, notes = _host_dir(path, values)
+        docs = {c.path.name: c._editor.data for c in changes}
     else:
         change = FileChange.for_file(path, kind, values)
         changes = [change]
-        doc = change._editor.data
-    notes += _notes_for(kind, path, values, doc)
+        docs = {kind.value: change._editor.data}
+    notes += _notes_for(kind, path, values, docs)
     # Plan's attrs converters (list) are opaque to mypy's attrs plugin, hence the ignore.
     return Plan(
         title or f"set {_describe(values)} in {path} ({kind.value})",
