@@ -51,7 +51,13 @@ import attrs
 from wpprotect.errors import BPFError, InvalidArgumentError
 from wpprotect.tc._bpf import probe_verdict, stops_chain
 from wpprotect.tc._model import Assessment, Finding, Severity, TCProgram
-from wpprotect.tc._vendors import DATADOG, identify, resolve_verdict, signatures
+from wpprotect.tc._vendors import (
+    DATADOG,
+    VendorSignature,
+    identify,
+    resolve_verdict,
+    signatures,
+)
 
 __all__ = [
     "CLASSIFIER_PRIORITY_ENV",
@@ -188,9 +194,14 @@ def annotate_programs(
     :raises CapabilityError: probing needs CAP_BPF / CAP_SYS_ADMIN.
     """
     probed: dict[int, int | None] = {}
+    table = signatures()
+    sigs: dict[tuple[str, str | None], VendorSignature] = {}  # names repeat across devices
     out: list[TCProgram] = []
     for p in programs:
-        sig = identify(p.name, p.prog_name)
+        key = (p.name, p.prog_name)
+        sig = sigs.get(key)
+        if sig is None:
+            sig = sigs[key] = identify(p.name, p.prog_name, table=table)
         vendor = sig.name if p.vendor in ("", "unknown") else p.vendor
         if p.verdict_source is not None:  # already decided (e.g. by the scanner's probe)
             out.append(p if vendor == p.vendor else attrs.evolve(p, vendor=vendor))
@@ -242,9 +253,9 @@ def _verdict_words(p: TCProgram) -> str:
     return f"it returns {p.verdict.upper()} ({p.verdict_source})"
 
 
-def _vendor_fix(p: TCProgram) -> str:
-    for sig in signatures():
-        if sig.name == p.vendor and sig.fix:
+def _vendor_fix(vendor: str, sigs: tuple[VendorSignature, ...]) -> str:
+    for sig in sigs:
+        if sig.name == vendor and sig.fix:
             return sig.fix
     return ""
 
@@ -259,7 +270,9 @@ class _Raw:
     fixable: bool = False  # a lower classifier priority resolves it
 
 
-def _hook_findings(programs: tuple[TCProgram, ...], prio: int) -> list[_Raw]:
+def _hook_findings(
+    programs: tuple[TCProgram, ...], prio: int, sigs: tuple[VendorSignature, ...]
+) -> list[_Raw]:
     raws: list[_Raw] = []
     linked = [p for p in programs if p.attach in ("tcx", "netkit")]
     for p in linked:
@@ -307,7 +320,7 @@ def _hook_findings(programs: tuple[TCProgram, ...], prio: int) -> list[_Raw]:
         assumed = p.verdict is None
         proto = "" if p.protocol == "all" else f" (protocol {p.protocol} only)"
         head = f"{_describe(p)} at priority {p.priority}{proto} on {p.where}: {_verdict_words(p)}"
-        vfix = _vendor_fix(p)
+        vfix = _vendor_fix(p.vendor, sigs)
         if p.priority == 1:
             raws.append(
                 _Raw(
@@ -382,10 +395,11 @@ def assess(
     prio = _check_priority(classifier_priority, "classifier_priority")
     progs = annotate_programs(programs)
     hooks = group_hooks(progs)
+    sigs = signatures()
 
     raws: list[_Raw] = []
     for key in sorted(hooks):
-        raws.extend(_hook_findings(hooks[key], prio))
+        raws.extend(_hook_findings(hooks[key], prio, sigs))
 
     # Datadog's own filters at another priority than the one judged against.
     seen: set[tuple[str, int]] = set()

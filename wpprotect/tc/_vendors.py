@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import re
 import threading
+from collections.abc import Sequence
 from typing import Final
 
 import attrs
@@ -204,14 +205,20 @@ def unregister(signature: VendorSignature) -> None:
             _user.remove(signature)
 
 
-def identify(filter_name: str | None, prog_name: str | None = None) -> VendorSignature:
+def identify(
+    filter_name: str | None,
+    prog_name: str | None = None,
+    *,
+    table: Sequence[VendorSignature] | None = None,
+) -> VendorSignature:
     """Find the vendor of a program.
 
     :param filter_name: the clsact filter name (``TCA_BPF_NAME``), or the program name for tcx.
     :param prog_name: the program name from ``bpf_prog_info``.
+    :param table: the rows to try (default: :func:`signatures`; pass it once for many lookups).
     :returns: the first matching row, or :data:`UNKNOWN`.
     """
-    for sig in signatures():
+    for sig in signatures() if table is None else table:
         if sig.matches(filter_name, prog_name):
             return sig
     return UNKNOWN
