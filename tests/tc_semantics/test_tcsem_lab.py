@@ -251,3 +251,25 @@ def test_a_name_taken_by_someone_else_is_refused_and_left_alone() -> None:
         assert lab.namespaces[0].name == f"wptc3-{lab._token}-1-x"
     finally:
         os.unlink(taken)
+
+
+def test_probe_runs_only_unknown_programs_and_survives_vanished_ones() -> None:
+    with Lab("wptc3") as lab:
+        # A program named like Cilium's but returning UNSPEC: the documentation is trusted.
+        cil = lab.program(_bpf.TC_ACT_UNSPEC, "cil_from_contai")
+        unk = lab.program(_bpf.TC_ACT_SHOT, "wptc3_mystery")
+        gone_fd = _bpf.prog_load_return(0, "wptc3_gone")
+        gone = _bpf.prog_info(fd=gone_fd).id
+        os.close(gone_fd)
+        assert Lab.wait_programs_released([gone]) == []
+        rows = [
+            TCProgram("n", "d", 2, "ingress", "clsact", 1, 1, name="cil_x", prog_id=cil.id),
+            TCProgram("n", "d", 2, "ingress", "clsact", 2, 1, name="m", prog_id=unk.id),
+            TCProgram("n", "d", 2, "ingress", "clsact", 3, 1, name="g", prog_id=gone),
+        ]
+        out = annotate_programs(rows, probe=True)
+        assert [(p.verdict, p.verdict_source) for p in out] == [
+            ("ok", "documented"),
+            ("shot", "probed"),
+            (None, "assumed"),
+        ]
