@@ -147,3 +147,22 @@ def test_tc_without_subcommand_is_a_usage_error() -> None:
     proc = wpprotect("tc")
     assert proc.returncode == 2
     assert "scan" in proc.stderr
+
+
+@pytest.mark.root
+@pytest.mark.usefixtures("scenes")
+def test_scan_path_imports_no_heavy_backend() -> None:
+    code = (
+        "import sys, io, contextlib\n"
+        "from wpprotect.cli import main\n"
+        "with contextlib.redirect_stdout(io.StringIO()):\n"
+        "    rc = main(['tc', 'scan', '--json', '--netns', 'wptc4bad',"
+        " '--classifier-priority', '10'])\n"
+        "heavy = ('pyroute2', 'ruamel', 'docker', 'kubernetes', 'wpprotect.config')\n"
+        "print(rc, sorted(m for m in sys.modules if m.startswith(heavy)))\n"
+    )
+    env = dict(os.environ, PYTHONPATH=str(ROOT))
+    out = subprocess.run(
+        [sys.executable, "-c", code], capture_output=True, text=True, env=env, check=True
+    ).stdout
+    assert out.strip() == "1 []"

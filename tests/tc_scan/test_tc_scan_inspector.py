@@ -173,3 +173,25 @@ def test_bad_arguments() -> None:
     with pytest.raises(InvalidArgumentError, match="workers"):
         TCInspector(workers=0)
     assert repr(TCInspector(netns=None)) == "<TCInspector netns=None probe=False>"
+
+
+@pytest.mark.root
+def test_lab_vendor_scene_end_to_end() -> None:
+    """The lab's scene of every vendor as deployed: scan, then judge at priority 10."""
+    from wpprotect.tc._lab import Lab
+
+    with Lab("wptc4") as lab:
+        scene = lab.scene_mimic_vendors(dev_prefix="w4")
+        report = TCInspector(netns=scene.netns).scan()
+        assessment = report.assess(10)
+    by_id = {p.prog_id: p for p in report.programs}
+    assert by_id[scene.prog_ids["cilium"]].vendor == "cilium"
+    assert by_id[scene.prog_ids["calico"]].priority == 49152
+    assert by_id[scene.prog_ids["aws"]].vendor == "aws-network-policy"
+    assert by_id[scene.prog_ids["unknown"]].verdict_source == "assumed"
+    assert by_id[scene.prog_ids["tcx"]].attach == "tcx"
+    assert by_id[scene.prog_ids["tcx"]].position == 1  # behind netobserv's NEXT program
+    assert by_id[scene.prog_ids["datadog"]].vendor == "datadog-cws"
+    got = {(f.code, f.ifname, f.direction) for f in assessment.findings if f.needs_action}
+    assert got == set(scene.expected)
+    assert assessment.recommended_classifier_priority == scene.recommended_classifier_priority

@@ -167,3 +167,59 @@ def test_vanished_device_reads_empty_and_query_says_enodev() -> None:
     with pytest.raises(BPFError) as info:
         _bpf.prog_query(999_999, _bpf.BPF_TCX_INGRESS)
     assert info.value.errno == 19  # ENODEV: the inspector turns it into a warning
+
+
+class _FakeKernel:
+    """Answers one RTM_GETLINK dump with prepared messages: this kernel has no netkit driver
+    (EOPNOTSUPP), so a netkit device's link message is built by hand from if_link.h."""
+
+    def __init__(self, messages: list[bytes]) -> None:
+        self.messages = messages
+        self.seq = 0
+
+    def send(self, data: bytes) -> int:
+        (self.seq,) = struct.unpack_from("=I", data, 8)
+        return len(data)
+
+    def recv_into(self, buf: bytearray, size: int, flags: int) -> int:
+        out = b"".join(
+            struct.pack("=IHHII", len(m), t, 2, self.seq, 0) + m[16:]
+            for m, t in ((m, struct.unpack_from("=H", m, 4)[0]) for m in self.messages)
+        ) + struct.pack("=IHHIIi", 20, _netlink.NLMSG_DONE, 2, self.seq, 0, 0)
+        buf[: len(out)] = out
+        return len(out)
+
+    def close(self) -> None:
+        pass
+
+
+def _link_msg(ifindex: int, name: str, kind: str | None, filler: int = 0) -> bytes:
+    attrs = _nla(3, name.encode() + b"\0")  # IFLA_IFNAME first, as the kernel puts it
+    attrs += b"".join(_nla(4, struct.pack("=I", 1500)) for _ in range(filler))  # IFLA_MTU...
+    if kind is not None:
+        attrs += _nla(18 | 0x8000, _nla(1, kind.encode() + b"\0"))  # IFLA_LINKINFO/INFO_KIND
+    body = struct.pack("=BBHiII", 0, 0, 1, ifindex, 0, 0) + attrs
+    return struct.pack("=IHHII", 16 + len(body), _netlink.RTM_NEWLINK, 2, 0, 0) + body
+
+
+def test_links_spot_netkit_devices() -> None:
+    reader = _netlink.RtnlReader()
+    try:
+        reader._big.close()
+        reader._big = _FakeKernel(  # type: ignore[assignment]
+            [
+                _link_msg(1, "lo", None),
+                _link_msg(7, "nk0", "netkit", filler=30),
+                _link_msg(8, "netkit", "veth"),  # the name alone must not count
+                _link_msg(9, "w4v0", "veth", filler=3),
+            ]
+        )
+        links = reader.links()
+    finally:
+        reader.close()
+    assert [(r.ifindex, r.name, r.netkit) for r in links] == [
+        (1, "lo", False),
+        (7, "nk0", True),
+        (8, "netkit", False),
+        (9, "w4v0", False),
+    ]

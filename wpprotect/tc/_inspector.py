@@ -19,7 +19,7 @@ import errno
 import logging
 import os
 from collections.abc import Callable, Iterable
-from typing import TYPE_CHECKING, Any, Literal, NamedTuple
+from typing import TYPE_CHECKING, Any, Literal
 
 from wpprotect.errors import BPFError, InvalidArgumentError
 from wpprotect.tc import _netlink, _netns
@@ -48,26 +48,38 @@ _HOOKS: dict[int, tuple[Literal["tcx", "netkit"], Literal["ingress", "egress"]]]
 _GEN_FLAGS = ((1, "skip_hw"), (2, "skip_sw"), (4, "in_hw"), (8, "not_in_hw"), (16, "verbose"))
 
 
-class _HookProg(NamedTuple):
+class _HookProg:
     """A tcx/netkit program as ``BPF_PROG_QUERY`` listed it."""
 
-    ifindex: int
-    attach_type: int
-    position: int
-    prog_id: int
-    link_id: int
-    revision: int
+    __slots__ = ("attach_type", "ifindex", "link_id", "position", "prog_id", "revision")
+
+    def __init__(  # noqa: PLR0917 - a record, built positionally on the hot path
+        self, ifindex: int, attach_type: int, position: int, prog_id: int, link_id: int,
+        revision: int,
+    ) -> None:  # fmt: skip
+        self.ifindex = ifindex
+        self.attach_type = attach_type
+        self.position = position
+        self.prog_id = prog_id
+        self.link_id = link_id
+        self.revision = revision
 
 
-class _RawNetns(NamedTuple):
+class _RawNetns:
     """What one worker read in one namespace, before the program join."""
 
-    ref: _netns.NetnsRef
-    names: dict[int, str]
-    filters: list[_netlink.FilterRecord]
-    hooks: list[_HookProg]
-    warnings: list[str]
-    tcx_supported: bool | None
+    __slots__ = ("filters", "hooks", "names", "ref", "tcx_supported", "warnings")
+
+    def __init__(  # noqa: PLR0917 - a record, built positionally
+        self, ref: _netns.NetnsRef, names: dict[int, str], filters: list[_netlink.FilterRecord],
+        hooks: list[_HookProg], warnings: list[str], tcx_supported: bool | None,
+    ) -> None:  # fmt: skip
+        self.ref = ref
+        self.names = names
+        self.filters = filters
+        self.hooks = hooks
+        self.warnings = warnings
+        self.tcx_supported = tcx_supported
 
 
 def _hw_flags(flags_gen: int) -> tuple[str, ...]:
@@ -235,9 +247,7 @@ class TCInspector:
         programs = self._join(done, warnings)
         return TCReport(
             programs=programs,
-            namespaces=[
-                NamespaceInfo(r.ref.label, f"{r.ref.dev}:{r.ref.ino}", r.ref.path) for r in done
-            ],
+            namespaces=[NamespaceInfo(r.ref.label, r.ref.id, r.ref.path) for r in done],
             warnings=warnings,
             tcx_supported=tcx_supported,
             probe=self.probe,
@@ -311,9 +321,12 @@ class TCInspector:
                 "load_time_ns": None if info is None else info.load_time_ns,
             }
 
+        hw_flags: dict[int, tuple[str, ...]] = {}
+        not_bpf = {"vendor": "unknown", "verdict": None, "verdict_source": None}
         for raw in raws:
             label = raw.ref.label
-            ns_id = f"{raw.ref.dev}:{raw.ref.ino}"
+            ns_id = raw.ref.id
+            names = raw.names
             for hook in raw.hooks:
                 attach, direction = _HOOKS[hook.attach_type]
                 extra = details(hook.prog_id, "", attach, label)
@@ -322,7 +335,7 @@ class TCInspector:
                     TCProgram(
                         netns=label,
                         netns_id=ns_id,
-                        ifname=raw.names.get(hook.ifindex, f"ifindex {hook.ifindex}"),
+                        ifname=names.get(hook.ifindex) or f"ifindex {hook.ifindex}",
                         ifindex=hook.ifindex,
                         direction=direction,
                         attach=attach,
@@ -336,18 +349,17 @@ class TCInspector:
                 )
             for f in raw.filters:
                 is_bpf = f.kind == "bpf"
-                extra = (
-                    details(f.prog_id, f.name or "", "clsact", label)
-                    if is_bpf
-                    else {"vendor": "unknown", "verdict": None, "verdict_source": None}
-                )
+                extra = details(f.prog_id, f.name or "", "clsact", label) if is_bpf else not_bpf
+                gen = hw_flags.get(f.flags_gen)
+                if gen is None:
+                    gen = hw_flags[f.flags_gen] = _hw_flags(f.flags_gen)
                 out.append(
                     TCProgram(
                         netns=label,
                         netns_id=ns_id,
-                        ifname=raw.names.get(f.ifindex, f"ifindex {f.ifindex}"),
+                        ifname=names.get(f.ifindex) or f"ifindex {f.ifindex}",
                         ifindex=f.ifindex,
-                        direction=f.direction,  # type: ignore[arg-type]
+                        direction="egress" if f.parent == _netlink.EGRESS_PARENT else "ingress",
                         attach="clsact",
                         priority=f.priority,
                         handle=f.handle,
@@ -357,7 +369,7 @@ class TCInspector:
                         name=f.name or "",
                         prog_id=f.prog_id,
                         direct_action=bool(f.flags & 1) if is_bpf else None,
-                        hw_flags=_hw_flags(f.flags_gen),
+                        hw_flags=gen,
                         **extra,
                     )
                 )

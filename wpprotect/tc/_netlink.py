@@ -23,7 +23,6 @@ import os
 import socket
 import struct
 from collections.abc import Callable
-from typing import NamedTuple
 
 from wpprotect.errors import CapabilityError, TCError
 
@@ -117,35 +116,74 @@ def protocol_name(proto: int) -> str:
     return _PROTOCOLS.get(proto) or f"0x{proto:04x}"
 
 
-class LinkRecord(NamedTuple):
+class LinkRecord:
     """A device: its index, its name, and whether it is a netkit device (whose programs live
     on the device itself and are listed with the netkit attach types)."""
 
-    ifindex: int
-    name: str
-    netkit: bool
+    # Plain slotted classes, not NamedTuple/attrs: creating those classes at import costs more
+    # than the whole parse of a small namespace, and `wpprotect tc scan` is a short process.
+    __slots__ = ("ifindex", "name", "netkit")
+
+    def __init__(self, ifindex: int, name: str, netkit: bool) -> None:
+        self.ifindex = ifindex
+        self.name = name
+        self.netkit = netkit
+
+    def __repr__(self) -> str:
+        return f"LinkRecord({self.ifindex}, {self.name!r}, netkit={self.netkit})"
 
 
-class FilterRecord(NamedTuple):
-    """One tc filter as the kernel dumped it; bpf fields are empty for other kinds."""
+class FilterRecord:
+    """One tc filter as the kernel dumped it; the bpf fields are None/0 for other kinds.
 
-    ifindex: int
-    parent: int
-    priority: int
-    protocol: int
-    handle: int
-    chain: int
-    kind: str
-    name: str | None
-    prog_id: int | None
-    tag: str | None
-    flags: int
-    flags_gen: int
+    :ivar ifindex: the device.
+    :ivar parent: ``INGRESS_PARENT`` or ``EGRESS_PARENT``.
+    :ivar priority: ``tcm_info >> 16``.
+    :ivar protocol: the EtherType, host byte order (3 = ETH_P_ALL).
+    :ivar handle: the filter handle.
+    :ivar chain: ``TCA_CHAIN``.
+    :ivar kind: ``TCA_KIND`` (``bpf``, ``u32``...).
+    :ivar name: ``TCA_BPF_NAME``, if set.
+    :ivar prog_id: ``TCA_BPF_ID``.
+    :ivar tag: ``TCA_BPF_TAG`` as 16 hex digits.
+    :ivar flags: ``TCA_BPF_FLAGS`` (bit 0: direct-action).
+    :ivar flags_gen: ``TCA_BPF_FLAGS_GEN`` (skip_hw 1, skip_sw 2, in_hw 4, not_in_hw 8).
+    """
+
+    __slots__ = (
+        "chain", "flags", "flags_gen", "handle", "ifindex", "kind", "name", "parent",
+        "priority", "prog_id", "protocol", "tag",
+    )  # fmt: skip
+
+    def __init__(  # noqa: PLR0917 - a record, built positionally on the hot path
+        self, ifindex: int, parent: int, priority: int, protocol: int, handle: int, chain: int,
+        kind: str, name: str | None, prog_id: int | None, tag: str | None, flags: int,
+        flags_gen: int,
+    ) -> None:  # fmt: skip
+        self.ifindex = ifindex
+        self.parent = parent
+        self.priority = priority
+        self.protocol = protocol
+        self.handle = handle
+        self.chain = chain
+        self.kind = kind
+        self.name = name
+        self.prog_id = prog_id
+        self.tag = tag
+        self.flags = flags
+        self.flags_gen = flags_gen
 
     @property
     def direction(self) -> str:
         """``ingress`` or ``egress``, from the parent (``ffff:fff2`` / ``ffff:fff3``)."""
         return "egress" if self.parent == EGRESS_PARENT else "ingress"
+
+    def __repr__(self) -> str:
+        return (
+            f"FilterRecord(ifindex={self.ifindex}, {self.direction}, prio={self.priority}, "
+            f"handle={self.handle:#x}, kind={self.kind!r}, name={self.name!r}, "
+            f"prog_id={self.prog_id})"
+        )
 
 
 class LinkGoneError(TCError):

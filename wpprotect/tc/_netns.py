@@ -20,7 +20,6 @@ import re
 import threading
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
-from typing import NamedTuple
 
 from wpprotect.errors import CapabilityError, InvalidArgumentError, NetnsNotFoundError, TCError
 
@@ -45,16 +44,16 @@ CLONE_NEWNET = 0x40000000  # include/uapi/linux/sched.h
 NS_GET_NSTYPE = 0xB703  # _IO(0xb7, 0x3), include/uapi/linux/nsfs.h (Linux 4.11+)
 
 # A 64-hex container id anywhere in a cgroup path (docker-<id>.scope, /docker/<id>,
-# cri-containerd-<id>.scope, crio-<id>.scope).
-_CONTAINER_ID = re.compile(r"([0-9a-f]{64})")
-_NAME_OK = re.compile(r"^[A-Za-z0-9_.@:+-]{1,255}$")
+# cri-containerd-<id>.scope, crio-<id>.scope); compiled on first use.
+_CONTAINER_ID = r"([0-9a-f]{64})"
+_NAME_CHARS = frozenset("ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789_.@:+-")
 
 
 class NetnsGoneError(TCError):
     """A namespace that was listed disappeared before it could be read (the scan skips it)."""
 
 
-class NetnsRef(NamedTuple):
+class NetnsRef:
     """One network namespace, as found on this host.
 
     :ivar label: ``host`` for the initial namespace, else its ``ip netns`` name, or
@@ -66,11 +65,29 @@ class NetnsRef(NamedTuple):
     :ivar current: True if it is the namespace the calling process runs in.
     """
 
-    label: str
-    path: str
-    dev: int
-    ino: int
-    current: bool = False
+    __slots__ = ("current", "dev", "ino", "label", "path")
+
+    def __init__(self, label: str, path: str, dev: int, ino: int, current: bool = False) -> None:
+        self.label = label
+        self.path = path
+        self.dev = dev
+        self.ino = ino
+        self.current = current
+
+    @property
+    def id(self) -> str:
+        """``dev:inode``, the namespace's identity."""
+        return f"{self.dev}:{self.ino}"
+
+    def __eq__(self, other: object) -> bool:
+        if not isinstance(other, NetnsRef):
+            return NotImplemented
+        return (self.dev, self.ino, self.label, self.path) == (
+            other.dev, other.ino, other.label, other.path,
+        )  # fmt: skip
+
+    def __hash__(self) -> int:
+        return hash((self.dev, self.ino))
 
     def __repr__(self) -> str:
         return f"<NetnsRef {self.label!r} net:[{self.ino}]>"
@@ -116,7 +133,7 @@ def _pid_label(pid: int) -> str:
         with open(f"/proc/{pid}/comm", encoding="utf-8", errors="replace") as fh:
             label += f" ({fh.read().strip()})"
         with open(f"/proc/{pid}/cgroup", encoding="utf-8", errors="replace") as fh:
-            match = _CONTAINER_ID.search(fh.read(4096))
+            match = re.search(_CONTAINER_ID, fh.read(4096))
         if match:
             label += f" container {match.group(1)[:12]}"
     except OSError:
@@ -200,7 +217,7 @@ def resolve_netns(spec: str | os.PathLike[str] | None) -> NetnsRef:
         return current_netns()
     text = os.fspath(spec)
     if "/" not in text:
-        if not _NAME_OK.match(text) or text in {".", ".."}:
+        if not 1 <= len(text) <= 255 or not set(text) <= _NAME_CHARS or text in {".", ".."}:
             raise InvalidArgumentError(
                 f"invalid network namespace name {text!r}: use a name from `ip netns list` "
                 "or a path such as /proc/<pid>/ns/net"
