@@ -30,6 +30,7 @@ class Backend:
     post_status: int = 200
     post_body: bytes = b'{"case_id": 1234567, "error": "", "request_uuid": "u-1"}'
     head_status: int = 200
+    redirect_to: str | None = None
     requests: list[dict[str, Any]] = attrs.field(factory=list)
 
     def posts(self) -> list[dict[str, Any]]:
@@ -52,8 +53,7 @@ def _parts(content_type: str, body: bytes) -> list[tuple[str, str | None, bytes]
     return out
 
 
-@pytest.fixture
-def backend() -> Iterator[Backend]:
+def _serve(host: str) -> Iterator[Backend]:
     state = Backend()
 
     class Handler(BaseHTTPRequestHandler):
@@ -74,6 +74,11 @@ def backend() -> Iterator[Backend]:
 
         def do_HEAD(self) -> None:
             self._record("HEAD")
+            if state.redirect_to and not self.path.startswith("/moved"):
+                self.send_response(307)
+                self.send_header("Location", state.redirect_to)
+                self.end_headers()
+                return
             self.send_response(state.head_status)
             self.end_headers()
 
@@ -84,15 +89,25 @@ def backend() -> Iterator[Backend]:
             self.end_headers()
             self.wfile.write(state.post_body)
 
-    server = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
+    server = ThreadingHTTPServer((host, 0), Handler)
     thread = threading.Thread(target=server.serve_forever, args=(0.05,), daemon=True)
     thread.start()
-    state.url = f"http://127.0.0.1:{server.server_address[1]}"
+    state.url = f"http://{host}:{server.server_address[1]}"
     try:
         yield state
     finally:
         server.shutdown()
         server.server_close()
+
+
+@pytest.fixture
+def backend() -> Iterator[Backend]:
+    yield from _serve("127.0.0.1")
+
+
+@pytest.fixture
+def other_site() -> Iterator[Backend]:
+    yield from _serve("127.0.0.2")
 
 
 @pytest.fixture
@@ -254,3 +269,46 @@ def test_response_json_is_parsed(backend: Backend, flare: Flare) -> None:
     up = flare.send(KEY, url=backend.url)
     assert (up.case_id, up.request_uuid) == (5, "abc")
     assert up.to_dict()["url"].endswith("/support/flare/1234567")
+
+
+def test_same_site_redirect_is_followed(backend: Backend, flare: Flare) -> None:
+    backend.redirect_to = backend.url + "/moved/support/flare/1234567"
+    assert flare.send(KEY, url=backend.url).case_id == 1234567
+    head, moved, post = backend.requests
+    assert (head["path"], moved["path"]) == (
+        "/support/flare/1234567",
+        "/moved/support/flare/1234567",
+    )
+    assert moved["headers"]["dd-api-key"] == KEY
+    assert post["path"] == "/moved/support/flare/1234567"
+
+
+def test_redirect_to_another_site_never_gets_the_key(
+    backend: Backend, other_site: Backend, flare: Flare
+) -> None:
+    backend.redirect_to = other_site.url + "/moved/x"
+    with pytest.raises(FlareUploadError, match="another site") as info:
+        flare.send(KEY, url=backend.url)
+    assert KEY not in str(info.value)
+    (head,) = other_site.requests
+    assert "dd-api-key" not in head["headers"]
+    assert backend.posts() == []
+    assert other_site.posts() == []
+
+
+@pytest.mark.parametrize(
+    ("a", "b", "same"),
+    [
+        ("https://app.datadoghq.com/x", "https://7-59-0-flare.agent.datadoghq.com/y", True),
+        ("https://app.datadoghq.com/x", "http://app.datadoghq.com/x", False),
+        ("http://app.datadoghq.com/x", "https://app.datadoghq.com/x", True),
+        ("https://app.datadoghq.com/x", "https://datadoghq.com.evil.io/x", False),
+        ("https://app.datadoghq.com/x", "ftp://app.datadoghq.com/x", False),
+        ("http://127.0.0.1:1/x", "http://127.0.0.2:1/x", False),
+        ("http://127.0.0.1:1/x", "http://127.0.0.1:2/y", True),
+    ],
+)
+def test_same_site_rule(a: str, b: str, same: bool) -> None:
+    from wpprotect.agent._upload import _same_site
+
+    assert _same_site(a, b) is same

@@ -144,7 +144,9 @@ class Flare:
 
         ``HEAD`` then a multipart ``POST`` to ``<base>/support/flare[/<case_id>]`` with the
         ``DD-API-KEY`` header; form fields ``case_id``, ``email``, ``source``, ``flare_file``,
-        ``agent_version``, ``hostname`` in that order.
+        ``agent_version``, ``hostname`` in that order. The key always goes in the header (agents
+        up to 7.56 put it in the query string), so it never appears in a URL or a proxy log, and
+        it is never sent to another site a redirect points to.
 
         :param api_key: the Datadog API key (never logged nor shown; a 403 shows its last 5
             characters, as the agent does).

@@ -118,6 +118,36 @@ def _multipart(
     return b"".join(chunks), f"multipart/form-data; boundary={boundary}"
 
 
+def _same_site(a: str, b: str) -> bool:
+    """True when URL ``b`` may receive the API key meant for URL ``a``: same scheme or an upgrade
+    to https, and the same host or the same parent domain (``app.datadoghq.com`` →
+    ``7-59-0-flare.agent.datadoghq.com``)."""
+    pa, pb = urllib.parse.urlsplit(a), urllib.parse.urlsplit(b)
+    if pb.scheme not in ("http", "https") or (pa.scheme == "https" and pb.scheme != "https"):
+        return False
+    ha, hb = (pa.hostname or "").rstrip("."), (pb.hostname or "").rstrip(".")
+    if ha == hb:
+        return True
+    if not re.search(r"[a-z]", ha) or not re.search(r"[a-z]", hb):  # IP addresses: exact only
+        return False
+    return ha.split(".")[-2:] == hb.split(".")[-2:] and ha.count(".") >= 1
+
+
+class _KeySafeRedirect(urllib.request.HTTPRedirectHandler):
+    # urllib copies every header onto the redirected request; never hand the API key to
+    # another site (or over plain http after https).
+    def redirect_request(  # noqa: PLR0917 - urllib's signature
+        self, req: urllib.request.Request, fp: Any, code: int, msg: str, headers: Any, newurl: str
+    ) -> urllib.request.Request | None:
+        new = super().redirect_request(req, fp, code, msg, headers, newurl)
+        if new is not None and req.get_method() == "HEAD":
+            new.method = "HEAD"  # Python < 3.12 turns a redirected HEAD into a GET
+        if new is not None and not _same_site(req.full_url, new.full_url):
+            for key in [k for k in new.headers if k.lower() == "dd-api-key"]:
+                del new.headers[key]
+        return new
+
+
 class _NoRedirect(urllib.request.HTTPRedirectHandler):
     def redirect_request(self, *args: Any, **kwargs: Any) -> None:
         return None
@@ -146,7 +176,10 @@ def upload_flare(
     try:
         # The scheme was checked to be http(s) by flare_base_url.
         head = urllib.request.Request(url, method="HEAD", headers=headers)  # noqa: S310
-        with urllib.request.urlopen(head, timeout=timeout, context=ssl_context) as resp:  # noqa: S310
+        follow = urllib.request.build_opener(
+            _KeySafeRedirect, urllib.request.HTTPSHandler(context=ssl_context)
+        )
+        with follow.open(head, timeout=timeout) as resp:
             final_url = resp.geturl()
     except urllib.error.HTTPError as exc:
         if exc.code != 404:
@@ -158,6 +191,12 @@ def upload_flare(
         raise FlareUploadError(
             f"We couldn't reach the flare backend {url}: {_redact(str(exc), api_key)}"
         ) from None
+
+    if not _same_site(url, final_url):
+        raise FlareUploadError(
+            f"the flare backend {url} redirected to {final_url}, another site: "
+            "not sending the API key and the flare there"
+        )
 
     # 2. POST multipart, no redirects. Field order: case_id, email, source, flare_file,
     # agent_version, hostname.
