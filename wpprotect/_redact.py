@@ -161,13 +161,74 @@ def _redact_patterns(line: str) -> str:
     return _API_KEY.sub(lambda m: "*" * 27 + m["tail"], line)
 
 
+_DIFF_HUNK = re.compile(r"^@@ -\d+(?:,\d+)? \+\d+(?:,\d+)? @@", re.MULTILINE)
+_SECRET_KEY_ONLY = re.compile(
+    r"""^(?P<lead>\s*(?:-\s+)?)["']?(?P<key>[^\s:"'#][^:"'#]*?)["']?\s*:\s*$"""
+)
+
+
+class _Redactor:
+    """Line-by-line redaction with the little state YAML needs (block scalars, PEM bodies,
+    ``name:``/``value:`` env pairs)."""
+
+    def __init__(self) -> None:
+        self.block_indent: int | None = None  # masking the lines of a block under a secret key
+        self.in_pem = False
+        self.pending_env: int | None = None  # column of `name: <SECRET>` awaiting its `value:`
+        self.pending_left = 0
+
+    def line(self, body: str) -> str:
+        stripped = body.strip()
+        if self.in_pem:
+            end = _PEM_END.search(body)
+            if end:
+                self.in_pem = False
+                return body[: _indent_of(body)] + end.group(0)
+            return body[: _indent_of(body)] + (MASK if stripped else "")
+        if self.block_indent is not None:
+            if not stripped or _indent_of(body) > self.block_indent:
+                return body[: _indent_of(body)] + (MASK if stripped else "")
+            self.block_indent = None
+        begin = _PEM_BEGIN.search(body)
+        if begin and not _PEM_END.search(body, begin.end()):
+            self.in_pem = True
+            return body[: begin.end()]
+        m = _KEY_LINE.match(body)
+        if m and is_secret_key(m["key"]):
+            value = m["value"]
+            if _BLOCK_INDICATOR.match(value):
+                self.block_indent = _indent_of(body)
+                return body
+            return f"{m['lead']}{m['q']}{m['key']}{m['q']}{m['sep']}{redact_value(value)}"
+        k = _SECRET_KEY_ONLY.match(body) if m is None else None
+        if k and is_secret_key(k["key"]):  # `api_key:` with the value on the following lines
+            self.block_indent = _indent_of(body)
+            return body
+        n = _NAME_LINE.match(body)
+        if n and is_secret_key(n["name"]):
+            self.pending_env = len(n["lead"])
+            self.pending_left = 3
+            return body
+        if self.pending_env is not None:
+            v = _VALUE_LINE.match(body)
+            if v and len(v["lead"]) == self.pending_env:
+                self.pending_env = None
+                return f"{v['lead']}value{v['sep']}{redact_value(v['value'])}"
+            self.pending_left -= 1
+            if self.pending_left <= 0:
+                self.pending_env = None
+        return _redact_patterns(body)
+
+
 def redact_text(text: str) -> str:
-    """Redact every secret in a text (a YAML document, a diff, a log line, a command's output).
+    """Redact every secret in a text (a YAML document, a unified diff, a log line, output).
 
     Values of secret keys (see :func:`is_secret_key`) are masked, including block scalars under
     them and the ``value:`` that follows a ``name: DD_API_KEY`` entry in an env list; bare API and
     APP keys, ``Bearer`` tokens, URI passwords, ``KEY=value`` pairs with a secret name, PEM blocks
-    and ``DDRCM_`` keys are masked wherever they appear. The result has the same number of lines.
+    and ``DDRCM_`` keys are masked wherever they appear. A unified diff is recognised by its
+    ``@@`` lines and each side is read as its own document. The result has the same number of
+    lines.
 
     >>> redact_text("api_key: 0123456789abcdef0123456789abcdef\\nsite: datadoghq.com\\n")
     'api_key: ***************************bcdef\\nsite: datadoghq.com\\n'
@@ -175,63 +236,26 @@ def redact_text(text: str) -> str:
     :param text: any text.
     :returns: the text with secrets masked.
     """
+    lines = text.splitlines(keepends=True)
     out: list[str] = []
-    block_indent: int | None = None  # inside a block scalar / PEM body under a secret: mask lines
-    in_pem = False
-    pending_env: int | None = None  # column of a `name: <SECRET>` key awaiting its `value:`
-    pending_left = 0
-    for raw in text.splitlines(keepends=True):
+    if not _DIFF_HUNK.search(text):
+        r = _Redactor()
+        for raw in lines:
+            body = raw.rstrip("\r\n")
+            out.append(r.line(body) + raw[len(body) :])
+        return "".join(out)
+    old, new = _Redactor(), _Redactor()
+    for raw in lines:
         body = raw.rstrip("\r\n")
         end = raw[len(body) :]
-        stripped = body.strip()
-        if in_pem:
-            if _PEM_END.search(body):
-                in_pem = False
-                out.append(body[: _indent_of(body)] + _PEM_END.search(body).group(0) + end)  # type: ignore[union-attr]
-            else:
-                out.append(body[: _indent_of(body)] + (MASK if stripped else "") + end)
-            continue
-        if block_indent is not None:
-            if not stripped or _indent_of(body) > block_indent:
-                out.append(body[: _indent_of(body)] + (MASK if stripped else "") + end)
-                continue
-            block_indent = None
-        begin = _PEM_BEGIN.search(body)
-        if begin and not _PEM_END.search(body, begin.end()):
-            in_pem = True
-            out.append(body[: begin.end()] + end)
-            continue
-        m = _KEY_LINE.match(body)
-        if m and is_secret_key(m["key"]):
-            value = m["value"]
-            if _BLOCK_INDICATOR.match(value):
-                block_indent = _indent_of(body)
-                out.append(body + end)
-            else:
-                out.append(
-                    f"{m['lead']}{m['q']}{m['key']}{m['q']}{m['sep']}{redact_value(value)}{end}"
-                )
-            continue
-        if m is None and re.match(r"""^\s*(?:-\s+)?["']?([^\s:"'#][^:"'#]*?)["']?\s*:\s*$""", body):
-            key = re.sub(r"""^\s*(?:-\s+)?["']?|["']?\s*:\s*$""", "", body)
-            if is_secret_key(key):  # `api_key:` with the value on the following lines
-                block_indent = _indent_of(body)
-                out.append(body + end)
-                continue
-        n = _NAME_LINE.match(body)
-        if n and is_secret_key(n["name"]):
-            pending_env = len(n["lead"])
-            pending_left = 3
-            out.append(body + end)
-            continue
-        if pending_env is not None:
-            v = _VALUE_LINE.match(body)
-            if v and len(v["lead"]) == pending_env:
-                out.append(f"{v['lead']}value{v['sep']}{redact_value(v['value'])}{end}")
-                pending_env = None
-                continue
-            pending_left -= 1
-            if pending_left <= 0:
-                pending_env = None
-        out.append(_redact_patterns(body) + end)
+        marker, content = body[:1], body[1:]
+        if body.startswith(("--- ", "+++ ", "@@ ", "\\")) or marker not in ("+", "-", " "):
+            out.append(_redact_patterns(body) + end)
+        elif marker == "-":
+            out.append(marker + old.line(content) + end)
+        elif marker == "+":
+            out.append(marker + new.line(content) + end)
+        else:  # context: both sides see it; show the more redacted reading
+            a, b = old.line(content), new.line(content)
+            out.append(marker + (a if a != content else b) + end)
     return "".join(out)

@@ -878,21 +878,21 @@ class ConfigEditor:
     def diff(self, *, context: int = 3) -> str:
         """A unified diff from :attr:`original_text` to :attr:`text`, secrets redacted.
 
-        Both sides are redacted the same way before diffing, so a changed secret shows as a
-        changed line without its value.
+        The diff is computed on the real texts and printed from their redacted versions (each
+        side redacted as a whole document, which keeps line numbers), so a changed secret still
+        shows as a changed line, without its value.
 
         :param context: lines of context around each change.
         :returns: the diff ('' when nothing changed).
         """
-        name = str(self._path) if self._path else "<text>"
+        name = str(self._path).lstrip("/") if self._path else "<text>"
+        a_raw = self._original_text.splitlines(keepends=True)
+        b_raw = self.text.splitlines(keepends=True)
         a = redact_text(self._original_text).splitlines(keepends=True)
         b = redact_text(self.text).splitlines(keepends=True)
-        out = []
-        for line in difflib.unified_diff(
-            a, b, f"a/{name.lstrip('/')}", f"b/{name.lstrip('/')}", n=context
-        ):
-            out.append(line if line.endswith("\n") else line + "\n\\ No newline at end of file\n")
-        return "".join(out)
+        if len(a) != len(a_raw) or len(b) != len(b_raw):  # pragma: no cover - never expected
+            a_raw, b_raw = a, b  # redaction keeps lines; if not, diff the redacted texts
+        return _unified_diff(a_raw, b_raw, a, b, names=(f"a/{name}", f"b/{name}"), context=context)
 
     def save(self, *, backup: bool = True, force: bool = False) -> Path | None:
         """Write :attr:`text` to :attr:`path` atomically (see :mod:`wpprotect.config._io`).
@@ -965,6 +965,49 @@ class ConfigEditor:
         if body and not body.endswith("\n"):
             body += "\n"
         self._load_base(body)
+
+
+# ---------------------------------------------------------------------- diff
+
+
+def _unified_diff(
+    a_raw: list[str],
+    b_raw: list[str],
+    a_show: list[str],
+    b_show: list[str],
+    *,
+    names: tuple[str, str],
+    context: int,
+) -> str:
+    """A unified diff of ``a_raw`` -> ``b_raw`` whose lines are printed from ``a_show`` and
+    ``b_show`` (the same lines, redacted)."""
+
+    def rng(start: int, length: int) -> str:
+        if length == 1:
+            return str(start + 1)
+        return f"{start + (1 if length else 0)},{length}"
+
+    def emit(prefix: str, line: str) -> str:
+        if line.endswith("\n"):
+            return prefix + line
+        return prefix + line + "\n\\ No newline at end of file\n"
+
+    out: list[str] = []
+    matcher = difflib.SequenceMatcher(None, a_raw, b_raw, autojunk=False)
+    for group in matcher.get_grouped_opcodes(context):
+        if not out:
+            out += [f"--- {names[0]}\n", f"+++ {names[1]}\n"]
+        first, last = group[0], group[-1]
+        out.append(
+            f"@@ -{rng(first[1], last[2] - first[1])} +{rng(first[3], last[4] - first[3])} @@\n"
+        )
+        for tag, i1, i2, j1, j2 in group:
+            if tag == "equal":
+                out += [emit(" ", ln) for ln in a_show[i1:i2]]
+                continue
+            out += [emit("-", ln) for ln in a_show[i1:i2]]
+            out += [emit("+", ln) for ln in b_show[j1:j2]]
+    return "".join(out)
 
 
 # ---------------------------------------------------------------------- comment surgery
