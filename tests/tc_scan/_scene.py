@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import contextlib
 import os
+import secrets
 import signal
 import subprocess
 import time
@@ -39,12 +40,20 @@ class Scene:
         self.procs: list[subprocess.Popen[bytes]] = []
         self.fds: list[int] = []
         self.prog_ids: dict[int, int] = {}  # fd -> prog id
+        self.token = secrets.token_hex(3)
 
     # -- namespaces ------------------------------------------------------------------------
 
     def netns(self, name: str) -> str:
-        """Create a named namespace (``ip netns add``) with ``lo`` up; returns its name."""
+        """Create a named namespace (``ip netns add``) with ``lo`` up.
+
+        A per-scene token is appended (``wptc4a`` → ``wptc4a-1f2e3d``), so two test runs on
+        one machine never share or delete each other's namespaces.
+
+        :returns: the actual name.
+        """
         assert name.startswith("wptc4"), name
+        name = f"{name}-{self.token}"
         run("ip", "netns", "add", name)
         self.named.append(name)
         run("ip", "-n", name, "link", "set", "lo", "up")

@@ -38,8 +38,8 @@ def wpprotect(*args: str, prefix: tuple[str, ...] = ()) -> subprocess.CompletedP
 
 
 @pytest.fixture(scope="module")
-def scenes() -> Iterator[None]:
-    """``wptc4bad``: Cilium at prio 1 ahead of Datadog; ``wptc4good``: Calico (UNSPEC) only."""
+def scenes() -> Iterator[dict[str, str]]:
+    """``bad``: Cilium at prio 1 ahead of Datadog; ``good``: Calico (UNSPEC) only."""
     sc = Scene()
     try:
         bad = sc.netns("wptc4bad")
@@ -55,7 +55,7 @@ def scenes() -> Iterator[None]:
                       fd=dd)  # fmt: skip
         sc.bpf_filter(good, "w4g0", "ingress", prio=2, handle=1, name="cali_tc_preambl:[1]",
                       fd=cali)  # fmt: skip
-        yield
+        yield {"bad": bad, "good": good}
     finally:
         sc.close()
 
@@ -67,9 +67,9 @@ def _check_types(obj: dict[str, object], spec: dict[str, object]) -> None:
 
 
 @pytest.mark.root
-@pytest.mark.usefixtures("scenes")
-def test_json_contract_and_exit_1_when_action_needed() -> None:
-    proc = wpprotect("tc", "scan", "--json", "--netns", "wptc4bad", "--classifier-priority", "10")
+def test_json_contract_and_exit_1_when_action_needed(scenes: dict[str, str]) -> None:
+    bad = scenes["bad"]
+    proc = wpprotect("tc", "scan", "--json", "--netns", bad, "--classifier-priority", "10")
     assert proc.returncode == 1, proc.stderr
     doc = json.loads(proc.stdout)
     assert list(doc)[:3] == ["programs", "findings", "classifier_priority"]
@@ -78,7 +78,7 @@ def test_json_contract_and_exit_1_when_action_needed() -> None:
     for prog in doc["programs"]:
         _check_types(prog, PROGRAM_KEYS)
         assert prog["attach"] == "clsact"
-        assert prog["netns"] == "wptc4bad"
+        assert prog["netns"] == bad
     cil = doc["programs"][0]
     assert (cil["vendor"], cil["priority"], cil["handle"], cil["prog_tag"]) == (
         "cilium", 1, 1, "59f4a931744dcdc6",
@@ -91,9 +91,8 @@ def test_json_contract_and_exit_1_when_action_needed() -> None:
 
 
 @pytest.mark.root
-@pytest.mark.usefixtures("scenes")
-def test_exit_0_and_table_when_nothing_to_do() -> None:
-    proc = wpprotect("tc", "scan", "--netns", "wptc4good", "--classifier-priority", "10")
+def test_exit_0_and_table_when_nothing_to_do(scenes: dict[str, str]) -> None:
+    proc = wpprotect("tc", "scan", "--netns", scenes["good"], "--classifier-priority", "10")
     assert proc.returncode == 0, proc.stderr
     first = proc.stdout.splitlines()[0].split()
     assert first[:4] == ["netns", "ifname", "dir", "attach"]
@@ -150,13 +149,12 @@ def test_tc_without_subcommand_is_a_usage_error() -> None:
 
 
 @pytest.mark.root
-@pytest.mark.usefixtures("scenes")
-def test_scan_path_imports_no_heavy_backend() -> None:
+def test_scan_path_imports_no_heavy_backend(scenes: dict[str, str]) -> None:
     code = (
         "import sys, io, contextlib\n"
         "from wpprotect.cli import main\n"
         "with contextlib.redirect_stdout(io.StringIO()):\n"
-        "    rc = main(['tc', 'scan', '--json', '--netns', 'wptc4bad',"
+        f"    rc = main(['tc', 'scan', '--json', '--netns', {scenes['bad']!r},"
         " '--classifier-priority', '10'])\n"
         "heavy = ('pyroute2', 'ruamel', 'docker', 'kubernetes', 'wpprotect.config')\n"
         "print(rc, sorted(m for m in sys.modules if m.startswith(heavy)))\n"

@@ -49,8 +49,10 @@ def world() -> Iterator[dict[str, object]]:
             ),
         }  # fmt: skip
         link_id = sc.tcx(a, a1, "ingress", netdev)
-        yield {"scene": sc, "hidden": hidden, "ids": ids, "link_id": link_id, "tcx_prog":
-               sc.prog_ids[netdev], "a1": a1}  # fmt: skip
+        yield {
+            "scene": sc, "hidden": hidden, "a": a, "b": b, "ids": ids, "link_id": link_id,
+            "tcx_prog": sc.prog_ids[netdev], "a1": a1,
+        }  # fmt: skip
     finally:
         sc.close()
 
@@ -69,9 +71,10 @@ def test_scan_all_sees_every_namespace(world: dict[str, object]) -> None:
     hidden = str(world["hidden"])
     pid = hidden.split("/")[2]
 
+    a, b = str(world["a"]), str(world["b"])
     cil = _only(report, prog_id=ids["cilium"], attach="clsact")
     assert (cil.netns, cil.ifname, cil.direction, cil.priority, cil.handle) == (
-        "wptc4a", "w4a0", "ingress", 1, 1,
+        a, "w4a0", "ingress", 1, 1,
     )  # fmt: skip
     assert (cil.vendor, cil.verdict, cil.verdict_source) == ("cilium", "ok", "documented")
     assert (cil.prog_name, cil.prog_tag, cil.direct_action) == (
@@ -79,7 +82,7 @@ def test_scan_all_sees_every_namespace(world: dict[str, object]) -> None:
     )  # fmt: skip
     assert cil.hw_flags == ("not_in_hw",)
     assert cil.netns_id is not None
-    assert cil.netns_id.endswith(f":{_netns.resolve_netns('wptc4a').ino}")
+    assert cil.netns_id.endswith(f":{_netns.resolve_netns(a).ino}")
 
     dd = _only(report, prog_id=ids["datadog"])
     assert (dd.vendor, dd.verdict, dd.priority) == ("datadog-cws", "unspec", 10)
@@ -87,7 +90,7 @@ def test_scan_all_sees_every_namespace(world: dict[str, object]) -> None:
     assert (cali.vendor, cali.direction, cali.priority) == ("calico", "egress", 49152)
     mystery = _only(report, prog_id=ids["mystery"])
     assert (mystery.netns, mystery.vendor, mystery.verdict, mystery.verdict_source) == (
-        "wptc4b", "unknown", None, "assumed",
+        b, "unknown", None, "assumed",
     )  # fmt: skip
     aws = _only(report, prog_id=ids["aws"])
     assert aws.netns.startswith(f"pid {pid} (")
@@ -95,7 +98,7 @@ def test_scan_all_sees_every_namespace(world: dict[str, object]) -> None:
 
     tcx = _only(report, prog_id=world["tcx_prog"])
     assert (tcx.attach, tcx.netns, tcx.ifindex, tcx.direction) == (
-        "tcx", "wptc4a", world["a1"], "ingress",
+        "tcx", a, world["a1"], "ingress",
     )  # fmt: skip
     assert (tcx.priority, tcx.handle, tcx.position, tcx.link_id) == (
         None, None, 0, world["link_id"],
@@ -104,7 +107,7 @@ def test_scan_all_sees_every_namespace(world: dict[str, object]) -> None:
     assert report.tcx_supported is True
     assert report.warnings == ()
     labels = {n.label for n in report.namespaces}
-    assert {"wptc4a", "wptc4b", "host"} <= labels
+    assert {a, b, "host"} <= labels
     assert any(label.startswith(f"pid {pid} (") for label in labels)
 
 
@@ -112,9 +115,10 @@ def test_scan_all_sees_every_namespace(world: dict[str, object]) -> None:
 def test_scan_one_name_or_path(world: dict[str, object]) -> None:
     ids = world["ids"]
     assert isinstance(ids, dict)
-    report = TCInspector(netns="wptc4b").scan()
+    b = str(world["b"])
+    report = TCInspector(netns=b).scan()
     assert [p.prog_id for p in report.programs] == [ids["mystery"]]
-    assert [n.label for n in report.namespaces] == ["wptc4b"]
+    assert [n.label for n in report.namespaces] == [b]
     by_path = TCInspector(netns=str(world["hidden"])).scan()
     assert [p.prog_id for p in by_path.programs] == [ids["aws"]]
 
@@ -134,25 +138,26 @@ def test_probe_learns_unknown_verdicts_only(world: dict[str, object]) -> None:
 def test_namespace_deleted_during_scan_is_skipped_with_warning(world: dict[str, object]) -> None:
     sc = world["scene"]
     assert isinstance(sc, Scene)
-    sc.netns("wptc4del")
-    sc.veth("wptc4del", "w4e0", "w4e1")
+    gone = sc.netns("wptc4del")
+    sc.veth(gone, "w4e0", "w4e1")
 
     def delete_it(ref: _netns.NetnsRef) -> None:
-        if ref.label == "wptc4del":
-            subprocess.run(["ip", "netns", "del", "wptc4del"], check=True)
+        if ref.label == gone:
+            subprocess.run(["ip", "netns", "del", gone], check=True)
 
     inspector = TCInspector(netns="all")
     inspector._before_read = delete_it
     report = inspector.scan()
-    assert any("wptc4del" in w and "vanished" in w for w in report.warnings)
-    assert "wptc4del" not in {n.label for n in report.namespaces}
-    assert any(p.netns == "wptc4a" for p in report.programs)  # the others were still read
+    assert any(gone in w and "vanished" in w for w in report.warnings)
+    assert gone not in {n.label for n in report.namespaces}
+    assert any(p.netns == world["a"] for p in report.programs)  # the others were still read
 
 
 @pytest.mark.root
 def test_clsact_programs_match_bpftool(world: dict[str, object]) -> None:
-    report = TCInspector(netns="wptc4a", tcx=False).scan()
-    (dump,) = json.loads(run("ip", "netns", "exec", "wptc4a", "bpftool", "net", "-j"))
+    a = str(world["a"])
+    report = TCInspector(netns=a, tcx=False).scan()
+    (dump,) = json.loads(run("ip", "netns", "exec", a, "bpftool", "net", "-j"))
     theirs = {(t["ifindex"], t["kind"], t["name"], t["id"]) for t in dump["tc"]}
     ours = {(p.ifindex, f"clsact/{p.direction}", p.name, p.prog_id) for p in report.programs}
     assert ours == theirs

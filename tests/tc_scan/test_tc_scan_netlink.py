@@ -12,11 +12,12 @@ from tests.tc_scan._scene import ETH_P_IP, Scene, run
 from wpprotect.errors import BPFError
 from wpprotect.tc import _bpf, _netlink, _netns
 
-NS = "wptc4nl"
+NS = ""  # set by _build()
 
 
 def _build(scene: Scene) -> dict[str, int]:
-    scene.netns(NS)
+    global NS  # noqa: PLW0603 - one scene per test, named per run
+    NS = scene.netns("wptc4nl")
     a0 = scene.veth(NS, "w4a0", "w4b0")
     a1 = scene.veth(NS, "w4a1", "w4b1")
     scene.veth(NS, "w4a2", "w4b2", clsact=False)

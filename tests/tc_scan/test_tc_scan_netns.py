@@ -23,7 +23,7 @@ def _ino(path: str) -> int:
 
 @pytest.mark.root
 def test_list_finds_named_and_unnamed_once(scene: Scene) -> None:
-    scene.netns("wptc4ns")
+    name = scene.netns("wptc4ns")
     hidden = scene.unnamed()
     pid = int(hidden.split("/")[2])
     refs = _netns.list_netns()
@@ -32,8 +32,8 @@ def test_list_finds_named_and_unnamed_once(scene: Scene) -> None:
     assert refs[0].current
     assert sum(r.current for r in refs) == 1
     by_ino = {r.ino: r for r in refs}
-    named = by_ino[_ino("/var/run/netns/wptc4ns")]
-    assert (named.label, named.path) == ("wptc4ns", "/var/run/netns/wptc4ns")
+    named = by_ino[_ino(f"/var/run/netns/{name}")]
+    assert (named.label, named.path) == (name, f"/var/run/netns/{name}")
     unnamed = by_ino[_ino(hidden)]
     assert unnamed.label.startswith(f"pid {pid} (")
     assert "(sleep)" in unnamed.label or "(unshare)" in unnamed.label
@@ -42,9 +42,9 @@ def test_list_finds_named_and_unnamed_once(scene: Scene) -> None:
 
 @pytest.mark.root
 def test_resolve_name_path_and_current(scene: Scene) -> None:
-    scene.netns("wptc4ns")
+    name = scene.netns("wptc4ns")
     hidden = scene.unnamed()
-    assert _netns.resolve_netns("wptc4ns").ino == _ino("/var/run/netns/wptc4ns")
+    assert _netns.resolve_netns(name).ino == _ino(f"/var/run/netns/{name}")
     ref = _netns.resolve_netns(hidden)
     assert ref.ino == _ino(hidden)
     assert ref.label.startswith("pid ")
@@ -79,8 +79,7 @@ def test_paths_that_are_not_network_namespaces(tmp_path: Path) -> None:
 
 @pytest.mark.root
 def test_entered_moves_only_this_thread_and_comes_back(scene: Scene) -> None:
-    scene.netns("wptc4ns")
-    ref = _netns.resolve_netns("wptc4ns")
+    ref = _netns.resolve_netns(scene.netns("wptc4ns"))
     home = _ino("/proc/thread-self/ns/net")
     seen: dict[str, int] = {}
     go, done = threading.Event(), threading.Event()
@@ -103,9 +102,9 @@ def test_entered_moves_only_this_thread_and_comes_back(scene: Scene) -> None:
 
 @pytest.mark.root
 def test_entered_a_deleted_namespace_is_gone(scene: Scene) -> None:
-    scene.netns("wptc4gone")
-    ref = _netns.resolve_netns("wptc4gone")
+    name = scene.netns("wptc4gone")
+    ref = _netns.resolve_netns(name)
     scene.close()  # `ip netns del`
     with pytest.raises(_netns.NetnsGoneError, match="vanished"), _netns.entered(ref):
         pass
-    assert not os.path.exists("/var/run/netns/wptc4gone")
+    assert not os.path.exists(f"/var/run/netns/{name}")
