@@ -148,3 +148,11 @@ def test_disable_bad_scope_exit_2(capsys: pytest.CaptureFixture[str]) -> None:
         main(["disable", "--scope", "everything"])
     assert info.value.code == 2
     assert "invalid choice" in capsys.readouterr().err
+
+
+@pytest.mark.docker
+def test_self_test_unreachable_container_exit_2(capsys: pytest.CaptureFixture[str]) -> None:
+    code = main(["self-test", "--platform", "docker", "--container", "wpag-absent", "--json"])
+    assert code == 2
+    doc = json.loads(capsys.readouterr().out)
+    assert doc["results"][0]["error"].startswith("AgentNotFoundError:")

@@ -2,7 +2,7 @@
 one platform (host, Docker or Kubernetes), as tables for people or ``--json`` for machines.
 
 Exit status: 0 nothing wrong; 1 a self-test failed on some agent, or a flare holds secrets the
-agent's scrubber missed; 2 a usage or environment error.
+agent's scrubber missed; 2 a usage or environment error (including: no agent could be reached).
 """
 
 from __future__ import annotations
@@ -217,6 +217,21 @@ def _self_test(args: argparse.Namespace) -> int:
         print(format_table(["AGENT", "VERSION", "VIA", "RESULT", "DETAIL"], rows, styler=style))
         c = result.counts()
         print(f"\n{c['ok']}/{c['total']} agents passed the self-test")
+    return _self_test_status(result)
+
+
+def _self_test_status(result: Any) -> int:
+    from wpprotect.errors import ExecTimeoutError, PlatformError
+
+    # Nothing could be tested at all (no container, no API, no permission): an environment
+    # error. A hang is the agent's problem, so it counts as a failed test.
+    unreachable = [
+        i
+        for i in result.items
+        if isinstance(i.error, PlatformError) and not isinstance(i.error, ExecTimeoutError)
+    ]
+    if result.items and len(unreachable) == len(result.items):
+        return EXIT_USAGE
     return EXIT_OK if result.ok else EXIT_ACTION
 
 
