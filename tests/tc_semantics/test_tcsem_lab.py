@@ -273,3 +273,17 @@ def test_probe_runs_only_unknown_programs_and_survives_vanished_ones() -> None:
             ("shot", "probed"),
             (None, "assumed"),
         ]
+
+
+def test_a_dropped_lab_is_cleaned_up_when_collected() -> None:
+    import gc
+
+    lab = Lab("wptc3")
+    ns = lab.netns("dropped")
+    name, prog = ns.name, lab.program(0, "wptc3_drop").id
+    del lab
+    gc.collect()
+    assert name not in netns_names()
+    assert Lab.wait_programs_released([prog]) == []
+    with pytest.raises(TCError, match="closed"):
+        ns.add_veth("w3d0", "w3d0p")

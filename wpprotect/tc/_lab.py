@@ -362,7 +362,9 @@ class LabNetns:
     """
 
     def __init__(self, lab: Lab, name: str) -> None:
-        self._lab = lab
+        # A weak reference: the lab's finalizer holds its namespaces, which must not keep the
+        # lab itself alive (or an unclosed lab would be cleaned only at exit, not when dropped).
+        self._lab_ref = weakref.ref(lab)
         self.name = name
         """The namespace name (``ip netns`` style)."""
         self.path = f"{_NETNS_DIR}/{name}"
@@ -383,6 +385,12 @@ class LabNetns:
         """The namespace's ``dev:inode``."""
         self.inode = st.st_ino
         """The namespace's inode number."""
+
+    def _owner(self) -> Lab:
+        lab = self._lab_ref()
+        if lab is None:
+            raise TCError(f"the lab of namespace {self.name} is gone")
+        return lab
 
     def __repr__(self) -> str:
         return f"<LabNetns {self.name} {len(self.ifindex) - 1} devices>"
@@ -508,7 +516,7 @@ class LabNetns:
                         f"clsact on {spec.ifname}",
                     )
                 )
-            prog = self._lab.program(spec.retcode, spec.prog_name)
+            prog = self._owner().program(spec.retcode, spec.prog_name)
             if isinstance(spec.protocol, str) and spec.protocol not in _PROTOCOLS:
                 raise InvalidArgumentError(
                     f"protocol {spec.protocol!r}: use one of {sorted(_PROTOCOLS)} or an int"
@@ -581,10 +589,10 @@ class LabNetns:
         """
         _check_direction(direction)
         idx = self._index(ifname)
-        prog = self._lab.program(retcode, prog_name)
+        prog = self._owner().program(retcode, prog_name)
         flags = _bpf.BPF_F_BEFORE if first else 0
         fd = self.run(_bpf.link_create, prog.fd, idx, _TCX[direction], flags)
-        link_id = self._lab._register_link(fd)
+        link_id = self._owner()._register_link(fd)
         return LabLink(fd, link_id, ifname, "ingress" if direction == "ingress" else "egress", prog)
 
     def prog_query(self, ifname: str, direction: str) -> _bpf.QueryResult | None:
