@@ -230,6 +230,7 @@ class RunningComponent:
         )
 
 
+_ANSI_RE = re.compile(r"\x1b\[[0-9;]*[A-Za-z]")
 _CONTAINER_RE = re.compile(r"(?:docker[-/]|containerd[-/]|cri-containerd-|crio-)([0-9a-f]{12,64})")
 
 
@@ -481,13 +482,14 @@ def _check_version(install_dir: Path, st: _State, timeout: float) -> list[Check]
         source = f"{agent} version"
         try:
             proc = subprocess.run(
-                [str(agent), "version", "--no-color"],
+                [str(agent), "version"],
                 capture_output=True,
                 text=True,
                 timeout=timeout,
                 check=False,
             )
-            match = re.search(r"Agent (\d+\.\d+\.\d+\S*)", proc.stdout + proc.stderr)
+            plain = _ANSI_RE.sub("", proc.stdout + proc.stderr)  # `agent version` colours
+            match = re.search(r"Agent (\d+\.\d+\.\d+\S*)", plain)
             text = match.group(1) if match else None
         except subprocess.TimeoutExpired:
             return [
@@ -659,6 +661,13 @@ def _check_settings(
                 "differently); `wpprotect doctor --debug` shows the parser's message",
             )
         ]
+    return _settings_checks(values, env_note, st, suffix="")
+
+
+def _settings_checks(
+    values: Mapping[str, Any], env_note: str | None, st: _State | None, *, suffix: str
+) -> list[Check]:
+    """One check per setting: value, where it comes from, and what it silently overrides."""
     checks: list[Check] = []
     for name, ev in values.items():
         where = "the agent's default" if ev.source == "default" else f"{ev.source}"
@@ -681,19 +690,26 @@ def _check_settings(
         for note in ev.notes:
             detail += f"; {note}"
             if "security-agent.yaml gives" in note:
+                if st is not None and st.host_version and st.host_version[:2] >= _CORE_FLARE:
+                    # From 7.77 the security-agent runtime is not used any more (deployments.md
+                    # §5, advanced_configuration.md): only system-probe's value matters.
+                    detail += " (from 7.77 only system-probe's value matters)"
+                    continue
                 status = "problem"
                 fix = (
                     "give runtime_security_config.enabled the same value in system-probe.yaml "
                     "and security-agent.yaml (to turn it off: `wpprotect disable --platform host "
                     f"--scope workload-protection --dry-run`), then {_RESTART}"
                 )
-        if name == "cws_enabled":
+        if st is not None and name == "cws_enabled":
             st.cws_enabled = bool(ev.value)
-        if name == "classifier_priority":
+        if st is not None and name == "classifier_priority":
             st.classifier_priority = int(ev.value)
             st.classifier_priority_source = f"{ev.source} {ev.key or ''}".strip()
         checks.append(
-            Check(f"config.{name}", status, detail, fix=fix, data={"effective": ev.to_dict()})
+            Check(
+                f"config.{name}{suffix}", status, detail, fix=fix, data={"effective": ev.to_dict()}
+            )
         )
     return checks
 
@@ -717,7 +733,9 @@ def _check_cws_running(procs: list[RunningComponent], st: _State) -> list[Check]
     ]
 
 
-def _check_docker(enabled: bool, timeout: float, st: _State) -> list[Check]:
+def _check_docker(
+    enabled: bool, timeout: float, st: _State, containers: Sequence[str] = ()
+) -> list[Check]:
     if not enabled:
         return [Check("docker", "skipped", "not checked (--no-docker)")]
     docker_host = os.environ.get("DOCKER_HOST", "")
@@ -745,9 +763,55 @@ def _check_docker(enabled: bool, timeout: float, st: _State) -> list[Check]:
         return [Check("docker", "skipped", "the Docker adapter is not available in this install")]
 
     def discover() -> list[Any]:
+        if containers:
+            return [cls(container=name) for name in containers]
         return list(_construct(cls, timeout=timeout).agents())
 
-    return _found_agents("docker", discover, timeout, st, "agent containers")
+    return _found_agents(
+        "docker", discover, timeout, st, "agent containers", settings=_container_settings
+    )
+
+
+# Where the agent image reads its config (s6 `run` scripts: --config=/etc/datadog-agent/...).
+_CONTAINER_FILES = ("system-probe.yaml", "security-agent.yaml")
+
+
+def _container_settings(agent: Any, timeout: float) -> list[Check]:
+    """The effective settings inside one agent container: its env, and its config files if any."""
+    import tempfile
+
+    effective_settings = _optional("wpprotect.config", "effective_settings")
+    inspect_fn = getattr(agent, "inspect", None)
+    target = str(getattr(agent, "target", agent))
+    if effective_settings is None or inspect_fn is None:
+        return []
+
+    def read() -> Mapping[str, Any]:
+        doc = inspect_fn()
+        env: dict[str, str] = {}
+        for item in (doc.get("Config") or {}).get("Env") or []:
+            key, _, value = str(item).partition("=")
+            if key.startswith("DD_"):  # only the agent's settings; never logged
+                env[key] = value
+        with tempfile.TemporaryDirectory(prefix="wpprotect-doctor-") as tmp:
+            files: dict[str, Any] = {}
+            for name in _CONTAINER_FILES:
+                try:
+                    files[name] = agent.copy_out(
+                        f"/etc/datadog-agent/{name}", Path(tmp) / name, component="system-probe"
+                    )
+                except WPProtectError:
+                    files[name] = None  # not in the image: env vars and defaults decide
+            values: Mapping[str, Any] = effective_settings(files=files, env=env)
+            return values
+
+    try:
+        values = _with_deadline(read, timeout, f"settings on {target}")
+    except _Timeout as exc:
+        return [Check(f"config:{target}", "error", str(exc))]
+    except Exception as exc:  # reported; the other agents are still checked
+        return [Check(f"config:{target}", "error", f"could not read the settings: {exc}")]
+    return _settings_checks(values, None, None, suffix=f":{target}")
 
 
 def _kubeconfig(path: str | Path | None) -> Path | None:
@@ -812,7 +876,13 @@ def _check_kubernetes(
 
 
 def _found_agents(
-    name: str, discover: Callable[[], list[Any]], timeout: float, st: _State, what: str
+    name: str,
+    discover: Callable[[], list[Any]],
+    timeout: float,
+    st: _State,
+    what: str,
+    *,
+    settings: Callable[[Any, float], list[Check]] | None = None,
 ) -> list[Check]:
     try:
         agents = _with_deadline(discover, timeout, name)
@@ -842,6 +912,8 @@ def _found_agents(
     ]
     for agent in agents:
         checks.append(_agent_version_check(agent, timeout))
+        if settings is not None:
+            checks += settings(agent, timeout)
     return checks
 
 
@@ -1012,6 +1084,7 @@ def diagnose(
     self_test_timeout: float = 120.0,
     kubeconfig: str | Path | None = None,
     namespace: str | None = None,
+    containers: Sequence[str] = (),
     env: Mapping[str, str] | None = None,
     proc: str | Path = "/proc",
 ) -> DoctorReport:
@@ -1030,6 +1103,8 @@ def diagnose(
     :param self_test_timeout: seconds allowed to each self-test.
     :param kubeconfig: the kubeconfig to use instead of ``$KUBECONFIG``/``~/.kube/config``.
     :param namespace: the Kubernetes namespace of the agent pods (default: the adapter's).
+    :param containers: the agent containers to look at (default: every container the Docker
+        adapter recognises as an agent, by name or image).
     :param env: the agent's environment for the settings (default: read from the running
         host system-probe's ``/proc/<pid>/environ`` when readable).
     :param proc: the procfs to read processes from.
@@ -1061,7 +1136,7 @@ def diagnose(
         host = _host_platform(install, config)
         if host is not None:
             st.platforms.append(host)
-    checks += _check_docker(docker, timeout, st)
+    checks += _check_docker(docker, timeout, st, tuple(containers))
     checks += _check_kubernetes(kubernetes, timeout, kubeconfig, namespace, st)
     checks += _check_tc(tc, st, st.host_version_text)
     checks += _check_self_test(self_test, st, self_test_timeout)

@@ -353,3 +353,18 @@ def test_unreadable_dirs_are_skipped_not_crashed(tmp_path: Path, upstream: Path)
     assert check["status"] == "skipped"
     assert "sudo wpprotect doctor" in check["detail"]
     assert code == 0
+
+
+def test_files_may_disagree_from_7_77(tmp_path: Path, upstream: Path) -> None:
+    """From 7.77 the security-agent runtime is unused: only system-probe's value counts."""
+    cfg = make_config_dir(
+        tmp_path / "etc",
+        upstream,
+        system_probe="runtime_security_config:\n  enabled: true\n",
+        security_agent="runtime_security_config:\n  enabled: false\n",
+    )
+    install = make_install_dir(tmp_path / "opt", version="7.78.1")
+    _, doc = run_json(["doctor", "--install-dir", str(install), "--config-dir", str(cfg), *OFFLINE])
+    check = _checks(doc)["config.cws_enabled"]
+    assert check["status"] == "ok"
+    assert "only system-probe's value matters" in check["detail"]

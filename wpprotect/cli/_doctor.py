@@ -73,6 +73,14 @@ def register(subparsers: Any) -> None:
         "and rules in the agent)",
     )
     p.add_argument(
+        "--container",
+        action="append",
+        default=[],
+        metavar="NAME",
+        help="an agent container to look at (repeatable; default: every container of an agent "
+        "image, or named datadog-agent or dd-agent)",
+    )
+    p.add_argument(
         "--kubeconfig",
         type=Path,
         metavar="FILE",
@@ -103,6 +111,7 @@ def _run(args: argparse.Namespace) -> int:
         timeout=args.timeout,
         kubeconfig=args.kubeconfig,
         namespace=args.namespace,
+        containers=args.container,
     )
     if args.json:
         print_json(report)
