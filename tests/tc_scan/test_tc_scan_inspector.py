@@ -105,7 +105,8 @@ def test_scan_all_sees_every_namespace(world: dict[str, object]) -> None:
     )  # fmt: skip
     assert (tcx.name, tcx.vendor, tcx.verdict) == ("cil_from_netdev", "cilium", "pass")
     assert report.tcx_supported is True
-    assert report.warnings == ()
+    # Other test runs' namespaces may vanish during an "all" scan; ours must not warn.
+    assert not [w for w in report.warnings if a in w or b in w or f"pid {pid} " in w]
     labels = {n.label for n in report.namespaces}
     assert {a, b, "host"} <= labels
     assert any(label.startswith(f"pid {pid} (") for label in labels)
