@@ -1,0 +1,74 @@
+"""`wpprotect doctor --kubeconfig`: agent pods found through the real `kubernetes` client talking
+to the in-process API server of tests/k8s_server."""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+from pathlib import Path
+
+import pytest
+
+from tests.ux.wpux_support import run_json
+
+pytest.importorskip("kubernetes", reason="the kubernetes extra is not installed")
+
+VERSION_OUT = (
+    b"Agent 7.68.0 - Commit: 1a2b3c4 - Serialization version: v5.0.1 - Go version: go1.22\n"
+)
+
+
+def _responder(req: object) -> tuple[int, bytes, bytes]:
+    argv = list(req.argv)  # type: ignore[attr-defined]
+    if argv[-1:] == ["version"]:
+        return 0, VERSION_OUT, b""
+    return 127, b"", f"{argv[0]}: not scripted in this test\n".encode()
+
+
+@pytest.fixture
+def kubeconfig(tmp_path: Path) -> Iterator[tuple[Path, object]]:
+    from tests.k8s_server import FakeExecBackend, K8sTestServer, seed_helm
+
+    server = K8sTestServer(FakeExecBackend(_responder)).start()
+    try:
+        seed_helm(server, 2)
+        path = tmp_path / "kubeconfig"
+        path.write_text(
+            "apiVersion: v1\nkind: Config\n"
+            f'clusters:\n- name: wpux\n  cluster: {{server: "{server.url}"}}\n'
+            "users:\n- name: wpux\n  user: {token: not-a-real-token}\n"
+            "contexts:\n- name: wpux\n  context: {cluster: wpux, user: wpux}\n"
+            "current-context: wpux\n"
+        )
+        yield path, server
+    finally:
+        server.stop()
+
+
+def test_doctor_finds_agent_pods_and_their_versions(
+    kubeconfig: tuple[Path, object], tmp_path: Path
+) -> None:
+    path, _ = kubeconfig
+    code, doc = run_json(
+        ["doctor", "--kubeconfig", str(path), "--namespace", "datadog", "--no-docker", "--no-tc",
+         "--install-dir", str(tmp_path / "none"), "--config-dir", str(tmp_path / "none")],
+        timeout=120,
+    )  # fmt: skip
+    checks = {c["name"]: c for c in doc["checks"]}
+    k8s = checks["kubernetes"]
+    assert k8s["status"] == "ok", k8s
+    targets = k8s["data"]["targets"]
+    assert len(targets) == 2
+    for target in targets:
+        assert checks[f"version:{target}"]["detail"] == "Datadog Agent 7.68.0"
+    assert code == 0
+
+
+def test_kubeconfig_that_does_not_exist_is_an_error(tmp_path: Path) -> None:
+    code, doc = run_json(
+        ["doctor", "--kubeconfig", str(tmp_path / "missing"), "--no-docker", "--no-tc",
+         "--install-dir", str(tmp_path), "--config-dir", str(tmp_path)],
+    )  # fmt: skip
+    check = {c["name"]: c for c in doc["checks"]}["kubernetes"]
+    assert check["status"] == "error"
+    assert "does not exist" in check["detail"]
+    assert code == 2
