@@ -200,3 +200,38 @@ def test_lab_vendor_scene_end_to_end() -> None:
     got = {(f.code, f.ifname, f.direction) for f in assessment.findings if f.needs_action}
     assert got == set(scene.expected)
     assert assessment.recommended_classifier_priority == scene.recommended_classifier_priority
+
+
+@pytest.mark.root
+def test_device_deleted_mid_scan_is_a_warning(
+    scene: Scene, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    ns = scene.netns("wptc4mid")
+    victim = scene.veth(ns, "w4h0", "w4h1")
+    scene.veth(ns, "w4i0", "w4i1")
+    fd = scene.prog(_bpf.TC_ACT_UNSPEC, "classifier_ingr")
+    kept = scene.bpf_filter(ns, "w4i0", "ingress", prio=10, handle=1, name="dd", fd=fd)
+    real_query = _bpf.prog_query
+
+    def query_after_deleting(ifindex: int, attach_type: int) -> _bpf.QueryResult | None:
+        if ifindex == victim and attach_type == _bpf.BPF_TCX_INGRESS:
+            run("ip", "-n", ns, "link", "del", "w4h0")  # the kernel now answers ENODEV
+        return real_query(ifindex, attach_type)
+
+    monkeypatch.setattr(_bpf, "prog_query", query_after_deleting)
+    report = TCInspector(netns=ns).scan()
+    assert [w for w in report.warnings if "w4h0" in w and "vanished" in w]
+    assert [p.prog_id for p in report.programs] == [kept]
+
+
+@pytest.mark.root
+def test_kernel_without_tcx_is_not_an_error(
+    world: dict[str, object], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    # Before Linux 6.6 BPF_PROG_QUERY answers EINVAL for attach types 46/47, which
+    # _bpf.prog_query reports as None; this kernel has tcx, so that answer is simulated.
+    monkeypatch.setattr(_bpf, "prog_query", lambda ifindex, attach_type: None)
+    report = TCInspector(netns=str(world["a"])).scan()
+    assert report.tcx_supported is False
+    assert report.warnings == ()
+    assert {p.attach for p in report.programs} == {"clsact"}
