@@ -5,6 +5,7 @@ from __future__ import annotations
 import contextlib
 import itertools
 import os
+import re
 from collections.abc import Callable, Iterator
 from typing import Any
 
@@ -24,17 +25,44 @@ def client() -> Any:
     return images.docker_client()
 
 
+_OWNER = re.compile(rf"^{PREFIX}-.+-(\d+)-\d+(\..*)?$")
+
+
+def _sweep(*, mine: bool) -> None:
+    """Remove wpdk-… containers left by dead test processes (and, with ``mine``, this one's).
+
+    Names carry the creating process's pid (:func:`unique`), so a session running at the same
+    time on this daemon is never touched.
+    """
+    client = images.docker_client()
+    for c in client.containers.list(all=True, filters={"name": PREFIX + "-"}):
+        m = _OWNER.match(c.name)
+        if m is None:
+            continue
+        pid = int(m.group(1))
+        if (mine and pid == os.getpid()) or (pid != os.getpid() and not _alive(pid)):
+            with contextlib.suppress(Exception):
+                c.remove(force=True, v=True)
+
+
+def _alive(pid: int) -> bool:
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    except PermissionError:
+        return True
+    return True
+
+
 @pytest.fixture(scope="session", autouse=True)
 def _leftovers() -> Iterator[None]:
-    """Remove every wpdk-… container, whatever the tests left, before and after the session."""
-    if os.environ.get("WPDK_NO_CLEANUP"):
-        yield
-        return
+    """Remove wpdk-… containers earlier runs left behind, and this session's at the end."""
     with contextlib.suppress(Exception):
-        images.cleanup(PREFIX)
+        _sweep(mine=False)
     yield
     with contextlib.suppress(Exception):
-        images.cleanup(PREFIX)
+        _sweep(mine=True)
 
 
 @pytest.fixture(scope="session")

@@ -10,7 +10,7 @@ from typing import Any
 import pytest
 
 from tests import images
-from tests.docker.conftest import PREFIX
+from tests.docker.conftest import PREFIX, unique
 from wpprotect.errors import ExecError, WPProtectError
 from wpprotect.platforms.docker import DockerPlatform
 
@@ -25,7 +25,7 @@ VERSIONS = ["7.50.3", "7.59.1", "7.70.0", "7.78.2"]
 def agent(request: pytest.FixtureRequest) -> Any:
     version: str = request.param
     image = images.build_agent_image(version, tag_prefix=PREFIX)
-    name = f"{PREFIX}-agent-{version.replace('.', '-')}"
+    name = unique(f"agent-{version.replace('.', '-')}")
     with images.container(image, name):
         yield DockerPlatform(container=name), version
 

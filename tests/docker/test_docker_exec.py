@@ -99,11 +99,13 @@ def test_find_by_name_in_order(make_container: Any, busybox: str) -> None:
 
 
 def test_find_by_image(make_container: Any, client: Any, agent_image: str) -> None:
-    # A repository ending in /agent, as registry.datadoghq.com/agent does (no registry contacted).
-    client.images.get(agent_image).tag(f"{PREFIX}-registry.local/agent", "7.50.3")
+    # A repository ending in /agent, as registry.datadoghq.com/agent does (no registry contacted);
+    # the tag is this process's, so a concurrent session is not disturbed.
+    ref = f"{PREFIX}-registry.local/agent:{os.getpid()}"
+    client.images.get(agent_image).tag(ref)
     try:
-        name = make_container(f"{PREFIX}-registry.local/agent:7.50.3", "custom-name")
-        stopped = make_container(f"{PREFIX}-registry.local/agent:7.50.3", "stopped", start=False)
+        name = make_container(ref, "custom-name")
+        stopped = make_container(ref, "stopped", start=False)
         box = DockerPlatform(names=[unique("absent")])
         found = [a.target for a in box.agents()]
         assert f"docker:{name}" in found
@@ -111,13 +113,13 @@ def test_find_by_image(make_container: Any, client: Any, agent_image: str) -> No
         if len(found) == 1:  # nothing else on this daemon looks like an agent
             assert box.target == f"docker:{name}"
             assert box.self_test().ok
-        other = make_container(f"{PREFIX}-registry.local/agent:7.50.3", "custom-other")
+        other = make_container(ref, "custom-other")
         found = [a.target for a in box.agents()]
         assert {f"docker:{name}", f"docker:{other}"} <= set(found)
         with pytest.raises(InvalidArgumentError, match="agent containers found"):
             _ = DockerPlatform(names=[unique("absent")]).target
     finally:
-        client.images.remove(f"{PREFIX}-registry.local/agent:7.50.3")
+        client.images.remove(ref)
 
 
 def test_not_found_lists_what_was_looked_for() -> None:

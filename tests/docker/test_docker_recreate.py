@@ -288,7 +288,8 @@ def test_stopped_container_stays_stopped(client: Any, make_container: Any, busyb
 def test_failed_start_rolls_back(client: Any, cws_container: str, mode: str) -> None:
     api = client.api
     before = api.inspect_container(cws_container)
-    box = DockerPlatform(container=cws_container, settle=1.5)
+    # "late" exits 0.3 s after starting: the settle window must catch it.
+    box = DockerPlatform(container=cws_container, settle=1.5 if mode == "late" else 0.3)
     plan = box.env_plan({"WPDK_FAIL": mode, CWS_ON: "false"})
     with pytest.raises(PlanApplyError, match="did not stay up") as err:
         plan.apply()
@@ -378,3 +379,34 @@ def test_network_modes_are_kept(
         assert new["Config"]["Hostname"] == old["Config"]["Hostname"]
     plan.undo()
     assert api.inspect_container(name)["Id"] == old["Id"]
+
+
+def test_network_scope_and_classifier_priority(
+    client: Any, make_container: Any, agent_image: str
+) -> None:
+    pytest.importorskip("wpprotect.config._surfaces")
+    # The event-monitoring spelling is already set: it is the one updated (both names bind the
+    # same key, reference §3.1), not shadowed by a second variable.
+    name = make_container(
+        agent_image,
+        "priority",
+        env={"DD_EVENT_MONITORING_CONFIG_NETWORK_CLASSIFIER_PRIORITY": "10"},
+    )
+    box = DockerPlatform(container=name, settle=0.2)
+    plan = box.set_classifier_priority(4)
+    assert "-DD_EVENT_MONITORING_CONFIG_NETWORK_CLASSIFIER_PRIORITY=10" in plan.diff()
+    plan.apply()
+    env = env_dict(client.api.inspect_container(name)["Config"]["Env"])
+    assert env["DD_EVENT_MONITORING_CONFIG_NETWORK_CLASSIFIER_PRIORITY"] == "4"
+    assert "DD_RUNTIME_SECURITY_CONFIG_NETWORK_CLASSIFIER_PRIORITY" not in env
+    net = box.disable("network").apply()
+    env = env_dict(client.api.inspect_container(name)["Config"]["Env"])
+    assert env["DD_RUNTIME_SECURITY_CONFIG_NETWORK_ENABLED"] == "false"
+    assert env["DD_EVENT_MONITORING_CONFIG_NETWORK_CLASSIFIER_PRIORITY"] == "4"
+    net.undo()
+    plan.undo()
+    env = env_dict(client.api.inspect_container(name)["Config"]["Env"])
+    assert env["DD_EVENT_MONITORING_CONFIG_NETWORK_CLASSIFIER_PRIORITY"] == "10"
+    assert "DD_RUNTIME_SECURITY_CONFIG_NETWORK_ENABLED" not in env
+    with pytest.raises(InvalidArgumentError):
+        box.set_classifier_priority(0)

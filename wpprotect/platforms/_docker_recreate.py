@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import copy
 import logging
+import secrets
 import time
 from collections.abc import Callable
 from typing import TYPE_CHECKING, Any
@@ -165,7 +166,7 @@ class RecreateWithEnv:
     """A :class:`~wpprotect.Change` that recreates one container with new environment variables.
 
     Apply: create the twin under a temporary name, stop the original, rename it
-    ``<name>.wpprotect-old-<time>``, give the twin the name, start it and check it stays up.
+    ``<name>.wpprotect-old-<time>-<id>``, give the twin the name, start it and check it stays up.
     Any failure puts the original back (name, restart policy, running) and removes the twin.
     Undo: stop and remove the twin, bring the original back under its name and start it.
 
@@ -283,9 +284,10 @@ class RecreateWithEnv:
                 target=self.target,
             )
         was_running = bool(state.get("Running"))
+        # The time says when; the id keeps names apart when plans follow within one second.
         stamp = time.strftime("%Y%m%dT%H%M%SZ", time.gmtime())
-        temp_name = f"{self._name}.wpprotect-new-{stamp}"
-        kept_name = f"{self._name}.wpprotect-old-{stamp}"
+        temp_name = f"{self._name}.wpprotect-new-{stamp}-{secrets.token_hex(3)}"
+        kept_name = f"{self._name}.wpprotect-old-{stamp}-{old_id[:12]}"
         policy = host.get("RestartPolicy") or None
         undo_steps: list[tuple[str, Callable[[], Any]]] = []
         new_id = ""
@@ -418,7 +420,8 @@ class RecreateWithEnv:
                 f"is kept as {applied.kept_name}",
                 target=self.target,
             )
-        aside = f"{self._name}.wpprotect-undone-{time.strftime('%Y%m%dT%H%M%SZ', time.gmtime())}"
+        stamp = time.strftime("%Y%m%dT%H%M%SZ", time.gmtime())
+        aside = f"{self._name}.wpprotect-undone-{stamp}-{applied.new_id[:12]}"
         done: list[tuple[str, Callable[[], Any]]] = []
         try:
             with docker_errors("restore the original container", target=self.target):

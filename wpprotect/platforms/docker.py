@@ -460,7 +460,7 @@ class DockerPlatform(BasePlatform):
         # Plan's list converters confuse mypy's attrs plugin: hand it Any.
         notes: Any = [
             f"{self.target} is recreated with the same configuration and the new environment; "
-            f"the original is kept, stopped, as {self.container}{_MARKER}old-<time> until the "
+            f"the original is kept, stopped, as {self.container}{_MARKER}old-<time>-<id> until the "
             "plan is undone or it is removed"
         ]
         title = title or f"set {', '.join(sorted(changes))} on {self.target}"
