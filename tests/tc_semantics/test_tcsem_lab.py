@@ -287,3 +287,46 @@ def test_a_dropped_lab_is_cleaned_up_when_collected() -> None:
     assert Lab.wait_programs_released([prog]) == []
     with pytest.raises(TCError, match="closed"):
         ns.add_veth("w3d0", "w3d0p")
+
+
+def _runs(prog_id: int, at_least: int) -> int:
+    """run_cnt once it reaches ``at_least`` (packets are handled in softirq: poll, bounded)."""
+    import time
+
+    deadline = time.monotonic() + 5
+    while True:
+        n = _bpf.prog_info(prog_id).run_cnt
+        if n >= at_least or time.monotonic() > deadline:
+            return n
+
+
+def test_kernel_chain_semantics_the_assessment_relies_on() -> None:
+    """OK at a lower priority starves Datadog's filter, UNSPEC does not; a tcx PASS program
+    starves every clsact filter, a tcx NEXT program does not (tc-ebpf.md §2, §3)."""
+    ok, unspec = _bpf.TC_ACT_OK, _bpf.TC_ACT_UNSPEC
+    with Lab("wptc3") as lab:
+        ns = lab.netns("chain")
+        devs = ["w3s0", "w3s1", "w3s2", "w3s3"]
+        ns.add_veths([(d, f"{d}p") for d in devs], up=True)
+        first = {
+            "w3s0": ns.add_filter("w3s0", "ingress", ok, prog_name="wptc3_ok1"),
+            "w3s1": ns.add_filter("w3s1", "ingress", unspec, prog_name="wptc3_un1"),
+            "w3s2": ns.add_tcx("w3s2", "ingress", _bpf.TCX_PASS, prog_name="wptc3_pass").program,
+            "w3s3": ns.add_tcx("w3s3", "ingress", _bpf.TCX_NEXT, prog_name="wptc3_next").program,
+        }
+        datadog = {
+            d: ns.add_filter(d, "ingress", unspec, prog_name=f"wptc3_dd{i}", priority=10, handle=2)
+            for i, d in enumerate(devs)
+        }
+        stats = _bpf.enable_stats()
+        try:
+            for d in devs:
+                ns.send(f"{d}p", count=5)
+            for d in devs:
+                assert _runs(first[d].id, 5) >= 5
+        finally:
+            os.close(stats)
+        assert _bpf.prog_info(datadog["w3s0"].id).run_cnt == 0  # OK@1 ended classification
+        assert _bpf.prog_info(datadog["w3s1"].id).run_cnt >= 5  # UNSPEC@1 handed packets on
+        assert _bpf.prog_info(datadog["w3s2"].id).run_cnt == 0  # tcx PASS: no clsact at all
+        assert _bpf.prog_info(datadog["w3s3"].id).run_cnt >= 5  # tcx NEXT: clsact still runs

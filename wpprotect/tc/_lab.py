@@ -140,17 +140,19 @@ def _nla_u32(kind: int, value: int) -> bytes:
     return _nla(kind, struct.pack("<I", value))
 
 
-def _veth_msg(host: str, host_index: int, peer: str, peer_index: int, up: bool) -> bytes:
-    flags = _IFF_UP if up else 0
-    peer_body = struct.pack("<BBHiII", 0, 0, 0, peer_index, flags, flags) + _nla_str(
-        _IFLA_IFNAME, peer
-    )
+def _veth_msg(host: str, host_index: int, peer: str, peer_index: int) -> bytes:
+    peer_body = struct.pack("<BBHiII", 0, 0, 0, peer_index, 0, 0) + _nla_str(_IFLA_IFNAME, peer)
     linkinfo = _nla_str(_IFLA_INFO_KIND, "veth") + _nla(
         _IFLA_INFO_DATA, _nla(_VETH_INFO_PEER, peer_body)
     )
-    return struct.pack("<BBHiII", 0, 0, 0, host_index, flags, flags) + (
+    return struct.pack("<BBHiII", 0, 0, 0, host_index, 0, 0) + (
         _nla_str(_IFLA_IFNAME, host) + _nla(_IFLA_LINKINFO, linkinfo)
     )
+
+
+def _up_msg(ifindex: int) -> bytes:
+    # Not at creation: veth_open fails with ENOTCONN until the peer is registered too.
+    return struct.pack("<BBHiII", 0, 0, 0, ifindex, _IFF_UP, _IFF_UP)
 
 
 def _clsact_msg(ifindex: int) -> bytes:
@@ -458,10 +460,13 @@ class LabNetns:
                 (
                     _RTM_NEWLINK,
                     _NLM_F_CREATE | _NLM_F_EXCL,
-                    _veth_msg(host, hi, peer, pi, up),
+                    _veth_msg(host, hi, peer, pi),
                     f"veth {host}/{peer}",
                 )
             )
+            if up:
+                msgs.append((_RTM_NEWLINK, 0, _up_msg(hi), f"set {host} up"))
+                msgs.append((_RTM_NEWLINK, 0, _up_msg(pi), f"set {peer} up"))
             if clsact:
                 msgs.append(
                     (
@@ -594,6 +599,29 @@ class LabNetns:
         fd = self.run(_bpf.link_create, prog.fd, idx, _TCX[direction], flags)
         link_id = self._owner()._register_link(fd)
         return LabLink(fd, link_id, ifname, "ingress" if direction == "ingress" else "egress", prog)
+
+    def send(self, ifname: str, frame: bytes | None = None, count: int = 1) -> None:
+        """Transmit raw Ethernet frames out of a device (an ``AF_PACKET`` socket in this
+        namespace). Out of a veth's peer end, they arrive on the other end's ingress hooks.
+
+        :param ifname: the device to send from (it must be up).
+        :param frame: the frame (default: :func:`~wpprotect.tc._bpf.test_packet`).
+        :param count: how many times.
+        :raises TCError: the kernel refused (e.g. the device is down).
+        """
+        idx = self._index(ifname)
+        data = _bpf.test_packet() if frame is None else frame
+
+        def go() -> None:
+            with socket.socket(socket.AF_PACKET, socket.SOCK_RAW) as sock:
+                sock.bind((ifname, 0))
+                for _ in range(count):
+                    sock.send(data)
+
+        try:
+            self.run(go)
+        except OSError as exc:
+            raise TCError(f"cannot send on {ifname} (ifindex {idx}): {exc.strerror}") from exc
 
     def prog_query(self, ifname: str, direction: str) -> _bpf.QueryResult | None:
         """``BPF_PROG_QUERY`` the device's tcx hook from inside this namespace.
