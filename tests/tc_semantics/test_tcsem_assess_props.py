@@ -43,7 +43,7 @@ def clsact_programs(draw: st.DrawFn) -> TCProgram:
     )
 
 
-@settings(max_examples=120, deadline=None)
+@settings(max_examples=80, deadline=None)
 @given(st.lists(clsact_programs(), max_size=12), st.integers(1, 30))
 def test_the_recommended_priority_resolves_every_priority_finding(
     programs: list[TCProgram], prio: int
@@ -63,7 +63,7 @@ def test_the_recommended_priority_resolves_every_priority_finding(
         assert after.ok
 
 
-@settings(max_examples=120, deadline=None)
+@settings(max_examples=80, deadline=None)
 @given(st.lists(clsact_programs(), max_size=12), st.integers(1, 30))
 def test_findings_match_the_table(programs: list[TCProgram], prio: int) -> None:
     a = assess(programs, prio)
