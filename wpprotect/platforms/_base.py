@@ -110,6 +110,7 @@ class BasePlatform:
 
     @property
     def target(self) -> str:  # pragma: no cover - every adapter overrides it
+        """A short label for the agent, e.g. ``docker:datadog-agent`` (see :class:`Platform`)."""
         raise NotImplementedError
 
     def exec(
@@ -120,11 +121,13 @@ class BasePlatform:
         stdin: bytes | None = None,
         timeout: float | None = 120.0,
     ) -> ExecResult:  # pragma: no cover - every adapter overrides it
+        """Run ``argv`` where ``component`` runs (see :meth:`Platform.exec`)."""
         raise NotImplementedError
 
     def copy_out(
         self, path: str, dest: Path, *, component: Component = "security-agent"
     ) -> Path:  # pragma: no cover - every adapter overrides it
+        """Copy ``path`` out of ``component`` to ``dest`` (see :meth:`Platform.copy_out`)."""
         raise NotImplementedError
 
     def binary(self, name: str) -> str:
