@@ -130,7 +130,8 @@ class Setting:
         deprecated key whenever it ``IsConfigured`` and only otherwise read
         ``event_monitoring_config.*``. The env vars are bound (``eventMonitorBindEnvAndSetDefault``
         in ``pkg/config/setup/system_probe.go``) to the ``event_monitoring_config.*`` key, so
-        viper lets them override only that key's YAML value, not the deprecated alias. For a
+        viper lets them override only that key's YAML value, not the deprecated alias (an
+        inference from the code, not tested against a running agent: deployments.md §1.2). For a
         key with no alias (``runtime_security_config.enabled``) the usual viper order applies:
         env, then YAML, then the default.
         """
@@ -589,6 +590,8 @@ def _resolve(
     env: Mapping[str, str],
 ) -> EffectiveValue:
     """Apply the agent's precedence to one file (already parsed) plus the environment."""
+    # Walk Setting.precedence (the getter order of pkg/security/probe/config/config.go, then
+    # viper's env-over-file rule for the key the env vars are bound to); the first hit wins.
     hits: list[tuple[str, str, object, bool]] = []  # (source, key, raw, from_env)
     for kind, name in setting.precedence:
         if kind == "env":
