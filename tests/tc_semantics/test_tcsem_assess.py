@@ -443,3 +443,10 @@ def test_empty_report_says_nothing_to_do() -> None:
     assert a.ok
     assert a.table().endswith("nothing to do.")
     assert "no traffic-control programs" in TCReport().table()
+
+
+def test_tables_neutralise_control_characters_in_names() -> None:
+    hostile = clsact("evil\x1b[2Jname\n", 1)
+    text = TCReport(programs=[hostile], classifier_priority=10).table()
+    assert "\x1b" not in text
+    assert "evil\\x1b[2Jname\\x0a" in text

@@ -37,14 +37,23 @@ VerdictSource = Literal["documented", "probed", "assumed"]
 Severity = Literal["error", "warning", "info"]
 
 
+def _printable(text: str) -> str:
+    # Filter names come from whoever attached the filter (up to 256 bytes): never let them put
+    # terminal control sequences on a person's screen.
+    if text.isprintable():
+        return text
+    return "".join(ch if ch.isprintable() else f"\\x{ord(ch):02x}" for ch in text)
+
+
 def render_table(headers: Sequence[str], rows: Iterable[Sequence[object]]) -> str:
     """Render rows as a plain-text table with aligned columns (None shown as ``-``).
 
     :param headers: column titles.
     :param rows: one sequence of cells per row.
-    :returns: the table, lines joined by ``\\n`` (no trailing newline).
+    :returns: the table, lines joined by ``\\n`` (no trailing newline); control characters in
+        cells are shown as ``\\xNN``.
     """
-    text_rows = [["-" if c is None else str(c) for c in row] for row in rows]
+    text_rows = [["-" if c is None else _printable(str(c)) for c in row] for row in rows]
     widths = [len(h) for h in headers]
     for row in text_rows:
         for i, cell in enumerate(row):
@@ -399,7 +408,7 @@ class Assessment:
             return self.summary()
         rows = [(i, *f._row()[:-1]) for i, f in enumerate(self.findings, 1)]
         lines = [render_table(("#", *_FINDING_COLUMNS[:-1]), rows), ""]
-        lines += [f"[{i}] {f.message}" for i, f in enumerate(self.findings, 1)]
+        lines += [f"[{i}] {_printable(f.message)}" for i, f in enumerate(self.findings, 1)]
         fixes: dict[str, list[int]] = {}
         for i, f in enumerate(self.findings, 1):
             if f.fix:
