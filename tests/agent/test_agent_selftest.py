@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from pathlib import Path
+
 import pytest
 
 from tests.agent.conftest import VERSIONS, SimFactory
@@ -189,3 +191,28 @@ def test_result_is_data(sim_host: SimFactory) -> None:
     assert "system-probe" in repr(res)
     assert "ok" in repr(res)
     assert "OK" in res._repr_html_()
+
+
+def test_status_wait_sees_the_new_run(sim_host: SimFactory) -> None:
+    from wpprotect.agent import run_self_test
+
+    sim, host = sim_host(version="7.59.0", selftest_failed=[CHOWN])
+    res = run_self_test(host, timeout=30, status_wait=10)
+    assert res.confirmed_by_status is False
+    assert res.last_execution is not None
+    assert res.last_execution != "01 Jan 25 00:00 UTC"  # the simulator's start-up run
+    assert sim.calls().count("security-agent status") == 2  # before and after, no polling
+
+
+def test_status_wait_gives_up_on_a_stale_status(sim_host: SimFactory, tmp_path: Path) -> None:
+    from wpprotect.agent import run_self_test
+
+    blocker = tmp_path / "not-a-dir"
+    blocker.write_text("")
+    # The run cannot be recorded: the status keeps showing the start-up run.
+    _sim, host = sim_host(version="7.59.0", selftest_failed=[CHOWN], state_dir=blocker / "s")
+    res = run_self_test(host, timeout=30, status_wait=0.3)
+    assert res.ok  # the CLI said OK and nothing newer contradicts it
+    assert res.confirmed_by_status is None
+    assert res.failed_tests == ()
+    assert "still shows the previous self-test run" in res.warnings[-1]

@@ -220,8 +220,9 @@ def run_self_test(
     :param version: the agent version if already known (else it is asked for; if that fails, the
         newest command is tried first).
     :param check_status: read the status to confirm the tests passed.
-    :param status_wait: seconds to keep polling the status until its "Last execution" changes
-        (newer agents match events asynchronously, up to 30 s); 0 reads it once.
+    :param status_wait: seconds to keep polling the status until its "Self Tests" block changes
+        (newer agents match events asynchronously, up to 30 s); if it never changes the result is
+        left unconfirmed, with a warning. 0 (the default) reads it once, right after the run.
     :raises ExecTimeoutError: the self-test did not return within ``timeout``.
     :raises UnsupportedAgentError: neither binary has a ``runtime self-test`` command.
     """
@@ -294,6 +295,13 @@ def _confirm(
         status = _read_status(platform, timeout)
     if status is None:
         return result
+    if before is not None and status == before:
+        # Waited, and the status still shows the run from before this one: it proves nothing.
+        note = (
+            f"the status still shows the previous self-test run (Last execution: "
+            f"{status.last_execution}) after {status_wait:g} s; not confirmed"
+        )
+        return attrs.evolve(result, warnings=(*result.warnings, note))
     failed = status.failed
     return attrs.evolve(
         result,
