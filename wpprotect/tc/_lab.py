@@ -187,6 +187,7 @@ class _Rtnl:
             self.sock.setsockopt(_SOL_NETLINK, _NETLINK_EXT_ACK, 1)
             self.sock.setsockopt(_SOL_NETLINK, _NETLINK_CAP_ACK, 1)
         self.sock.bind((0, 0))
+        self.sock.settimeout(30)  # every request is acked; never hang on a lost answer
         self.seq = 0
 
     def close(self) -> None:
@@ -213,7 +214,11 @@ class _Rtnl:
             self.sock.sendall(bytes(out))
             first_error: TCError | None = None
             while pending:
-                data = self.sock.recv(1 << 16)
+                try:
+                    data = self.sock.recv(1 << 16)
+                except TimeoutError as exc:
+                    what = next(iter(pending.values()))
+                    raise TCError(f"no answer from the kernel for {what}", target="lab") from exc
                 off = 0
                 while off + 16 <= len(data):
                     length, mtype, mflags, seq, _pid = struct.unpack_from("<IHHII", data, off)
