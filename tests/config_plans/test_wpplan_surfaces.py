@@ -204,6 +204,13 @@ def test_datadogagent_updates_component_and_global_env() -> None:
     assert dda["spec"]["global"]["env"] == [{"name": ENV_PRIO, "value": "4"}]
 
 
+def test_datadogagent_v1alpha1_is_refused() -> None:
+    dda = as_json(manifests.DATADOG_AGENT)
+    dda["apiVersion"] = "datadoghq.com/v1alpha1"
+    with pytest.raises(ConfigStructureError, match="v2alpha1"):
+        edit_datadogagent(dda, {CWS_ENABLED: False})
+
+
 def test_wrong_kind_is_refused() -> None:
     with pytest.raises(ConfigStructureError, match="expected a DatadogAgent"):
         edit_datadogagent(as_json(manifests.DAEMONSET_HELM), {CWS_ENABLED: False})

@@ -458,10 +458,20 @@ def edit_datadogagent(doc: Document, settings: Mapping[Setting, object]) -> bool
     :param doc: the object (mapping or round-trip editor), e.g. from the API server.
     :param settings: ``{Setting: value}``.
     :returns: True if anything changed.
-    :raises ConfigStructureError: not a DatadogAgent, or a path runs through a scalar.
+    :raises ConfigStructureError: not a ``datadoghq.com/v2alpha1`` DatadogAgent, or a path runs
+        through a scalar.
     """
     d = _Doc(doc)
     _check_kind(d.root, "DatadogAgent")
+    api = d.root.get("apiVersion")
+    if api is not None and api != "datadoghq.com/v2alpha1":
+        # v1alpha1 (Operator < 1.0) has another schema (spec.agent.security.runtime...); the
+        # fields written here exist only in v2alpha1 (api/datadoghq/v2alpha1).
+        raise ConfigStructureError(
+            f"DatadogAgent apiVersion {api!r} is not supported; convert it to "
+            "datadoghq.com/v2alpha1 (Datadog Operator 1.0+)",
+            key="apiVersion",
+        )
     changed = False
     for setting, value in validate_settings(settings).items():
         text = setting.env_value(value)
