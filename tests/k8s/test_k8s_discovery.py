@@ -172,3 +172,19 @@ def test_no_configuration_at_all(tmp_path: Path, monkeypatch: pytest.MonkeyPatch
     monkeypatch.delenv("KUBERNETES_SERVICE_HOST", raising=False)
     with pytest.raises(BackendUnavailableError, match="not running in a cluster"):
         KubernetesPlatform().agents()
+
+
+def test_hung_api_server_is_backend_unavailable(cluster: Cluster) -> None:
+    seed_helm(cluster.server, 1)
+    # urllib3 retries a timed-out GET (3 times by default): every attempt hangs
+    cluster.server.faults.hang_next(4, methods={"GET"})
+    platform = cluster.platform(namespace="datadog", request_timeout=0.3)
+    with pytest.raises(BackendUnavailableError, match="did not answer"):
+        platform.agents()
+    assert len(platform.agents()) == 1
+
+
+@pytest.mark.parametrize("bad", [0, -1, True, "5"])
+def test_request_timeout_is_validated(cluster: Cluster, bad: object) -> None:
+    with pytest.raises(InvalidArgumentError, match="request_timeout"):
+        cluster.platform(request_timeout=bad)

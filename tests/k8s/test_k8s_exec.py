@@ -189,3 +189,12 @@ def test_concurrent_execs_and_rest_calls_share_one_client(cluster: Cluster) -> N
         t.join(30)
     assert errors == []
     assert sorted(outputs, key=int) == [str(i) for i in range(30)]
+
+
+def test_exec_handshake_that_never_answers_times_out(
+    cluster: Cluster, agent: KubernetesPlatform
+) -> None:
+    cluster.server.faults.hang_next(1, path="/exec")
+    with pytest.raises(ExecTimeoutError, match="did not open the exec stream"):
+        agent.exec(["cat", "/tmp/a.txt"], timeout=0.5)
+    assert agent.exec(["cat", "/tmp/a.txt"], timeout=5).stdout == "hello\n"

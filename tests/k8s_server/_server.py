@@ -84,6 +84,7 @@ class Faults:
         self._drop_exec = 0
         self._drop_after = 0
         self._hang_exec = 0
+        self._hang_requests: list[list[Any]] = []  # [count, methods, path]
         self._concurrent_writes: list[list[Any]] = []  # [count, kind, ns, name]
         self.hang_release = threading.Event()
 
@@ -104,6 +105,21 @@ class Faults:
         """The next exec calls never answer (until the client leaves or ``hang_release``)."""
         with self._lock:
             self._hang_exec = count
+
+    def hang_next(self, count: int = 1, *, methods: set[str] | None = None, path: str = "") -> None:
+        """The next ``count`` matching requests (REST, or an exec before its upgrade) get no
+        answer until ``hang_release`` is set or 30 s pass."""
+        with self._lock:
+            self._hang_requests.append([count, methods, path])
+
+    def take_hang(self, method: str, path: str) -> bool:
+        with self._lock:
+            for entry in self._hang_requests:
+                count, methods, sub = entry
+                if count > 0 and (methods is None or method in methods) and sub in path:
+                    entry[0] -= 1
+                    return True
+        return False
 
     def concurrent_write(self, count: int, kind: str, namespace: str, name: str) -> None:
         """Before each of the next ``count`` PATCH/PUT on that object, another writer changes
@@ -428,6 +444,10 @@ class _Handler(BaseHTTPRequestHandler):
         url = urlsplit(self.path)
         query = parse_qs(url.query, keep_blank_values=True)
         self.api.requests.append((method, url.path, self.headers.get("Content-Type", "")))
+        if self.api.faults.take_hang(method, url.path):
+            self.api.faults.hang_release.wait(30)
+            self.close_connection = True
+            return
         try:
             code = self.api.faults.take_failure(method, url.path)
             if code is not None:

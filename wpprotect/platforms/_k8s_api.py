@@ -19,6 +19,7 @@ from wpprotect.errors import (
     AgentNotFoundError,
     BackendUnavailableError,
     ExecError,
+    ExecTimeoutError,
     PermissionDeniedError,
     PlatformError,
     RemoteConflictError,
@@ -144,6 +145,7 @@ class K8sAPI:
     """The few API calls the platform makes, each returning parsed JSON.
 
     :param api_client: a ``kubernetes.client.ApiClient``, or None to load one lazily.
+    :param request_timeout: seconds each REST call (and opening an exec stream) may take.
     """
 
     def __init__(
@@ -152,7 +154,9 @@ class K8sAPI:
         *,
         context: str | None = None,
         kubeconfig: str | None = None,
+        request_timeout: float = 60.0,
     ) -> None:
+        self.request_timeout = request_timeout
         self._given = api_client
         self._context = context
         self._kubeconfig = kubeconfig
@@ -191,7 +195,10 @@ class K8sAPI:
 
         core = client.CoreV1Api(self.client)
         where = f"namespace {namespace}" if namespace else "all namespaces"
-        kwargs: dict[str, Any] = {"_preload_content": False}
+        kwargs: dict[str, Any] = {
+            "_preload_content": False,
+            "_request_timeout": self.request_timeout,
+        }
         if selector:
             kwargs["label_selector"] = selector
         if field_selector:
@@ -210,7 +217,7 @@ class K8sAPI:
 
         with translated(f"read pod {namespace}/{name}", f"pod {namespace}/{name}"):
             resp = client.CoreV1Api(self.client).read_namespaced_pod(
-                name, namespace, _preload_content=False
+                name, namespace, _preload_content=False, _request_timeout=self.request_timeout
             )
             return dict(self._json(resp))
 
@@ -220,7 +227,7 @@ class K8sAPI:
 
         with translated(f"read daemonset {namespace}/{name}", f"daemonset/{namespace}/{name}"):
             resp = client.AppsV1Api(self.client).read_namespaced_daemon_set(
-                name, namespace, _preload_content=False
+                name, namespace, _preload_content=False, _request_timeout=self.request_timeout
             )
             return dict(self._json(resp))
 
@@ -235,7 +242,12 @@ class K8sAPI:
 
         with translated(f"patch daemonset {namespace}/{name}", f"daemonset/{namespace}/{name}"):
             resp = client.AppsV1Api(self.client).patch_namespaced_daemon_set(
-                name, namespace, body, _content_type=content_type, _preload_content=False
+                name,
+                namespace,
+                body,
+                _content_type=content_type,
+                _preload_content=False,
+                _request_timeout=self.request_timeout,
             )
             return dict(self._json(resp))
 
@@ -247,7 +259,13 @@ class K8sAPI:
             f"read datadogagent {namespace}/{name}", f"datadogagent/{namespace}/{name}"
         ):
             resp = client.CustomObjectsApi(self.client).get_namespaced_custom_object(
-                DDA_GROUP, DDA_VERSION, namespace, DDA_PLURAL, name, _preload_content=False
+                DDA_GROUP,
+                DDA_VERSION,
+                namespace,
+                DDA_PLURAL,
+                name,
+                _preload_content=False,
+                _request_timeout=self.request_timeout,
             )
             return dict(self._json(resp))
 
@@ -268,12 +286,21 @@ class K8sAPI:
                 body,
                 _content_type="application/merge-patch+json",
                 _preload_content=False,
+                _request_timeout=self.request_timeout,
             )
             return dict(self._json(resp))
 
     # -- exec --------------------------------------------------------------------------------
     def open_exec(
-        self, namespace: str, pod: str, container: str, argv: list[str], *, stdin: bool, target: str
+        self,
+        namespace: str,
+        pod: str,
+        container: str,
+        argv: list[str],
+        *,
+        stdin: bool,
+        target: str,
+        timeout: float | None,
     ) -> tuple[Any, Any]:
         """Open the exec websocket; returns ``(ws_client, private_api_client)``.
 
@@ -282,6 +309,10 @@ class K8sAPI:
         every REST call made meanwhile). Each exec therefore gets its own ``ApiClient`` over the
         same configuration; the caller closes it.
 
+        The websocket handshake has no timeout of its own in the client, so it runs in a helper
+        thread that is given at most ``timeout`` seconds (or :attr:`request_timeout`).
+
+        :raises ExecTimeoutError: the API server did not open the stream in time.
         :raises ExecError: the websocket could not be opened (with the HTTP status translated).
         """
         from kubernetes import client
@@ -301,8 +332,13 @@ class K8sAPI:
             "tty": False,
             "_preload_content": False,
         }
-        try:
-            with translated(f"exec {argv[0]} in {container}", target):
+        outcome: list[tuple[bool, Any]] = []
+        handoff = threading.Lock()
+        abandoned: list[bool] = []
+
+        def connect() -> None:
+            result: tuple[bool, Any]
+            try:
                 try:
                     ws = stream(
                         core.connect_get_namespaced_pod_exec, pod, namespace, binary=True, **kwargs
@@ -311,14 +347,45 @@ class K8sAPI:
                     # kubernetes < 31 has no binary mode: frames arrive as text.
                     self.binary_frames = False
                     ws = stream(core.connect_get_namespaced_pod_exec, pod, namespace, **kwargs)
+                result = (True, ws)
+            except BaseException as exc:  # handed to the calling thread
+                result = (False, exc)
+            with handoff:
+                if not abandoned:
+                    outcome.append(result)
+                    return
+            # the caller gave up waiting: close what arrived late
+            late: Any = result[1]
+            with contextlib.suppress(Exception):
+                if result[0]:
+                    late.close()
+                private.close()
+
+        limit = self.request_timeout if timeout is None else min(timeout, self.request_timeout)
+        worker = threading.Thread(target=connect, name=f"wpprotect-exec-{pod}", daemon=True)
+        worker.start()
+        worker.join(max(limit, 0.0))
+        with handoff:
+            if not outcome:
+                abandoned.append(True)
+                raise ExecTimeoutError(
+                    f"the API server did not open the exec stream for {argv[0]} within {limit:g} s",
+                    target=target,
+                )
+        ok, value = outcome[0]
+        if ok:
+            return value, private
+        private.close()
+        try:
+            with translated(f"exec {argv[0]} in {container}", target):
+                raise value
         except PlatformError as exc:
-            private.close()
             if isinstance(
                 exc, AgentNotFoundError | PermissionDeniedError | BackendUnavailableError
             ):
                 raise
             raise ExecError(exc.message, target=target) from exc
-        except Exception:
-            private.close()
-            raise
-        return ws, private
+        except Exception as exc:
+            raise ExecError(
+                f"cannot exec {argv[0]} in {container}: {exc!r}", target=target
+            ) from exc

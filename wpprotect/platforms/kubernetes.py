@@ -96,7 +96,10 @@ class KubernetesPlatform(BasePlatform):
         kubeconfig (``kubeconfig``, ``context``) or, failing that, the in-cluster config.
     :param context: kubeconfig context.
     :param kubeconfig: kubeconfig path.
-    :raises InvalidArgumentError: a malformed namespace or pod name.
+    :param request_timeout: seconds any one API call (or opening an exec stream) may take
+        before :class:`~wpprotect.BackendUnavailableError` (for exec:
+        :class:`~wpprotect.ExecTimeoutError`); the client's own retries come on top.
+    :raises InvalidArgumentError: a malformed namespace, pod name or timeout.
     """
 
     kind = "kubernetes"
@@ -110,6 +113,7 @@ class KubernetesPlatform(BasePlatform):
         api_client: Any = None,
         context: str | None = None,
         kubeconfig: str | os.PathLike[str] | None = None,
+        request_timeout: float = 60.0,
     ) -> None:
         self.namespace = _check_name(namespace, "namespace")
         self.pod = _check_name(pod, "pod")
@@ -117,10 +121,15 @@ class KubernetesPlatform(BasePlatform):
         if selector is not None and (not isinstance(selector, str) or "\x00" in selector):
             raise InvalidArgumentError(f"invalid label selector {label_selector!r}")
         self.label_selector = label_selector
+        if isinstance(request_timeout, bool) or not isinstance(request_timeout, int | float):
+            raise InvalidArgumentError(f"request_timeout must be seconds, not {request_timeout!r}")
+        if request_timeout <= 0:
+            raise InvalidArgumentError(f"request_timeout must be positive, not {request_timeout}")
         self._api = K8sAPI(
             api_client,
             context=context,
             kubeconfig=None if kubeconfig is None else os.fspath(kubeconfig),
+            request_timeout=float(request_timeout),
         )
         self._pod_obj: dict[str, Any] | None = None
 
@@ -252,6 +261,7 @@ class KubernetesPlatform(BasePlatform):
             args,
             stdin=stdin is not None,
             target=target,
+            timeout=None if deadline is None else deadline - time.monotonic(),
         )
         try:
             return (*self._pump(ws, stdin, deadline, args, target), time.monotonic() - start)
@@ -465,6 +475,11 @@ class KubernetesPlatform(BasePlatform):
                 notes.append(
                     f"DaemonSet {namespace}/{name} uses updateStrategy OnDelete: delete the agent "
                     "pods for the new env to take effect."
+                )
+            else:
+                notes.append(
+                    f"The DaemonSet controller restarts the pods of {namespace}/{name} with the "
+                    "new env (RollingUpdate); verify() checks the DaemonSet, not the rollout."
                 )
             if labels.get(_MANAGED_BY) == "Helm":
                 release = (meta.get("annotations") or {}).get("meta.helm.sh/release-name") or name
