@@ -255,7 +255,7 @@ def collect_flare(
     mail = validate_email(email)
     if version is None:
         try:
-            version = agent_version(platform, timeout=min(timeout or 30.0, 30.0))
+            version = agent_version(platform)  # its own short deadline, not the command's
         except AgentError as exc:
             log.info("agent version unknown on %s (%s)", platform.target, exc)
 
