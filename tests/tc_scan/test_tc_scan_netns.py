@@ -57,6 +57,11 @@ def test_resolve_name_path_and_current(scene: Scene) -> None:
     current = _netns.resolve_netns(None)
     assert current.current
     assert current.ino == _ino("/proc/self/ns/net")
+    # Every spelling of the current namespace gets the label an "all" listing gives it.
+    first = _netns.list_netns()[0]
+    assert first.current
+    assert current.label == first.label
+    assert _netns.resolve_netns("/proc/self/ns/net").label == first.label
 
 
 @pytest.mark.root

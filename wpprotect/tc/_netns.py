@@ -242,7 +242,12 @@ def resolve_netns(spec: str | os.PathLike[str] | None) -> NetnsRef:
         os.close(fd)
     me = _self_key()
     label = text
-    if text.startswith("/proc/") and "/" in text:
+    host = _host()
+    if host is not None and host[0] == (st.st_dev, st.st_ino):
+        label = "host"  # e.g. Docker's "default", or /proc/1/ns/net
+    elif "/" not in text and path.startswith("/var/run/docker/"):
+        label = f"docker:{text}"  # as list_netns() labels it
+    elif text.startswith("/proc/"):
         parts = text.split("/")
         if len(parts) > 2 and parts[2].isdigit():
             label = _pid_label(int(parts[2]))
