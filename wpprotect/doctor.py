@@ -163,13 +163,15 @@ class DoctorReport:
     def summary(self) -> str:
         """One line: the counts and the verdict."""
         n = self.counts()
-        verdict = (
-            "nothing to do"
-            if self.ok
-            else f"{len(self.problems)} problem(s) need action"
-            if self.problems
-            else f"{len(self.errors)} check(s) could not be completed"
-        )
+        agents = self.get("agents")
+        if self.problems:
+            verdict = f"{len(self.problems)} problem(s) need action"
+        elif self.errors:
+            verdict = f"{len(self.errors)} check(s) could not be completed"
+        elif agents is not None and agents.status == "skipped":
+            verdict = "no Datadog Agent found, nothing wrong with what was checked"
+        else:
+            verdict = "nothing to do"
         return (
             f"{n['ok']} ok, {n['problem']} problem, {n['error']} error, {n['skipped']} skipped: "
             f"{verdict}"
@@ -1138,6 +1140,38 @@ def diagnose(
             st.platforms.append(host)
     checks += _check_docker(docker, timeout, st, tuple(containers))
     checks += _check_kubernetes(kubernetes, timeout, kubeconfig, namespace, st)
+    checks.insert(0, _check_agents(st, procs, install, checks))
     checks += _check_tc(tc, st, st.host_version_text)
     checks += _check_self_test(self_test, st, self_test_timeout)
     return DoctorReport(checks)
+
+
+def _check_agents(
+    st: _State, procs: list[RunningComponent], install: Path, checks: list[Check]
+) -> Check:
+    """One line up front: which agents doctor found, or that it found none (and where it looked)."""
+    found: list[str] = []
+    if st.host_present:
+        found.append(f"host install ({install})")
+    boxed = sorted({p.container for p in procs if p.container is not None})
+    found += [
+        str(getattr(a, "target", a)) for a in st.platforms if getattr(a, "kind", "") != "host"
+    ]
+    if not found and boxed:
+        found.append(f"agent processes in container(s) {', '.join(boxed)}")
+    if found:
+        return Check("agents", "ok", "found: " + ", ".join(found), data={"found": found})
+    looked = [f"no install at {install}"]
+    for name in ("docker", "kubernetes"):
+        c = next((c for c in checks if c.name == name), None)
+        if c is not None and c.status == "ok":
+            looked.append(f"no agent in {name}")
+        elif c is not None:
+            looked.append(f"{name} skipped")
+    return Check(
+        "agents",
+        "skipped",
+        "no Datadog Agent found here (" + ", ".join(looked) + "); point doctor at one with "
+        "--install-dir/--config-dir, --container or --kubeconfig",
+        data={"found": []},
+    )

@@ -82,6 +82,7 @@ def test_demo_shows_the_conflict_and_cleans_up() -> None:
     diff = doc["plans"][0]["diff"]
     assert "+" in diff
     assert "classifier_priority: 4" in diff
+    assert diff.startswith("--- a/etc/datadog-agent/system-probe.yaml\n")
     assert "enabled: false" in doc["plans"][-1]["diff"]
     assert doc["cleanup"] == {"netns_removed": True, "programs_left": []}
     _assert_nothing_left(doc["netns"], doc["prog_ids"], set(doc["devices"].values()))

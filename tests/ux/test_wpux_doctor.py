@@ -75,6 +75,9 @@ def test_nothing_installed_skips_everything_saying_why(tmp_path: Path) -> None:
     _assert_schema(doc)
     checks = _checks(doc)
     assert code == 0 == doc["exit_status"]
+    assert doc["checks"][0]["name"] == "agents"
+    assert checks["agents"]["status"] == "skipped"
+    assert "no Datadog Agent found here" in checks["agents"]["detail"]
     assert checks["host.install"]["status"] == "skipped"
     assert "no Datadog Agent installed" in checks["host.install"]["detail"]
     assert checks["docker"]["detail"] == "not checked (--no-docker)"
@@ -91,6 +94,7 @@ def test_installed_but_not_running_is_a_problem_with_its_fix(
     )
     _assert_schema(doc)
     checks = _checks(doc)
+    assert checks["agents"]["data"]["found"] == [f"host install ({install_dir})"]
     assert checks["host.install"]["status"] == "ok"
     assert checks["host.version"]["data"]["version"] == "7.68.0"
     assert "system-probe runtime self-test" in checks["host.version"]["detail"]

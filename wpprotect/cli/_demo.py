@@ -173,8 +173,8 @@ def _demo(args: argparse.Namespace, gate: SignalGate) -> int:
         if human:
             out.write(
                 style("wpprotect demo", "heading")
-                + f": network namespace {scene.netns} with {len(scene.devices)} veth pairs; "
-                "on each, a vendor's classifier next to Datadog's (priority 10):\n"
+                + f": network namespace {scene.netns} with {len(scene.devices)} veth pairs;\n"
+                "on each, a vendor's classifier next to Datadog's (priority 10):\n\n"
             )
             out.write(
                 format_table(
@@ -293,8 +293,10 @@ def _plans(recommended: int | None) -> list[tuple[str, dict[str, Any]]]:
 
 
 def _plan_doc(plan: Any, sample: Path) -> dict[str, Any]:
-    # The temp dir is gone once shown: name the file as a reader would know it.
-    diff = str(plan.diff()).replace(str(sample), "system-probe.yaml")
+    # The temp dir is gone once shown: name the file as it would be on a host
+    # (unified diff headers carry the path without its leading "/": a/tmp/... -> a/etc/...).
+    shown = "etc/datadog-agent/system-probe.yaml"
+    diff = str(plan.diff()).replace(str(sample).lstrip("/"), shown).replace(str(sample), shown)
     return {"diff": diff, "changes": len(plan.changes)}
 
 
