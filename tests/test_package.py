@@ -54,8 +54,10 @@ def test_error_message_names_what_and_where(tmp_path: Path) -> None:
 
 
 BACKEND_HOMES = {
-    "docker": ("wpprotect/platforms/docker",),
-    "kubernetes": ("wpprotect/platforms/kubernetes",),
+    "docker": ("wpprotect/platforms/docker", "wpprotect/platforms/_docker"),
+    "kubernetes": ("wpprotect/platforms/kubernetes", "wpprotect/platforms/_k8s"),
+    "urllib3": ("wpprotect/platforms/kubernetes", "wpprotect/platforms/_k8s"),
+    "websocket": ("wpprotect/platforms/kubernetes", "wpprotect/platforms/_k8s"),
     "pyroute2": ("wpprotect/tc/",),
     "ruamel": ("wpprotect/config/",),
 }

@@ -8,7 +8,7 @@ from __future__ import annotations
 
 import html
 import logging
-from collections.abc import Sequence
+from collections.abc import Iterable, Sequence
 from typing import Any, Literal, Protocol, runtime_checkable
 
 import attrs
@@ -20,6 +20,14 @@ __all__ = ["Change", "Plan", "PlanState"]
 log = logging.getLogger(__name__)
 
 PlanState = Literal["planned", "applied", "undone", "rolled-back"]
+
+
+def _change_list(items: Iterable[Change]) -> list[Change]:
+    return list(items)
+
+
+def _str_list(items: Iterable[str]) -> list[str]:
+    return list(items)
 
 
 @runtime_checkable
@@ -74,8 +82,8 @@ class Plan:
     """
 
     title: str
-    changes: Sequence[Change] = attrs.field(factory=list, converter=list)
-    notes: Sequence[str] = attrs.field(factory=list, converter=list)
+    changes: Sequence[Change] = attrs.field(factory=list, converter=_change_list)
+    notes: Sequence[str] = attrs.field(factory=list, converter=_str_list)
     _state: PlanState = attrs.field(default="planned", init=False)
     _applied: list[Change] = attrs.field(factory=list, init=False)
 

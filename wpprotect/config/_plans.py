@@ -712,8 +712,8 @@ def settings_plan(
     # Plan's attrs converters (list) are opaque to mypy's attrs plugin, hence the ignore.
     return Plan(
         title or f"set {_describe(values)} in {path} ({kind.value})",
-        changes,  # type: ignore[arg-type]
-        notes,  # type: ignore[arg-type]
+        changes,
+        notes,
     )
 
 
