@@ -120,6 +120,14 @@ def test_dropped_websocket_is_an_exec_error(cluster: Cluster, agent: KubernetesP
     assert agent.exec(["cat", "/tmp/a.txt"]).stdout == "hello\n"  # the next one works
 
 
+def test_reset_after_the_exit_status_is_not_an_error(
+    cluster: Cluster, agent: KubernetesPlatform
+) -> None:
+    cluster.server.faults.abrupt_end_next(1)
+    res = agent.exec(["fail", "4"])
+    assert (res.exit_code, res.stdout) == (4, "partial\n")
+
+
 def test_hung_exec_times_out(cluster: Cluster, agent: KubernetesPlatform) -> None:
     cluster.server.faults.hang_exec_next(1)
     with pytest.raises(ExecTimeoutError, match="timeout"):

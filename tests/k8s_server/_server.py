@@ -84,6 +84,7 @@ class Faults:
         self._drop_exec = 0
         self._drop_after = 0
         self._hang_exec = 0
+        self._abrupt_end = 0
         self._hang_requests: list[list[Any]] = []  # [count, methods, path]
         self._concurrent_writes: list[list[Any]] = []  # [count, kind, ns, name]
         self.hang_release = threading.Event()
@@ -100,6 +101,19 @@ class Faults:
         ``after_bytes`` of the command's stdout."""
         with self._lock:
             self._drop_exec, self._drop_after = count, after_bytes
+
+    def abrupt_end_next(self, count: int = 1) -> None:
+        """The next execs end with a TCP reset right after their exit status (no close frame),
+        as some proxies do."""
+        with self._lock:
+            self._abrupt_end = count
+
+    def take_abrupt_end(self) -> bool:
+        with self._lock:
+            if self._abrupt_end:
+                self._abrupt_end -= 1
+                return True
+        return False
 
     def hang_exec_next(self, count: int = 1) -> None:
         """The next exec calls never answer (until the client leaves or ``hang_release``)."""
@@ -738,6 +752,9 @@ class _Handler(BaseHTTPRequestHandler):
         try:
             ws.send_channel(3, json.dumps(status).encode())
         except ClosedError:
+            return
+        if self.api.faults.take_abrupt_end():
+            ws.drop()
             return
         ws.close()
         reader_thread.join(timeout=2)

@@ -305,9 +305,16 @@ class KubernetesPlatform(BasePlatform):
             err.append(_to_bytes(ws.read_channel(2)))
             status_raw.append(_to_bytes(ws.read_channel(3)))
         except (WebSocketException, OSError) as exc:
-            raise ExecError(
-                f"the exec connection for {argv[0]} was lost: {exc}", target=target
-            ) from exc
+            # Lost: fine only if the exit status had already arrived (a proxy may reset the
+            # connection instead of sending a close frame).
+            with contextlib.suppress(Exception):
+                out.append(_to_bytes(ws.read_channel(1)))
+                err.append(_to_bytes(ws.read_channel(2)))
+                status_raw.append(_to_bytes(ws.read_channel(3)))
+            if not b"".join(status_raw).strip():
+                raise ExecError(
+                    f"the exec connection for {argv[0]} was lost: {exc}", target=target
+                ) from exc
         status = b"".join(status_raw)
         return self._exit_code(status, argv, target), b"".join(out), b"".join(err)
 
