@@ -192,3 +192,42 @@ def test_pod_without_daemonset_cannot_be_planned(cluster: Cluster) -> None:
     cluster.server.modify("pods", "datadog", pods[0]["metadata"]["name"], orphan)
     with pytest.raises(PlatformError, match="not owned by a DaemonSet"):
         cluster.platform().disable()
+
+
+def test_injected_409_is_retried(helm: Cluster) -> None:
+    plan = helm.platform().set_classifier_priority(3)
+    helm.server.faults.fail_next(2, 409, methods={"PATCH"})
+    plan.apply()
+    assert env_of(helm, "system-probe")[PRIORITY] == "3"
+    assert len(patches(helm)) == 3
+
+
+def test_datadogagent_diff_never_shows_secrets(cluster: Cluster) -> None:
+    seed_operator(cluster.server, 1)
+
+    def add_secrets(dda: dict[str, Any]) -> None:
+        dda["spec"]["global"]["credentials"] = {"apiKey": API_KEY, "appKey": API_KEY + "abcdefgh"}
+        dda["spec"]["override"] = {
+            "nodeAgent": {
+                "containers": {"system-probe": {"env": [{"name": "DD_API_KEY", "value": API_KEY}]}}
+            }
+        }
+
+    cluster.server.modify("datadogagents", "datadog", "datadog", add_secrets)
+    plan = cluster.platform().disable("network")
+    diff = plan.diff()
+    assert NETWORK in diff
+    assert API_KEY not in diff
+    assert API_KEY not in repr(plan.to_dict())
+    assert API_KEY not in repr(plan)
+    plan.apply()
+    env = cluster.server.get("datadogagents", "datadog", "datadog")["spec"]["override"][
+        "nodeAgent"
+    ]["containers"]["system-probe"]["env"]
+    # the override list was extended, the key entry kept as it was
+    assert env == [{"name": "DD_API_KEY", "value": API_KEY}, {"name": NETWORK, "value": "false"}]
+    plan.undo()
+    env = cluster.server.get("datadogagents", "datadog", "datadog")["spec"]["override"][
+        "nodeAgent"
+    ]["containers"]["system-probe"]["env"]
+    assert env == [{"name": "DD_API_KEY", "value": API_KEY}]

@@ -179,3 +179,18 @@ def test_exec_websocket_channels_and_status(cluster: Cluster) -> None:
     assert ws.read_channel(1) == b"out:\x00\xff"
     assert ws.read_channel(2) == b"err\n"
     assert ws.returncode == 3
+
+
+def test_replace_needs_a_current_resource_version(cluster: Cluster) -> None:
+    ds, _ = seed_helm(cluster.server, 1)
+    apps = client.AppsV1Api(cluster.api_client)
+    body = dict(ds)
+    body["metadata"] = {**ds["metadata"], "resourceVersion": "1"}
+    with pytest.raises(ApiException) as info:
+        apps.replace_namespaced_daemon_set("datadog-agent", "datadog", body)
+    assert info.value.status == 409
+    body["metadata"]["resourceVersion"] = ds["metadata"]["resourceVersion"]
+    body["metadata"]["labels"] = {**ds["metadata"]["labels"], "replaced": "yes"}
+    out = apps.replace_namespaced_daemon_set("datadog-agent", "datadog", body)
+    assert out.metadata.labels["replaced"] == "yes"
+    assert out.metadata.resource_version != ds["metadata"]["resourceVersion"]
