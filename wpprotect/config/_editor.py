@@ -304,7 +304,7 @@ class ConfigEditor:
         ry = _ruamel()
         y = yaml if yaml is not None else _make_yaml(_Indent())
         try:
-            return y.load(body)
+            return self._parse_raw(y, body)
         except ry.constructor.DuplicateKeyError as exc:
             mark = exc.problem_mark
             line = None if mark is None else mark.line + 1
@@ -340,6 +340,19 @@ class ConfigEditor:
             ) from exc
         except ry.error.YAMLError as exc:
             raise ConfigParseError("not valid YAML", path=self._path) from exc
+
+    def _parse_raw(self, y: YAML, body: str) -> Any:
+        ry = _ruamel()
+        try:
+            return y.load(body)
+        except ry.error.YAMLError:
+            raise
+        except (ValueError, IndexError, TypeError, KeyError, AttributeError) as exc:
+            # ruamel.yaml itself fails on a few odd plain scalars (e.g. `-_`, `._`): report the
+            # document as unreadable rather than leak the backend's exception.
+            raise ConfigParseError(
+                f"ruamel.yaml cannot read this document ({type(exc).__name__})", path=self._path
+            ) from exc
 
     def _load_base(self, body: str) -> None:
         """Make ``body`` (LF, final newline) the new base text and parse it."""
@@ -1195,6 +1208,12 @@ def _merge(orig: list[str], base: list[str], new: list[str]) -> list[str]:
         edit = _direct_edit(anchor, i1, i2, len(base))
         if edit is None:
             return _merge_wide(orig, new, anchor, newpos, hunks, n_base=len(base))
+        prev = i1 - 1
+        if i1 == i2 and prev in anchor and prev in newpos and base[prev] != orig[anchor[prev]]:
+            # Lines inserted under a line the file spells differently (`b: null` that now has
+            # children): that line must take the dumper's spelling too (`b:`).
+            edits.append((anchor[prev], anchor[prev] + 1, new[newpos[prev] : j2]))
+            continue
         edits.append((edit[0], edit[1], new[j1:j2]))
     out: list[str] = []
     at = 0
