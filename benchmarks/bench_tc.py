@@ -45,11 +45,17 @@ HEAVY = ("pyroute2", "ruamel", "docker", "kubernetes")
 
 
 def _best(fn: Callable[[], object], runs: int) -> float:
-    best = float("inf")
+    return _interleaved([fn], runs)[0]
+
+
+def _interleaved(fns: Sequence[Callable[[], object]], runs: int) -> list[float]:
+    """Best time of each function, run in turns so that they see the same machine load."""
+    best = [float("inf")] * len(fns)
     for _ in range(runs):
-        start = time.perf_counter()
-        fn()
-        best = min(best, time.perf_counter() - start)
+        for i, fn in enumerate(fns):
+            start = time.perf_counter()
+            fn()
+            best[i] = min(best[i], time.perf_counter() - start)
     return best
 
 
@@ -79,7 +85,27 @@ def _row(label: str, t: float, cpu: float | None = None, ref: float | None = Non
     print(f"  {label:58s}{_ms(t)}{extra}{ratio}")
 
 
-def _floor(netns_name: str) -> float:
+def _bare_query() -> Callable[[int, int], None]:
+    """BPF_PROG_QUERY count-only with one preallocated attr: the cheapest call ctypes allows
+    (bpf cmd 16; target_ifindex @0, attach_type @4; tc-ebpf.md §2)."""
+    import ctypes
+    import platform
+
+    libc = ctypes.CDLL(None, use_errno=True)
+    nr_bpf = {"x86_64": 321, "aarch64": 280}[platform.machine()]
+    attr = ctypes.create_string_buffer(64)
+    pack_attr = struct.Struct("=II").pack_into
+
+    def query(ifindex: int, attach_type: int) -> None:
+        ctypes.memset(attr, 0, 64)
+        pack_attr(attr, 0, ifindex, attach_type)
+        if libc.syscall(nr_bpf, 16, attr, 64) != 0:
+            raise OSError(ctypes.get_errno(), "BPF_PROG_QUERY")
+
+    return query
+
+
+def _floor(netns_name: str) -> Callable[[], None]:
     """The lean floor: the scan's syscalls with a struct-only loop that decodes nothing."""
     from wpprotect.tc import _netns
 
@@ -102,22 +128,7 @@ def _floor(netns_name: str) -> float:
                 seen.append(pair(buf, off + 20))
                 off += (length + 3) & ~3
 
-    # BPF_PROG_QUERY count-only with one preallocated attr: the cheapest call ctypes allows
-    # (bpf cmd 16; target_ifindex @0, attach_type @4, count @24; tc-ebpf.md §2).
-    import ctypes
-    import platform
-
-    libc = ctypes.CDLL(None, use_errno=True)
-    nr_bpf = {"x86_64": 321, "aarch64": 280}[platform.machine()]
-    attr = ctypes.create_string_buffer(64)
-    pack_attr = struct.Struct("=II").pack_into
-
-    def query(ifindex: int, attach_type: int) -> None:
-        ctypes.memset(attr, 0, 64)
-        pack_attr(attr, 0, ifindex, attach_type)
-        if libc.syscall(nr_bpf, 16, attr, 64) != 0:
-            raise OSError(ctypes.get_errno(), "BPF_PROG_QUERY")
-
+    query = _bare_query()
     ref = _netns.resolve_netns(netns_name)
 
     def run() -> None:
@@ -139,7 +150,7 @@ def _floor(netns_name: str) -> float:
             big.close()
             small.close()
 
-    return _best(run, 9)
+    return run
 
 
 def _breakdown(netns_name: str) -> list[tuple[str, float]]:
@@ -155,6 +166,7 @@ def _breakdown(netns_name: str) -> list[tuple[str, float]]:
         parts[key] = min(parts.get(key, t), t)
 
     inspector = TCInspector(netns=netns_name)
+    bare = _bare_query()
     for _ in range(9):
         with _netns.entered(ref), _netlink.RtnlReader() as reader:
             t0 = time.perf_counter()
@@ -170,6 +182,10 @@ def _breakdown(netns_name: str) -> list[tuple[str, float]]:
                 _bpf.prog_query(link.ifindex, 46)
                 _bpf.prog_query(link.ifindex, 47)
             t4 = time.perf_counter()
+            for link in links:
+                bare(link.ifindex, 46)
+                bare(link.ifindex, 47)
+            t4b = time.perf_counter()
         raw = _inspector.read_netns(ref)
         t5 = time.perf_counter()
         inspector._join([raw], [])
@@ -186,6 +202,7 @@ def _breakdown(netns_name: str) -> list[tuple[str, float]]:
         note("link dump (1)", t2 - t1)
         note("filter dumps (1000)", t3 - t2)
         note("BPF_PROG_QUERY tcx (2000, _bpf.prog_query)", t4 - t3)
+        note("  the same 2000 queries, bare ctypes call (floor)", t4b - t4)
         note("join: prog info, vendor, verdict, TCProgram (1500)", t6 - t5)
         note("report.assess(10)", t8 - t7)
         note("report.to_dict(10) (assesses again)", t9 - t8)
@@ -231,9 +248,9 @@ def scene_one_namespace() -> None:
         whole, whole_cpu = _proc(cli, 9)
         whole_p, whole_p_cpu = _proc([*cli, "--classifier-priority", "10"], 9)
         inspector = TCInspector(netns=name)
-        inproc = _best(inspector.scan, 9)
-        no_tcx = _best(TCInspector(netns=name, tcx=False).scan, 9)
-        floor = _floor(name)
+        inproc, no_tcx, floor = _interleaved(
+            [inspector.scan, TCInspector(netns=name, tcx=False).scan, _floor(name)], 11
+        )
         report = inspector.scan()
         assert len(report.programs) == 1500, len(report.programs)
         heavy = _heavy_imports(name)
@@ -275,8 +292,9 @@ def scene_many_namespaces() -> None:
         cli = [sys.executable, "-m", "wpprotect", "tc", "scan", "--json", "--netns", "all",
                "--classifier-priority", "10"]  # fmt: skip
         whole, whole_cpu = _proc(cli, 5)
-        inproc = _best(TCInspector(netns="all").scan, 5)
-        one_worker = _best(TCInspector(netns="all", workers=1).scan, 5)
+        inproc, one_worker = _interleaved(
+            [TCInspector(netns="all").scan, TCInspector(netns="all", workers=1).scan], 5
+        )
         report = TCInspector(netns="all").scan()
         found = sum(1 for p in report.programs if p.netns.startswith("wptc4m"))
         assert found == 1500, found
@@ -294,8 +312,9 @@ def scene_scaling() -> None:
     for ifaces in (10, 100, 1000, 4000):
         with Lab("wptc4s") as lab:
             ns = lab.scene_veths(ifaces // 2, dev_prefix="w4")
-            t = _best(TCInspector(netns=ns.name).scan, 5 if ifaces > 1000 else 9)
-            floor = _floor(ns.name)
+            t, floor = _interleaved(
+                [TCInspector(netns=ns.name).scan, _floor(ns.name)], 5 if ifaces > 1000 else 9
+            )
         print(
             f"  {ifaces:5d} interfaces: scan {_ms(t)} {t / ifaces * 1e6:6.1f} us/interface; "
             f"floor {_ms(floor)} {floor / ifaces * 1e6:6.1f} us/interface; "

@@ -123,13 +123,10 @@ def read_netns(ref: _netns.NetnsRef, *, tcx: bool = True) -> _RawNetns:
             from wpprotect.tc import _bpf
 
             query = _bpf.prog_query
+            tcx_types: tuple[int, ...] = (BPF_TCX_INGRESS, BPF_TCX_EGRESS)
+            netkit_types = (*tcx_types, BPF_NETKIT_PEER, BPF_NETKIT_PRIMARY)
             for link in links:
-                types: tuple[int, ...] = (BPF_TCX_INGRESS, BPF_TCX_EGRESS)
-                if link.netkit:
-                    types += (BPF_NETKIT_PEER, BPF_NETKIT_PRIMARY)
-                for attach_type in types:
-                    if tcx_supported is False and attach_type in (46, 47):
-                        continue
+                for attach_type in netkit_types if link.netkit else tcx_types:
                     try:
                         result = query(link.ifindex, attach_type)
                     except BPFError as exc:
@@ -143,17 +140,20 @@ def read_netns(ref: _netns.NetnsRef, *, tcx: bool = True) -> _RawNetns:
                     if result is None:
                         # EINVAL: no tcx in this kernel (before 6.6), or a netkit type the
                         # device does not take (e.g. its peer side).
-                        if attach_type in (BPF_TCX_INGRESS, BPF_TCX_EGRESS):
+                        if attach_type in tcx_types:
                             tcx_supported = False
+                            tcx_types = ()  # the kernel will not answer for other devices
+                            netkit_types = (BPF_NETKIT_PEER, BPF_NETKIT_PRIMARY)
                         continue
-                    if attach_type in (BPF_TCX_INGRESS, BPF_TCX_EGRESS):
+                    if tcx_supported is None and attach_type in tcx_types:
                         tcx_supported = True
-                    hooks.extend(
-                        _HookProg(link.ifindex, attach_type, pos, pid, lid, result.revision)
-                        for pos, (pid, lid) in enumerate(
-                            zip(result.prog_ids, result.link_ids, strict=False)
+                    if result.prog_ids:
+                        hooks.extend(
+                            _HookProg(link.ifindex, attach_type, pos, pid, lid, result.revision)
+                            for pos, (pid, lid) in enumerate(
+                                zip(result.prog_ids, result.link_ids, strict=False)
+                            )
                         )
-                    )
     return _RawNetns(ref, names, filters, hooks, warnings, tcx_supported)
 
 
