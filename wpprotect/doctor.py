@@ -979,12 +979,10 @@ def _check_tc(enabled: bool, st: _State, agent_version: str | None) -> list[Chec
     codes: dict[str, int] = {}
     for f in findings:
         codes[f.code] = codes.get(f.code, 0) + 1
-    first = findings[0]
-    where = "/".join(x for x in (first.netns, first.ifname, first.direction) if x)
     detail = (
         f"{len(findings)} finding(s) at {prio}: "
         + ", ".join(f"{n} {c}" for c, n in codes.items())
-        + f"; e.g. {first.vendor} on {where}: {first.message}"
+        + f"; first: {findings[0].message} (all of them: `sudo wpprotect tc scan --netns all`)"
     )
     return [Check("tc", "problem", detail, fix=_tc_fix(assessment, st), data=data)]
 

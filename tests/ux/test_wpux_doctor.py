@@ -372,3 +372,23 @@ def test_files_may_disagree_from_7_77(tmp_path: Path, upstream: Path) -> None:
     check = _checks(doc)["config.cws_enabled"]
     assert check["status"] == "ok"
     assert "only system-probe's value matters" in check["detail"]
+
+
+@pytest.mark.root
+def test_tc_findings_are_a_problem_with_a_fix(tmp_path: Path) -> None:
+    from wpprotect.tc._lab import Lab
+
+    with Lab("wpux") as lab:
+        scene = lab.scene_mimic_vendors()
+        report = diagnose(install_dir=tmp_path, config_dir=tmp_path, docker=False, kubernetes=False)
+    check = report.get("tc")
+    assert check is not None
+    assert check.status == "problem"
+    assert check.fix
+    found = {
+        (f["code"], f["ifname"], f["direction"])
+        for f in check.data["assessment"]["findings"]
+        if f["netns"] == scene.netns
+    }
+    assert set(scene.expected) <= found  # other suites' namespaces may add their own
+    assert report.exit_status == 1
