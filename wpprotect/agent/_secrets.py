@@ -10,7 +10,8 @@ from __future__ import annotations
 import html
 import re
 import zipfile
-from collections.abc import Iterable, Iterator
+from bisect import bisect_right
+from collections.abc import Iterable
 from pathlib import Path
 from typing import Any
 
@@ -56,75 +57,153 @@ class SecretFinding:
         )
 
 
-# (kind, pattern); group "s" is the secret value. Order matters only for readability: every
-# rule runs on every line, and a value reported once per line is not reported again.
-_HEX_EDGE = r"(?<![A-Fa-f0-9])"
-_HEX_END = r"(?![A-Fa-f0-9])"
-_RULES: tuple[tuple[str, re.Pattern[str]], ...] = tuple(
-    (kind, re.compile(pattern))
-    for kind, pattern in (
-        # PEM private keys and GCP service-account JSON keys (the scrubber removes PEM blocks).
+# The rules run over a whole file at once (bytes, so zip members need no decoding) and each
+# finding is then placed on its line; separators never cross a line ([ \t], not \s). Each rule
+# has gate words: it runs only on files that contain one (lower-cased), which keeps multi-megabyte
+# members such as kallsyms fast.
+_NEWLINE = re.compile(b"\n")
+_SEP = rb"['\"]?[ \t]*[:=][ \t]*['\"]?"
+_RULE_SPECS: tuple[tuple[str, bytes, tuple[bytes, ...]], ...] = (
+    # PEM private keys and GCP service-account JSON keys (the scrubber removes PEM blocks).
+    (
+        "gcp-service-account-key",
+        rb'"private_key"[ \t]*:[ \t]*"(?P<s>-----BEGIN [A-Z ]*PRIVATE KEY-----[^"\n]{8,})',
+        (b"private_key",),
+    ),
+    ("private-key", rb"(?P<s>-----BEGIN (?:[A-Z0-9]+ )*PRIVATE KEY-----)", (b"private key",)),
+    # Cloud and chat credentials.
+    (
+        "aws-access-key",
+        rb"(?<![A-Z0-9])(?P<s>(?:AKIA|ASIA)[0-9A-Z]{16})(?![A-Z0-9])",
+        (b"akia", b"asia"),
+    ),
+    (
+        "aws-secret-key",
+        rb"(?i)aws_?secret_?(?:access_?)?key"
+        + _SEP
+        + rb"(?P<s>[A-Za-z0-9/+]{40})(?![A-Za-z0-9/+])",
+        (b"secret",),
+    ),
+    (
+        "github-token",
+        rb"(?<![A-Za-z0-9_])(?P<s>gh[pousr]_[A-Za-z0-9]{36,255})",
+        (b"ghp_", b"gho_", b"ghu_", b"ghs_", b"ghr_"),
+    ),
+    (
+        "github-token",
+        rb"(?<![A-Za-z0-9_])(?P<s>github_pat_[A-Za-z0-9_]{22,255})",
+        (b"github_pat_",),
+    ),
+    ("slack-token", rb"(?<![A-Za-z0-9])(?P<s>xox[abposr]-[A-Za-z0-9-]{10,})", (b"xox",)),
+    (
+        "slack-webhook",
+        rb"hooks\.slack\.com/services/(?P<s>T[A-Za-z0-9]+/B[A-Za-z0-9]+/[A-Za-z0-9]+)",
+        (b"hooks.slack.com",),
+    ),
+    # Datadog keys, hinted (bare 32/40 hex runs are found by _hex_runs, as the scrubber does).
+    (
+        "api-key",
+        rb"(?i)api_?key" + _SEP + rb"(?P<s>[A-Za-z0-9]{32})(?![A-Za-z0-9])",
+        (b"apikey", b"api_key"),
+    ),
+    (
+        "app-key",
+        rb"(?i)(?:app_?key|application_key)" + _SEP + rb"(?P<s>[A-Za-z0-9]{40})(?![A-Za-z0-9])",
+        (b"appkey", b"app_key", b"application_key"),
+    ),
+    ("app-key", rb"(?<![A-Za-z0-9_])(?P<s>ddapp_[A-Za-z0-9]{20,})", (b"ddapp_",)),
+    ("remote-config-key", rb"(?P<s>DDRCM_[A-Z0-9]{10,})", (b"ddrcm_",)),
+    # Tokens and passwords (the key's own prefix does not matter: `db_password`, `pwd`).
+    ("bearer-token", rb"(?i)\bBearer[ \t]+(?P<s>[A-Za-z0-9\-._~+/]{8,}=*)", (b"bearer",)),
+    ("uri-password", rb"[A-Za-z][A-Za-z0-9+.\-]*://[^\s:/@]+:(?P<s>[^\s@/]+)@", (b"://",)),
+    (
+        "password",
+        rb"(?i)(?:pass(?:word|wd)?|pswd|pwd)[\w.\-]*" + _SEP + rb"(?P<s>[^\s'\"]{3,})",
+        (b"pass", b"pwd", b"pswd"),
+    ),
+    ("token", rb"(?i)token" + _SEP + rb"(?P<s>[^\s'\",}]{8,})", (b"token",)),
+    (
+        "snmp-secret",
+        rb"(?i)\b(?:community_string|authKey|privKey|auth_key|priv_key|authentication_key"
+        rb"|privacy_key)" + _SEP + rb"(?P<s>[^\s'\"]{3,})",
         (
-            "gcp-service-account-key",
-            r'"private_key"\s*:\s*"(?P<s>-----BEGIN [A-Z ]*PRIVATE KEY-----[^"]{8,})',
+            b"community_string",
+            b"authkey",
+            b"privkey",
+            b"auth_key",
+            b"priv_key",
+            b"authentication_key",
+            b"privacy_key",
         ),
-        ("private-key", r"(?P<s>-----BEGIN (?:[A-Z0-9]+ )*PRIVATE KEY-----)"),
-        # Cloud and chat credentials.
-        ("aws-access-key", r"(?<![A-Z0-9])(?P<s>(?:AKIA|ASIA)[0-9A-Z]{16})(?![A-Z0-9])"),
-        (
-            "aws-secret-key",
-            r"(?i)aws_?secret_?(?:access_?)?key['\"]?\s*[:=]\s*['\"]?(?P<s>[A-Za-z0-9/+]{40})(?![A-Za-z0-9/+])",
-        ),
-        ("github-token", r"(?<![A-Za-z0-9_])(?P<s>gh[pousr]_[A-Za-z0-9]{36,255})"),
-        ("github-token", r"(?<![A-Za-z0-9_])(?P<s>github_pat_[A-Za-z0-9_]{22,255})"),
-        ("slack-token", r"(?<![A-Za-z0-9])(?P<s>xox[abposr]-[A-Za-z0-9-]{10,})"),
-        (
-            "slack-webhook",
-            r"hooks\.slack\.com/services/(?P<s>T[A-Za-z0-9]+/B[A-Za-z0-9]+/[A-Za-z0-9]+)",
-        ),
-        # Datadog keys (hinted, then bare 32/40 hex as the scrubber matches them).
-        ("api-key", r"(?i)\b(?:dd_)?api_?key['\"]?\s*[:=]\s*['\"]?(?P<s>[A-Za-z0-9]{32})\b"),
-        (
-            "app-key",
-            r"(?i)\b(?:dd_)?(?:app_?key|application_key)['\"]?\s*[:=]\s*['\"]?(?P<s>[A-Za-z0-9]{40})\b",
-        ),
-        ("api-key", _HEX_EDGE + r"(?P<s>[a-fA-F0-9]{32})" + _HEX_END),
-        ("app-key", _HEX_EDGE + r"(?P<s>[a-fA-F0-9]{40})" + _HEX_END),
-        ("app-key", r"(?<![A-Za-z0-9_])(?P<s>ddapp_[A-Za-z0-9]{20,})"),
-        ("remote-config-key", r"(?P<s>DDRCM_[A-Z0-9]{10,})"),
-        # Tokens and passwords.
-        ("bearer-token", r"(?i)\bBearer\s+(?P<s>[A-Za-z0-9\-._~+/]{8,}=*)"),
-        ("uri-password", r"[A-Za-z][A-Za-z0-9+.\-]*://[^\s:/@]+:(?P<s>[^\s@/]+)@"),
-        (
-            "password",
-            r"(?i)(?<![A-Za-z0-9])[\w.\-]*(?:pass|password|passwd|pswd|pwd)['\"]?\s*[:=]\s*['\"]?(?P<s>[^\s'\"]{3,})",
-        ),
-        ("token", r"(?i)(?<![A-Za-z0-9])[\w.\-]*token['\"]?\s*[:=]\s*['\"]?(?P<s>[^\s'\",}]{8,})"),
-        (
-            "snmp-secret",
-            r"(?i)\b(?:community_string|authKey|privKey|auth_key|priv_key|authentication_key|privacy_key)"
-            r"['\"]?\s*[:=]\s*['\"]?(?P<s>[^\s'\"]{3,})",
-        ),
-    )
+    ),
 )
+_RULES: tuple[tuple[str, re.Pattern[bytes], tuple[bytes, ...]], ...] = tuple(
+    (kind, re.compile(pattern), gates) for kind, pattern, gates in _RULE_SPECS
+)
+
+# Bare API (32 hex) and APP (40 hex) keys: whole runs of hex digits, found with a translate
+# table and find() rather than a regex, which is ~10x faster on large files.
+_HEX = b"0123456789abcdefABCDEF"
+_HEX_TABLE = bytes((0x78 if c in _HEX else (0x5F if c == 0x78 else c)) for c in range(256))
+_HEX_KINDS = {32: "api-key", 40: "app-key"}
+
+
+def _hex_runs(data: bytes) -> list[tuple[int, int, str]]:
+    marked = data.translate(_HEX_TABLE)
+    runs: list[tuple[int, int, str]] = []
+    needle = b"x" * 32
+    start = marked.find(needle)
+    while start != -1:
+        end = start + 32
+        while end < len(marked) and marked[end] == 0x78:
+            end += 1
+        kind = _HEX_KINDS.get(end - start)
+        if kind is not None:
+            runs.append((start, end, kind))
+        start = marked.find(needle, end)
+    return runs
 
 
 def _already_scrubbed(value: str) -> bool:
     return "***" in value or set(value) <= {"*", '"', "'"}
 
 
-def scan_text(name: str, lines: Iterable[str]) -> Iterator[SecretFinding]:
-    """Findings in ``lines`` of the file ``name``; the secret values are not kept."""
-    for number, line in enumerate(lines, start=1):
-        seen: set[tuple[int, int]] = set()
-        for kind, pattern in _RULES:
-            for match in pattern.finditer(line):
-                start, end = match.span("s")
-                value = match["s"]
-                if _already_scrubbed(value) or any(s <= start < e for s, e in seen):
-                    continue
-                seen.add((start, end))
-                yield SecretFinding(name, number, kind, redact(value))
+def scan_text(name: str, text: str | bytes | Iterable[str]) -> list[SecretFinding]:
+    """Findings in the file ``name`` (its content, or its lines), in line order.
+
+    The secret values are not kept: only :func:`redact` of each.
+    """
+    if isinstance(text, str):
+        data = text.encode("utf-8", errors="replace")
+    elif isinstance(text, bytes):
+        data = text
+    else:
+        data = "\n".join(text).encode("utf-8", errors="replace")
+    lowered = data.lower()
+    spans: list[tuple[int, int]] = []
+    hits: list[tuple[int, str, str]] = []
+
+    def add(start: int, end: int, kind: str) -> None:
+        value = data[start:end].decode("utf-8", errors="replace")
+        # One value is reported once, by the first (most specific) rule that finds it.
+        if _already_scrubbed(value) or any(s <= start < e for s, e in spans):
+            return
+        spans.append((start, end))
+        hits.append((start, kind, redact(value)))
+
+    for kind, pattern, gates in _RULES:
+        if any(g in lowered for g in gates):
+            for match in pattern.finditer(data):
+                add(*match.span("s"), kind)
+    for start, end, hex_kind in _hex_runs(data):
+        add(start, end, hex_kind)
+    if not hits:
+        return []
+    line_starts = [0, *(m.end() for m in _NEWLINE.finditer(data))]
+    hits.sort()
+    return [
+        SecretFinding(name, bisect_right(line_starts, pos), kind, red) for pos, kind, red in hits
+    ]
 
 
 def scan_zip(archive: Path) -> list[SecretFinding]:
@@ -136,6 +215,5 @@ def scan_zip(archive: Path) -> list[SecretFinding]:
                 continue
             with zf.open(info) as fh:
                 data = fh.read(MAX_MEMBER_BYTES)
-            text = data.decode("utf-8", errors="replace")
-            findings.extend(scan_text(info.filename, text.splitlines()))
+            findings.extend(scan_text(info.filename, data))
     return findings
