@@ -181,3 +181,13 @@ def test_main_in_process_returns_status(capsys: pytest.CaptureFixture[str]) -> N
     assert main(OFFLINE) == 0
     out = capsys.readouterr().out
     assert "host.install" in out
+
+
+def test_debug_shows_the_traceback_instead_of_one_line() -> None:
+    plain = run_cli(["demo"], user="nobody")
+    assert plain.returncode == 2
+    assert "Traceback" not in plain.stderr
+    debug = run_cli(["demo", "--debug"], user="nobody")
+    assert "Traceback (most recent call last)" in debug.stderr
+    assert "PermissionDeniedError" in debug.stderr
+    assert debug.returncode != 0
