@@ -166,8 +166,7 @@ class FakePlatform(BasePlatform):
         return dest
 
     def _settings_plan(self, settings: dict[Any, Any], *, title: str) -> Plan:
-        # Plan's attrs converter (list) is opaque to mypy's attrs plugin, hence the ignore.
-        return Plan(title, [FakeSettingsChange(self, dict(settings))])  # type: ignore[list-item]
+        return Plan(title, [FakeSettingsChange(self, dict(settings))])
 
     @classmethod
     def healthy(

@@ -246,8 +246,7 @@ class HostPlatform(BasePlatform):
             notes.append(f"the agent is restarted with: {' '.join(self.restart_argv())}")
         else:
             notes.append(RESTART_NOTE)
-        # Plan's attrs converters (list) are opaque to mypy's attrs plugin, hence the ignore.
-        return Plan(title, changes, notes)  # type: ignore[arg-type]
+        return Plan(title, changes, notes)
 
     def _restart(self) -> None:
         argv = self.restart_argv()
