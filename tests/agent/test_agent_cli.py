@@ -156,3 +156,38 @@ def test_self_test_unreachable_container_exit_2(capsys: pytest.CaptureFixture[st
     assert code == 2
     doc = json.loads(capsys.readouterr().out)
     assert doc["results"][0]["error"].startswith("AgentNotFoundError:")
+
+
+def test_disable_applies_and_restarts(
+    sim_host: SimFactory,
+    tmp_path: Path,
+    monkeypatch: pytest.MonkeyPatch,
+    capsys: pytest.CaptureFixture[str],
+) -> None:
+    import sys
+
+    from wpprotect.platforms.host import HostPlatform
+
+    log = tmp_path / "restarts"
+    restart = (sys.executable, "-c", "import sys; open(sys.argv[1], 'a').write('r\\n')", str(log))
+    monkeypatch.setattr(HostPlatform, "restart_argv", lambda self: restart)
+    _, host = sim_host(version="7.59.0")
+    etc = host.config_dir
+    etc.mkdir()
+    (etc / "system-probe.yaml").write_text("runtime_security_config:\n  enabled: true\n")
+    (etc / "security-agent.yaml").write_text("runtime_security_config:\n  enabled: true\n")
+    args = ["disable", *_host_args(host), "--scope", "workload-protection", "--json"]
+    assert main(args) == 0
+    doc = json.loads(capsys.readouterr().out)
+    assert doc["applied"] is True
+    assert doc["state"] == "applied"
+    assert log.read_text() == "r\n"
+    assert "enabled: false" in (etc / "security-agent.yaml").read_text()
+    assert main(args[:-1]) == 0  # again: nothing to do, no restart
+    assert "nothing to do" in capsys.readouterr().out
+    assert log.read_text() == "r\n"
+
+
+def test_kubernetes_backend_error_exit_2(tmp_path: Path) -> None:
+    missing = tmp_path / "no-kubeconfig"
+    assert main(["self-test", "--platform", "kubernetes", "--kubeconfig", str(missing)]) == 2
