@@ -150,11 +150,25 @@ class BasePlatform:
 
         return agent_version(self)
 
-    def self_test(self, *, timeout: float | None = 120.0) -> SelfTestResult:
-        """Run the runtime self-test with the right binary for the agent version."""
+    def self_test(
+        self,
+        *,
+        timeout: float | None = 120.0,
+        check_status: bool = True,
+        status_wait: float = 0.0,
+    ) -> SelfTestResult:
+        """Run the runtime self-test with the right binary for the agent version.
+
+        :param timeout: seconds allowed for the self-test.
+        :param check_status: confirm with the status "Self Tests" block (failed tests → not ok).
+        :param status_wait: seconds to wait for the status to show this run (see
+            :func:`wpprotect.agent.run_self_test`).
+        """
         from wpprotect.agent import run_self_test
 
-        return run_self_test(self, timeout=timeout)
+        return run_self_test(
+            self, timeout=timeout, check_status=check_status, status_wait=status_wait
+        )
 
     def flare(
         self,
