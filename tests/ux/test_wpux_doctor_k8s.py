@@ -72,3 +72,49 @@ def test_kubeconfig_that_does_not_exist_is_an_error(tmp_path: Path) -> None:
     assert check["status"] == "error"
     assert "does not exist" in check["detail"]
     assert code == 2
+
+
+def test_an_api_server_that_never_answers_does_not_hang_doctor(tmp_path: Path) -> None:
+    import socket
+    import threading
+
+    server = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
+    server.bind(("127.0.0.1", 0))
+    server.listen(16)
+    port = server.getsockname()[1]
+    held: list[socket.socket] = []
+    stop = threading.Event()
+
+    def accept() -> None:
+        server.settimeout(0.2)
+        while not stop.is_set():
+            try:
+                held.append(server.accept()[0])  # ... and never answer
+            except TimeoutError:
+                continue
+
+    thread = threading.Thread(target=accept, daemon=True)
+    thread.start()
+    path = tmp_path / "kubeconfig"
+    path.write_text(
+        "apiVersion: v1\nkind: Config\n"
+        f'clusters:\n- name: s\n  cluster: {{server: "http://127.0.0.1:{port}"}}\n'
+        "users:\n- name: s\n  user: {token: t}\n"
+        "contexts:\n- name: s\n  context: {cluster: s, user: s}\ncurrent-context: s\n"
+    )
+    try:
+        code, doc = run_json(
+            ["doctor", "--kubeconfig", str(path), "--no-docker", "--no-tc", "--timeout", "1",
+             "--install-dir", str(tmp_path), "--config-dir", str(tmp_path)],
+            timeout=60,
+        )  # fmt: skip
+    finally:
+        stop.set()
+        thread.join()
+        for conn in held:
+            conn.close()
+        server.close()
+    check = {c["name"]: c for c in doc["checks"]}["kubernetes"]
+    assert check["status"] == "error"
+    assert "did not answer within 1 s" in check["detail"]
+    assert code == 2
