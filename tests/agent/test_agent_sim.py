@@ -155,3 +155,35 @@ def test_archive_name_and_tempdir(sim_host: SimFactory, shell: list[str]) -> Non
         "Your logs were successfully uploaded. For future reference, your internal case id is 1"
     )
     assert sim.archives() == [path]
+
+
+def test_image_tree_runs_with_wpsim_conf(tmp_path: Path, shell: list[str]) -> None:
+    import os
+
+    from tests.agent_sim import image_files, write_image_tree
+
+    root = write_image_tree(tmp_path / "rootfs", version="7.78.0", selftest="disabled")
+    conf = root / "etc/wpprotect-sim/env"
+    assert "WPSIM_VERSION=7.78.0" in conf.read_text()
+    env = {**os.environ, "WPSIM_CONF": str(conf), "WPSIM_TMPDIR": str(tmp_path)}
+    exe = root / "usr/local/bin/system-probe"
+    proc = subprocess.run(
+        [*shell, str(exe), "runtime", "self-test"], capture_output=True, check=False, env=env
+    )
+    assert proc.stdout == b"Runtime self test: error: self-tests are disabled\n"
+    agent = root / "usr/local/bin/agent"
+    proc = subprocess.run(
+        [*shell, str(agent), "flare", "-e", "a@b.co"],
+        input=b"n\n",
+        capture_output=True,
+        check=False,
+        env=env,
+    )
+    assert b"Aborting. (You can still use " + str(tmp_path).encode() in proc.stdout
+    files = image_files(Path("/etc/wpprotect-sim"))
+    assert sorted(files) == [
+        "/etc/wpprotect-sim/flare-template-local.zip",
+        "/etc/wpprotect-sim/flare-template.zip",
+    ]
+    # deterministic bytes: the images built from them are cached by content hash
+    assert files == image_files(Path("/etc/wpprotect-sim"))
