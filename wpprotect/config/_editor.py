@@ -43,6 +43,7 @@ from wpprotect._redact import redact_text
 from wpprotect.config import _io
 from wpprotect.errors import (
     ConfigConflictError,
+    ConfigError,
     ConfigFileError,
     ConfigParseError,
     ConfigStructureError,
@@ -376,6 +377,7 @@ class ConfigEditor:
         # Dumped now, before any edit: the merge's reference for "unchanged".
         self._base_dump = self._dump(root)
         self._render_cache: tuple[str, str] | None = None
+        self._anchor: dict[int, int] | None = None
         self._quote = self._detect_quote(root)
 
     def _detect_indent(self, root: Any, lines: list[str]) -> _Indent:
@@ -494,15 +496,17 @@ class ConfigEditor:
         if self._empty_root:
             merged = self._base + new
         else:
-            merged = "".join(
-                _merge(
-                    self._base.splitlines(True),
-                    self._base_dump.splitlines(True),
-                    new.splitlines(True),
-                )
-            )
+            orig = self._base.splitlines(True)
+            base = self._base_dump.splitlines(True)
+            if self._anchor is None:  # depends on the base only: computed once per base
+                self._anchor = _anchors(base, orig)
+            merged = "".join(_merge(orig, base, new.splitlines(True), self._anchor))
         if self._same_document(merged):
             return merged
+        if not self._same_document(new):
+            raise ConfigStructureError(
+                "this edit cannot be written without changing other values", path=self._path
+            )
         log.warning(
             "%s: minimal-diff merge did not reproduce the document; writing ruamel's full dump",
             self._path or "<text>",
@@ -784,16 +788,76 @@ class ConfigEditor:
     def delete(self, path: KeyPath) -> bool:
         """Remove the key at ``path`` (with its value). Comment lines around it are kept.
 
+        The key's lines (its line, its end-of-line comment and its value's lines) are removed
+        from the text; comment lines before and after it stay. A mapping left empty is written
+        ``{}``. Like :meth:`set`, this may replace :attr:`data`.
+
         :param path: ``"a.b.c"`` or a sequence of keys.
         :returns: True if something was removed, False if the key was absent.
         :raises ConfigStructureError: a key on the way holds a scalar or a list.
         """
-        ry = _ruamel()
         keys = _split_path(path)
         node, depth = self._walk(keys, for_write=True)
         if depth < len(keys) - 1 or keys[-1] not in node:
             return False
-        last = keys[-1]
+        if self._delete_lines(keys):
+            return True
+        self._delete_node(node, keys[-1])
+        return True
+
+    def _delete_lines(self, keys: Sequence[str]) -> bool:
+        """Delete by removing the entry's lines from the text; False if that cannot be done
+        cleanly (flow style, first key of a sequence item...), to use :meth:`_delete_node`."""
+        body = self._render_body()
+        data = self._data if body == self._base else self._parse(body, self._yaml)
+        parents = [data]
+        for k in keys[:-1]:
+            parents.append(parents[-1][k])
+        node, key = parents[-1], keys[-1]
+        try:
+            kline, kcol = (int(x) for x in node.lc.key(key))
+        except (KeyError, TypeError, AttributeError):
+            return False
+        if node.fa.flow_style():
+            return False
+        lines = body.split("\n")
+        last = kline
+        for i in range(kline + 1, len(lines)):
+            text = lines[i]
+            stripped = text.strip()
+            if not stripped or stripped.startswith("#"):
+                continue  # comments after the value stay (unless more value lines follow)
+            indent = len(text) - len(text.lstrip(" "))
+            if indent > kcol or (indent == kcol and (stripped == "-" or stripped.startswith("- "))):
+                last = i
+                continue
+            break
+        kept = lines[:kline] + lines[last + 1 :]
+        if len(node) == 1 and len(keys) > 1:
+            # The parent mapping becomes empty: `b:  # doc` -> `b: {}  # doc`, not null.
+            pline = int(parents[-2].lc.key(keys[-2])[0])
+            m = re.match(r"^(.*?):([ \t]*(?:#.*)?)$", lines[pline])
+            if m is None:
+                return False
+            kept[pline] = f"{m[1]}: {{}}{m[2] if m[2].strip() else ''}"
+        new_body = "\n".join(kept)
+        expected = _plain(self._data)
+        target = expected
+        for k in keys[:-1]:
+            target = target[k]
+        del target[key]
+        try:
+            reparsed = self._parse(new_body)
+        except ConfigError:
+            return False
+        if _plain(reparsed if reparsed is not None else {}) != expected:
+            return False
+        self._load_base(new_body)
+        return True
+
+    def _delete_node(self, node: Any, last: str) -> None:
+        """Delete through ruamel, moving the comments that trailed the entry to a neighbour."""
+        ry = _ruamel()
         order = list(node.keys())
         idx = order.index(last)
         pre = node.ca.items.get(last, [None, None, None, None])[1]
@@ -801,6 +865,7 @@ class ConfigEditor:
         pre_text = "".join(t.value for t in pre) if pre else ""
         keep = pre_text + (moved or "")
         del node[last]
+        node.ca.items.pop(last, None)
         if keep:
             if idx > 0:
                 prev = order[idx - 1]
@@ -811,7 +876,6 @@ class ConfigEditor:
                 slot = node.ca.items.setdefault(nxt, [None, None, None, None])
                 tok = ry.tokens.CommentToken(keep, ry.error.CommentMark(0), None)
                 slot[1] = [tok, *(slot[1] or [])]
-        return True
 
     # ------------------------------------------------------------------ commented-out defaults
 
@@ -1177,7 +1241,21 @@ def _norm(line: str) -> str:
     return _NULL_VALUE.sub(r":\1", re.sub(r"\s+", "", line))
 
 
-def _merge(orig: list[str], base: list[str], new: list[str]) -> list[str]:
+def _anchors(base: list[str], orig: list[str]) -> dict[int, int]:
+    """Map ``base`` line numbers to the ``orig`` lines they align with (see :func:`_merge`)."""
+    anchor: dict[int, int] = {}
+    matcher = difflib.SequenceMatcher(
+        None, [_norm(x) for x in base], [_norm(x) for x in orig], autojunk=False
+    )
+    for a, b, size in matcher.get_matching_blocks():
+        for k in range(size):
+            anchor[a + k] = b + k
+    return anchor
+
+
+def _merge(
+    orig: list[str], base: list[str], new: list[str], anchor: dict[int, int] | None = None
+) -> list[str]:
     """Apply the changes from ``base`` to ``new`` onto ``orig`` (``base`` ≈ ``orig``).
 
     ``base`` lines are aligned with ``orig`` lines ignoring whitespace and null spellings (the
@@ -1186,13 +1264,8 @@ def _merge(orig: list[str], base: list[str], new: list[str]) -> list[str]:
     the ``base`` line before it. Otherwise (or if hunks would overlap) the hunk is widened until
     both edges align, and the ``orig`` lines between are replaced by the ``new`` lines between.
     """
-    anchor: dict[int, int] = {}
-    matcher = difflib.SequenceMatcher(
-        None, [_norm(x) for x in base], [_norm(x) for x in orig], autojunk=False
-    )
-    for a, b, size in matcher.get_matching_blocks():
-        for k in range(size):
-            anchor[a + k] = b + k
+    if anchor is None:
+        anchor = _anchors(base, orig)
     newpos: dict[int, int] = {}
     hunks: list[tuple[int, int, int, int]] = []
     for tag, i1, i2, j1, j2 in difflib.SequenceMatcher(
