@@ -191,3 +191,12 @@ def test_debug_shows_the_traceback_instead_of_one_line() -> None:
     assert "Traceback (most recent call last)" in debug.stderr
     assert "PermissionDeniedError" in debug.stderr
     assert debug.returncode != 0
+
+
+def test_no_color_in_process_does_not_leak(
+    capsys: pytest.CaptureFixture[str], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.delenv("NO_COLOR", raising=False)
+    assert main([*OFFLINE, "--no-color"]) == 0
+    assert "NO_COLOR" not in os.environ
+    assert "\x1b[" not in capsys.readouterr().out

@@ -188,7 +188,21 @@ def main(argv: Sequence[str] | None = None) -> int:
     args = parser.parse_args(argv)
     debug = bool(getattr(args, "debug", False))
     if getattr(args, "no_color", False):
+        # Every writer asks color_enabled(), which reads NO_COLOR; restored on the way out so an
+        # embedding process (or a test calling main()) keeps its own environment.
+        previous = os.environ.get("NO_COLOR")
         os.environ["NO_COLOR"] = "1"
+        try:
+            return _run(parser, args, debug)
+        finally:
+            if previous is None:
+                os.environ.pop("NO_COLOR", None)
+            else:
+                os.environ["NO_COLOR"] = previous
+    return _run(parser, args, debug)
+
+
+def _run(parser: argparse.ArgumentParser, args: argparse.Namespace, debug: bool) -> int:
     logging.basicConfig(
         level=logging.DEBUG if debug else logging.WARNING,
         format="%(levelname)s %(name)s: %(message)s",
