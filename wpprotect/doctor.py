@@ -382,6 +382,8 @@ class _State:
     classifier_priority: int | None = None
     classifier_priority_source: str | None = None
     platforms: list[Any] = attrs.field(factory=list)
+    seen_containers: set[str] = attrs.field(factory=set)
+    container_priorities: dict[str, int] = attrs.field(factory=dict)
 
 
 def _exists(path: Path) -> bool:
@@ -716,6 +718,111 @@ def _settings_checks(
     return checks
 
 
+_MAX_CONFIG_BYTES = 8 * 1024 * 1024  # as the config loader: agent files are a few kB
+
+
+def _read_in_root(root: Path, path: str) -> bytes | None:
+    """The file at ``path`` inside a process's root (``/proc/<pid>/root``), or None if absent.
+
+    Every component is checked with ``lstat`` and the file opened with ``O_NOFOLLOW``: a symlink
+    inside a container would otherwise be resolved against the *host's* root when read from
+    outside it, and could point doctor at any host file.
+    """
+    import stat
+
+    parts = [p for p in path.split("/") if p not in ("", ".")]
+    if not parts or ".." in parts:
+        return None
+    current = root
+    for part in parts:
+        current = current / part
+        try:
+            st_ = os.lstat(current)
+        except OSError:
+            return None
+        if stat.S_ISLNK(st_.st_mode):
+            raise PermissionError(f"{path} is a symlink inside the container: not followed")
+    if not stat.S_ISREG(st_.st_mode) or st_.st_size > _MAX_CONFIG_BYTES:
+        return None
+    fd = os.open(current, os.O_RDONLY | os.O_NOFOLLOW | os.O_CLOEXEC)
+    with os.fdopen(fd, "rb") as fh:
+        return fh.read(_MAX_CONFIG_BYTES + 1)[:_MAX_CONFIG_BYTES]
+
+
+def _config_arg(argv: Sequence[str]) -> str:
+    """system-probe's config file from its command line (``--config=...``; s6 and systemd both
+    pass it), else the packages' default."""
+    for i, arg in enumerate(argv):
+        if arg.startswith("--config="):
+            return arg.split("=", 1)[1]
+        if arg in ("--config", "-c") and i + 1 < len(argv):
+            return argv[i + 1]
+    return "/etc/datadog-agent/system-probe.yaml"
+
+
+def _check_container_processes(
+    procs: list[RunningComponent], proc_root: str | Path, st: _State
+) -> list[Check]:
+    """Settings of system-probe processes that run in containers (a Kubernetes node seen from
+    the host, containers the Docker API did not list): their env and config files, read
+    through ``/proc/<pid>``. Needs root."""
+    import tempfile
+
+    effective_settings = _optional("wpprotect.config", "effective_settings")
+    if effective_settings is None:
+        return []
+    checks: list[Check] = []
+    done: set[str] = set()
+    for p in procs:
+        if p.component != "system-probe" or p.container is None:
+            continue
+        if p.container in done or p.container in st.seen_containers:
+            continue
+        done.add(p.container)
+        label = f"container {p.container}"
+        env = _agent_env([attrs.evolve(p, container=None)], proc_root)
+        if env is None:
+            checks.append(
+                Check(
+                    f"config:{label}",
+                    "skipped",
+                    f"system-probe (pid {p.pid}) runs in {label}; reading its settings needs "
+                    "root: run `sudo wpprotect doctor`",
+                )
+            )
+            continue
+        sp_path = _config_arg(p.argv)
+        conf_dir = sp_path.rsplit("/", 1)[0] if sp_path.endswith(".yaml") else sp_path
+        if not sp_path.endswith(".yaml"):
+            sp_path = f"{conf_dir}/system-probe.yaml"
+        root = Path(proc_root) / str(p.pid) / "root"
+        try:
+            with tempfile.TemporaryDirectory(prefix="wpprotect-doctor-") as tmp:
+                files: dict[str, Any] = {}
+                for name, inner in (
+                    ("system-probe.yaml", sp_path),
+                    ("security-agent.yaml", f"{conf_dir}/security-agent.yaml"),
+                ):
+                    data = _read_in_root(root, inner)
+                    if data is None:
+                        files[name] = None
+                        continue
+                    local = Path(tmp) / name
+                    local.write_bytes(data)
+                    files[name] = local
+                values: Mapping[str, Any] = effective_settings(files=files, env=env)
+        except (OSError, WPProtectError) as exc:
+            checks.append(
+                Check(f"config:{label}", "error", f"cannot read the settings in {label}: {exc}")
+            )
+            continue
+        prio = values.get("classifier_priority")
+        if prio is not None:
+            st.container_priorities[label] = int(prio.value)
+        checks += _settings_checks(values, None, None, suffix=f":{label}")
+    return checks
+
+
 def _check_cws_running(procs: list[RunningComponent], st: _State) -> list[Check]:
     """CWS on in the config but its process is not running on the host."""
     if not st.host_present or not st.cws_enabled:
@@ -769,17 +876,21 @@ def _check_docker(
             return [cls(container=name) for name in containers]
         return list(_construct(cls, timeout=timeout).agents())
 
-    return _found_agents(
-        "docker", discover, timeout, st, "agent containers", settings=_container_settings
-    )
+    def settings(agent: Any, seconds: float) -> list[Check]:
+        return _container_settings(agent, seconds, st.seen_containers)
+
+    return _found_agents("docker", discover, timeout, st, "agent containers", settings=settings)
 
 
 # Where the agent image reads its config (s6 `run` scripts: --config=/etc/datadog-agent/...).
 _CONTAINER_FILES = ("system-probe.yaml", "security-agent.yaml")
 
 
-def _container_settings(agent: Any, timeout: float) -> list[Check]:
-    """The effective settings inside one agent container: its env, and its config files if any."""
+def _container_settings(agent: Any, timeout: float, seen: set[str]) -> list[Check]:
+    """The effective settings inside one agent container: its env, and its config files if any.
+
+    :param seen: receives the container's short id (so /proc is not read for it again).
+    """
     import tempfile
 
     effective_settings = _optional("wpprotect.config", "effective_settings")
@@ -790,6 +901,7 @@ def _container_settings(agent: Any, timeout: float) -> list[Check]:
 
     def read() -> Mapping[str, Any]:
         doc = inspect_fn()
+        seen.add(str(doc.get("Id") or "")[:12])
         env: dict[str, str] = {}
         for item in (doc.get("Config") or {}).get("Env") or []:
             key, _, value = str(item).partition("=")
@@ -1138,6 +1250,13 @@ def diagnose(
             st.platforms.append(host)
     checks += _check_docker(docker, timeout, st, tuple(containers))
     checks += _check_kubernetes(kubernetes, timeout, kubeconfig, namespace, st)
+    checks += _check_container_processes(procs, proc, st)
+    if not st.host_present and len(set(st.container_priorities.values())) == 1:
+        # The TC scan sees this node's devices: judge them against the priority the node's
+        # (containerised) system-probe really uses.
+        label, value = next(iter(st.container_priorities.items()))
+        st.classifier_priority = value
+        st.classifier_priority_source = f"system-probe in {label}"
     checks.insert(0, _check_agents(st, procs, install, checks))
     checks += _check_tc(tc, st, st.host_version_text)
     checks += _check_self_test(self_test, st, self_test_timeout)
