@@ -316,3 +316,14 @@ def test_docstring_examples_run() -> None:
         result = doctest.testmod(module, raise_on_error=False)
         assert result.attempted > 0
         assert result.failed == 0, module.__name__
+
+
+def test_get_returns_plain_values() -> None:
+    ed = ConfigEditor.from_text("a: 0x1F\nb: 'q'\nc: !!str 1\nd: 1.50\ne: ~\nf: [1]\n")
+    assert ed.get("a") == 31
+    assert type(ed.get("a")) is int
+    assert type(ed.get("b")) is str
+    assert ed.get("c") == "1"
+    assert ed.get("d") == 1.5
+    assert ed.get("e", "default") is None  # present, null
+    assert list(ed.get("f")) == [1]

@@ -10,7 +10,10 @@ of the document as it was parsed (*base*) is diffed against the dump of the edit
 only the changed hunks are carried over onto the real text, anchored on lines that the base dump
 and the real text share. Lines an edit does not touch are therefore byte-for-byte the original.
 The merged text is parsed again and must equal the edited document; if it ever did not, the full
-dump is used instead (correct, but with a larger diff) and a warning is logged.
+dump is used instead (correct, but with a larger diff) and a warning is logged; if even that does
+not read back as the edited document, the edit is refused with ``ConfigStructureError``.
+:meth:`ConfigEditor.delete` works on the text directly (the entry's lines are removed, then the
+text is parsed again), which keeps the comments around the entry where they were.
 
 The dumper is configured with the file's own mapping indent, sequence indent and dash offset,
 detected from the parsed positions, so new lines look like their neighbours.
@@ -190,12 +193,26 @@ class ConfigEditor:
     Key paths are dotted strings, or a sequence of keys when a key itself contains dots
     (``("metadata", "annotations", "example.com/x")``).
 
-    Attributes useful to code building on the editor:
+    Rules:
+
+    - Only the lines an edit needs change; the rest of the file is byte-for-byte the same.
+      New keys and lists use the file's own mapping indent, sequence indent and dash offset.
+    - Booleans are written ``true``/``false``; strings are quoted only when a YAML 1.1 or 1.2
+      reader would see another type (``"false"``, ``"10"``, ``"yes"``), in the file's usual
+      quote style; an existing value's quote style is kept.
+    - Refused (:class:`~wpprotect.ConfigParseError`): not UTF-8, not YAML, duplicate keys, tabs
+      in indentation, mixed CRLF/LF line endings, several documents in one file. An empty or
+      comment-only file is an empty mapping.
+    - :meth:`save` writes atomically beside the file, keeps mode, owner and group, optionally
+      backs up first, and refuses to overwrite a file changed on disk since it was loaded.
+
+    For code building on the editor:
 
     - :attr:`data`: the parsed root (a ruamel ``CommentedMap``). Nested nodes may be edited in
-      place (e.g. appending to a Kubernetes ``env`` list); :attr:`text` reflects such edits with
-      the same minimal-diff rule. ``set()`` may replace the root when it activates commented-out
-      lines, so fetch ``data`` (or ``get()`` results) again after a ``set()``.
+      place (e.g. appending to a Kubernetes ``env`` list, with :meth:`make_node` and
+      :meth:`set_in`); :attr:`text` reflects such edits with the same minimal-diff rule.
+      :meth:`set` (when it activates commented-out lines) and :meth:`delete` re-parse the text
+      and so replace :attr:`data`: fetch it (or :meth:`get` results) again after them.
     - :attr:`path`, :attr:`original_text`.
 
     :cvar MAX_BYTES: files larger than this are refused (16 MiB).
@@ -277,7 +294,8 @@ class ConfigEditor:
         cr = body.count("\r")
         lf = body.count("\n")
         if cr != crlf:
-            line = body.count("\n", 0, body.index("\r") if "\r" in body else 0) + 1
+            stray = re.search(r"\r(?!\n)", body)
+            line = body.count("\n", 0, stray.start() if stray else 0) + 1
             raise ConfigParseError(
                 "stray carriage return (old Mac line ending)", path=self._path, line=line
             )
@@ -559,7 +577,8 @@ class ConfigEditor:
         return node, len(keys) - 1
 
     def get(self, path: KeyPath, default: Any = None) -> Any:
-        """The value at ``path``, or ``default`` when a key on the way is missing or null.
+        """The value at ``path``, or ``default`` when it or a parent is missing (or a parent is
+        null). A key that is present with a null value gives ``None``.
 
         Scalars are returned as plain Python values (``bool``, ``int``, ``float``, ``str``,
         ``None``); mappings and lists as the live ruamel nodes (edits to them show in
@@ -577,6 +596,8 @@ class ConfigEditor:
         value = node[keys[-1]]
         if isinstance(value, Mapping | list):
             return value
+        if getattr(value, "tag", None) is not None and hasattr(value, "value"):
+            return _plain(value.value)  # a tagged scalar (`!!str 1`, `!secret x`): its text
         return _plain(value)
 
     def __contains__(self, path: object) -> bool:
