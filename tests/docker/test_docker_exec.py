@@ -6,6 +6,7 @@ import os
 import stat
 import threading
 import time
+from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
@@ -147,9 +148,17 @@ def test_missing_named_container() -> None:
 # -- exec -----------------------------------------------------------------------------------------
 
 
+@pytest.fixture(scope="module")
+def box(busybox: str) -> Iterator[DockerPlatform]:
+    """One container shared by the tests that leave it running."""
+    with images.container(busybox, unique("exec")) as name:
+        yield DockerPlatform(container=name)
+
+
 @pytest.fixture
-def box(make_container: Any, busybox: str) -> DockerPlatform:
-    return DockerPlatform(container=make_container(busybox, "exec"))
+def own_box(make_container: Any, busybox: str) -> DockerPlatform:
+    """A container for a test that stops or removes it."""
+    return DockerPlatform(container=make_container(busybox, "exec-own"))
 
 
 def test_exec_separates_stdout_and_stderr(box: DockerPlatform) -> None:
@@ -225,19 +234,19 @@ def test_exec_argv_must_be_a_list(box: DockerPlatform, argv: Any) -> None:
         box.exec(argv)
 
 
-def test_exec_in_stopped_container(box: DockerPlatform, client: Any) -> None:
-    client.containers.get(box.container).stop(timeout=1)
+def test_exec_in_stopped_container(own_box: DockerPlatform, client: Any) -> None:
+    client.containers.get(own_box.container).stop(timeout=1)
     with pytest.raises(ExecError, match="not running") as err:
-        box.exec(["true"])
+        own_box.exec(["true"])
     assert not isinstance(err.value, ExecTimeoutError)
 
 
-def test_container_stopped_mid_exec(box: DockerPlatform, client: Any) -> None:
-    stopper = threading.Timer(0.5, lambda: client.containers.get(box.container).stop(timeout=1))
+def test_container_stopped_mid_exec(own_box: DockerPlatform, client: Any) -> None:
+    stopper = threading.Timer(0.5, lambda: client.containers.get(own_box.container).stop(timeout=1))
     stopper.start()
     try:
         with pytest.raises(ExecError, match="stopped") as err:
-            box.exec(["sleep", "30"], timeout=20)
+            own_box.exec(["sleep", "30"], timeout=20)
     finally:
         stopper.cancel()
     assert not isinstance(err.value, ExecTimeoutError)
@@ -284,12 +293,12 @@ def test_copy_out_keeps_existing_dest_on_failure(box: DockerPlatform, tmp_path: 
     assert dest.read_text() == "previous"
 
 
-def test_every_error_is_a_wpprotect_error(box: DockerPlatform, client: Any) -> None:
-    client.containers.get(box.container).remove(force=True)
+def test_every_error_is_a_wpprotect_error(own_box: DockerPlatform, client: Any) -> None:
+    client.containers.get(own_box.container).remove(force=True)
     for call in (
-        lambda: box.exec(["true"]),
-        lambda: box.copy_out("/etc/passwd", Path("/tmp/wpdk-x")),
-        box.inspect,
+        lambda: own_box.exec(["true"]),
+        lambda: own_box.copy_out("/etc/passwd", Path("/tmp/wpdk-x")),
+        own_box.inspect,
     ):
         with pytest.raises(WPProtectError):
             call()

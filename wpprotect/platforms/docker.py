@@ -314,8 +314,7 @@ class DockerPlatform(BasePlatform):
                 f"lost the connection while {args[0]!r} ran: {explanation(exc)}", target=target
             ) from exc
         finally:
-            with contextlib.suppress(Exception):
-                sock.close()
+            _close(sock, raw)
         code = self._exit_code(exec_id, name, args[0], target)
         return ExecResult(
             argv=cast("Any", args),  # attrs' tuple converter confuses mypy's plugin
@@ -568,6 +567,13 @@ def _pump(raw: Any, stdin: bytes | None, deadline: float | None) -> tuple[bytes,
                     data = raw.recv(_CHUNK)
                 except BlockingIOError:
                     continue
+                except ConnectionResetError:
+                    # The daemon closed the stream with some of our stdin unread (the process
+                    # exited without reading it): the output already queued has been read, and
+                    # the exit status comes from exec_inspect, so this is the end of the stream.
+                    if stdin is None:
+                        raise
+                    data = b""
                 if not data:
                     eof = True
                 buf.extend(data)
@@ -585,6 +591,15 @@ def _pump(raw: Any, stdin: bytes | None, deadline: float | None) -> tuple[bytes,
         with contextlib.suppress(OSError):
             raw.setblocking(True)
     return bytes(out), bytes(err)
+
+
+def _close(sock: Any, raw: Any) -> None:
+    """Close a hijacked exec stream: the socket file, the socket and the HTTP response that
+    docker-py keeps alive beside them (else each exec leaks a descriptor until collected)."""
+    for obj in (sock, raw, getattr(sock, "_response", None)):
+        if obj is not None:
+            with contextlib.suppress(Exception):
+                obj.close()
 
 
 def _namespaced_pid(pid: int, container_id: str) -> int | None:
