@@ -1302,11 +1302,19 @@ def _merge(
         edit = _direct_edit(anchor, i1, i2, len(base))
         if edit is None:
             return _merge_wide(orig, new, anchor, newpos, hunks, n_base=len(base))
+        # Lines inserted under a line the file spells differently (`b: null` that now has
+        # children, maybe after comment lines): that line takes the dumper's spelling (`b:`).
         prev = i1 - 1
-        if i1 == i2 and prev in anchor and prev in newpos and base[prev] != orig[anchor[prev]]:
-            # Lines inserted under a line the file spells differently (`b: null` that now has
-            # children): that line must take the dumper's spelling too (`b:`).
-            edits.append((anchor[prev], anchor[prev] + 1, new[newpos[prev] : j2]))
+        while prev >= 0 and (not base[prev].strip() or base[prev].lstrip().startswith("#")):
+            prev -= 1
+        if (
+            i1 == i2
+            and prev >= 0
+            and all(i in anchor and i in newpos for i in range(prev, i1))
+            and anchor[i1 - 1] - anchor[prev] == i1 - 1 - prev
+            and base[prev] != orig[anchor[prev]]
+        ):
+            edits.append((anchor[prev], anchor[i1 - 1] + 1, new[newpos[prev] : j2]))
             continue
         edits.append((edit[0], edit[1], new[j1:j2]))
     out: list[str] = []
