@@ -75,6 +75,12 @@ def _proc(argv: Sequence[str], runs: int) -> tuple[float, float]:
     return best_wall, best_cpu
 
 
+def _settle() -> None:
+    """Let the kernel finish the work a scene's creation (or the previous scene's removal)
+    queued: namespace teardown and device setup hold the RTNL lock the dumps also need."""
+    time.sleep(1.0)
+
+
 def _ms(t: float) -> str:
     return f"{t * 1000:9.1f} ms"
 
@@ -229,9 +235,10 @@ def scene_one_namespace() -> None:
     from wpprotect.tc._lab import Lab
 
     print("1. one namespace, 1000 interfaces (500 veth pairs), 1500 clsact filters")
-    with Lab("wptc4b") as lab:
+    with Lab("wptc4b", wait_released=True) as lab:
         ns = lab.scene_veths(500, dev_prefix="w4")
         name = ns.name
+        _settle()
         bpftool, bpftool_cpu = _proc(["ip", "netns", "exec", name, "bpftool", "net", "-j"], 5)
         hosts = [n for n in ns.ifindex if n.startswith("w4") and not n.endswith("p")][:100]
         start = time.perf_counter()
@@ -279,8 +286,9 @@ def scene_many_namespaces() -> None:
     from wpprotect.tc._lab import Lab
 
     print("2. 100 namespaces x 10 interfaces (5 veth pairs, 15 filters each)")
-    with Lab("wptc4m") as lab:
+    with Lab("wptc4m", wait_released=True) as lab:
         spaces = lab.scene_namespaces(100, 10, dev_prefix="w4")
+        _settle()
         start = time.perf_counter()
         before = resource.getrusage(resource.RUSAGE_CHILDREN)
         for ns in spaces:
@@ -310,8 +318,9 @@ def scene_scaling() -> None:
 
     print("3. scaling (one namespace, 3 filters per veth pair host side)")
     for ifaces in (10, 100, 1000, 4000):
-        with Lab("wptc4s") as lab:
+        with Lab("wptc4s", wait_released=True) as lab:
             ns = lab.scene_veths(ifaces // 2, dev_prefix="w4")
+            _settle()
             t, floor = _interleaved(
                 [TCInspector(netns=ns.name).scan, _floor(ns.name)], 5 if ifaces > 1000 else 9
             )
