@@ -410,3 +410,46 @@ def test_network_scope_and_classifier_priority(
     assert "DD_RUNTIME_SECURITY_CONFIG_NETWORK_ENABLED" not in env
     with pytest.raises(InvalidArgumentError):
         box.set_classifier_priority(0)
+
+
+def test_moved_tag_keeps_the_running_image(
+    client: Any, make_container: Any, busybox: str, agent_image: str
+) -> None:
+    # The tag now names another image (a newer agent was pulled): the recreated container must
+    # run the image the original ran, not whatever the tag points at today.
+    ref = f"{PREFIX}-moving:{os.getpid()}"
+    client.images.get(busybox).tag(ref)
+    try:
+        name = make_container(ref, "moving")
+        old = client.api.inspect_container(name)
+        client.images.get(agent_image).tag(ref)
+        plan = DockerPlatform(container=name, settle=0.2).env_plan({CWS_ON: "false"}).apply()
+        new = client.api.inspect_container(name)
+        assert new["Image"] == old["Image"]
+        assert new["Image"] != client.images.get(ref).id
+        plan.undo()
+    finally:
+        client.images.remove(ref)
+
+
+def test_mount_anonymous_volume_is_kept(client: Any, busybox: str) -> None:
+    from docker.types import Mount
+
+    name = unique("mount-anon")
+    c = client.containers.run(
+        busybox, name=name, detach=True, mounts=[Mount(target="/state", source=None, type="volume")]
+    )
+    try:
+        c.exec_run(["sh", "-c", "echo kept > /state/file"])
+        plan = DockerPlatform(container=name, settle=0.2).env_plan({CWS_ON: "false"}).apply()
+        assert DockerPlatform(container=name).exec(["cat", "/state/file"]).stdout == "kept\n"
+        plan.undo()
+    finally:
+        for left in client.containers.list(all=True, filters={"name": name}):
+            left.remove(force=True, v=True)
+
+
+def test_compose_container_gets_a_note(make_container: Any, busybox: str) -> None:
+    name = make_container(busybox, "compose", labels={"com.docker.compose.project": "wpdk"})
+    notes = DockerPlatform(container=name).env_plan({CWS_ON: "false"}).notes
+    assert any("Compose project 'wpdk'" in n for n in notes)

@@ -121,6 +121,12 @@ def create_config(
             host.setdefault("Binds", [])
             host["Binds"] = [*(host["Binds"] or []), f"{m['Name']}:{dest}{suffix}"]
 
+    # The same for anonymous volumes given with --mount (type=volume, no source).
+    names = {str(m.get("Destination")): m.get("Name") for m in old.get("Mounts") or []}
+    for mount in host.get("Mounts") or []:
+        if mount.get("Type") == "volume" and not mount.get("Source"):
+            mount["Source"] = names.get(str(mount.get("Target"))) or None
+
     old_short = str(old.get("Id", ""))[:12]
     endpoints: dict[str, dict[str, Any]] = {}
     for net, found in ((old.get("NetworkSettings") or {}).get("Networks") or {}).items():

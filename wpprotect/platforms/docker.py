@@ -454,14 +454,22 @@ class DockerPlatform(BasePlatform):
         from wpprotect.platforms._docker_recreate import RecreateWithEnv
 
         changes = _check_env(env)
-        self.inspect()
+        labels = (self.inspect().get("Config") or {}).get("Labels") or {}
         change: Any = RecreateWithEnv(self, changes)
         # Plan's list converters confuse mypy's attrs plugin: hand it Any.
         notes: Any = [
             f"{self.target} is recreated with the same configuration and the new environment; "
             f"the original is kept, stopped, as {self.container}{_MARKER}old-<time>-<id> until the "
-            "plan is undone or it is removed"
+            "plan is undone or it is removed",
+            "the change lasts until the container is created again from its own definition "
+            "(a docker run script, a systemd unit): set the variables there too",
         ]
+        project = labels.get("com.docker.compose.project")
+        if project:
+            notes.append(
+                f"the container belongs to the Compose project {project!r}: set the variables in "
+                "its compose file too, or the next `docker compose up` reverts them"
+            )
         title = title or f"set {', '.join(sorted(changes))} on {self.target}"
         return Plan(title, [change], notes=notes)
 
