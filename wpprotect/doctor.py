@@ -47,10 +47,13 @@ __all__ = [
 
 log = logging.getLogger(__name__)
 
+#: A check's outcome: ``ok``; ``problem`` (needs action, see the fix); ``skipped`` (could not or
+#: was asked not to run, the detail says why); ``error`` (the check itself could not complete).
 CheckStatus = Literal["ok", "problem", "skipped", "error"]
 #: Every status a :class:`Check` can have, from best to worst for sorting and summaries.
 CHECK_STATUSES: tuple[CheckStatus, ...] = ("ok", "skipped", "problem", "error")
 
+#: Where the Linux packages install the agent, and its config.
 DEFAULT_INSTALL_DIR = Path("/opt/datadog-agent")
 DEFAULT_CONFIG_DIR = Path("/etc/datadog-agent")
 

@@ -37,8 +37,11 @@ __all__ = [
     "main",
 ]
 
+#: Nothing wrong.
 EXIT_OK = 0
+#: A finding, a problem or a failed test needs action.
 EXIT_ACTION = 1
+#: A usage or environment error (one line on stderr).
 EXIT_USAGE = 2
 #: 128 + SIGINT, as a shell reports a command stopped by Ctrl-C.
 EXIT_INTERRUPTED = 130
