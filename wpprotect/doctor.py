@@ -668,11 +668,16 @@ def _check_settings(
                 "differently); `wpprotect doctor --debug` shows the parser's message",
             )
         ]
-    return _settings_checks(values, env_note, st, suffix="")
+    return _settings_checks(values, env_note, st, suffix="", config_dir=config_dir)
 
 
 def _settings_checks(
-    values: Mapping[str, Any], env_note: str | None, st: _State | None, *, suffix: str
+    values: Mapping[str, Any],
+    env_note: str | None,
+    st: _State | None,
+    *,
+    suffix: str,
+    config_dir: Path | None = None,
 ) -> list[Check]:
     """One check per setting: value, where it comes from, and what it silently overrides."""
     checks: list[Check] = []
@@ -694,6 +699,19 @@ def _settings_checks(
                 f"set the value you want in {winner} (the agent reads it first) and remove "
                 f"the ignored setting(s), then {_RESTART}"
             )
+            if name == "classifier_priority" and config_dir is not None:
+                # plan_classifier_priority writes the deprecated key and updates the new one:
+                # both files' keys then agree, whichever the agent reads.
+                fix = (
+                    "write the priority you want (N) everywhere the agent reads it: python3 -c "
+                    f'\'import wpprotect as wp; wp.plan_classifier_priority("{config_dir}", N)'
+                    f".apply()', then {_RESTART}"
+                    + (
+                        "; and unset the env var"
+                        if any(x.startswith("env ") for x in losing)
+                        else ""
+                    )
+                )
         for note in ev.notes:
             detail += f"; {note}"
             if "security-agent.yaml gives" in note:

@@ -13,6 +13,7 @@ from pathlib import Path
 import pytest
 
 from tests.ux.wpux_support import make_config_dir, make_install_dir, run_cli, run_json, spawn_named
+from wpprotect import plan_classifier_priority
 from wpprotect.doctor import CHECK_STATUSES, Check, DoctorReport, diagnose, running_components
 
 OFFLINE = ["--no-docker", "--no-kubernetes", "--no-tc"]
@@ -176,8 +177,17 @@ def test_deprecated_priority_key_wins_and_doctor_says_so(
         check["data"]["effective"]["key"] == "runtime_security_config.network.classifier_priority"
     )
     assert "event_monitoring_config.network.classifier_priority: 4" in check["detail"]
-    assert "runtime_security_config.network.classifier_priority" in check["fix"]
+    assert "runtime_security_config.network.classifier_priority" in check["detail"]
+    assert f'wp.plan_classifier_priority("{cfg}", N)' in check["fix"]
     assert code == 1
+    # The fix it names, applied, really fixes it.
+    plan_classifier_priority(cfg, 4).apply()
+    _, doc = run_json(
+        ["doctor", "--install-dir", str(install_dir), "--config-dir", str(cfg), *OFFLINE]
+    )
+    check = _checks(doc)["config.classifier_priority"]
+    assert check["status"] == "ok", check
+    assert check["data"]["effective"]["value"] == 4
 
 
 def test_files_that_disagree_on_cws_enabled(
