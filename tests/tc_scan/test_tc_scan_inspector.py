@@ -10,7 +10,7 @@ from collections.abc import Iterator
 import pytest
 
 from tests.tc_scan._scene import Scene, run
-from wpprotect.errors import InvalidArgumentError, NetnsNotFoundError
+from wpprotect.errors import BPFError, InvalidArgumentError, NetnsNotFoundError
 from wpprotect.tc import TCInspector, TCProgram, TCReport, _bpf, _netns
 
 
@@ -235,3 +235,23 @@ def test_kernel_without_tcx_is_not_an_error(
     assert report.tcx_supported is False
     assert report.warnings == ()
     assert {p.attach for p in report.programs} == {"clsact"}
+
+
+@pytest.mark.root
+def test_one_unreadable_namespace_does_not_hide_the_others(
+    world: dict[str, object], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    b_ino = _netns.resolve_netns(str(world["b"])).ino
+    real_query = _bpf.prog_query
+
+    def failing_in_b(ifindex: int, attach_type: int) -> _bpf.QueryResult | None:
+        if os.stat("/proc/thread-self/ns/net").st_ino == b_ino:
+            raise BPFError("BPF_PROG_QUERY failed: Input/output error", errno=5)
+        return real_query(ifindex, attach_type)
+
+    monkeypatch.setattr(_bpf, "prog_query", failing_in_b)
+    report = TCInspector(netns="all").scan()
+    assert [w for w in report.warnings if str(world["b"]) in w and "could not be read" in w]
+    assert any(p.netns == world["a"] for p in report.programs)
+    with pytest.raises(BPFError, match="Input/output error"):
+        TCInspector(netns=str(world["b"])).scan()

@@ -21,7 +21,7 @@ import os
 from collections.abc import Callable, Iterable
 from typing import TYPE_CHECKING, Any, Literal
 
-from wpprotect.errors import BPFError, InvalidArgumentError
+from wpprotect.errors import BPFError, CapabilityError, InvalidArgumentError, TCError
 from wpprotect.tc import _netlink, _netns
 
 if TYPE_CHECKING:
@@ -265,6 +265,14 @@ class TCInspector:
         except _netns.NetnsGoneError as exc:
             log.info("skipping %s: %s", ref.label, exc)
             return f"{ref.label}: network namespace vanished during the scan; skipped"
+        except CapabilityError:
+            raise
+        except TCError as exc:
+            if self.netns != "all":
+                raise
+            # One unreadable namespace must not hide what the others hold.
+            log.warning("skipping %s: %s", ref.label, exc)
+            return f"{ref.label}: could not be read ({exc}); skipped"
 
     def _read_all(self, refs: list[_netns.NetnsRef]) -> list[_RawNetns | str]:
         if len(refs) == 1 or self.workers == 1:
