@@ -571,21 +571,26 @@ def _check_components(
     return [Check("host.components", "ok", "running: " + ", ".join(parts), data=data)]
 
 
+def _environ(proc_root: str | Path, pid: int) -> dict[str, str] | None:
+    """A process's ``DD_*`` environment variables (root only), or None when unreadable."""
+    try:
+        raw = (Path(proc_root) / str(pid) / "environ").read_bytes()
+    except OSError:
+        return None
+    pairs = (item.split(b"=", 1) for item in raw.split(b"\0") if b"=" in item)
+    # Only the agent's own variables: nothing else from the process is needed or shown.
+    return {
+        k.decode(errors="replace"): v.decode(errors="replace")
+        for k, v in pairs
+        if k.startswith(b"DD_")
+    }
+
+
 def _agent_env(procs: list[RunningComponent], proc_root: str | Path) -> dict[str, str] | None:
-    """The environment of the host's system-probe (root only): env vars are settings too."""
+    """The environment of the host's system-probe: env vars are settings too."""
     for p in procs:
         if p.component == "system-probe" and p.container is None:
-            try:
-                raw = (Path(proc_root) / str(p.pid) / "environ").read_bytes()
-            except OSError:
-                return None
-            pairs = (item.split(b"=", 1) for item in raw.split(b"\0") if b"=" in item)
-            # Only the agent's own variables: nothing else from the process is needed or shown.
-            return {
-                k.decode(errors="replace"): v.decode(errors="replace")
-                for k, v in pairs
-                if k.startswith(b"DD_")
-            }
+            return _environ(proc_root, p.pid)
     return None
 
 
@@ -801,7 +806,7 @@ def _check_container_processes(
             continue
         done.add(p.container)
         label = f"container {p.container}"
-        env = _agent_env([attrs.evolve(p, container=None)], proc_root)
+        env = _environ(proc_root, p.pid)
         if env is None:
             checks.append(
                 Check(
