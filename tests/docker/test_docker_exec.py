@@ -223,6 +223,18 @@ def test_exec_timeout_kills_the_process(box: DockerPlatform) -> None:
     assert "sleep 987" not in box.exec(["ps"]).stdout
 
 
+def test_exec_timeout_kills_descendants(box: DockerPlatform) -> None:
+    with pytest.raises(ExecTimeoutError):
+        box.exec(["sh", "-c", "sleep 986 & sleep 985; wait"], timeout=0.5)
+    for _ in range(50):
+        ps = box.exec(["ps"]).stdout
+        if "sleep 986" not in ps and "sleep 985" not in ps:
+            break
+        time.sleep(0.1)
+    assert "sleep 986" not in ps
+    assert "sleep 985" not in ps
+
+
 def test_exec_missing_binary(box: DockerPlatform) -> None:
     res = box.exec(["/no/such/binary"])
     assert res.exit_code in (126, 127)

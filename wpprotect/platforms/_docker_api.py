@@ -67,6 +67,8 @@ class DockerAPI(Protocol):
 
     def update_container(self, container: str, **kwargs: Any) -> Any: ...
 
+    def top(self, container: str, ps_args: str | None = None) -> Any: ...
+
 
 def import_docker() -> Any:
     """Import the docker SDK, or say how to install it.

@@ -360,13 +360,13 @@ class DockerPlatform(BasePlatform):
         return int(code) & 0xFF if int(code) < 0 else int(code)
 
     def _kill_exec(self, exec_id: str, name: str) -> None:
-        """Kill a timed-out exec'd process, best effort.
+        """Kill a timed-out exec'd process and its descendants, best effort.
 
-        The daemon reports the process's pid in the host's pid namespace. ``kill`` is run in the
-        container with the pid as the container sees it: read from ``/proc/<pid>/status``
-        (NSpid) when the daemon is local and that process is in this container's cgroup, or the
-        host pid itself when the container shares the host's pid namespace (``--pid host``, as
-        the documented CWS command does, deployments.md §4).
+        The daemon reports pids in the host's pid namespace (``exec_inspect``, ``top``). ``kill``
+        is run in the container with the pids as the container sees them: read from
+        ``/proc/<pid>/status`` (NSpid) when the daemon is local and the process is in this
+        container's cgroup, or the host pids themselves when the container shares the host's
+        pid namespace (``--pid host``, as the documented CWS command does, deployments.md §4).
         """
         try:
             info = self.api.exec_inspect(exec_id)
@@ -377,19 +377,37 @@ class DockerPlatform(BasePlatform):
         except Exception as exc:
             log.warning("could not look up the timed-out process in %s: %s", name, exc)
             return
-        inner = _namespaced_pid(pid, str(container.get("Id", "")))
-        if inner is None and (container.get("HostConfig") or {}).get("PidMode") == "host":
-            inner = pid
-        if inner is None:
+        host_pids = [pid, *self._descendants(name, pid)]
+        cid = str(container.get("Id", ""))
+        shared = (container.get("HostConfig") or {}).get("PidMode") == "host"
+        inner = [_namespaced_pid(h, cid) or (h if shared else None) for h in host_pids]
+        pids = [str(p) for p in inner if p is not None]
+        if not pids:
             log.warning("cannot map pid %d into %s: the timed-out process may still run", pid, name)
             return
         try:
-            kill = self.api.exec_create(
-                name, ["kill", "-KILL", str(inner)], stdout=True, stderr=True
-            )
+            kill = self.api.exec_create(name, ["kill", "-KILL", *pids], stdout=True, stderr=True)
             self.api.exec_start(kill["Id"], tty=False)
         except Exception as exc:
-            log.warning("could not kill pid %d in %s: %s", inner, name, exc)
+            log.warning("could not kill pids %s in %s: %s", ", ".join(pids), name, exc)
+
+    def _descendants(self, name: str, pid: int) -> list[int]:
+        """Host pids of ``pid``'s descendants in the container (``docker top``: PID, PPID)."""
+        try:
+            top = self.api.top(name)
+            titles = list(top.get("Titles") or [])
+            at_pid, at_ppid = titles.index("PID"), titles.index("PPID")
+            pairs = [(int(row[at_pid]), int(row[at_ppid])) for row in top.get("Processes") or []]
+        except Exception as exc:
+            log.debug("docker top failed on %s: %s", name, exc)
+            return []
+        found: list[int] = []
+        parents = {pid}
+        while parents:
+            children = [p for p, pp in pairs if pp in parents and p not in found]
+            found.extend(children)
+            parents = set(children)
+        return found
 
     # -- copy out ---------------------------------------------------------------------------------
 
