@@ -7,6 +7,7 @@ the traffic-control classifiers (as root), and optionally runs the runtime self-
 probe of a daemon or an API runs with a short deadline, so ``diagnose()`` never hangs, and every
 part that cannot run says why in its :class:`Check` (status ``skipped``).
 
+>>> from wpprotect.doctor import diagnose
 >>> report = diagnose(install_dir="/nonexistent", config_dir="/nonexistent",
 ...                   docker=False, kubernetes=False, tc=False)
 >>> [c.status for c in report.checks if c.name == "docker"]
