@@ -88,6 +88,8 @@ _unpack_hdr = _NLMSGHDR.unpack_from
 _unpack_nla = _NLA.unpack_from
 _unpack_u32 = _U32.unpack_from
 _unpack_body = _TCMSG_BODY.unpack_from
+_ntohs = socket.ntohs
+_BPF_KIND = struct.pack("=HH4s", 8, 1, b"bpf")  # the TCA_KIND attribute holding "bpf\0"
 # nlmsghdr + ifinfomsg{family, pad, type, index, flags, change} + IFLA_EXT_MASK u32
 _LINK_REQ = struct.Struct("=IHHII BBHiII HHI")
 # nlmsghdr + tcmsg{family, pad1, pad2, ifindex, handle, parent, info}
@@ -237,53 +239,60 @@ def parse_filter(buf: bytearray | bytes, start: int, end: int) -> FilterRecord |
 
     :returns: the filter, or None for the per-priority header message (handle 0).
     """
-    unpack_nla = _unpack_nla
-    unpack_u32 = _unpack_u32
     index, handle, fparent, info = _unpack_body(buf, start + 20)
     if handle == 0:
         # The (prio, protocol) header `tc` prints as "pref N bpf chain 0": every classifier
         # gives its filters a nonzero handle (cls_bpf, u32, flower... allocate one when asked
         # for 0), so handle 0 is only ever the header, which carries no TCA_OPTIONS.
         return None
-    kind = ""
-    chain = 0
+    unpack_nla = _unpack_nla
+    unpack_u32 = _unpack_u32
     name: str | None = None
     prog_id: int | None = None
     tag: str | None = None
-    flags = 0
-    flags_gen = 0
-    off = start + 36
+    flags = flags_gen = chain = 0
+    # tcf_fill_node puts TCA_KIND first; "bpf" is by far the common case, matched in one go.
+    if buf[start + 36 : start + 44] == _BPF_KIND:
+        kind = "bpf"
+        off = start + 44
+    else:
+        kind = ""
+        off = start + 36
     while off + 4 <= end:
         alen, atype = unpack_nla(buf, off)
         if alen < 4:
             break
         atype &= NLA_TYPE_MASK
-        if atype == TCA_KIND:
-            kind = _str(buf, off + 4, off + alen)
+        if atype == TCA_OPTIONS:
+            if kind == "bpf":  # cls_bpf_dump(): NAME, ID, TAG, FLAGS, FLAGS_GEN
+                sub = off + 4
+                sub_end = off + alen
+                while sub + 4 <= sub_end:
+                    slen, stype = unpack_nla(buf, sub)
+                    if slen < 4:
+                        break
+                    stype &= NLA_TYPE_MASK
+                    if stype == TCA_BPF_NAME:
+                        stop = sub + slen
+                        if buf[stop - 1] == 0:  # nla_put_string includes the NUL
+                            stop -= 1
+                        name = buf[sub + 4 : stop].decode("utf-8", "replace")
+                    elif stype == TCA_BPF_ID:
+                        (prog_id,) = unpack_u32(buf, sub + 4)
+                    elif stype == TCA_BPF_TAG:
+                        tag = buf[sub + 4 : sub + slen].hex()
+                    elif stype == TCA_BPF_FLAGS:
+                        (flags,) = unpack_u32(buf, sub + 4)
+                    elif stype == TCA_BPF_FLAGS_GEN:
+                        (flags_gen,) = unpack_u32(buf, sub + 4)
+                    sub += (slen + 3) & ~3
         elif atype == TCA_CHAIN:
             (chain,) = unpack_u32(buf, off + 4)
-        elif atype == TCA_OPTIONS and kind == "bpf":  # TCA_KIND comes first (tcf_fill_node)
-            sub = off + 4
-            sub_end = off + alen
-            while sub + 4 <= sub_end:
-                slen, stype = unpack_nla(buf, sub)
-                if slen < 4:
-                    break
-                stype &= NLA_TYPE_MASK
-                if stype == TCA_BPF_ID:
-                    (prog_id,) = unpack_u32(buf, sub + 4)
-                elif stype == TCA_BPF_NAME:
-                    name = _str(buf, sub + 4, sub + slen)
-                elif stype == TCA_BPF_TAG:
-                    tag = buf[sub + 4 : sub + slen].hex()
-                elif stype == TCA_BPF_FLAGS:
-                    (flags,) = unpack_u32(buf, sub + 4)
-                elif stype == TCA_BPF_FLAGS_GEN:
-                    (flags_gen,) = unpack_u32(buf, sub + 4)
-                sub += (slen + 3) & ~3
+        elif atype == TCA_KIND:
+            kind = _str(buf, off + 4, off + alen)
         off += (alen + 3) & ~3
     return FilterRecord(
-        index, fparent, info >> 16, socket.ntohs(info & 0xFFFF), handle, chain,
+        index, fparent, info >> 16, _ntohs(info & 0xFFFF), handle, chain,
         kind, name, prog_id, tag, flags, flags_gen,
     )  # fmt: skip
 
