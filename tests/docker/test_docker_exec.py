@@ -171,6 +171,11 @@ def test_exec_separates_stdout_and_stderr(box: DockerPlatform) -> None:
     assert not res.ok
 
 
+def test_own_client_with_api_timeout(box: DockerPlatform) -> None:
+    own = DockerPlatform(container=box.container, timeout=5, base_url="unix:///var/run/docker.sock")
+    assert own.exec(["echo", "ok"]).stdout == "ok\n"
+
+
 @pytest.mark.parametrize("code", [0, 1, 255])
 def test_exec_exit_codes(box: DockerPlatform, code: int) -> None:
     assert box.exec(["sh", "-c", f"exit {code}"]).exit_code == code

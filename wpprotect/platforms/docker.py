@@ -131,6 +131,9 @@ class DockerPlatform(BasePlatform):
     :param names: the container names tried when ``container`` is ``None``.
     :param settle: seconds a recreated container must stay up before a disable plan counts it
         as started.
+    :param timeout: seconds the daemon has to answer each API call when this platform creates
+        the client (docker-py's default, 60, when ``None``); commands run by :meth:`exec` have
+        their own timeout.
     :raises InvalidArgumentError: ``container`` is not a valid container name or id.
     """
 
@@ -144,6 +147,7 @@ class DockerPlatform(BasePlatform):
         base_url: str | None = None,
         names: Sequence[str] = DEFAULT_NAMES,
         settle: float = 2.0,
+        timeout: float | None = None,
     ) -> None:
         self._container = None if container is None else _check_name(container)
         self._named = container is not None
@@ -151,6 +155,7 @@ class DockerPlatform(BasePlatform):
         self._base_url = base_url
         self._names = tuple(_check_name(n) for n in names)
         self._settle = float(settle)
+        self._timeout = timeout
         self._api_cache: DockerAPI | None = None
 
     # -- connection -------------------------------------------------------------------------------
@@ -167,10 +172,13 @@ class DockerPlatform(BasePlatform):
                 docker = import_docker()
                 with docker_errors("connect to the Docker daemon"):
                     try:
+                        extra = {} if self._timeout is None else {"timeout": self._timeout}
                         if self._base_url is not None:
-                            client = docker.DockerClient(base_url=self._base_url, version="auto")
+                            client = docker.DockerClient(
+                                base_url=self._base_url, version="auto", **extra
+                            )
                         else:
-                            client = docker.from_env(version="auto")
+                            client = docker.from_env(version="auto", **extra)
                     except docker.errors.DockerException as exc:
                         raise BackendUnavailableError(
                             f"cannot reach the Docker daemon: {explanation(exc)}"
@@ -241,6 +249,7 @@ class DockerPlatform(BasePlatform):
                 client=self._client if self._client is not None else self.api,
                 names=self._names,
                 settle=self._settle,
+                timeout=self._timeout,
             )
             for name in self._discover()
         ]
