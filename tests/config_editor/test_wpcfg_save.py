@@ -252,3 +252,49 @@ def test_sigkill_during_save_never_leaves_a_partial_file(tmp_path: Path) -> None
         for p in tmp_path.iterdir()
         if _io.TMP_MARKER not in p.name and not p.name.endswith(".bak")
     } == {"system-probe.yaml", "big.bin"}
+
+
+@pytest.mark.root
+def test_non_root_writer_cannot_change_owner_so_refuses() -> None:
+    # A writer that may not chown (here: a child that dropped to `nobody`) must not replace a
+    # root-owned file with one it owns: it refuses, and leaves neither change nor temp file.
+    import shutil
+    import tempfile
+
+    d = Path(tempfile.mkdtemp(prefix="wpcfg-"))
+    try:
+        d.chmod(0o777)
+        f = d / "system-probe.yaml"
+        f.write_text("runtime_security_config:\n  enabled: true\n")
+        f.chmod(0o666)
+        before = (f.read_bytes(), f.stat().st_ino, f.stat().st_uid)
+        read_end, write_end = os.pipe()
+        pid = os.fork()
+        if pid == 0:  # pragma: no cover - the child
+            os.close(read_end)
+            code = "unexpected"
+            try:
+                os.setgid(65534)
+                os.setuid(65534)
+                ed = ConfigEditor.load(f)
+                ed.set("runtime_security_config.enabled", False)
+                ed.save(backup=False)
+                code = "saved"
+            except ConfigFileError as exc:
+                code = f"ConfigFileError:{exc}"
+            except BaseException as exc:
+                code = f"{type(exc).__name__}:{exc}"
+            finally:
+                os.write(write_end, code.encode())
+                os._exit(0)
+        os.close(write_end)
+        _, status = os.waitpid(pid, 0)
+        with os.fdopen(read_end, "rb") as pipe:
+            result = pipe.read().decode()
+        assert os.WIFEXITED(status)
+        assert result.startswith("ConfigFileError:cannot give the new file the owner 0:0")
+        assert str(f) in result
+        assert (f.read_bytes(), f.stat().st_ino, f.stat().st_uid) == before
+        assert sorted(p.name for p in d.iterdir()) == ["system-probe.yaml"]
+    finally:
+        shutil.rmtree(d)

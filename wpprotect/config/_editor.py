@@ -1003,7 +1003,9 @@ class ConfigEditor:
         :returns: the backup's path, or None (no backup asked, nothing to back up, or nothing
             changed).
         :raises ConfigFileError: no path, or the file cannot be written (it is left as it was).
-        :raises ConfigConflictError: the file changed on disk since it was loaded.
+        :raises ConfigConflictError: the file changed on disk since it was loaded (its content
+            is compared with what was loaded). The check and the rename are two steps, so a
+            writer racing in between is not detected; the backup holds what was checked.
         """
         if self._path is None:
             raise ConfigFileError(
@@ -1047,7 +1049,12 @@ class ConfigEditor:
         backup_path = None
         if backup and current is not None:
             backup_path = _io.backup_file(self._path, data=current)
-        _io.atomic_write(self._path, data)
+        try:
+            _io.atomic_write(self._path, data)
+        except ConfigFileError:
+            if backup_path is not None:  # the file is unchanged: its backup is not needed
+                backup_path.unlink(missing_ok=True)
+            raise
         self._rebase(new_text, data)
         return backup_path
 
@@ -1302,19 +1309,19 @@ def _merge(
         edit = _direct_edit(anchor, i1, i2, len(base))
         if edit is None:
             return _merge_wide(orig, new, anchor, newpos, hunks, n_base=len(base))
-        # Lines inserted under a line the file spells differently (`b: null` that now has
-        # children, maybe after comment lines): that line takes the dumper's spelling (`b:`).
+        # New lines under a line the file spells differently (`b: null` that now has children,
+        # maybe after comment lines): that line takes the dumper's spelling (`b:`) too.
         prev = i1 - 1
         while prev >= 0 and (not base[prev].strip() or base[prev].lstrip().startswith("#")):
             prev -= 1
         if (
-            i1 == i2
-            and prev >= 0
+            prev >= 0
+            and _opens_block(base[prev], new[j1:j2])
             and all(i in anchor and i in newpos for i in range(prev, i1))
             and anchor[i1 - 1] - anchor[prev] == i1 - 1 - prev
             and base[prev] != orig[anchor[prev]]
         ):
-            edits.append((anchor[prev], anchor[i1 - 1] + 1, new[newpos[prev] : j2]))
+            edits.append((anchor[prev], edit[1], new[newpos[prev] : j2]))
             continue
         edits.append((edit[0], edit[1], new[j1:j2]))
     out: list[str] = []
@@ -1327,6 +1334,19 @@ def _merge(
         at = end
     out.extend(orig[at:])
     return out
+
+
+def _opens_block(parent: str, lines: list[str]) -> bool:
+    """Whether the first content line of ``lines`` is nested under ``parent`` (deeper, or a
+    same-column ``- `` item of a sequence value)."""
+    for line in lines:
+        stripped = line.strip()
+        if not stripped or stripped.startswith("#"):
+            continue
+        indent = len(line) - len(line.lstrip(" "))
+        p_indent = len(parent) - len(parent.lstrip(" "))
+        return indent > p_indent or (indent == p_indent and stripped.startswith("-"))
+    return False
 
 
 def _direct_edit(anchor: dict[int, int], i1: int, i2: int, n: int) -> tuple[int, int] | None:

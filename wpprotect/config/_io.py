@@ -150,7 +150,14 @@ def _write_temp(
         want_uid = st.st_uid if uid is None else uid
         want_gid = st.st_gid if gid is None else gid
         if (want_uid, want_gid) != (st.st_uid, st.st_gid):
-            os.fchown(fd, want_uid, want_gid)
+            try:
+                os.fchown(fd, want_uid, want_gid)
+            except PermissionError as exc:
+                # Never hand back a config file with a different owner: refuse instead.
+                raise ConfigFileError(
+                    f"cannot give the new file the owner {want_uid}:{want_gid} (not permitted)",
+                    path=directory / name,
+                ) from exc
         # chmod after chown: chown clears set-id bits.
         os.fchmod(fd, mode)
         os.fsync(fd)
