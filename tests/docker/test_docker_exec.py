@@ -285,6 +285,11 @@ def test_copy_out_file(box: DockerPlatform, tmp_path: Path) -> None:
     assert into_dir.read_bytes() == data
 
 
+def test_copy_out_setuid_file(box: DockerPlatform, tmp_path: Path) -> None:
+    box.exec(["sh", "-c", "echo suid > /tmp/suid; chmod 4755 /tmp/suid"])
+    assert box.copy_out("/tmp/suid", tmp_path / "suid").read_text() == "suid\n"
+
+
 def test_copy_out_follows_symlink(box: DockerPlatform, tmp_path: Path) -> None:
     box.exec(["sh", "-c", "echo real > /tmp/real.txt; ln -s real.txt /tmp/link.txt"])
     assert box.copy_out("/tmp/link.txt", tmp_path / "x").read_text() == "real\n"
@@ -293,6 +298,9 @@ def test_copy_out_follows_symlink(box: DockerPlatform, tmp_path: Path) -> None:
 def test_copy_out_refuses_non_files(box: DockerPlatform, tmp_path: Path) -> None:
     with pytest.raises(PlatformError, match="not a regular file"):
         box.copy_out("/tmp", tmp_path / "x")
+    box.exec(["sh", "-c", "rm -f /tmp/fifo; mkfifo /tmp/fifo"])
+    with pytest.raises(PlatformError, match="not a regular file"):
+        box.copy_out("/tmp/fifo", tmp_path / "x")
     with pytest.raises(PlatformError) as err:
         box.copy_out("/tmp/absent.zip", tmp_path / "x")
     assert not isinstance(err.value, AgentNotFoundError)

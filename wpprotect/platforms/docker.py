@@ -79,9 +79,9 @@ _CHUNK = 65536
 # Go's os.FileMode bits in the X-Docker-Container-Path-Stat header of GET /archive.
 _MODE_DIR = 1 << 31
 _MODE_SYMLINK = 1 << 27
-_MODE_TYPE = (
-    _MODE_DIR | _MODE_SYMLINK | 1 << 26 | 1 << 25 | 1 << 24 | 1 << 23 | 1 << 21 | 1 << 19
-)  # dir, symlink, named pipe, socket, device, char device, irregular ... anything but a file
+# Anything but a regular file (Go io/fs: ModeDir, ModeSymlink, ModeDevice, ModeNamedPipe,
+# ModeSocket, ModeCharDevice, ModeIrregular); setuid/setgid/sticky bits do not count.
+_MODE_TYPE = _MODE_DIR | _MODE_SYMLINK | 1 << 26 | 1 << 25 | 1 << 24 | 1 << 21 | 1 << 19
 
 
 def _check_name(name: object) -> str:
@@ -146,7 +146,7 @@ class DockerPlatform(BasePlatform):
         *,
         base_url: str | None = None,
         names: Sequence[str] = DEFAULT_NAMES,
-        settle: float = 2.0,
+        settle: float = 5.0,
         timeout: float | None = None,
     ) -> None:
         self._container = None if container is None else _check_name(container)
