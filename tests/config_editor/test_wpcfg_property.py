@@ -176,3 +176,68 @@ def test_changing_one_scalar_changes_one_line(
     if changed:
         (x, y) = changed[0]
         assert x.split(":")[0] == y.split(":")[0]  # same key, same indentation
+
+
+def render_commented(doc: dict[str, Any], style: str) -> tuple[str, dict[tuple[str, ...], int]]:
+    """The agent's template layout: every key commented out under `## @param` lines.
+
+    style "indent": `# key:` then `  # child:` (the `#` moves with the key, as in
+    config_template.yaml); style "column0": `# key:` then `#   child:` (the `#` stays at 0).
+    Returns the text and the line number of each key path.
+    """
+    out: list[str] = ["## generated template", ""]
+    where: dict[tuple[str, ...], int] = {}
+
+    def scalar(v: Any) -> str:
+        return (
+            yaml.safe_dump(v, default_flow_style=True, width=1000).removesuffix("\n...\n").strip()
+        )
+
+    def emit(d: dict[str, Any], depth: int, prefix: tuple[str, ...]) -> None:
+        for k, v in d.items():
+            pad, hash_pad = (
+                ("  " * depth, "# ") if style == "indent" else ("", "#" + " " * (1 + 2 * depth))
+            )
+            out.append(f"{'  ' * depth}## @param {k} - doc line")
+            out.append(f"{'  ' * depth}#")
+            where[(*prefix, k)] = len(out)
+            if isinstance(v, dict):
+                out.append(f"{pad}{hash_pad}{k}:")
+                emit(v, depth + 1, (*prefix, k))
+            else:
+                out.append(f"{pad}{hash_pad}{k}: {scalar(v)}")
+            out.append("")
+
+    emit(doc, 0, ())
+    return "\n".join(out) + "\n", where
+
+
+def nest(path: tuple[str, ...], value: Any) -> dict[str, Any]:
+    out: Any = value
+    for k in reversed(path):
+        out = {k: out}
+    return dict(out)
+
+
+@settings(max_examples=150, deadline=None)
+@given(
+    doc=st.dictionaries(st.sampled_from(KEYS), trees, min_size=1, max_size=4),
+    style=st.sampled_from(["indent", "column0"]),
+    value=scalars,
+    data=st.data(),
+)
+def test_activating_commented_defaults(
+    doc: dict[str, Any], style: str, value: Any, data: st.DataObject
+) -> None:
+    text, where = render_commented(doc, style)
+    assert yaml.safe_load(text) is None  # everything is commented out
+    path = data.draw(st.sampled_from(sorted(where)))
+    ed = ConfigEditor.from_text(text)
+    ed.set(path, value)
+    out = ed.text
+    assert yaml.safe_load(out) == nest(path, value)
+    before, after = text.splitlines(), out.splitlines()
+    # Activated in place: same line count, and only the lines of the path's keys changed.
+    assert len(before) == len(after)
+    changed = {i for i, (x, y) in enumerate(zip(before, after, strict=True)) if x != y}
+    assert changed == {where[path[:n]] for n in range(1, len(path) + 1)}
