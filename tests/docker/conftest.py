@@ -57,12 +57,15 @@ def _alive(pid: int) -> bool:
 
 @pytest.fixture(scope="session", autouse=True)
 def _leftovers() -> Iterator[None]:
-    """Remove wpdk-… containers earlier runs left behind, and this session's at the end."""
+    """Remove wpdk-… containers earlier runs left behind, and this session's containers and
+    images at the end (images are cached for the session only)."""
     with contextlib.suppress(Exception):
         _sweep(mine=False)
     yield
     with contextlib.suppress(Exception):
         _sweep(mine=True)
+    if not os.environ.get("WPDK_KEEP_IMAGES"):
+        images.remove_images(PREFIX)
 
 
 @pytest.fixture(scope="session")
