@@ -17,7 +17,8 @@ Public API (other suites import it; keep it stable)::
                       flare_extra_files=None) -> str
     build_image(name, files, *, tag_prefix="wpdk", env=None) -> str
     container(image, name, *, env=None, **create) -> ContextManager[str]   (yields the name)
-    cleanup(prefix) -> None
+    cleanup(prefix) -> None                 (every ``<prefix>-…`` container, any owner)
+    remove_images(prefix) -> None           (the images this process built or reused)
     docker_client() -> docker.DockerClient
 """
 
