@@ -25,8 +25,9 @@ scalars = st.one_of(
     st.from_regex(r"[a-z][a-z_./-]{0,7}", fullmatch=True),
     st.none(),
 )
+leaves = st.one_of(scalars, st.lists(scalars, min_size=1, max_size=3))
 trees = st.recursive(
-    scalars,
+    leaves,
     lambda children: st.dictionaries(st.sampled_from(KEYS), children, min_size=1, max_size=4),
     max_leaves=12,
 )
@@ -38,7 +39,7 @@ ops = st.lists(
 )
 
 
-def render(doc: dict[str, Any], indent: int, comments: bool) -> str:
+def render(doc: dict[str, Any], indent: int, comments: bool, seq_offset: int = 0) -> str:
     """A hand-written YAML layout (not ruamel's), with comments and blank lines."""
     out: list[str] = []
     if comments:
@@ -57,6 +58,9 @@ def render(doc: dict[str, Any], indent: int, comments: bool) -> str:
             if isinstance(v, dict):
                 out.append(f"{pad}{k}:" + ("  # section" if comments else ""))
                 emit(v, depth + 1)
+            elif isinstance(v, list):
+                out.append(f"{pad}{k}:")
+                out.extend(f"{pad}{' ' * seq_offset}- {scalar(item)}" for item in v)
             else:
                 out.append(
                     f"{pad}{k}: {scalar(v)}" + ("  # value" if comments and i % 3 == 0 else "")
@@ -104,11 +108,21 @@ class _Fallbacks(logging.Handler):
 
 
 @settings(max_examples=150, deadline=None, suppress_health_check=[HealthCheck.too_slow])
-@given(doc=docs, indent=st.sampled_from([2, 4]), comments=st.booleans(), edits=ops)
+@given(
+    doc=docs,
+    indent=st.sampled_from([2, 4]),
+    comments=st.booleans(),
+    seq_offset=st.sampled_from([0, 2]),
+    edits=ops,
+)
 def test_edits_match_model(
-    doc: dict[str, Any], indent: int, comments: bool, edits: list[tuple[str, list[str], Any]]
+    doc: dict[str, Any],
+    indent: int,
+    comments: bool,
+    seq_offset: int,
+    edits: list[tuple[str, list[str], Any]],
 ) -> None:
-    text = render(doc, indent, comments)
+    text = render(doc, indent, comments, seq_offset)
     assert (yaml.safe_load(text) or {}) == doc
     model = yaml.safe_load(text) or {}
     ed = ConfigEditor.from_text(text)
@@ -144,11 +158,13 @@ def test_edits_match_model(
         assert out == text
 
 
-def leaves(d: dict[str, Any], prefix: tuple[str, ...] = ()) -> list[tuple[tuple[str, ...], Any]]:
+def leaf_values(
+    d: dict[str, Any], prefix: tuple[str, ...] = ()
+) -> list[tuple[tuple[str, ...], Any]]:
     found: list[tuple[tuple[str, ...], Any]] = []
     for k, v in d.items():
         if isinstance(v, dict):
-            found += leaves(v, (*prefix, k))
+            found += leaf_values(v, (*prefix, k))
         else:
             found.append(((*prefix, k), v))
     return found
@@ -159,7 +175,7 @@ def leaves(d: dict[str, Any], prefix: tuple[str, ...] = ()) -> list[tuple[tuple[
 def test_changing_one_scalar_changes_one_line(
     doc: dict[str, Any], indent: int, comments: bool, data: st.DataObject
 ) -> None:
-    candidates = leaves(doc)
+    candidates = [(p, v) for p, v in leaf_values(doc) if not isinstance(v, list)]
     if not candidates:
         return
     path, old = data.draw(st.sampled_from(candidates))
