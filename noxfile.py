@@ -41,7 +41,9 @@ def docs(session: nox.Session) -> None:
     """Build the Sphinx site with warnings as errors, then run the examples in it."""
     session.install("-e", ".[all,dev]")
     session.run("sphinx-build", "-W", "--keep-going", "-b", "html", "docs", "docs/_build/html")
-    session.run("sphinx-build", "-W", "--keep-going", "-b", "doctest", "docs", "docs/_build/doctest")
+    session.run(
+        "sphinx-build", "-W", "--keep-going", "-b", "doctest", "docs", "docs/_build/doctest"
+    )
 
 
 @nox.session

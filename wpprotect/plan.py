@@ -154,7 +154,7 @@ class Plan:
         for change in reversed(self._applied):
             try:
                 change.undo()
-            except Exception as exc:  # noqa: BLE001 - keep undoing the rest, report them all
+            except Exception as exc:  # keep undoing the rest, report them all
                 log.error("could not undo %s: %s", change.description, exc)
                 errors.append(f"{change.target}: {exc}")
         self._applied = []
@@ -200,7 +200,8 @@ class Plan:
             if diff:
                 parts.append(f"<pre>{html.escape(diff)}</pre>")
         if self.notes:
-            parts.append("<ul>" + "".join(f"<li>{html.escape(n)}</li>" for n in self.notes) + "</ul>")
+            items = "".join(f"<li>{html.escape(n)}</li>" for n in self.notes)
+            parts.append(f"<ul>{items}</ul>")
         return "".join(parts)
 
 

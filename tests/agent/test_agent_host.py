@@ -82,9 +82,11 @@ def test_exec_refuses_shell_strings(tmp_path: Path) -> None:
         host.exec("echo hi")  # type: ignore[arg-type]
 
 
-def test_exec_missing_binary(tmp_path: Path) -> None:
-    with pytest.raises(ExecError, match="not found"):
-        HostPlatform(tmp_path, sudo=False).exec([str(tmp_path / "nope")])
+def test_exec_missing_binary_is_status_127(tmp_path: Path) -> None:
+    # Like `docker exec` and a shell: a result, so operations fall back to another binary.
+    res = HostPlatform(tmp_path, sudo=False).exec([str(tmp_path / "nope")])
+    assert res.exit_code == 127
+    assert res.stderr == f"{tmp_path / 'nope'}: not found\n"
 
 
 def test_timeout_kills_the_whole_process_group(tmp_path: Path) -> None:

@@ -264,6 +264,7 @@ def collect_flare(
         stdin += b"n\n"  # "Are you sure you want to upload a flare? [y/N]" -> abort, keep it
     refused: list[str] = []
     failed: list[str] = []
+    exec_errors: list[ExecError] = []
     for name in flare_binaries(version):
         argv = [binary(platform, name), "flare"]
         if case is not None:
@@ -277,7 +278,10 @@ def collect_flare(
         except ExecTimeoutError:
             raise
         except ExecError as exc:
+            # A missing container (e.g. no security-agent container from 7.77) is a refusal; try
+            # the other binary, and report the platform failure itself if both fail that way.
             refused.append(f"{name}: {exc.message}")
+            exec_errors.append(exc)
             continue
         path, sent_case, error = parse_flare_output(res.stdout, res.stderr)
         if path is None:
@@ -311,6 +315,10 @@ def collect_flare(
             f"the agent produced no flare archive ({'; '.join(failed + refused)})",
             target=platform.target,
         )
+    if exec_errors and len(exec_errors) == len(refused):
+        raise ExecError(
+            f"no flare command could run ({'; '.join(refused)})", target=platform.target
+        ) from exec_errors[-1]
     raise UnsupportedAgentError(
         f"no flare command answered ({'; '.join(refused)})", target=platform.target
     )

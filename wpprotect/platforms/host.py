@@ -143,8 +143,11 @@ class HostPlatform(BasePlatform):
                 stderr=subprocess.PIPE,
                 start_new_session=True,  # its own process group, killed whole on timeout
             )
-        except FileNotFoundError as exc:
-            raise ExecError(f"cannot run {full[0]}: not found", target=self.target) from exc
+        except FileNotFoundError:
+            # As a shell and `docker exec` report it: status 127, so callers can fall back to
+            # another binary the same way on every platform.
+            message = f"{full[0]}: not found\n".encode()
+            return 127, b"", message, time.monotonic() - started
         except PermissionError as exc:
             raise PermissionDeniedError(
                 f"cannot run {full[0]}: permission denied", target=self.target
