@@ -16,6 +16,20 @@ from tests.k8s_server import K8sTestServer, api_client_for
 _NO_CLIENT = importlib.util.find_spec("kubernetes") is None
 
 
+def client_speaks_v5() -> bool:
+    """True when the installed client can half-close stdin (``v5.channel.k8s.io``, ``binary``
+    frames); older clients speak only ``v4.channel.k8s.io``."""
+    from kubernetes.stream.ws_client import WSClient
+
+    return hasattr(WSClient, "close_channel")
+
+
+needs_v5 = pytest.mark.skipif(
+    not _NO_CLIENT and not client_speaks_v5(),
+    reason="this kubernetes client speaks only v4.channel.k8s.io: no stdin EOF, no binary frames",
+)
+
+
 def pytest_ignore_collect(collection_path: Path) -> bool | None:
     """Without the ``kubernetes`` package (the ``wpprotect[kubernetes]`` extra) these tests
     cannot import: leave them out, and say so, rather than erroring at collection."""

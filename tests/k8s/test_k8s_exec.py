@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import base64
 import os
 import random
 import threading
@@ -9,7 +10,7 @@ from pathlib import Path
 
 import pytest
 
-from tests.k8s.conftest import Cluster
+from tests.k8s.conftest import Cluster, needs_v5
 from tests.k8s_server import FakeExecBackend, FakeExecRequest, helm_daemonset, pod_for, seed_helm
 from wpprotect.errors import (
     AgentNotFoundError,
@@ -38,6 +39,13 @@ class FakeFiles:
             return 0, data, b""
         if argv[:3] == ["stat", "-c", "%s"]:
             return 0, f"{len(self.files[argv[-1]]) + self.lie}\n".encode(), b""
+        if argv[0] == "base64":
+            data = self.files.get(argv[-1])
+            if data is None:
+                return 1, b"", f"base64: {argv[-1]}: No such file or directory\n".encode()
+            return 0, base64.encodebytes(data), b""
+        if argv[0] == "echo-arg":
+            return 0, argv[1].encode(), b""
         if argv[0] == "echo-stdin":
             return 0, req.stdin, f"{req.container}\n".encode()
         if argv[0] == "fail":
@@ -65,6 +73,7 @@ def test_exec_separates_streams_and_reports_the_exit_code(agent: KubernetesPlatf
     assert ok.stdout == "hello\n"
 
 
+@needs_v5
 def test_stdin_reaches_the_named_container(cluster: Cluster, agent: KubernetesPlatform) -> None:
     res = agent.exec(["echo-stdin"], component="agent", stdin=b"y\n")
     assert (res.stdout, res.stderr) == ("y\n", "agent\n")
@@ -185,7 +194,7 @@ def test_concurrent_execs_and_rest_calls_share_one_client(cluster: Cluster) -> N
 
     def work(p: KubernetesPlatform, i: int) -> None:
         try:
-            outputs.append(p.exec(["echo-stdin"], stdin=f"{i}".encode()).stdout)
+            outputs.append(p.exec(["echo-arg", f"{i}"]).stdout)
             assert len(platform.agents()) == 6
         except BaseException as exc:  # collected and re-raised below
             errors.append(exc)

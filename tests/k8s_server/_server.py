@@ -648,7 +648,9 @@ class _Handler(BaseHTTPRequestHandler):
         protocol = next((p for p in self.api.channel_protocols if p in offered), None)
         if protocol is None:
             raise _HTTPError(400, f"none of the offered subprotocols {offered} is supported")
-        with_stdin = query.get("stdin", ["false"])[0] in ("true", "1")
+        # apimachinery's Convert_Slice_string_To_bool: only "false", "0" (any case) and ""
+        # are false; older clients send Python's "True".
+        with_stdin = query.get("stdin", [""])[0].lower() not in ("false", "0", "")
         self.api.exec_log.append((ns, name, container, list(argv)))
 
         self.send_response(HTTPStatus.SWITCHING_PROTOCOLS)

@@ -157,6 +157,8 @@ class K8sAPI:
         request_timeout: float = 60.0,
     ) -> None:
         self.request_timeout = request_timeout
+        # (connect, read): a lone float is ignored by clients before v31 (rest.py takes an int)
+        self._timeouts = (request_timeout, request_timeout)
         self._given = api_client
         self._context = context
         self._kubeconfig = kubeconfig
@@ -197,7 +199,7 @@ class K8sAPI:
         where = f"namespace {namespace}" if namespace else "all namespaces"
         kwargs: dict[str, Any] = {
             "_preload_content": False,
-            "_request_timeout": self.request_timeout,
+            "_request_timeout": self._timeouts,
         }
         if selector:
             kwargs["label_selector"] = selector
@@ -217,7 +219,7 @@ class K8sAPI:
 
         with translated(f"read pod {namespace}/{name}", f"pod {namespace}/{name}"):
             resp = client.CoreV1Api(self.client).read_namespaced_pod(
-                name, namespace, _preload_content=False, _request_timeout=self.request_timeout
+                name, namespace, _preload_content=False, _request_timeout=self._timeouts
             )
             return dict(self._json(resp))
 
@@ -227,7 +229,7 @@ class K8sAPI:
 
         with translated(f"read daemonset {namespace}/{name}", f"daemonset/{namespace}/{name}"):
             resp = client.AppsV1Api(self.client).read_namespaced_daemon_set(
-                name, namespace, _preload_content=False, _request_timeout=self.request_timeout
+                name, namespace, _preload_content=False, _request_timeout=self._timeouts
             )
             return dict(self._json(resp))
 
@@ -240,14 +242,17 @@ class K8sAPI:
         """
         from kubernetes import client
 
-        with translated(f"patch daemonset {namespace}/{name}", f"daemonset/{namespace}/{name}"):
-            resp = client.AppsV1Api(self.client).patch_namespaced_daemon_set(
+        private = self._private_client(content_type=content_type)
+        with (
+            contextlib.closing(private),
+            translated(f"patch daemonset {namespace}/{name}", f"daemonset/{namespace}/{name}"),
+        ):
+            resp = client.AppsV1Api(private).patch_namespaced_daemon_set(
                 name,
                 namespace,
                 body,
-                _content_type=content_type,
                 _preload_content=False,
-                _request_timeout=self.request_timeout,
+                _request_timeout=self._timeouts,
             )
             return dict(self._json(resp))
 
@@ -265,7 +270,7 @@ class K8sAPI:
                 DDA_PLURAL,
                 name,
                 _preload_content=False,
-                _request_timeout=self.request_timeout,
+                _request_timeout=self._timeouts,
             )
             return dict(self._json(resp))
 
@@ -274,21 +279,42 @@ class K8sAPI:
         merge patch."""
         from kubernetes import client
 
-        with translated(
-            f"patch datadogagent {namespace}/{name}", f"datadogagent/{namespace}/{name}"
+        private = self._private_client(content_type="application/merge-patch+json")
+        with (
+            contextlib.closing(private),
+            translated(
+                f"patch datadogagent {namespace}/{name}", f"datadogagent/{namespace}/{name}"
+            ),
         ):
-            resp = client.CustomObjectsApi(self.client).patch_namespaced_custom_object(
+            resp = client.CustomObjectsApi(private).patch_namespaced_custom_object(
                 DDA_GROUP,
                 DDA_VERSION,
                 namespace,
                 DDA_PLURAL,
                 name,
                 body,
-                _content_type="application/merge-patch+json",
                 _preload_content=False,
-                _request_timeout=self.request_timeout,
+                _request_timeout=self._timeouts,
             )
             return dict(self._json(resp))
+
+    def _private_client(self, *, content_type: str | None = None) -> Any:
+        """A fresh ``ApiClient`` over the shared configuration (and default headers).
+
+        With ``content_type``, its request bodies are sent as that type: the generated PATCH
+        methods pick the first JSON type they list (``application/json-patch+json``) and only
+        recent clients take ``_content_type``, so the choice is made on this private instance,
+        the same way on every client version, without touching the shared client.
+        """
+        from kubernetes import client
+
+        shared = self.client
+        private: Any = client.ApiClient(shared.configuration)
+        for key, value in getattr(shared, "default_headers", {}).items():
+            private.set_default_header(key, value)
+        if content_type is not None:
+            private.select_header_content_type = lambda *_args, **_kwargs: content_type
+        return private
 
     # -- exec --------------------------------------------------------------------------------
     def open_exec(
@@ -318,10 +344,7 @@ class K8sAPI:
         from kubernetes import client
         from kubernetes.stream import stream
 
-        shared = self.client
-        private: Any = client.ApiClient(shared.configuration)
-        for key, value in getattr(shared, "default_headers", {}).items():
-            private.set_default_header(key, value)
+        private = self._private_client()
         core = client.CoreV1Api(private)
         kwargs: dict[str, Any] = {
             "command": argv,

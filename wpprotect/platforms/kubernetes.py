@@ -284,8 +284,11 @@ class KubernetesPlatform(BasePlatform):
             if stdin is not None:
                 for i in range(0, len(stdin), 64 * 1024):
                     ws.write_stdin(stdin[i : i + 64 * 1024])
-                # v5.channel.k8s.io half-closes stdin; v4 cannot, so the command gets no EOF.
-                ws.close_channel(0)
+                # v5.channel.k8s.io half-closes stdin; v4 (and clients before v5 support)
+                # cannot, so there the command gets no EOF.
+                close_channel = getattr(ws, "close_channel", None)
+                if close_channel is not None:
+                    close_channel(0)
             while ws.is_open():
                 wait = 1.0
                 if deadline is not None:
