@@ -17,7 +17,7 @@ def _checks(doc: dict) -> dict[str, dict]:
 
 @pytest.fixture(scope="module")
 def images() -> Iterator[dict[str, str]]:
-    from tests.images import build_agent_image, cleanup
+    from tests.images import build_agent_image, cleanup, remove_images
 
     try:
         yield {
@@ -30,6 +30,7 @@ def images() -> Iterator[dict[str, str]]:
         }
     finally:
         cleanup("wpux")
+        remove_images("wpux")
 
 
 @pytest.mark.docker

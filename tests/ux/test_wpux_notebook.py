@@ -15,6 +15,19 @@ NOTEBOOK = ROOT / "docs" / "examples" / "tour.ipynb"
 PREFIX = "wpux-tour"
 
 
+def _remove_tour_images() -> None:
+    """The notebook's kernel built its images under PREFIX: remove them (and only them)."""
+    if docker_skip_reason() is not None:
+        return
+    from tests.images import docker_client
+
+    client = docker_client()
+    for image in client.images.list():
+        for tag in image.tags:
+            if tag.startswith(PREFIX + "-"):
+                client.images.remove(tag)
+
+
 def _outputs(cell: dict) -> str:
     parts = []
     for out in cell.get("outputs", []):
@@ -44,6 +57,7 @@ def test_tour_notebook_executes() -> None:
         )
         client.execute()  # raises CellExecutionError on the first failing cell
     finally:
+        _remove_tour_images()
         if old is None:
             os.environ.pop("WPPROTECT_TOUR_PREFIX", None)
         else:
