@@ -8,7 +8,14 @@ from pathlib import Path
 import pytest
 
 from tests.k8s.conftest import Cluster
-from tests.k8s_server import helm_daemonset, pod_for, seed_helm, seed_operator
+from tests.k8s_server import (
+    helm_daemonset,
+    pod_for,
+    running_cluster,
+    seed_helm,
+    seed_operator,
+    write_kubeconfig,
+)
 from wpprotect.errors import (
     AgentNotFoundError,
     BackendUnavailableError,
@@ -188,3 +195,10 @@ def test_hung_api_server_is_backend_unavailable(cluster: Cluster) -> None:
 def test_request_timeout_is_validated(cluster: Cluster, bad: object) -> None:
     with pytest.raises(InvalidArgumentError, match="request_timeout"):
         cluster.platform(request_timeout=bad)
+
+
+def test_current_context_of_a_written_kubeconfig(tmp_path: Path) -> None:
+    with running_cluster() as (server, _):
+        seed_operator(server, 2)
+        kubeconfig = write_kubeconfig(server, tmp_path / "kubeconfig")
+        assert len(KubernetesPlatform(kubeconfig=kubeconfig).agents()) == 2

@@ -366,6 +366,9 @@ class KubernetesPlatform(BasePlatform):
         :raises PermissionDeniedError: RBAC refused ``pods/exec``.
         """
         code, out, err, duration = self._exec_bytes(argv, component, stdin, timeout)
+        log.debug(
+            "%s in %s of %s: exit %d after %.2fs", argv[0], component, self.target, code, duration
+        )
         return ExecResult(
             argv=tuple(argv),
             exit_code=code,
