@@ -100,6 +100,10 @@ class KubernetesPlatform(BasePlatform):
         before :class:`~wpprotect.BackendUnavailableError` (for exec:
         :class:`~wpprotect.ExecTimeoutError`); the client's own retries come on top.
     :raises InvalidArgumentError: a malformed namespace, pod name or timeout.
+
+    Nothing is contacted until first use; then a missing client package or configuration is a
+    :class:`~wpprotect.BackendUnavailableError`. Pods are looked up again on each call of
+    :meth:`agents`; a single-pod platform keeps the pod it was made for.
     """
 
     kind = "kubernetes"
