@@ -350,3 +350,28 @@ def test_empty_file_is_an_empty_mapping(tmp_path: Path) -> None:
     ed.set("runtime_security_config.enabled", False)
     ed.save()
     assert f.read_text() == "runtime_security_config:\n  enabled: false\n"
+
+
+def test_failed_set_leaves_the_document_as_it_was(upstream: Path) -> None:
+    text = (upstream / "datadog-agent" / "security-agent.yaml.example").read_text()
+    ed = ConfigEditor.from_text(text)
+    with pytest.raises(InvalidArgumentError):
+        ed.set("runtime_security_config.enabled", object())  # would need an activation first
+    assert ed.text == text
+    assert not ed.changed
+    ed.set("runtime_security_config.enabled", False)
+    after = ed.text
+    with pytest.raises(ConfigStructureError):
+        ed.set("runtime_security_config.enabled.deeper", 1)
+    assert ed.text == after
+
+
+def test_unrepresentable_value_put_in_data_by_hand() -> None:
+    ed = ConfigEditor.from_text("a: 1\n", path="/etc/x.yaml")
+    ed.data["b"] = object()
+    with pytest.raises(ConfigStructureError, match="cannot represent") as info:
+        _ = ed.text
+    assert "/etc/x.yaml" in str(info.value)
+    assert repr(ed) == "<ConfigEditor path='/etc/x.yaml' changed=?>"
+    del ed.data["b"]
+    assert ed.text == "a: 1\n"

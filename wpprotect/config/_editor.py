@@ -478,7 +478,11 @@ class ConfigEditor:
 
     @property
     def text(self) -> str:
-        """The document as :meth:`save` would write it."""
+        """The document as :meth:`save` would write it.
+
+        :raises ConfigStructureError: in-place edits of :attr:`data` cannot be written without
+            changing other values.
+        """
         return self._finish(self._render_body())
 
     @property
@@ -487,17 +491,28 @@ class ConfigEditor:
         return self.text != self._original_text
 
     def __repr__(self) -> str:
-        # Never any content: values may be secrets.
+        # Never any content: values may be secrets. Never raises.
         where = str(self._path) if self._path else None
-        return f"<ConfigEditor path={where!r} changed={self.changed}>"
+        try:
+            changed: object = self.changed
+        except ConfigError:
+            changed = "?"
+        return f"<ConfigEditor path={where!r} changed={changed}>"
 
     # ------------------------------------------------------------------ rendering
 
     def _dump(self, data: Any) -> str:
         if self._empty_root and not data:
             return ""
+        ry = _ruamel()
         buf = io.StringIO()
-        self._yaml.dump(data, buf)
+        try:
+            self._yaml.dump(data, buf)
+        except ry.representer.RepresenterError as exc:  # an object put into `data` by hand
+            self._yaml = _make_yaml(self._indent)  # a failed dump leaves the dumper unusable
+            raise ConfigStructureError(
+                "the document holds a value YAML cannot represent", path=self._path
+            ) from exc
         return buf.getvalue()
 
     def _render_body(self) -> str:
@@ -620,13 +635,33 @@ class ConfigEditor:
         when YAML would otherwise read another type, e.g. ``"false"``), ``None``, and lists
         and dicts of these.
 
+        The edit is all-or-nothing: if it raises, the document is as it was.
+
         :param path: ``"a.b.c"`` or a sequence of keys.
         :param value: the new value.
-        :raises ConfigStructureError: a key on the way holds a scalar or a list.
+        :raises ConfigStructureError: a key on the way holds a scalar or a list, or the result
+            could not be written without changing other values.
         :raises InvalidArgumentError: the path or the value's type is not supported.
         """
-        ry = _ruamel()
         keys = _split_path(path)
+        self._to_node(value, keys, None)  # refuse a bad value before anything changes
+        self._walk(keys, for_write=True)  # likewise a path through a scalar or a list
+        before = self._render_body()
+        try:
+            self._set(keys, value)
+            self._render_body()  # prove the result can be written
+        except ConfigError:
+            self._restore(before)
+            raise
+
+    def _restore(self, body: str) -> None:
+        """Go back to a text rendered before a failed edit."""
+        saved = (self._original_text, self._final_newline)
+        self._load_base(body)
+        self._original_text, self._final_newline = saved
+
+    def _set(self, keys: Sequence[str], value: Any) -> None:
+        ry = _ruamel()
         node, depth = self._walk(keys, for_write=True)
         if depth < len(keys) - 1 or keys[-1] not in node:
             # Keys that exist live (a null parent counts) need no activation.
@@ -823,7 +858,13 @@ class ConfigEditor:
             return False
         if self._delete_lines(keys):
             return True
-        self._delete_node(node, keys[-1])
+        before = self._render_body()
+        try:
+            self._delete_node(node, keys[-1])
+            self._render_body()
+        except ConfigError:
+            self._restore(before)
+            raise
         return True
 
     def _delete_lines(self, keys: Sequence[str]) -> bool:
@@ -948,9 +989,7 @@ class ConfigEditor:
         if not steps:
             return False
         log.debug("activated commented-out %s", _dotted(keys[: depth + len(steps)]))
-        saved = (self._original_text, self._final_newline)
-        self._load_base(new_body)
-        self._original_text, self._final_newline = saved
+        self._restore(new_body)
         return True
 
     def _activation_is_clean(self, new_data: Any, keys: Sequence[str], depth: int) -> bool:
@@ -1261,12 +1300,12 @@ def _child_column(lines: list[str], p_line: int, p_col: int, mapping_indent: int
 # ---------------------------------------------------------------------- three-way merge
 
 
-_NULL_VALUE = re.compile(r":(?:null|Null|NULL|~)(#.*)?$")
+_NULL_VALUE = re.compile(r"(:|^-+)(?:null|Null|NULL|~)(#.*)?$")
 
 
 def _norm(line: str) -> str:
     """A line's alignment key: whitespace and the spelling of null do not matter."""
-    return _NULL_VALUE.sub(r":\1", re.sub(r"\s+", "", line))
+    return _NULL_VALUE.sub(r"\1\2", re.sub(r"\s+", "", line))
 
 
 def _anchors(base: list[str], orig: list[str]) -> dict[int, int]:
@@ -1308,7 +1347,7 @@ def _merge(
     for i1, i2, j1, j2 in hunks:
         edit = _direct_edit(anchor, i1, i2, len(base))
         if edit is None:
-            return _merge_wide(orig, new, anchor, newpos, hunks, n_base=len(base))
+            return _merge_wide(orig, base, new, anchor=anchor, newpos=newpos, hunks=hunks)
         # New lines under a line the file spells differently (`b: null` that now has children,
         # maybe after comment lines): that line takes the dumper's spelling (`b:`) too.
         prev = i1 - 1
@@ -1328,7 +1367,7 @@ def _merge(
     at = 0
     for start, end, lines in edits:
         if start < at:
-            return _merge_wide(orig, new, anchor, newpos, hunks, n_base=len(base))
+            return _merge_wide(orig, base, new, anchor=anchor, newpos=newpos, hunks=hunks)
         out.extend(orig[at:start])
         out.extend(lines)
         at = end
@@ -1366,17 +1405,19 @@ def _direct_edit(anchor: dict[int, int], i1: int, i2: int, n: int) -> tuple[int,
 
 def _merge_wide(
     orig: list[str],
+    base: list[str],
     new: list[str],
+    *,
     anchor: dict[int, int],
     newpos: dict[int, int],
     hunks: list[tuple[int, int, int, int]],
-    *,
-    n_base: int,
 ) -> list[str]:
     """The widening merge (see :func:`_merge`)."""
 
     def stable(i: int) -> bool:
-        return i in anchor and i in newpos
+        # Only a line the file spells exactly as the dumper does can be an edge: a respelled
+        # one (`b: null` for `b:`) may need the dumper's spelling if new lines nest under it.
+        return i in anchor and i in newpos and base[i] == orig[anchor[i]]
 
     regions: list[list[int]] = []
     for i1, i2, _j1, _j2 in hunks:
@@ -1384,7 +1425,7 @@ def _merge_wide(
         while lo >= 0 and not stable(lo):
             lo -= 1
         hi = i2
-        while hi < n_base and not stable(hi):
+        while hi < len(base) and not stable(hi):
             hi += 1
         if regions and lo < regions[-1][1]:
             regions[-1][1] = max(regions[-1][1], hi)
@@ -1394,9 +1435,9 @@ def _merge_wide(
     o_at = 0
     for lo, hi in regions:
         o_lo = anchor[lo] + 1 if lo >= 0 else 0
-        o_hi = anchor[hi] if hi < n_base else len(orig)
+        o_hi = anchor[hi] if hi < len(base) else len(orig)
         n_lo = newpos[lo] + 1 if lo >= 0 else 0
-        n_hi = newpos[hi] if hi < n_base else len(new)
+        n_hi = newpos[hi] if hi < len(base) else len(new)
         out.extend(orig[o_at:o_lo])
         out.extend(new[n_lo:n_hi])
         o_at = o_hi
