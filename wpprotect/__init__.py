@@ -45,7 +45,7 @@ from wpprotect.errors import (
 )
 
 if TYPE_CHECKING:
-    from wpprotect.agent import AgentVersion, Flare, SecretFinding, SelfTestResult
+    from wpprotect.agent import AgentVersion, Flare, FlareUpload, SecretFinding, SelfTestResult
     from wpprotect.config import (
         ConfigEditor,
         EffectiveValue,
@@ -54,6 +54,7 @@ if TYPE_CHECKING:
         plan_classifier_priority,
         plan_disable,
     )
+    from wpprotect.doctor import DoctorReport, diagnose
     from wpprotect.fleet import FleetResult, run_fleet
     from wpprotect.plan import Change, Plan
     from wpprotect.platforms import (
@@ -64,21 +65,24 @@ if TYPE_CHECKING:
         KubernetesPlatform,
         Platform,
     )
-    from wpprotect.tc import Finding, TCInspector, TCProgram, TCReport
+    from wpprotect.tc import Assessment, Finding, TCInspector, TCProgram, TCReport
 
 __version__ = "0.1.0.dev0"
 
 # name -> module that defines it; imported on first attribute access (PEP 562).
 _LAZY: dict[str, str] = {
     "AgentVersion": "wpprotect.agent",
+    "Assessment": "wpprotect.tc",
     "BasePlatform": "wpprotect.platforms",
     "Change": "wpprotect.plan",
     "ConfigEditor": "wpprotect.config",
     "DockerPlatform": "wpprotect.platforms",
+    "DoctorReport": "wpprotect.doctor",
     "EffectiveValue": "wpprotect.config",
     "ExecResult": "wpprotect.platforms",
     "Finding": "wpprotect.tc",
     "Flare": "wpprotect.agent",
+    "FlareUpload": "wpprotect.agent",
     "FleetResult": "wpprotect.fleet",
     "HostPlatform": "wpprotect.platforms",
     "KubernetesPlatform": "wpprotect.platforms",
@@ -90,6 +94,7 @@ _LAZY: dict[str, str] = {
     "TCInspector": "wpprotect.tc",
     "TCProgram": "wpprotect.tc",
     "TCReport": "wpprotect.tc",
+    "diagnose": "wpprotect.doctor",
     "effective_settings": "wpprotect.config",
     "plan_classifier_priority": "wpprotect.config",
     "plan_disable": "wpprotect.config",
@@ -100,6 +105,7 @@ __all__ = [
     "AgentError",
     "AgentNotFoundError",
     "AgentVersion",
+    "Assessment",
     "BPFError",
     "BackendUnavailableError",
     "BasePlatform",
@@ -112,6 +118,7 @@ __all__ = [
     "ConfigParseError",
     "ConfigStructureError",
     "DockerPlatform",
+    "DoctorReport",
     "EffectiveValue",
     "ExecError",
     "ExecResult",
@@ -119,6 +126,7 @@ __all__ = [
     "Finding",
     "Flare",
     "FlareError",
+    "FlareUpload",
     "FlareUploadError",
     "FleetResult",
     "HostPlatform",
@@ -145,6 +153,7 @@ __all__ = [
     "UnsupportedAgentError",
     "WPProtectError",
     "__version__",
+    "diagnose",
     "effective_settings",
     "plan_classifier_priority",
     "plan_disable",

@@ -56,6 +56,17 @@ _COMMANDS = (
     "wpprotect.cli._demo",
 )
 
+# The command word each module registers, so that `wpprotect tc scan` imports only
+# wpprotect.cli._tc (start-up time is most of a whole-process scan).
+_COMMAND_MODULES = {
+    "doctor": "wpprotect.cli._doctor",
+    "tc": "wpprotect.cli._tc",
+    "self-test": "wpprotect.cli._agent",
+    "flare": "wpprotect.cli._agent",
+    "disable": "wpprotect.cli._agent",
+    "demo": "wpprotect.cli._demo",
+}
+
 _EPILOG = """\
 exit status:
   0  nothing wrong
@@ -83,10 +94,12 @@ class _Parser(argparse.ArgumentParser):
         self.exit(EXIT_USAGE, f"{self.prog}: error: {message} (see '{self.prog} --help')\n")
 
 
-def build_parser() -> argparse.ArgumentParser:
+def build_parser(modules: Sequence[str] | None = None) -> argparse.ArgumentParser:
     """The full argument parser (used by :func:`main` and by the docs' CLI reference).
 
     Every subcommand also accepts ``--debug`` and ``--no-color`` after its name.
+
+    :param modules: register only these subcommand modules (default: all of them).
     """
     from wpprotect import __version__
 
@@ -100,7 +113,7 @@ def build_parser() -> argparse.ArgumentParser:
     parser.add_argument("--version", action="version", version=f"wpprotect {__version__}")
     _add_common(parser, default=False)
     sub = parser.add_subparsers(dest="command", metavar="COMMAND", parser_class=_Parser)
-    for name in _COMMANDS:
+    for name in _COMMANDS if modules is None else modules:
         try:
             module = importlib.import_module(name)
         except ModuleNotFoundError as exc:
@@ -185,9 +198,21 @@ def _json_error(args: argparse.Namespace, kind: str, message: str) -> None:
         print_json({"error": {"type": kind, "message": message}})
 
 
+def _command_module(argv: Sequence[str]) -> str | None:
+    """The module of the command word in ``argv`` (global options take no values), if known."""
+    for arg in argv:
+        if arg == "--":
+            return None
+        if not arg.startswith("-"):
+            return _COMMAND_MODULES.get(arg)
+    return None
+
+
 def main(argv: Sequence[str] | None = None) -> int:
     """Run the CLI; returns the exit status."""
-    parser = build_parser()
+    argv = list(sys.argv[1:] if argv is None else argv)
+    module = _command_module(argv)
+    parser = build_parser(None if module is None else [module])
     args = parser.parse_args(argv)
     debug = bool(getattr(args, "debug", False))
     if getattr(args, "no_color", False):

@@ -59,6 +59,29 @@ class ExecResult:
             return self.stdout + ("" if self.stdout.endswith("\n") else "\n") + self.stderr
         return self.stdout or self.stderr
 
+    def to_dict(self) -> dict[str, Any]:
+        """A JSON-ready copy of every field."""
+        return {
+            "argv": list(self.argv),
+            "exit_code": self.exit_code,
+            "stdout": self.stdout,
+            "stderr": self.stderr,
+            "duration": self.duration,
+            "target": self.target,
+        }
+
+    def __repr__(self) -> str:
+        return (
+            f"<ExecResult {' '.join(self.argv)!r} exit={self.exit_code} on {self.target or '?'} "
+            f"({len(self.stdout)} B out, {len(self.stderr)} B err)>"
+        )
+
+    def _repr_html_(self) -> str:
+        import html
+
+        head = html.escape(f"$ {' '.join(self.argv)}  (exit {self.exit_code}, {self.target})")
+        return f"<pre><b>{head}</b>\n{html.escape(self.output)}</pre>"
+
 
 @runtime_checkable
 class Platform(Protocol):

@@ -11,6 +11,6 @@ This package is pyroute2's only home in wpprotect; the scan itself does not need
 from __future__ import annotations
 
 from wpprotect.tc._inspector import TCInspector
-from wpprotect.tc._model import Finding, TCProgram, TCReport
+from wpprotect.tc._model import Assessment, Finding, TCProgram, TCReport
 
-__all__ = ["Finding", "TCInspector", "TCProgram", "TCReport"]
+__all__ = ["Assessment", "Finding", "TCInspector", "TCProgram", "TCReport"]
