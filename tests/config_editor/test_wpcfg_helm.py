@@ -100,3 +100,89 @@ def test_save_real_file_copy(values_text: str, tmp_path: Path, upstream: Path) -
     written = f.read_text()
     assert len(hunks(values_text, written)) == 1
     assert ConfigEditor.load(f).get("datadog.securityAgent.runtime.enabled") is True
+
+
+def _mapping_paths(node: object, prefix: tuple[str, ...] = ()) -> list[tuple[str, ...]]:
+    found: list[tuple[str, ...]] = []
+    if isinstance(node, dict):
+        if prefix:
+            found.append(prefix)
+        for k, v in node.items():
+            if isinstance(k, str):
+                found += _mapping_paths(v, (*prefix, k))
+    return found
+
+
+def _scalar_paths(
+    node: object, prefix: tuple[str, ...] = ()
+) -> list[tuple[tuple[str, ...], object]]:
+    found: list[tuple[tuple[str, ...], object]] = []
+    if isinstance(node, dict):
+        for k, v in node.items():
+            if isinstance(v, dict):
+                found += _scalar_paths(v, (*prefix, k))
+            elif isinstance(v, bool | int) and isinstance(k, str):
+                found.append(((*prefix, k), v))
+    return found
+
+
+def _dig(data: object, path: tuple[str, ...]) -> object:
+    for k in path:
+        assert isinstance(data, dict)
+        data = data[k]
+    return data
+
+
+def test_many_scalar_edits_change_exactly_their_lines(
+    values_text: str, caplog: pytest.LogCaptureFixture
+) -> None:
+    plain = yaml.safe_load(values_text)
+    targets = _scalar_paths(plain)[::7]  # a spread of booleans and integers across the file
+    assert len(targets) >= 25
+    ed = ConfigEditor.from_text(values_text)
+    with ed.batch():
+        for path, value in targets:
+            ed.set(path, (not value) if isinstance(value, bool) else value + 1)
+    with caplog.at_level("WARNING"):
+        out = ed.text
+    assert not caplog.records
+    changed = list(hunks(values_text, out))
+    assert sum(len(old) for old, _ in changed) == len(targets)
+    assert all(len(old) == len(new) for old, new in changed)
+    after = yaml.safe_load(out)
+    for path, value in targets:
+        assert _dig(after, path) == ((not value) if isinstance(value, bool) else value + 1)
+
+
+def test_new_key_in_many_blocks_lands_inside_each(
+    values_text: str, caplog: pytest.LogCaptureFixture
+) -> None:
+    plain = yaml.safe_load(values_text)
+    targets = [p for p in _mapping_paths(plain) if _dig(plain, p)][::5]
+    assert len(targets) >= 25
+    ed = ConfigEditor.from_text(values_text)
+    with ed.batch():
+        for path in targets:
+            ed.set((*path, "wpcfg_probe"), 7)
+    with caplog.at_level("WARNING"):
+        out = ed.text
+    assert not caplog.records
+    added = [new for old, new in hunks(values_text, out)]
+    assert all(not old for old, _ in hunks(values_text, out))  # only insertions
+    assert sum(len(new) for new in added) == len(targets)
+    assert all(line.strip() == "wpcfg_probe: 7" for new in added for line in new)
+    after = yaml.safe_load(out)
+    for path in targets:
+        block = _dig(after, path)
+        assert isinstance(block, dict)
+        assert block["wpcfg_probe"] == 7
+    # Everything else is as it was.
+    assert _strip_probe(after) == plain
+
+
+def _strip_probe(node: object) -> object:
+    if isinstance(node, dict):
+        return {k: _strip_probe(v) for k, v in node.items() if k != "wpcfg_probe"}
+    if isinstance(node, list):
+        return [_strip_probe(v) for v in node]
+    return node
