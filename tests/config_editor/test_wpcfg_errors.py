@@ -375,3 +375,24 @@ def test_unrepresentable_value_put_in_data_by_hand() -> None:
     assert repr(ed) == "<ConfigEditor path='/etc/x.yaml' changed=?>"
     del ed.data["b"]
     assert ed.text == "a: 1\n"
+
+
+def test_batch_is_all_or_nothing(upstream: Path) -> None:
+    text = (upstream / "datadog-agent" / "system-probe.yaml.example").read_text()
+    ed = ConfigEditor.from_text(text)
+
+    def three_edits() -> None:
+        with ed.batch():
+            ed.set("runtime_security_config.enabled", False)  # activates commented lines
+            ed.set("runtime_security_config.network.classifier_priority", 4)
+            ed.set("runtime_security_config.enabled.x", 1)  # through a scalar: fails
+
+    with pytest.raises(ConfigStructureError):
+        three_edits()
+    assert ed.text == text
+    assert not ed.changed
+    with ed.batch():
+        ed.set("runtime_security_config.enabled", False)
+        ed.set("runtime_security_config.network.classifier_priority", 4)
+    assert ed.get("runtime_security_config.network.classifier_priority") == 4
+    assert ed.changed
