@@ -525,8 +525,11 @@ class TCReport:
         }
 
     def by_device(self) -> Mapping[tuple[str, str, str], tuple[TCProgram, ...]]:
-        """:returns: programs grouped by ``(netns, ifname, direction)``, in run order (tcx and
-        netkit first by position, then clsact by priority)."""
+        """Group the programs by hook.
+
+        :returns: programs grouped by ``(netns, ifname, direction)``, in run order (tcx and
+            netkit first by position, then clsact by priority).
+        """
         from wpprotect.tc._assess import group_hooks
 
         return group_hooks(self.programs)
