@@ -871,7 +871,10 @@ class ConfigEditor:
         ry = _ruamel()
         moved = None
         if parent:
-            moved = _detach_trailing(parent, list(parent.keys())[-1])
+            col = getattr(parent.lc, "col", None)
+            moved = _detach_trailing(
+                parent, list(parent.keys())[-1], column=col if isinstance(col, int) else None
+            )
         parent[key] = value
         if moved:
             tok = ry.tokens.CommentToken("\n" + moved, ry.error.CommentMark(0), None)
@@ -1241,9 +1244,12 @@ def _trailing_slot(node: Any, key: Any) -> tuple[Any, Any, int] | None:
     return node.ca, key, 2
 
 
-def _detach_trailing(node: Any, key: Any) -> str | None:
+def _detach_trailing(node: Any, key: Any, *, column: int | None = None) -> str | None:
     """Cut the full-line comments (and blank lines) that follow ``node[key]``; keep its
-    end-of-line comment. :returns: the cut text (lines with their own indentation) or None."""
+    end-of-line comment, and (when ``column`` is given) the comment lines indented deeper than
+    ``column`` that directly follow it (they belong to the entry's own block).
+
+    :returns: the cut text (lines with their own indentation) or None."""
     slot = _trailing_slot(node, key)
     if slot is None:
         return None
@@ -1258,11 +1264,24 @@ def _detach_trailing(node: Any, key: Any) -> str | None:
     eol, rest = value.split("\n", 1)
     if not rest:
         return None
-    if eol.strip():
-        tok.value = eol + "\n"
+    lines = rest.splitlines(keepends=True)
+    cut = 0
+    if column is not None:
+        cut = len(lines)
+        for i, line in enumerate(lines):
+            if line.strip() and len(line) - len(line.lstrip(" ")) <= column:
+                cut = i
+                break
+        while cut > 0 and not lines[cut - 1].strip():
+            cut -= 1  # blank lines before the next section go with it
+    stay, moved = "".join(lines[:cut]), "".join(lines[cut:])
+    if not moved:
+        return None
+    if eol.strip() or stay:
+        tok.value = eol + "\n" + stay if stay else eol + "\n"
     else:
         entry[idx] = None
-    return rest
+    return moved
 
 
 def _attach_trailing(node: Any, key: Any, tok: Any, *, append: bool = False) -> None:
