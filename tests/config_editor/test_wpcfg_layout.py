@@ -111,6 +111,13 @@ def edit(text: str, path: str, value: object) -> str:
             id="append-before-trailing-comments",
         ),
         pytest.param(
+            "a:\n  b:\n    x: 1\n    # y: 2\n\n# next\nz: 1\n",
+            "a.k",
+            5,
+            "a:\n  b:\n    x: 1\n    # y: 2\n  k: 5\n\n# next\nz: 1\n",
+            id="append-after-the-last-entry-own-commented-lines",
+        ),
+        pytest.param(
             "script: |\n  line one\n    indented\na: 1\n",
             "a",
             2,
