@@ -57,7 +57,7 @@ from wpprotect.errors import (
 if TYPE_CHECKING:
     from ruamel.yaml import YAML
 
-__all__ = ["ConfigEditor", "KeyPath"]
+__all__ = ["ConfigDocuments", "ConfigEditor", "KeyPath"]
 
 log = logging.getLogger(__name__)
 
@@ -221,14 +221,20 @@ class ConfigEditor:
 
     MAX_BYTES: ClassVar[int] = 16 * 1024 * 1024
 
-    def __init__(self, text: str, *, path: str | os.PathLike[str] | None = None) -> None:
+    def __init__(
+        self, text: str, *, path: str | os.PathLike[str] | None = None, line_offset: int = 0
+    ) -> None:
         """Parse ``text``; prefer :meth:`load` or :meth:`from_text`.
 
         :param text: the YAML document.
         :param path: where it belongs (used in messages and by :meth:`save`).
+        :param line_offset: lines of the file before this document (in messages, line numbers
+            are the file's; used by :class:`ConfigDocuments`).
         :raises ConfigParseError: not YAML, tab indentation, duplicate keys, mixed line endings.
         :raises ConfigStructureError: the root is not a mapping.
         """
+        self._line_offset = line_offset
+        self._part_of: ConfigDocuments | None = None
         self._path: Path | None = None if path is None else Path(path)
         self._original_text = text
         self._loaded_bytes: bytes | None = None
@@ -273,43 +279,36 @@ class ConfigEditor:
         :raises ConfigStructureError: the root is not a mapping.
         """
         p = Path(path)
-        raw, _st = _io.read_regular_file(
-            p, max_bytes=cls.MAX_BYTES, follow_symlinks=follow_symlinks
-        )
-        try:
-            text = raw.decode("utf-8")
-        except UnicodeDecodeError as exc:
-            line = raw.count(b"\n", 0, exc.start) + 1
-            hint = " (it looks like UTF-16: save it as UTF-8)" if raw[:2] in _UTF16_BOMS else ""
-            raise ConfigParseError(
-                f"not UTF-8 text: undecodable byte 0x{raw[exc.start]:02x}{hint}", path=p, line=line
-            ) from exc
+        raw, text = _read_text(p, max_bytes=cls.MAX_BYTES, follow_symlinks=follow_symlinks)
         ed = cls(text, path=p)
         ed._loaded_bytes = raw
         ed._follow_symlinks = follow_symlinks
         return ed
 
+    @classmethod
+    def load_all(
+        cls, path: str | os.PathLike[str], *, follow_symlinks: bool = True
+    ) -> ConfigDocuments:
+        """Read a file that may hold several ``---``-separated documents.
+
+        :param path: the file.
+        :param follow_symlinks: when False, a symlink is refused.
+        :returns: a :class:`ConfigDocuments` (one editor per document; one for a plain file).
+        :raises ConfigFileError: missing, not a regular file, a refused symlink, too large.
+        :raises ConfigParseError: not UTF-8, or a document is not YAML wpprotect can edit.
+        :raises ConfigStructureError: a document's root is not a mapping.
+        """
+        return ConfigDocuments.load(path, follow_symlinks=follow_symlinks)
+
     # ------------------------------------------------------------------ parsing helpers
 
+    def _ln(self, line: int | None) -> int | None:
+        """A line number of this document as a line of its file (documents after the first
+        in a multi-document file start further down)."""
+        return None if line is None else line + self._line_offset
+
     def _detect_newlines(self, body: str) -> bool:
-        crlf = body.count("\r\n")
-        cr = body.count("\r")
-        lf = body.count("\n")
-        if cr != crlf:
-            stray = re.search(r"\r(?!\n)", body)
-            line = body.count("\n", 0, stray.start() if stray else 0) + 1
-            raise ConfigParseError(
-                "stray carriage return (old Mac line ending)", path=self._path, line=line
-            )
-        if crlf and crlf != lf:
-            # Mixed endings would be rewritten one way or the other: refuse rather than guess.
-            lines = body.split("\n")
-            first = lines[0].endswith("\r")
-            bad = next(i for i, ln in enumerate(lines[:-1]) if ln.endswith("\r") != first)
-            raise ConfigParseError(
-                "mixed line endings (CRLF and LF)", path=self._path, line=bad + 1
-            )
-        return crlf > 0
+        return _uses_crlf(body, self._path, self._line_offset)
 
     def _check_tabs(self, body: str) -> None:
         for n, line in enumerate(body.split("\n"), 1):
@@ -318,7 +317,7 @@ class ConfigEditor:
                 raise ConfigParseError(
                     "tab character in indentation (YAML indents with spaces)",
                     path=self._path,
-                    line=n,
+                    line=self._ln(n),
                 )
 
     def _parse(self, body: str, yaml: YAML | None = None) -> Any:
@@ -333,16 +332,18 @@ class ConfigEditor:
             if line is not None:
                 m = _LIVE_KEY.match(body.split("\n")[line - 1].lstrip(" -"))
                 key = None if m is None else m["key"].strip("\"' ")
-            raise ConfigParseError("duplicate key", path=self._path, line=line, key=key) from exc
+            raise ConfigParseError(
+                "duplicate key", path=self._path, line=self._ln(line), key=key
+            ) from exc
         except ry.composer.ComposerError as exc:
             mark = exc.problem_mark
             msg = (
-                "several YAML documents in one file are not supported"
+                "several YAML documents in one file: use ConfigEditor.load_all"
                 if "single document" in f"{exc.context} {exc.problem}"
                 else f"not valid YAML: {exc.problem}"
             )
             raise ConfigParseError(
-                msg, path=self._path, line=None if mark is None else mark.line + 1
+                msg, path=self._path, line=None if mark is None else self._ln(mark.line + 1)
             ) from exc
         except ry.error.MarkedYAMLError as exc:
             mark = exc.problem_mark or exc.context_mark
@@ -350,14 +351,14 @@ class ConfigEditor:
             raise ConfigParseError(
                 f"not valid YAML: {problem}",
                 path=self._path,
-                line=None if mark is None else mark.line + 1,
+                line=None if mark is None else self._ln(mark.line + 1),
             ) from exc
         except ry.reader.ReaderError as exc:  # control characters and the like
             pos = exc.position if isinstance(exc.position, int) else 0
             raise ConfigParseError(
                 f"not valid YAML: unacceptable character #x{int(exc.character):04x}",
                 path=self._path,
-                line=body.count("\n", 0, pos) + 1,
+                line=self._ln(body.count("\n", 0, pos) + 1),
             ) from exc
         except ry.error.YAMLError as exc:
             raise ConfigParseError("not valid YAML", path=self._path) from exc
@@ -388,7 +389,9 @@ class ConfigEditor:
         else:
             kind = "a list" if isinstance(probe, list) else f"a scalar ({type(probe).__name__})"
             raise ConfigStructureError(
-                f"the document's root must be a mapping, not {kind}", path=self._path, line=1
+                f"the document's root must be a mapping, not {kind}",
+                path=self._path,
+                line=self._ln(1),
             )
         self._indent = self._detect_indent(root, body.split("\n"))
         self._yaml = _make_yaml(self._indent)
@@ -587,7 +590,7 @@ class ConfigEditor:
                     f"cannot {what} {_dotted(keys)!r}: {_dotted(keys[: i + 1])!r} is {kind},"
                     " not a mapping",
                     path=self._path,
-                    line=_line_of(node, k),
+                    line=self._ln(_line_of(node, k)),
                     key=_dotted(keys),
                 )
             node = child
@@ -1086,14 +1089,7 @@ class ConfigEditor:
         :param context: lines of context around each change.
         :returns: the diff ('' when nothing changed).
         """
-        name = str(self._path).lstrip("/") if self._path else "<text>"
-        a_raw = self._original_text.splitlines(keepends=True)
-        b_raw = self.text.splitlines(keepends=True)
-        a = redact_text(self._original_text).splitlines(keepends=True)
-        b = redact_text(self.text).splitlines(keepends=True)
-        if len(a) != len(a_raw) or len(b) != len(b_raw):  # pragma: no cover - never expected
-            a_raw, b_raw = a, b  # redaction keeps lines; if not, diff the redacted texts
-        return _unified_diff(a_raw, b_raw, a, b, names=(f"a/{name}", f"b/{name}"), context=context)
+        return _redacted_diff(self._original_text, self.text, self._path, context)
 
     def save(self, *, backup: bool = True, force: bool = False) -> Path | None:
         """Write :attr:`text` to :attr:`path` atomically (see :mod:`wpprotect.config._io`).
@@ -1110,54 +1106,26 @@ class ConfigEditor:
             is compared with what was loaded). The check and the rename are two steps, so a
             writer racing in between is not detected; the backup holds what was checked.
         """
+        if self._part_of is not None:
+            raise ConfigFileError(
+                "this document is one of several in its file: save the ConfigDocuments",
+                path=self._path,
+            )
         if self._path is None:
             raise ConfigFileError(
                 "this document has no path to save to (use from_text(text, path=...))"
             )
-        if not self._follow_symlinks and self._path.is_symlink():
-            raise ConfigFileError("refusing to write through a symlink", path=self._path)
         new_text = self.text
-        data = new_text.encode("utf-8")
-        current: bytes | None
-        try:
-            current, _st = _io.read_regular_file(
-                self._path, max_bytes=max(self.MAX_BYTES, len(data)) * 4
-            )
-        except ConfigFileError:
-            if self._path.exists() or self._path.is_symlink():
-                raise
-            current = None
-        expected = (
-            self._loaded_bytes
-            if self._loaded_bytes is not None
-            else self._original_text.encode("utf-8")
+        backup_path, data = _save_text(
+            self._path,
+            new_text,
+            expected=self._loaded_bytes,
+            original_text=self._original_text,
+            follow_symlinks=self._follow_symlinks,
+            backup=backup,
+            force=force,
+            max_bytes=self.MAX_BYTES,
         )
-        if (
-            current is not None
-            and hashlib.sha256(current).digest() != hashlib.sha256(expected).digest()
-            and not force
-        ):
-            raise ConfigConflictError(
-                "the file changed on disk since it was loaded; reload it or pass force=True",
-                path=self._path,
-            )
-        if current is None and self._loaded_bytes is not None and not force:
-            raise ConfigConflictError(
-                "the file was removed since it was loaded; pass force=True to recreate it",
-                path=self._path,
-            )
-        if current == data:
-            self._rebase(new_text, data)
-            return None
-        backup_path = None
-        if backup and current is not None:
-            backup_path = _io.backup_file(self._path, data=current)
-        try:
-            _io.atomic_write(self._path, data)
-        except ConfigFileError:
-            if backup_path is not None:  # the file is unchanged: its backup is not needed
-                backup_path.unlink(missing_ok=True)
-            raise
         self._rebase(new_text, data)
         return backup_path
 
@@ -1175,7 +1143,301 @@ class ConfigEditor:
         self._load_base(body)
 
 
+def _uses_crlf(body: str, path: Path | None, line_offset: int = 0) -> bool:
+    """Whether ``body`` ends its lines with CRLF (True) or LF (False).
+
+    :raises ConfigParseError: a stray CR, or CRLF and LF mixed (they would be rewritten one
+        way or the other: refused rather than guessed).
+    """
+    crlf = body.count("\r\n")
+    cr = body.count("\r")
+    lf = body.count("\n")
+    if cr != crlf:
+        stray = re.search(r"\r(?!\n)", body)
+        line = body.count("\n", 0, stray.start() if stray else 0) + 1
+        raise ConfigParseError(
+            "stray carriage return (old Mac line ending)", path=path, line=line + line_offset
+        )
+    if crlf and crlf != lf:
+        lines = body.split("\n")
+        first = lines[0].endswith("\r")
+        bad = next(i for i, ln in enumerate(lines[:-1]) if ln.endswith("\r") != first)
+        raise ConfigParseError(
+            "mixed line endings (CRLF and LF)", path=path, line=bad + 1 + line_offset
+        )
+    return crlf > 0
+
+
+_DOC_START = re.compile(r"^---(?:[ \t]|$)")
+
+
+def _split_documents(text: str) -> list[tuple[str, int]]:
+    """Split a YAML stream into its documents' texts, each with the line it starts on.
+
+    A ``---`` line at column 0 starts a new document once the current one has content (so
+    comments before the first ``---`` stay with the first document); ``%`` directives go with
+    the document they precede. Markers at column 0 always end a document in YAML, even inside
+    a block scalar, so this split agrees with any YAML parser.
+    """
+    chunks: list[tuple[list[str], int]] = [([], 0)]
+    has_content = False
+    directive = False
+    for n, line in enumerate(text.splitlines(keepends=True)):
+        body = line.rstrip("\r\n")
+        starts = _DOC_START.match(body) is not None
+        if body.startswith("%") and has_content:
+            chunks.append(([], n))
+            has_content = False
+            directive = True
+        elif starts and has_content and not directive:
+            chunks.append(([], n))
+            has_content = False
+        if starts:
+            directive = False
+            has_content = True  # a marker line is content: the next marker splits
+        elif body.strip() and not body.lstrip().startswith("#") and not body.startswith("%"):
+            has_content = True
+        chunks[-1][0].append(line)
+    return [("".join(lines), start) for lines, start in chunks]
+
+
+class ConfigDocuments:
+    """A file of several YAML documents separated by ``---`` (Kubernetes manifests), each
+    edited with its own :class:`ConfigEditor` and saved together, with the same rules.
+
+    >>> docs = ConfigDocuments.from_text("kind: ServiceAccount\\n---\\nkind: DaemonSet\\n")
+    >>> [d.get("kind") for d in docs]
+    ['ServiceAccount', 'DaemonSet']
+    >>> docs[1].set("spec.paused", False)
+    >>> print(docs.text, end="")
+    kind: ServiceAccount
+    ---
+    kind: DaemonSet
+    spec:
+      paused: false
+
+    Use :meth:`save` here: the documents' own ``save()`` refuses, since each holds only a part
+    of the file.
+    """
+
+    def __init__(self, text: str, *, path: str | os.PathLike[str] | None = None) -> None:
+        """Split and parse ``text``; prefer :meth:`load` or :meth:`from_text`.
+
+        :param text: the YAML stream.
+        :param path: where it belongs (used in messages and by :meth:`save`).
+        :raises ConfigParseError: a document is not YAML wpprotect can edit safely.
+        :raises ConfigStructureError: a document's root is not a mapping.
+        """
+        self._path: Path | None = None if path is None else Path(path)
+        self._original_text = text
+        self._loaded_bytes: bytes | None = None
+        self._follow_symlinks = True
+        # Line endings are a property of the file: checked once, over all documents, and
+        # given to each (a last document of one line has none of its own).
+        crlf = _uses_crlf(text.removeprefix(_BOM), self._path)
+        self._documents = [
+            ConfigEditor(chunk, path=self._path, line_offset=start)
+            for chunk, start in _split_documents(text)
+        ]
+        for doc in self._documents:
+            doc._part_of = self
+            doc._crlf = crlf
+
+    @classmethod
+    def from_text(cls, text: str, path: str | os.PathLike[str] | None = None) -> ConfigDocuments:
+        """Edit a YAML stream held in memory.
+
+        :param text: the documents.
+        :param path: where it would be saved (optional; needed by :meth:`save`).
+        :returns: the documents.
+        :raises ConfigParseError: a document is not YAML wpprotect can edit safely.
+        :raises ConfigStructureError: a document's root is not a mapping.
+        """
+        return cls(text, path=path)
+
+    @classmethod
+    def load(cls, path: str | os.PathLike[str], *, follow_symlinks: bool = True) -> ConfigDocuments:
+        """Read and parse a file of one or more YAML documents (see :meth:`ConfigEditor.load`
+        for the file rules).
+
+        :param path: the file.
+        :param follow_symlinks: when False, a symlink is refused.
+        :returns: the documents.
+        :raises ConfigFileError: missing, not a regular file, a refused symlink, too large.
+        :raises ConfigParseError: not UTF-8, or a document is not YAML wpprotect can edit.
+        :raises ConfigStructureError: a document's root is not a mapping.
+        """
+        p = Path(path)
+        raw, text = _read_text(p, max_bytes=ConfigEditor.MAX_BYTES, follow_symlinks=follow_symlinks)
+        docs = cls(text, path=p)
+        docs._loaded_bytes = raw
+        docs._follow_symlinks = follow_symlinks
+        return docs
+
+    @property
+    def documents(self) -> tuple[ConfigEditor, ...]:
+        """The documents, in file order."""
+        return tuple(self._documents)
+
+    def __len__(self) -> int:
+        return len(self._documents)
+
+    def __iter__(self) -> Iterator[ConfigEditor]:
+        return iter(self._documents)
+
+    def __getitem__(self, index: int) -> ConfigEditor:
+        return self._documents[index]
+
+    @property
+    def path(self) -> Path | None:
+        """The file these documents are read from and written to."""
+        return self._path
+
+    @property
+    def original_text(self) -> str:
+        """The text as loaded (or as last saved)."""
+        return self._original_text
+
+    @property
+    def text(self) -> str:
+        """The whole file as :meth:`save` would write it."""
+        return "".join(doc.text for doc in self._documents)
+
+    @property
+    def changed(self) -> bool:
+        """Whether :attr:`text` differs from :attr:`original_text`."""
+        return self.text != self._original_text
+
+    def diff(self, *, context: int = 3) -> str:
+        """A unified diff of the whole file, secrets redacted (see :meth:`ConfigEditor.diff`).
+
+        :param context: lines of context around each change.
+        :returns: the diff ('' when nothing changed).
+        """
+        return _redacted_diff(self._original_text, self.text, self._path, context)
+
+    def save(self, *, backup: bool = True, force: bool = False) -> Path | None:
+        """Write every document back to :attr:`path`, atomically, with
+        :meth:`ConfigEditor.save`'s rules (backup, mode and owner kept, conflict check).
+
+        :param backup: first copy the current file to ``<name>.wpprotect-<UTC time>.bak``.
+        :param force: overwrite even if the file changed on disk since it was loaded.
+        :returns: the backup's path, or None.
+        :raises ConfigFileError: no path, or the file cannot be written (it is left as it was).
+        :raises ConfigConflictError: the file changed on disk since it was loaded.
+        """
+        if self._path is None:
+            raise ConfigFileError(
+                "these documents have no path to save to (use from_text(text, path=...))"
+            )
+        new_text = self.text
+        backup_path, data = _save_text(
+            self._path,
+            new_text,
+            expected=self._loaded_bytes,
+            original_text=self._original_text,
+            follow_symlinks=self._follow_symlinks,
+            backup=backup,
+            force=force,
+            max_bytes=ConfigEditor.MAX_BYTES,
+        )
+        self._original_text = new_text
+        self._loaded_bytes = data
+        for doc in self._documents:
+            doc._rebase(doc.text, doc.text.encode("utf-8"))
+        return backup_path
+
+    def __repr__(self) -> str:
+        where = str(self._path) if self._path else None
+        try:
+            changed: object = self.changed
+        except ConfigError:
+            changed = "?"
+        return f"<ConfigDocuments path={where!r} documents={len(self)} changed={changed}>"
+
+
+def _read_text(path: Path, *, max_bytes: int, follow_symlinks: bool) -> tuple[bytes, str]:
+    """Read a config file's bytes and decode them as UTF-8."""
+    raw, _st = _io.read_regular_file(path, max_bytes=max_bytes, follow_symlinks=follow_symlinks)
+    try:
+        return raw, raw.decode("utf-8")
+    except UnicodeDecodeError as exc:
+        line = raw.count(b"\n", 0, exc.start) + 1
+        hint = " (it looks like UTF-16: save it as UTF-8)" if raw[:2] in _UTF16_BOMS else ""
+        raise ConfigParseError(
+            f"not UTF-8 text: undecodable byte 0x{raw[exc.start]:02x}{hint}", path=path, line=line
+        ) from exc
+
+
+def _save_text(
+    path: Path,
+    new_text: str,
+    *,
+    expected: bytes | None,
+    original_text: str,
+    follow_symlinks: bool,
+    backup: bool,
+    force: bool,
+    max_bytes: int,
+) -> tuple[Path | None, bytes]:
+    """The save rule shared by :class:`ConfigEditor` and :class:`ConfigDocuments`: conflict
+    check against what was loaded, optional backup, atomic write. :returns: the backup's path
+    (or None) and the bytes now on disk."""
+    if not follow_symlinks and path.is_symlink():
+        raise ConfigFileError("refusing to write through a symlink", path=path)
+    data = new_text.encode("utf-8")
+    current: bytes | None
+    try:
+        current, _st = _io.read_regular_file(path, max_bytes=max(max_bytes, len(data)) * 4)
+    except ConfigFileError:
+        if path.exists() or path.is_symlink():
+            raise
+        current = None
+    loaded = expected is not None
+    if expected is None:
+        expected = original_text.encode("utf-8")
+    if (
+        current is not None
+        and hashlib.sha256(current).digest() != hashlib.sha256(expected).digest()
+        and not force
+    ):
+        raise ConfigConflictError(
+            "the file changed on disk since it was loaded; reload it or pass force=True",
+            path=path,
+        )
+    if current is None and loaded and not force:
+        raise ConfigConflictError(
+            "the file was removed since it was loaded; pass force=True to recreate it",
+            path=path,
+        )
+    if current == data:
+        return None, data
+    backup_path = None
+    if backup and current is not None:
+        backup_path = _io.backup_file(path, data=current)
+    try:
+        _io.atomic_write(path, data)
+    except ConfigFileError:
+        if backup_path is not None:  # the file is unchanged: its backup is not needed
+            backup_path.unlink(missing_ok=True)
+        raise
+    return backup_path, data
+
+
 # ---------------------------------------------------------------------- diff
+
+
+def _redacted_diff(before: str, after: str, path: Path | None, context: int) -> str:
+    """The diff :meth:`ConfigEditor.diff` shows: computed on the real texts, printed from their
+    redacted versions (redaction keeps line numbers)."""
+    name = str(path).lstrip("/") if path else "<text>"
+    a_raw = before.splitlines(keepends=True)
+    b_raw = after.splitlines(keepends=True)
+    a = redact_text(before).splitlines(keepends=True)
+    b = redact_text(after).splitlines(keepends=True)
+    if len(a) != len(a_raw) or len(b) != len(b_raw):  # pragma: no cover - never expected
+        a_raw, b_raw = a, b  # redaction keeps lines; if not, diff the redacted texts
+    return _unified_diff(a_raw, b_raw, a, b, names=(f"a/{name}", f"b/{name}"), context=context)
 
 
 def _unified_diff(
