@@ -31,6 +31,20 @@ def edit(text: str, path: str, value: object) -> str:
             id="comments-and-blank-lines",
         ),
         pytest.param(
+            "logLevel:  # INFO\nb: null   # x\n",
+            "logLevel",
+            "debug",
+            "logLevel: debug  # INFO\nb: null   # x\n",
+            id="null-with-comment-gets-a-value",
+        ),
+        pytest.param(
+            "logLevel:  # INFO\nb: null   # x\n",
+            "b",
+            5,
+            "logLevel:  # INFO\nb: 5   # x\n",
+            id="spelled-null-with-comment-gets-a-value",
+        ),
+        pytest.param(
             "a: 'x'\nb: \"y\"\nc: z\n",
             "a",
             "new",

@@ -802,21 +802,27 @@ class ConfigEditor:
         if tok is None or str(tok.value).startswith("\n") or tok.start_mark is None:
             return
         try:
-            vline, vcol = node.lc.value(key)
+            kline = int(node.lc.key(key)[0])
+            vline, vcol = (int(x) for x in node.lc.value(key))
         except (KeyError, TypeError, AttributeError):
             return
         lines = self._base.split("\n")
-        if not 0 <= vline < len(lines):
+        if not 0 <= kline < len(lines):
             return
+        line = lines[kline]
         old_col = int(tok.start_mark.column)
-        old_end = len(lines[vline][:old_col].rstrip())
+        old_end = len(line[:old_col].rstrip())
         gap = old_col - old_end
-        if old_end <= vcol or gap < 1:
+        if gap < 1:
+            return
+        if old is None and line[:old_end].endswith(":"):
+            vcol = old_end + 1  # `key:  # doc` (null): the value goes one space after the colon
+        elif vline != kline or old_end <= vcol:
             return
         buf = io.StringIO()
         self._yaml.dump({"k": new}, buf)
         new_text = buf.getvalue()[3:].rstrip("\n")
-        if "\n" in new_text:
+        if "\n" in new_text or not new_text:
             return
         tok.start_mark = ry.error.CommentMark(vcol + len(new_text) + gap)
 
