@@ -1683,8 +1683,10 @@ def _merge(
         anchor = _anchors(base, orig)
     newpos: dict[int, int] = {}
     hunks: list[tuple[int, int, int, int]] = []
+    # Lines are compared with the keys they sit under, so `  enabled:` under `a:` never
+    # matches `  enabled:` under `b:` when a block moves.
     for tag, i1, i2, j1, j2 in difflib.SequenceMatcher(
-        None, base, new, autojunk=False
+        None, _with_parents(base), _with_parents(new), autojunk=False
     ).get_opcodes():
         if tag == "equal":
             for k in range(i2 - i1):
@@ -1720,6 +1722,28 @@ def _merge(
         out.extend(lines)
         at = end
     out.extend(orig[at:])
+    return out
+
+
+_KEY_AT = re.compile(r"^(?P<indent>[ ]*(?:-[ ]+)*)(?P<key>[^\s#\-][^#]*?):(?:[ ]|$)")
+
+
+def _with_parents(lines: list[str]) -> list[tuple[str, ...]]:
+    """Each line of a dump with the keys of the blocks it is in (by indentation)."""
+    stack: list[tuple[int, str]] = []
+    out: list[tuple[str, ...]] = []
+    for line in lines:
+        stripped = line.strip()
+        if stripped and not stripped.startswith("#"):
+            m = _KEY_AT.match(line)
+            indent = len(m["indent"]) if m else len(line) - len(line.lstrip(" -"))
+            while stack and stack[-1][0] >= indent:
+                stack.pop()
+            out.append((*(k for _i, k in stack), line))
+            if m:
+                stack.append((indent, m["key"]))
+        else:
+            out.append((*(k for _i, k in stack), line))
     return out
 
 
