@@ -47,6 +47,7 @@ from wpprotect.errors import (
 if TYPE_CHECKING:
     from wpprotect.agent import AgentVersion, Flare, FlareUpload, SecretFinding, SelfTestResult
     from wpprotect.config import (
+        ConfigDocuments,
         ConfigEditor,
         EffectiveValue,
         Setting,
@@ -75,6 +76,7 @@ _LAZY: dict[str, str] = {
     "Assessment": "wpprotect.tc",
     "BasePlatform": "wpprotect.platforms",
     "Change": "wpprotect.plan",
+    "ConfigDocuments": "wpprotect.config",
     "ConfigEditor": "wpprotect.config",
     "DockerPlatform": "wpprotect.platforms",
     "DoctorReport": "wpprotect.doctor",
@@ -112,6 +114,7 @@ __all__ = [
     "CapabilityError",
     "Change",
     "ConfigConflictError",
+    "ConfigDocuments",
     "ConfigEditor",
     "ConfigError",
     "ConfigFileError",

@@ -10,7 +10,7 @@ This package is ruamel.yaml's only home in wpprotect.
 
 from __future__ import annotations
 
-from wpprotect.config._editor import ConfigEditor
+from wpprotect.config._editor import ConfigDocuments, ConfigEditor
 from wpprotect.config._plans import TargetKind, detect_kind, plan_classifier_priority, plan_disable
 from wpprotect.config._settings import (
     CLASSIFIER_PRIORITY,
@@ -30,6 +30,7 @@ __all__ = [
     "CWS_ENABLED",
     "NETWORK_ENABLED",
     "SETTINGS",
+    "ConfigDocuments",
     "ConfigEditor",
     "EffectiveValue",
     "Setting",
