@@ -42,7 +42,11 @@ secret values.
 
 from __future__ import annotations
 
-from pathlib import Path
+from typing import TYPE_CHECKING
+
+if TYPE_CHECKING:
+    import os
+    from pathlib import Path
 
 __all__ = [
     "AgentError",
@@ -89,13 +93,17 @@ class WPProtectError(Exception):
         self,
         message: str,
         *,
-        path: str | Path | None = None,
+        path: str | os.PathLike[str] | None = None,
         line: int | None = None,
         key: str | None = None,
         target: str | None = None,
     ) -> None:
         self.message = message
-        self.path = None if path is None else Path(path)
+        self.path: Path | None = None
+        if path is not None:
+            from pathlib import Path  # only when there is a path: pathlib costs start-up time
+
+            self.path = Path(path)
         self.line = line
         self.key = key
         self.target = target

@@ -191,6 +191,13 @@ def _sigterm_unwinds() -> Iterator[None]:
         signal.signal(signal.SIGTERM, previous)
 
 
+def _error_line(message: str) -> None:
+    """Print one error line (imported on the error path only: the output layer costs start-up)."""
+    from wpprotect.cli._output import error_line as write
+
+    write(message)
+
+
 def _json_error(args: argparse.Namespace, kind: str, message: str) -> None:
     if getattr(args, "json", False):
         from wpprotect.cli._output import print_json
@@ -239,8 +246,6 @@ def _run(parser: argparse.ArgumentParser, args: argparse.Namespace, debug: bool)
     if handler is None:
         parser.print_help()
         return EXIT_USAGE
-    from wpprotect.cli._output import error_line
-
     try:
         with _sigterm_unwinds():
             return int(handler(args))
@@ -261,18 +266,18 @@ def _run(parser: argparse.ArgumentParser, args: argparse.Namespace, debug: bool)
     except WPProtectError as exc:
         if debug:
             raise
-        error_line(str(exc))
+        _error_line(str(exc))
         _json_error(args, type(exc).__name__, str(exc))
         return EXIT_USAGE
     except OSError as exc:
         if debug:
             raise
-        error_line(str(exc))
+        _error_line(str(exc))
         _json_error(args, type(exc).__name__, str(exc))
         return EXIT_USAGE
     except Exception as exc:
         if debug:
             raise
-        error_line(f"internal error: {type(exc).__name__}: {exc} (rerun with --debug for details)")
+        _error_line(f"internal error: {type(exc).__name__}: {exc} (rerun with --debug for details)")
         _json_error(args, "InternalError", f"{type(exc).__name__}: {exc}")
         return EXIT_USAGE

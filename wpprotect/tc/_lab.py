@@ -953,6 +953,7 @@ class Lab:
         netns: LabNetns | None = None,
         dev_prefix: str = "wl",
         filters: bool = True,
+        up: bool = False,
     ) -> LabNetns:
         """Many veth pairs with clsact and 3 direct-action filters on each host end: Cilium-like
         OK at priority 1 on ingress and egress, and a Datadog-like UNSPEC at priority 10 on
@@ -962,6 +963,8 @@ class Lab:
         :param netns: where (default: a new namespace).
         :param dev_prefix: device names are ``<prefix><n>`` and ``<prefix><n>p``.
         :param filters: add the 3 filters (False: clsact only).
+        :param up: bring both ends up, as a pod's veth is (each up device also gets a
+            ``noqueue`` root qdisc, which tools that dump qdiscs per device pay for).
         :returns: the namespace.
         """
         ns = netns or self.netns("veths")
@@ -969,7 +972,7 @@ class Lab:
         names = [(f"{dev_prefix}{base + i}", f"{dev_prefix}{base + i}p") for i in range(pairs)]
         for host, _ in names:
             _check_ifname(host + "p")
-        ns.add_veths(names)
+        ns.add_veths(names, up=up)
         if filters:
             ok, unspec = _bpf.TC_ACT_OK, _bpf.TC_ACT_UNSPEC
             specs: list[FilterSpec] = []
@@ -995,7 +998,13 @@ class Lab:
         return ns
 
     def scene_namespaces(
-        self, count: int = 100, ifaces: int = 10, *, dev_prefix: str = "wl", filters: bool = True
+        self,
+        count: int = 100,
+        ifaces: int = 10,
+        *,
+        dev_prefix: str = "wl",
+        filters: bool = True,
+        up: bool = False,
     ) -> list[LabNetns]:
         """Many namespaces, each with ``ifaces // 2`` veth pairs set up as in :meth:`scene_veths`.
 
@@ -1003,11 +1012,12 @@ class Lab:
         :param ifaces: devices per namespace (besides ``lo``).
         :param dev_prefix: device name prefix.
         :param filters: add filters on the host ends.
+        :param up: bring the devices up (see :meth:`scene_veths`).
         :returns: the namespaces.
         """
         out = []
         for _ in range(count):
             ns = self.netns("many")
-            self.scene_veths(ifaces // 2, netns=ns, dev_prefix=dev_prefix, filters=filters)
+            self.scene_veths(ifaces // 2, netns=ns, dev_prefix=dev_prefix, filters=filters, up=up)
             out.append(ns)
         return out

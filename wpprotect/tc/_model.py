@@ -14,7 +14,6 @@ directions a veth's host side would use for them.
 
 from __future__ import annotations
 
-import html
 from collections.abc import Iterable, Mapping, Sequence
 from typing import Any, Literal
 
@@ -30,6 +29,14 @@ __all__ = [
     "TCReport",
     "render_table",
 ]
+
+
+def _escape(text: str) -> str:
+    # html is imported for notebooks only: `tc scan` never renders HTML.
+    import html
+
+    return html.escape(text)
+
 
 Direction = Literal["ingress", "egress"]
 Attach = Literal["clsact", "tcx", "netkit"]
@@ -68,11 +75,9 @@ def render_table(headers: Sequence[str], rows: Iterable[Sequence[object]]) -> st
 
 
 def _html_table(headers: Sequence[str], rows: Iterable[Sequence[object]]) -> str:
-    head = "".join(f"<th>{html.escape(h)}</th>" for h in headers)
+    head = "".join(f"<th>{_escape(h)}</th>" for h in headers)
     body = "".join(
-        "<tr>"
-        + "".join(f"<td>{html.escape('-' if c is None else str(c))}</td>" for c in r)
-        + "</tr>"
+        "<tr>" + "".join(f"<td>{_escape('-' if c is None else str(c))}</td>" for c in r) + "</tr>"
         for r in rows
     )
     return f"<table><thead><tr>{head}</tr></thead><tbody>{body}</tbody></table>"
@@ -302,7 +307,7 @@ class Finding:
 
     def _repr_html_(self) -> str:
         return _html_table(_FINDING_COLUMNS, [self._row()]) + (
-            f"<p>Fix: {html.escape(self.fix)}</p>" if self.fix else ""
+            f"<p>Fix: {_escape(self.fix)}</p>" if self.fix else ""
         )
 
 
@@ -429,7 +434,7 @@ class Assessment:
         )
 
     def _repr_html_(self) -> str:
-        out = f"<p>{html.escape(self.summary())}</p>"
+        out = f"<p>{_escape(self.summary())}</p>"
         if self.findings:
             out += _html_table(
                 (*_FINDING_COLUMNS, "fix"), ((*f._row(), f.fix) for f in self.findings)
@@ -552,5 +557,5 @@ class TCReport:
     def _repr_html_(self) -> str:
         out = _html_table(_PROGRAM_COLUMNS, (p._row() for p in self.programs))
         if self.warnings:
-            out += "<ul>" + "".join(f"<li>{html.escape(w)}</li>" for w in self.warnings) + "</ul>"
+            out += "<ul>" + "".join(f"<li>{_escape(w)}</li>" for w in self.warnings) + "</ul>"
         return out
