@@ -921,19 +921,30 @@ def _container_settings(agent: Any, timeout: float, seen: set[str]) -> list[Chec
     import tempfile
 
     effective_settings = _optional("wpprotect.config", "effective_settings")
-    inspect_fn = getattr(agent, "inspect", None)
+    inspect_fn = getattr(agent, "inspect", None)  # Docker: one container runs every component
+    env_fn = getattr(agent, "container_env", None)  # Kubernetes: system-probe's own container
     target = str(getattr(agent, "target", agent))
-    if effective_settings is None or inspect_fn is None:
+    if effective_settings is None or (inspect_fn is None and env_fn is None):
         return []
 
-    def read() -> Mapping[str, Any]:
-        doc = inspect_fn()
-        seen.add(str(doc.get("Id") or "")[:12])
+    def read_env() -> dict[str, str]:
         env: dict[str, str] = {}
-        for item in (doc.get("Config") or {}).get("Env") or []:
-            key, _, value = str(item).partition("=")
-            if key.startswith("DD_"):  # only the agent's settings; never logged
-                env[key] = value
+        if inspect_fn is not None:
+            doc = inspect_fn()
+            seen.add(str(doc.get("Id") or "")[:12])
+            for item in (doc.get("Config") or {}).get("Env") or []:
+                key, _, value = str(item).partition("=")
+                if key.startswith("DD_"):  # only the agent's settings; never logged
+                    env[key] = value
+        elif env_fn is not None:
+            # valueFrom entries (Secrets, ConfigMaps) are not resolved: left out, as unset.
+            for key, value in env_fn("system-probe").items():
+                if key.startswith("DD_") and value is not None:
+                    env[key] = value
+        return env
+
+    def read() -> Mapping[str, Any]:
+        env = read_env()
         with tempfile.TemporaryDirectory(prefix="wpprotect-doctor-") as tmp:
             files: dict[str, Any] = {}
             for name in _CONTAINER_FILES:
@@ -1013,7 +1024,10 @@ def _check_kubernetes(
         )
         return list(platform.agents())
 
-    return _found_agents("kubernetes", discover, timeout, st, "agent pods")
+    def settings(agent: Any, seconds: float) -> list[Check]:
+        return _container_settings(agent, seconds, st.seen_containers)
+
+    return _found_agents("kubernetes", discover, timeout, st, "agent pods", settings=settings)
 
 
 def _found_agents(

@@ -118,3 +118,55 @@ def test_an_api_server_that_never_answers_does_not_hang_doctor(tmp_path: Path) -
     assert check["status"] == "error"
     assert "did not answer within 1 s" in check["detail"]
     assert code == 2
+
+
+def test_doctor_reads_each_pods_system_probe_env(tmp_path: Path) -> None:
+    """Settings come from the system-probe container's env in the pod spec; a valueFrom entry
+    (a Secret) is never resolved and never shown."""
+    from tests.k8s_server import FakeExecBackend, K8sTestServer, seed_helm
+    from wpprotect import KubernetesPlatform
+
+    server = K8sTestServer(FakeExecBackend(_responder)).start()
+    try:
+        seed_helm(
+            server,
+            1,
+            extra_env={
+                "system-probe": [
+                    {
+                        "name": "DD_RUNTIME_SECURITY_CONFIG_NETWORK_CLASSIFIER_PRIORITY",
+                        "value": "5",
+                    },
+                    {
+                        "name": "DD_API_KEY",
+                        "valueFrom": {"secretKeyRef": {"name": "datadog", "key": "api-key"}},
+                    },
+                ]
+            },
+        )
+        path = tmp_path / "kubeconfig"
+        path.write_text(
+            "apiVersion: v1\nkind: Config\n"
+            f'clusters:\n- name: wpux\n  cluster: {{server: "{server.url}"}}\n'
+            "users:\n- name: wpux\n  user: {token: not-a-real-token}\n"
+            "contexts:\n- name: wpux\n  context: {cluster: wpux, user: wpux}\n"
+            "current-context: wpux\n"
+        )
+        (pod,) = KubernetesPlatform(namespace="datadog", kubeconfig=str(path)).agents()
+        env = pod.container_env("system-probe")  # type: ignore[attr-defined]
+        assert env["DD_RUNTIME_SECURITY_CONFIG_NETWORK_CLASSIFIER_PRIORITY"] == "5"
+        assert env["DD_API_KEY"] is None
+        code, doc = run_json(
+            ["doctor", "--kubeconfig", str(path), "--namespace", "datadog", "--no-docker",
+             "--no-tc", "--install-dir", str(tmp_path / "none"),
+             "--config-dir", str(tmp_path / "none")],
+            timeout=120,
+        )  # fmt: skip
+    finally:
+        server.stop()
+    checks = {c["name"]: c for c in doc["checks"]}
+    (name,) = [n for n in checks if n.startswith("config.classifier_priority:pod datadog/")]
+    assert checks[name]["detail"].startswith("5, from env DD_RUNTIME_SECURITY_CONFIG_NETWORK_")
+    assert "api-key" not in str(doc)
+    assert "secretKeyRef" not in str(doc)
+    assert code == 0

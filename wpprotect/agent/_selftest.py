@@ -61,6 +61,22 @@ class StatusSelfTests:
     succeeded: tuple[str, ...] = attrs.field(converter=str_tuple)
     failed: tuple[str, ...] = attrs.field(converter=str_tuple)
 
+    def to_dict(self) -> dict[str, Any]:
+        """A JSON-ready copy: ``last_execution``, ``succeeded`` and ``failed`` rule ids."""
+        return {
+            "last_execution": self.last_execution,
+            "succeeded": list(self.succeeded),
+            "failed": list(self.failed),
+        }
+
+    def _repr_html_(self) -> str:
+        ok = ", ".join(self.succeeded) or "none"
+        bad = ", ".join(self.failed) or "none"
+        return (
+            f"<p>Self tests (last run {html.escape(self.last_execution or 'unknown')}): "
+            f"succeeded {html.escape(ok)}; failed {html.escape(bad)}</p>"
+        )
+
 
 def parse_status_self_tests(text: str) -> StatusSelfTests | None:
     """Read the "Self Tests" block of a ``security-agent status`` text, or None if absent.

@@ -247,10 +247,16 @@ def _flare(args: argparse.Namespace) -> int:
 
     case_id = validate_case_id(args.case_id)  # before anything is contacted
     email = validate_email(args.email)
-    agents = make_platform(args).agents()
+    from wpprotect.errors import AgentNotFoundError
+
+    platform = make_platform(args)
+    agents = platform.agents()
+    if not agents:
+        raise AgentNotFoundError(f"no agent found for a flare on {args.platform}")
     if len(agents) != 1:
+        names = ", ".join(a.target for a in agents[:5])
         raise InvalidArgumentError(
-            f"{len(agents)} agents found; choose one (--pod or --container) for a flare"
+            f"{len(agents)} agents found ({names}); choose one with --pod or --container"
         )
     flare = agents[0].flare(
         case_id=case_id, email=email, send=args.send, dest=args.dest, timeout=args.timeout

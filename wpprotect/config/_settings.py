@@ -189,6 +189,13 @@ class Setting:
             "dda_override_env": self.dda_override_env,
         }
 
+    def _repr_html_(self) -> str:
+        rows = "".join(
+            f"<tr><th>{html.escape(k)}</th><td>{html.escape(str(v))}</td></tr>"
+            for k, v in self.to_dict().items()
+        )
+        return f"<table>{rows}</table>"
+
 
 #: ``runtime_security_config.enabled``: Workload Protection itself. Bound to the one env var
 #: ``DD_RUNTIME_SECURITY_CONFIG_ENABLED`` in both the core/security-agent config

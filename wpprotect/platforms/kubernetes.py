@@ -238,6 +238,28 @@ class KubernetesPlatform(BasePlatform):
             self._pod_obj = pods[0]
         return self._pod_obj
 
+    def container_env(self, component: Component = "system-probe") -> dict[str, str | None]:
+        """The env the pod spec gives one of the agent's containers.
+
+        Literal ``value`` entries are returned as strings; entries set with ``valueFrom`` (a
+        Secret, a ConfigMap, a field) are returned as None: reading them would need more access
+        than the agent's settings are worth, and their values may be secrets.
+
+        :param component: the container (``system-probe``, ``security-agent`` or ``agent``).
+        :returns: name → value (or None), in the spec's order; empty when the container has no
+            env.
+        :raises AgentNotFoundError: the pod has no such container.
+        """
+        pod = self._the_pod()
+        for container in (pod.get("spec") or {}).get("containers") or []:
+            if container.get("name") == component:
+                return {
+                    str(e.get("name")): (None if "valueFrom" in e else str(e.get("value", "")))
+                    for e in container.get("env") or []
+                    if e.get("name")
+                }
+        raise AgentNotFoundError(f"the pod has no {component!r} container", target=self.target)
+
     # -- exec --------------------------------------------------------------------------------
     def _exec_bytes(
         self, argv: Sequence[str], component: Component, stdin: bytes | None, timeout: float | None
