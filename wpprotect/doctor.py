@@ -26,7 +26,6 @@ import json
 import logging
 import os
 import re
-import subprocess
 import threading
 from collections.abc import Callable, Iterable, Mapping, Sequence
 from pathlib import Path
@@ -34,7 +33,7 @@ from typing import Any, Literal, TypeVar
 
 import attrs
 
-from wpprotect.errors import WPProtectError
+from wpprotect.errors import ExecTimeoutError, WPProtectError
 
 __all__ = [
     "CHECK_STATUSES",
@@ -66,8 +65,6 @@ _BINARIES = {
 }
 
 # Version gates, from datadog-agent-cli.md §2.1 and deployments.md §5/§6.
-_SYSPROBE_RUNTIME_CLI = (7, 56)  # `system-probe runtime ...` exists (PR #27016)
-_SECAGENT_RUNTIME_REMOVED = (7, 67)  # `security-agent runtime` deleted (PR #36367)
 _CORE_FLARE = (7, 77)  # security-agent runtime deprecated; the core agent's flare replaces it
 
 _RESTART = "sudo systemctl restart datadog-agent"
@@ -236,7 +233,6 @@ class RunningComponent:
         )
 
 
-_ANSI_RE = re.compile(r"\x1b\[[0-9;]*[A-Za-z]")
 _CONTAINER_RE = re.compile(r"(?:docker[-/]|containerd[-/]|cri-containerd-|crio-)([0-9a-f]{12,64})")
 
 
@@ -487,19 +483,14 @@ def _check_version(install_dir: Path, st: _State, timeout: float) -> list[Check]
     source = "version-manifest"
     agent = install_dir / _BINARIES["agent"]
     if text is None and _exists(agent) and os.access(agent, os.X_OK):
+        from wpprotect.agent import agent_version
+        from wpprotect.platforms.host import HostPlatform
+
         source = f"{agent} version"
         try:
-            proc = subprocess.run(
-                [str(agent), "version"],
-                capture_output=True,
-                text=True,
-                timeout=timeout,
-                check=False,
-            )
-            plain = _ANSI_RE.sub("", proc.stdout + proc.stderr)  # `agent version` colours
-            match = re.search(r"Agent (\d+\.\d+\.\d+\S*)", plain)
-            text = match.group(1) if match else None
-        except subprocess.TimeoutExpired:
+            # The agent module reads versions for every platform; doctor never asks for sudo.
+            found = agent_version(HostPlatform(install_dir, sudo=False), timeout=timeout)
+        except ExecTimeoutError:
             return [
                 Check(
                     "host.version",
@@ -507,8 +498,9 @@ def _check_version(install_dir: Path, st: _State, timeout: float) -> list[Check]
                     f"`{agent} version` did not answer within {timeout:g} s",
                 )
             ]
-        except OSError as exc:
-            return [Check("host.version", "error", f"could not run {agent}: {exc}")]
+        except WPProtectError as exc:
+            return [Check("host.version", "error", f"could not read the version: {exc}")]
+        text = str(found)
     if text is None:
         return [
             Check(
@@ -521,19 +513,12 @@ def _check_version(install_dir: Path, st: _State, timeout: float) -> list[Check]
     st.host_version_text = text
     st.host_version = _version_tuple(text)
     notes = []
-    v = st.host_version
-    if v is not None:
-        notes.append(
-            "self-test runs with `system-probe runtime self-test`"
-            if v[:2] >= _SECAGENT_RUNTIME_REMOVED
-            else "self-test runs with `security-agent runtime self-test`"
-            + (" (system-probe runtime also exists)" if v[:2] >= _SYSPROBE_RUNTIME_CLI else "")
-        )
-        notes.append(
-            "flare: the core agent's `agent flare` (security-agent runtime is deprecated)"
-            if v[:2] >= _CORE_FLARE
-            else "flare: `security-agent flare`"
-        )
+    if st.host_version is not None:
+        from wpprotect.agent import AgentVersion, flare_binaries, self_test_binaries
+
+        v = AgentVersion(*st.host_version)
+        notes.append(f"self-test runs with `{self_test_binaries(v)[0]} runtime self-test`")
+        notes.append(f"flare with `{flare_binaries(v)[0]} flare`")
     return [
         Check(
             "host.version",

@@ -111,7 +111,7 @@ def test_host_install_version_and_self_test(tmp_path: Path, upstream: Path) -> N
     checks = _checks(doc)
     version = checks["host.version"]
     assert version["data"] == {"version": "7.59.0", "source": f"{sim.agent} version"}
-    assert "security-agent runtime self-test" in version["detail"]  # 7.59 < 7.67
+    assert "system-probe runtime self-test" in version["detail"]  # from 7.56
     tests = [c for name, c in checks.items() if name.startswith("self-test:host:")]
     assert len(tests) == 1
     assert tests[0]["status"] == "ok", tests[0]
