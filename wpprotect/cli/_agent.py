@@ -16,6 +16,7 @@ from wpprotect.cli._output import (
     Progress,
     Styler,
     add_dry_run_option,
+    add_host_dir_options,
     add_json_option,
     format_table,
     print_json,
@@ -53,21 +54,7 @@ def _add_target_options(p: argparse.ArgumentParser) -> None:
         default="host",
         help="where the agent runs (default: %(default)s)",
     )
-    host = p.add_argument_group("host")
-    host.add_argument(
-        "--install-dir",
-        type=Path,
-        default=Path("/opt/datadog-agent"),
-        metavar="DIR",
-        help="the agent's install directory (default: %(default)s)",
-    )
-    host.add_argument(
-        "--config-dir",
-        type=Path,
-        default=Path("/etc/datadog-agent"),
-        metavar="DIR",
-        help="the agent's config directory (default: %(default)s)",
-    )
+    add_host_dir_options(p.add_argument_group("host"))
     docker = p.add_argument_group("docker")
     docker.add_argument(
         "--container", metavar="NAME", help="the agent container (default: found by name)"

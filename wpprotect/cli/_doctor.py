@@ -14,7 +14,7 @@ import textwrap
 from pathlib import Path
 from typing import Any
 
-from wpprotect.cli._output import Styler, add_json_option, print_json
+from wpprotect.cli._output import Styler, add_host_dir_options, add_json_option, print_json
 
 __all__ = ["register", "render"]
 
@@ -46,21 +46,7 @@ def register(subparsers: Any) -> None:
             "action, 2 a check could not be completed or a usage error."
         ),
     )
-    p.add_argument(
-        "--install-dir",
-        type=Path,
-        default=Path("/opt/datadog-agent"),
-        metavar="DIR",
-        help="the agent's install directory (default: %(default)s)",
-    )
-    p.add_argument(
-        "--config-dir",
-        type=Path,
-        default=Path("/etc/datadog-agent"),
-        metavar="DIR",
-        help="the agent's config directory with system-probe.yaml and security-agent.yaml "
-        "(default: %(default)s)",
-    )
+    add_host_dir_options(p)
     p.add_argument("--no-docker", action="store_true", help="do not look for agent containers")
     p.add_argument(
         "--no-kubernetes", action="store_true", help="do not look for agent pods in a cluster"

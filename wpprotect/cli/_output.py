@@ -20,6 +20,7 @@ import re
 import sys
 import time
 from collections.abc import Callable, Iterable, Mapping, Sequence
+from pathlib import Path as _Path
 from pathlib import PurePath
 from types import TracebackType
 from typing import Any, Literal, TextIO
@@ -30,6 +31,7 @@ __all__ = [
     "Role",
     "Styler",
     "add_dry_run_option",
+    "add_host_dir_options",
     "add_json_option",
     "color_enabled",
     "error_line",
@@ -234,6 +236,25 @@ def add_dry_run_option(parser: argparse.ArgumentParser) -> None:
         "--dry-run",
         action="store_true",
         help="show what would change (the plan's diff) and write nothing",
+    )
+
+
+def add_host_dir_options(parser: argparse.ArgumentParser | argparse._ArgumentGroup) -> None:
+    """Add ``--install-dir`` and ``--config-dir``: where a host install lives."""
+    parser.add_argument(
+        "--install-dir",
+        type=_Path,
+        default=_Path("/opt/datadog-agent"),
+        metavar="DIR",
+        help="the agent's install directory (default: %(default)s)",
+    )
+    parser.add_argument(
+        "--config-dir",
+        type=_Path,
+        default=_Path("/etc/datadog-agent"),
+        metavar="DIR",
+        help="the agent's config directory, with system-probe.yaml and security-agent.yaml "
+        "(default: %(default)s)",
     )
 
 
