@@ -41,3 +41,21 @@ def test_setting_html_lists_where_it_lives() -> None:
     html = CLASSIFIER_PRIORITY._repr_html_()
     assert "DD_RUNTIME_SECURITY_CONFIG_NETWORK_CLASSIFIER_PRIORITY" in html
     assert "<th>helm_path</th>" in CWS_ENABLED._repr_html_()
+
+
+def test_jsonable_converts_results_and_refuses_unknown_types_when_strict() -> None:
+    from pathlib import Path
+
+    import pytest
+
+    from wpprotect._jsonable import jsonable
+
+    res = ExecResult(["a"], 0)
+    assert jsonable({"r": res, "p": Path("/x"), "s": {"b", "a"}}) == {
+        "r": res.to_dict(),
+        "p": "/x",
+        "s": ["a", "b"],
+    }
+    assert jsonable(b"raw", fallback=repr) == "b'raw'"
+    with pytest.raises(TypeError, match="bytes"):
+        jsonable(b"raw", fallback=None)

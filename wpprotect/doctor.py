@@ -33,6 +33,7 @@ from typing import Any, Literal, TypeVar
 
 import attrs
 
+from wpprotect._jsonable import jsonable
 from wpprotect.errors import ExecTimeoutError, WPProtectError
 
 __all__ = [
@@ -105,7 +106,7 @@ class Check:
             "status": self.status,
             "detail": self.detail,
             "fix": self.fix,
-            "data": _jsonable(self.data),
+            "data": jsonable(self.data),
         }
 
     def __repr__(self) -> str:
@@ -338,19 +339,6 @@ def _version_tuple(text: str | None) -> tuple[int, int, int] | None:
 
 def _shorten(text: str, width: int) -> str:
     return text if len(text) <= width else text[: width - 1] + "…"
-
-
-def _jsonable(value: Any) -> Any:
-    if value is None or isinstance(value, bool | int | float | str):
-        return value
-    to_dict = getattr(value, "to_dict", None)
-    if callable(to_dict):
-        return _jsonable(to_dict())
-    if isinstance(value, Mapping):
-        return {str(k): _jsonable(v) for k, v in value.items()}
-    if isinstance(value, list | tuple | set | frozenset):
-        return [_jsonable(v) for v in value]
-    return str(value)
 
 
 def _html_checks(checks: Iterable[Check]) -> str:
@@ -1069,7 +1057,7 @@ def _agent_version_check(agent: Any, timeout: float) -> Check:
         f"version:{target}",
         "ok",
         f"Datadog Agent {version}",
-        data={"version": _jsonable(version)},
+        data={"version": jsonable(version)},
     )
 
 
@@ -1180,7 +1168,7 @@ def _check_self_test(enabled: bool, st: _State, timeout: float) -> list[Check]:
         except Exception as exc:  # one agent's failure must not hide the others
             checks.append(Check(name, "error", f"{type(exc).__name__}: {exc}"))
             continue
-        data = {"result": _jsonable(result)}
+        data = {"result": jsonable(result)}
         if getattr(result, "ok", False):
             checks.append(Check(name, "ok", "Runtime self test: OK", data=data))
         else:

@@ -19,6 +19,7 @@ from typing import Any, Generic, TypeVar
 
 import attrs
 
+from wpprotect._jsonable import jsonable
 from wpprotect.errors import InvalidArgumentError, WPProtectError
 
 __all__ = ["FleetItem", "FleetResult", "run_fleet"]
@@ -32,15 +33,6 @@ P = TypeVar("P")
 def _target_of(item: object) -> str:
     target = getattr(item, "target", None)
     return target if isinstance(target, str) else str(item)
-
-
-def _jsonable(value: object) -> object:
-    to_dict = getattr(value, "to_dict", None)
-    if callable(to_dict):
-        return to_dict()
-    if value is None or isinstance(value, str | int | float | bool | list | dict):
-        return value
-    return repr(value)
 
 
 def _value_ok(value: object) -> bool:
@@ -75,7 +67,7 @@ class FleetItem(Generic[T]):
         return {
             "target": self.target,
             "ok": self.ok,
-            "value": _jsonable(self.value),
+            "value": jsonable(self.value, fallback=repr),
             "error": self.error_message,
             "duration": round(self.duration, 3),
         }

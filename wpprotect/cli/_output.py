@@ -13,7 +13,6 @@ Every subcommand prints through this module so that the whole CLI behaves the sa
 from __future__ import annotations
 
 import argparse
-import enum
 import json
 import os
 import re
@@ -21,7 +20,6 @@ import sys
 import time
 from collections.abc import Callable, Iterable, Mapping, Sequence
 from pathlib import Path as _Path
-from pathlib import PurePath
 from types import TracebackType
 from typing import Any, Literal, TextIO
 
@@ -183,23 +181,12 @@ def to_jsonable(value: Any) -> Any:
     """``value`` converted to plain JSON types.
 
     Objects with a ``to_dict()`` (every wpprotect result) are converted through it; paths become
-    strings, enums their value, sets and tuples lists, bytes are refused (never dumped raw).
+    strings, enums their value, sets and tuples lists; anything else (bytes included) is refused,
+    never dumped raw.
     """
-    if value is None or isinstance(value, bool | int | float | str):
-        return value
-    to_dict = getattr(value, "to_dict", None)
-    if callable(to_dict):
-        return to_jsonable(to_dict())
-    if isinstance(value, Mapping):
-        return {str(k): to_jsonable(v) for k, v in value.items()}
-    if isinstance(value, PurePath):
-        return str(value)
-    if isinstance(value, enum.Enum):
-        return to_jsonable(value.value)
-    if isinstance(value, list | tuple | set | frozenset):
-        items = sorted(value, key=str) if isinstance(value, set | frozenset) else value
-        return [to_jsonable(v) for v in items]
-    raise TypeError(f"cannot render {type(value).__name__} as JSON")
+    from wpprotect._jsonable import jsonable
+
+    return jsonable(value, fallback=None)
 
 
 def print_json(value: Any, *, stream: TextIO | None = None) -> None:
