@@ -15,13 +15,12 @@ from __future__ import annotations
 
 import argparse
 import importlib
-import logging
 import os
 import signal
 import sys
 from collections.abc import Iterator, Sequence
 from contextlib import contextmanager
-from types import FrameType
+from types import FrameType, ModuleType
 from typing import Any
 
 from wpprotect.errors import WPProtectError
@@ -132,6 +131,8 @@ def build_parser(modules: Sequence[str] | None = None) -> argparse.ArgumentParse
 
 def _broken(name: str, exc: BaseException) -> None:
     # One broken subcommand module must not take `wpprotect doctor` down with it.
+    import logging
+
     logging.getLogger(__name__).debug("cannot load %s", name, exc_info=True)
     print(f"wpprotect: warning: the commands in {name} are unavailable: {exc}", file=sys.stderr)
 
@@ -237,11 +238,76 @@ def main(argv: Sequence[str] | None = None) -> int:
     return _run(parser, args, debug)
 
 
+_LOG_FORMAT = "%(levelname)s %(name)s: %(message)s"
+
+
+class _ConfigureLoggingOnImport:
+    """A one-shot ``sys.meta_path`` finder: configures ``logging`` right after its first import.
+
+    A command that never logs (a whole ``tc scan``) then never imports logging, which is ~4 ms
+    of its start-up; one that does gets the same configuration as if it were set up front,
+    before its first record.
+    """
+
+    def __init__(self, level_name: str) -> None:
+        self.level_name = level_name
+
+    def find_spec(self, name: str, path: Any = None, target: Any = None) -> Any:
+        """:returns: logging's own spec, its loader wrapped; None for every other module."""
+        if name != "logging":
+            return None
+        self.remove()
+        for finder in sys.meta_path:
+            find = getattr(finder, "find_spec", None)
+            spec = None if find is None else find(name, path, target)
+            if spec is not None:
+                break
+        else:
+            return None
+        loader = spec.loader
+        exec_module = getattr(loader, "exec_module", None)
+        if exec_module is None:  # pragma: no cover - the standard library's loaders have it
+            return spec
+        level_name = self.level_name
+
+        def exec_and_configure(module: ModuleType) -> None:
+            exec_module(module)
+            module.basicConfig(level=getattr(module, level_name), format=_LOG_FORMAT)
+
+        loader.exec_module = exec_and_configure
+        return spec
+
+    def remove(self) -> None:
+        """Take the finder out of ``sys.meta_path`` (no error when it is gone)."""
+        if self in sys.meta_path:
+            sys.meta_path.remove(self)
+
+
+@contextmanager
+def _logging_configured(debug: bool) -> Iterator[None]:
+    """``logging.basicConfig`` for the command: now when logging is already imported (or with
+    ``--debug``), else on its first import during the command."""
+    level_name = "DEBUG" if debug else "WARNING"
+    if debug or "logging" in sys.modules:
+        import logging
+
+        logging.basicConfig(level=getattr(logging, level_name), format=_LOG_FORMAT)
+        yield
+        return
+    hook = _ConfigureLoggingOnImport(level_name)
+    sys.meta_path.insert(0, hook)
+    try:
+        yield
+    finally:
+        hook.remove()
+
+
 def _run(parser: argparse.ArgumentParser, args: argparse.Namespace, debug: bool) -> int:
-    logging.basicConfig(
-        level=logging.DEBUG if debug else logging.WARNING,
-        format="%(levelname)s %(name)s: %(message)s",
-    )
+    with _logging_configured(debug):
+        return _run_handler(parser, args, debug)
+
+
+def _run_handler(parser: argparse.ArgumentParser, args: argparse.Namespace, debug: bool) -> int:
     handler = getattr(args, "handler", None)
     if handler is None:
         parser.print_help()

@@ -41,10 +41,10 @@ than 0.
 
 from __future__ import annotations
 
-import logging
 import re
 from collections import defaultdict
 from collections.abc import Iterable
+from typing import TYPE_CHECKING
 
 import attrs
 
@@ -59,6 +59,9 @@ from wpprotect.tc._vendors import (
     signatures,
 )
 
+if TYPE_CHECKING:
+    import logging
+
 __all__ = [
     "CLASSIFIER_PRIORITY_ENV",
     "CLASSIFIER_PRIORITY_KEY",
@@ -71,7 +74,14 @@ __all__ = [
     "resolve_classifier_priority",
 ]
 
-log = logging.getLogger(__name__)
+
+def _log() -> logging.Logger:
+    # logging is imported on first use: a scan that logs nothing never pays for it (~4 ms of
+    # a whole-process `tc scan`).
+    import logging
+
+    return logging.getLogger(__name__)
+
 
 DEFAULT_CLASSIFIER_PRIORITY = 10
 """The agent's default since 7.39.2 (DataDog/datadog-agent#13692; setup/system_probe.go)."""
@@ -123,7 +133,7 @@ def resolve_classifier_priority(
         prio = _check_priority(found.value, "the agent's classifier_priority")
         return prio, found.source
     except Exception as exc:  # any failure to read (no agent config here) falls back to 10
-        log.debug("cannot read the agent's classifier priority, using the default: %s", exc)
+        _log().debug("cannot read the agent's classifier priority, using the default: %s", exc)
     return DEFAULT_CLASSIFIER_PRIORITY, "default"
 
 
@@ -198,6 +208,9 @@ def annotate_programs(
     sigs: dict[tuple[str, str | None], VendorSignature] = {}  # names repeat across devices
     out: list[TCProgram] = []
     for p in programs:
+        if p.verdict_source is not None and p.vendor not in ("", "unknown"):
+            out.append(p)  # vendor and verdict already decided (the scanner's rows): as is
+            continue
         key = (p.name, p.prog_name)
         sig = sigs.get(key)
         if sig is None:
@@ -212,7 +225,7 @@ def annotate_programs(
                 try:
                     probed[p.prog_id] = probe_verdict(p.prog_id)
                 except BPFError as exc:
-                    log.info("cannot test-run prog %s: %s", p.prog_id, exc)
+                    _log().info("cannot test-run prog %s: %s", p.prog_id, exc)
                     probed[p.prog_id] = None
             code = probed[p.prog_id]
         verdict, source = resolve_verdict(sig, p.attach, code)

@@ -34,9 +34,9 @@ import os
 import platform
 import socket
 import struct
+import threading
 from collections.abc import Iterable
-from pathlib import Path
-from typing import Final, Literal
+from typing import Final, Literal, NoReturn
 
 import attrs
 
@@ -264,21 +264,24 @@ def _bpf(cmd: int, attr: ctypes.Array[ctypes.c_char], *, target: str | None = No
         ctypes.c_long(nr), ctypes.c_int(cmd), ctypes.byref(attr), ctypes.c_uint(len(attr))
     )
     if ret < 0:
-        err = ctypes.get_errno()
-        name = _cmd_name(cmd)
-        if err == _errno.EPERM:
-            raise CapabilityError(
-                f"{name} was refused (EPERM): it needs CAP_BPF (or CAP_SYS_ADMIN)"
-                + (
-                    " and CAP_NET_ADMIN"
-                    if cmd
-                    in (_BPF_LINK_CREATE, _BPF_PROG_ATTACH, _BPF_PROG_DETACH, _BPF_PROG_QUERY)
-                    else ""
-                ),
-                target=target,
-            )
-        raise BPFError(f"{name} failed: {os.strerror(err)}", errno=err, target=target)
+        _raise(ctypes.get_errno(), cmd, target)
     return int(ret)
+
+
+def _raise(err: int, cmd: int, target: str | None) -> NoReturn:
+    """Raise the error of a failed bpf(2) command (EPERM names the missing capability)."""
+    name = _cmd_name(cmd)
+    if err == _errno.EPERM:
+        raise CapabilityError(
+            f"{name} was refused (EPERM): it needs CAP_BPF (or CAP_SYS_ADMIN)"
+            + (
+                " and CAP_NET_ADMIN"
+                if cmd in (_BPF_LINK_CREATE, _BPF_PROG_ATTACH, _BPF_PROG_DETACH, _BPF_PROG_QUERY)
+                else ""
+            ),
+            target=target,
+        )
+    raise BPFError(f"{name} failed: {os.strerror(err)}", errno=err, target=target)
 
 
 def _attr(size: int) -> ctypes.Array[ctypes.c_char]:
@@ -501,6 +504,50 @@ def prog_query(ifindex: int, attach_type: int) -> QueryResult | None:
     :raises BPFError: ``errno == ENODEV`` when the device vanished; other kernel errors.
     :raises CapabilityError: CAP_NET_ADMIN / CAP_BPF is missing.
     """
+    # Count-only first, in one attr buffer reused by every call of this thread (a scan asks
+    # twice per device: allocating and formatting per call was half the cost); the ids are
+    # read only for a hook that has programs.
+    attr, libc, nr = _query_attr()
+    _memset(attr, 0, 64)
+    _pack_ii(attr, 0, ifindex, attach_type)
+    if libc.syscall(nr, _BPF_PROG_QUERY, attr, 64) >= 0:
+        flags, count = _unpack_flags_count(attr, 12)
+        if count == 0:
+            (revision,) = _unpack_q(attr, 56)
+            # Frozen, so one empty result per (flags, revision) serves every idle device.
+            key = (flags, revision)
+            empty = _EMPTY.get(key)
+            if empty is None:
+                empty = _EMPTY[key] = QueryResult((), (), flags, revision)
+            return empty
+        return _prog_query_ids(ifindex, attach_type)
+    err = ctypes.get_errno()
+    if err == _errno.EINVAL:
+        return None
+    _raise(err, _BPF_PROG_QUERY, f"ifindex {ifindex} attach_type {attach_type}")
+
+
+_query_local = threading.local()
+_EMPTY: dict[tuple[int, int], QueryResult] = {}
+_pack_ii = struct.Struct("<II").pack_into
+_unpack_q = struct.Struct("<Q").unpack_from
+# query.attach_flags @12, query.prog_cnt @24 (with prog_ids @16 between them).
+_unpack_flags_count = struct.Struct("<I8xI").unpack_from
+_memset = ctypes.memset
+
+
+def _query_attr() -> tuple[ctypes.Array[ctypes.c_char], ctypes.CDLL, ctypes.c_long]:
+    found: tuple[ctypes.Array[ctypes.c_char], ctypes.CDLL, ctypes.c_long] | None = getattr(
+        _query_local, "attr", None
+    )
+    if found is None:
+        libc, nr = _syscall_fn()
+        # syscall(2) takes the number as a long: passed as one, not as a C int.
+        found = _query_local.attr = (_attr(64), libc, ctypes.c_long(nr))
+    return found
+
+
+def _prog_query_ids(ifindex: int, attach_type: int) -> QueryResult | None:
     target = f"ifindex {ifindex} attach_type {attach_type}"
     # Two calls: the count, then the ids; retry if programs were added in between (ENOSPC).
     for _ in range(8):
@@ -786,7 +833,9 @@ def capabilities(status_text: str | None = None) -> set[str]:
     :raises CapabilityError: the ``CapEff`` line is missing or malformed.
     """
     if status_text is None:
-        status_text = Path("/proc/self/status").read_text()
+        # open(), not pathlib: the scan path never imports pathlib (start-up time).
+        with open("/proc/self/status", encoding="utf-8") as f:
+            status_text = f.read()
     for line in status_text.splitlines():
         if line.startswith("CapEff:"):
             try:

@@ -16,7 +16,6 @@ program once with ``BPF_PROG_TEST_RUN`` to learn its verdict.
 from __future__ import annotations
 
 import errno
-import logging
 import os
 from collections.abc import Callable, Iterable
 from typing import TYPE_CHECKING, Any, Literal
@@ -25,11 +24,20 @@ from wpprotect.errors import BPFError, CapabilityError, InvalidArgumentError, TC
 from wpprotect.tc import _netlink, _netns
 
 if TYPE_CHECKING:
+    import logging
+
     from wpprotect.tc._model import TCProgram, TCReport
 
 __all__ = ["TCInspector"]
 
-log = logging.getLogger(__name__)
+
+def _log() -> logging.Logger:
+    # logging is imported on first use: a scan that logs nothing never pays for it (~4 ms of
+    # a whole-process `tc scan`).
+    import logging
+
+    return logging.getLogger(__name__)
+
 
 # include/uapi/linux/bpf.h (also exported by _bpf; repeated so importing stays ctypes-free).
 BPF_TCX_INGRESS = 46
@@ -265,7 +273,7 @@ class TCInspector:
         try:
             return read_netns(ref, tcx=self.tcx)
         except _netns.NetnsGoneError as exc:
-            log.info("skipping %s: %s", ref.label, exc)
+            _log().info("skipping %s: %s", ref.label, exc)
             return f"{ref.label}: network namespace vanished during the scan; skipped"
         except CapabilityError:
             raise
@@ -273,7 +281,7 @@ class TCInspector:
             if self.netns != "all":
                 raise
             # One unreadable namespace must not hide what the others hold.
-            log.warning("skipping %s: %s", ref.label, exc)
+            _log().warning("skipping %s: %s", ref.label, exc)
             return f"{ref.label}: could not be read ({exc}); skipped"
 
     def _read_all(self, refs: list[_netns.NetnsRef]) -> list[_RawNetns | str]:

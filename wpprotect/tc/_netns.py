@@ -14,7 +14,6 @@ from __future__ import annotations
 
 import errno
 import fcntl
-import logging
 import os
 import re
 import threading
@@ -34,7 +33,6 @@ __all__ = [
     "resolve_netns",
 ]
 
-log = logging.getLogger(__name__)
 
 #: Where named namespaces live: ``ip netns`` first, then Docker's sandboxes (the same list
 #: pyroute2 keeps in ``config.netns_path``).
