@@ -115,8 +115,17 @@ def _scan_report(args: argparse.Namespace) -> int:
         doc = report.to_dict(args.classifier_priority)
         # Compact on purpose: json's C encoder is used only without `indent`, and a node with
         # a thousand pods gives a document of megabytes (indent=2 costs ~10x more to print).
-        sys.stdout.write(json.dumps(doc, ensure_ascii=False) + "\n")
-        sys.stdout.flush()
+        # Written one top-level member at a time: the same bytes as json.dumps(doc), without
+        # building (and page-faulting in) one string of the whole document (~2 ms of 1.6 MB).
+        encode = json.JSONEncoder(ensure_ascii=False).encode
+        out = sys.stdout
+        sep = "{"
+        for key, value in doc.items():
+            out.write(f"{sep}{encode(key)}: ")
+            out.write(encode(value))
+            sep = ", "
+        out.write("}\n" if doc else "{}\n")
+        out.flush()
         # Finding.needs_action: "error" and "warning" need action, "info" does not.
         return _EXIT_ACTION if any(f["severity"] != "info" for f in doc["findings"]) else 0
     assessment = report.assess(args.classifier_priority)
