@@ -273,14 +273,22 @@ def _vendor_fix(vendor: str, sigs: tuple[VendorSignature, ...]) -> str:
     return ""
 
 
-@attrs.frozen
 class _Raw:
-    code: str
-    severity: Severity
-    program: TCProgram | None
-    message: str
-    fix: str = ""
-    fixable: bool = False  # a lower classifier priority resolves it
+    """A finding before the node-wide recommendation is known (one per blocking program: a
+    plain slotted record, as cheap to build as the assessment needs)."""
+
+    __slots__ = ("code", "fix", "fixable", "message", "program", "severity")
+
+    def __init__(  # noqa: PLR0917 - a record, built positionally
+        self, code: str, severity: Severity, program: TCProgram | None, message: str,
+        fix: str = "", fixable: bool = False,
+    ) -> None:  # fmt: skip
+        self.code = code
+        self.severity = severity
+        self.program = program
+        self.message = message
+        self.fix = fix
+        self.fixable = fixable  # a lower classifier priority resolves it
 
 
 def _hook_findings(

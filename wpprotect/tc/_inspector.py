@@ -298,11 +298,13 @@ class TCInspector:
         """Build the programs: program info once per id, vendor, verdict."""
         from wpprotect.tc import _bpf
         from wpprotect.tc._model import TCProgram
-        from wpprotect.tc._vendors import identify, resolve_verdict
+        from wpprotect.tc._vendors import identify, resolve_verdict, signatures
 
         cache = _bpf.ProgInfoCache()
+        table = signatures()  # once for the whole join (it takes a lock)
         probed: dict[int, int | None] = {}
         memo: dict[tuple[int | None, str, str], dict[str, Any]] = {}
+        infos: dict[int | None, tuple[Any, ...]] = {}
         out: list[TCProgram] = []
 
         def details(prog_id: int | None, filter_name: str, attach: str, ns: str) -> dict[str, Any]:
@@ -313,10 +315,22 @@ class TCInspector:
                 found = memo[key] = _details(prog_id, filter_name, attach, ns)
             return found
 
+        def prog_fields(prog_id: int | None) -> tuple[Any, ...]:
+            # Per program, whatever its filter names: the bpf_prog_info fields.
+            found = infos.get(prog_id)
+            if found is None:
+                info = None if prog_id is None else cache.get(prog_id)
+                found = infos[prog_id] = (
+                    (info, None, None, None, None, None)
+                    if info is None
+                    else (info, info.name, info.tag, info.run_cnt, info.run_time_ns,
+                          info.load_time_ns)
+                )  # fmt: skip
+            return found
+
         def _details(prog_id: int | None, filter_name: str, attach: str, ns: str) -> dict[str, Any]:
-            info = None if prog_id is None else cache.get(prog_id)
-            prog_name = None if info is None else info.name
-            sig = identify(filter_name or prog_name, prog_name)
+            info, prog_name, tag, run_cnt, run_time_ns, load_time_ns = prog_fields(prog_id)
+            sig = identify(filter_name or prog_name, prog_name, table=table)
             code: int | None = None
             if (
                 self.probe
@@ -330,13 +344,13 @@ class TCInspector:
             verdict, source = resolve_verdict(sig, attach, code)
             return {
                 "prog_name": prog_name,
-                "prog_tag": None if info is None else info.tag,
+                "prog_tag": tag,
                 "vendor": sig.name,
                 "verdict": verdict,
                 "verdict_source": source,
-                "run_cnt": None if info is None else info.run_cnt,
-                "run_time_ns": None if info is None else info.run_time_ns,
-                "load_time_ns": None if info is None else info.load_time_ns,
+                "run_cnt": run_cnt,
+                "run_time_ns": run_time_ns,
+                "load_time_ns": load_time_ns,
             }
 
         hw_flags: dict[int, tuple[str, ...]] = {}
