@@ -82,12 +82,41 @@ NO_COLOR=1 turns colour off; output to a pipe or a file is never coloured.
 """
 
 
+# The width argparse's metavar and prog checks are formatted at (see _Parser): any will do.
+_FIXED_WIDTH = 200
+
+
 class Terminated(KeyboardInterrupt):
     """Raised in the main thread on SIGTERM, so that ``finally`` blocks and context managers
     unwind exactly as on Ctrl-C (a KeyboardInterrupt subclass for that reason)."""
 
 
 class _Parser(argparse.ArgumentParser):
+    # argparse builds a help formatter in add_argument() (to check a metavar against nargs) and
+    # in add_subparsers() (to name the subcommands' prog), and HelpFormatter() imports shutil
+    # for the terminal width: ~2 ms of every start-up, for text that does not depend on it.
+    # Those two get a fixed width; help and usage (the only width-dependent output) do not.
+    _fixed_width = False
+
+    def add_argument(self, *args: Any, **kwargs: Any) -> argparse.Action:
+        self._fixed_width = True
+        try:
+            return super().add_argument(*args, **kwargs)
+        finally:
+            self._fixed_width = False
+
+    def add_subparsers(self, **kwargs: Any) -> Any:
+        self._fixed_width = True
+        try:
+            return super().add_subparsers(**kwargs)
+        finally:
+            self._fixed_width = False
+
+    def _get_formatter(self) -> argparse.HelpFormatter:
+        if self._fixed_width:
+            return self.formatter_class(prog=self.prog, width=_FIXED_WIDTH)  # type: ignore[call-arg]
+        return super()._get_formatter()
+
     def error(self, message: str) -> None:  # type: ignore[override]
         # argparse's own usage errors: one line, exit 2, as for every other usage error.
         self.exit(EXIT_USAGE, f"{self.prog}: error: {message} (see '{self.prog} --help')\n")
