@@ -245,8 +245,30 @@ def _command_module(argv: Sequence[str]) -> str | None:
     return None
 
 
+_exit_freeze_registered = False
+
+
+def _freeze_at_exit() -> None:
+    """At interpreter exit, move every object to the collector's permanent generation.
+
+    Shutdown runs one full cyclic collection over everything still alive (every module's
+    functions, classes and constants: attrs, typing, argparse...), whatever ``gc.isenabled()``
+    says: ~5 ms of a ~100 ms `tc scan`. Frozen objects are skipped by it; modules are still
+    cleared and their objects freed by reference counting. Registered with atexit, so nothing
+    changes while the process (or a program embedding :func:`main`) runs.
+    """
+    global _exit_freeze_registered  # noqa: PLW0603 - registered once per process
+    if not _exit_freeze_registered:
+        import atexit
+        import gc
+
+        atexit.register(gc.freeze)
+        _exit_freeze_registered = True
+
+
 def main(argv: Sequence[str] | None = None) -> int:
     """Run the CLI; returns the exit status."""
+    _freeze_at_exit()
     argv = list(sys.argv[1:] if argv is None else argv)
     module = _command_module(argv)
     parser = build_parser(None if module is None else [module])

@@ -13,9 +13,9 @@ from __future__ import annotations
 
 import argparse
 import sys
-from typing import Any
+from typing import Any, TextIO
 
-__all__ = ["register"]
+__all__ = ["register", "write_json"]
 
 _EXIT_OK = 0
 _EXIT_ACTION = 1
@@ -86,6 +86,30 @@ def _usage(parser: argparse.ArgumentParser) -> int:
     return _EXIT_USAGE
 
 
+def write_json(doc: dict[str, Any], out: TextIO) -> None:
+    """Write ``doc`` as one line of compact JSON, the same bytes as ``json.dumps(doc,
+    ensure_ascii=False) + "\\n"``, and flush.
+
+    Compact on purpose: json's C encoder is used only without ``indent``, and a node with a
+    thousand pods gives a document of megabytes (``indent=2`` costs ~10x more to print). Written
+    one top-level member at a time, without building (and page-faulting in) one string of the
+    whole document (~2 ms of 1.6 MB).
+
+    :param doc: a JSON-ready dict.
+    :param out: a text stream, e.g. ``sys.stdout``.
+    """
+    import json
+
+    encode = json.JSONEncoder(ensure_ascii=False).encode
+    sep = "{"
+    for key, value in doc.items():
+        out.write(f"{sep}{encode(key)}: ")
+        out.write(encode(value))
+        sep = ", "
+    out.write("}\n" if doc else "{}\n")
+    out.flush()
+
+
 def _scan(args: argparse.Namespace) -> int:
     import gc
 
@@ -109,23 +133,9 @@ def _scan_report(args: argparse.Namespace) -> int:
     )
     report = inspector.scan()  # WPProtectError → one line on stderr, exit 2 (cli.main)
     if args.json:
-        import json
-
         # One assessment only: to_dict() runs it (and reads the agent's config at most once).
         doc = report.to_dict(args.classifier_priority)
-        # Compact on purpose: json's C encoder is used only without `indent`, and a node with
-        # a thousand pods gives a document of megabytes (indent=2 costs ~10x more to print).
-        # Written one top-level member at a time: the same bytes as json.dumps(doc), without
-        # building (and page-faulting in) one string of the whole document (~2 ms of 1.6 MB).
-        encode = json.JSONEncoder(ensure_ascii=False).encode
-        out = sys.stdout
-        sep = "{"
-        for key, value in doc.items():
-            out.write(f"{sep}{encode(key)}: ")
-            out.write(encode(value))
-            sep = ", "
-        out.write("}\n" if doc else "{}\n")
-        out.flush()
+        write_json(doc, sys.stdout)
         # Finding.needs_action: "error" and "warning" need action, "info" does not.
         return _EXIT_ACTION if any(f["severity"] != "info" for f in doc["findings"]) else 0
     assessment = report.assess(args.classifier_priority)
