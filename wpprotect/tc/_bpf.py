@@ -32,7 +32,6 @@ import ctypes
 import errno as _errno
 import os
 import platform
-import socket
 import struct
 import threading
 from collections.abc import Iterable
@@ -780,6 +779,8 @@ def test_packet() -> bytes:
 
     :returns: 54 bytes, ready for :func:`prog_test_run`.
     """
+    import socket  # only here: the scan path never needs socket.py (see _netlink)
+
     src, dst = socket.inet_aton("10.0.0.1"), socket.inet_aton("10.0.0.2")
     tcp = struct.pack("!HHIIBBHHH", 40000, 80, 1, 0, 5 << 4, 0x02, 64240, 0, 0)
     pseudo = src + dst + struct.pack("!BBH", 0, socket.IPPROTO_TCP, len(tcp))
