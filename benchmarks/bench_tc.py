@@ -21,7 +21,8 @@ Scenes are built by :class:`wpprotect.tc._lab.Lab` (namespaces ``wptc4b-*``, rem
 
 3. scaling: 10, 100, 1000 and 4000 interfaces, in-process, per-interface cost.
 
-Also: start-up cost of the CLI module chain, and which heavy backends a whole scan imports.
+Also: start-up cost of the CLI module chain, which heavy backends a whole scan imports, and a
+cold whole-process timeline (interpreter, imports, scan, assessment, JSON) in scene 1.
 
 Timings are wall-clock, best of N (the minimum is the least disturbed by other load on the
 machine), with CPU time (user+sys) beside for the subprocesses. Goals: whole process >= 10x
