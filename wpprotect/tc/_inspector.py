@@ -53,6 +53,9 @@ _HOOKS: dict[int, tuple[Literal["tcx", "netkit"], Literal["ingress", "egress"]]]
     BPF_NETKIT_PEER: ("netkit", "ingress"),
     BPF_NETKIT_PRIMARY: ("netkit", "egress"),
 }
+# What the join learns per (program, filter name, hook): prog_name, prog_tag, vendor, verdict,
+# verdict_source, run_cnt, run_time_ns, load_time_ns.
+_Details = tuple[str | None, str | None, str, str | None, Any, int | None, int | None, int | None]
 _GEN_FLAGS = ((1, "skip_hw"), (2, "skip_sw"), (4, "in_hw"), (8, "not_in_hw"), (16, "verbose"))
 
 
@@ -303,11 +306,11 @@ class TCInspector:
         cache = _bpf.ProgInfoCache()
         table = signatures()  # once for the whole join (it takes a lock)
         probed: dict[int, int | None] = {}
-        memo: dict[tuple[int | None, str, str], dict[str, Any]] = {}
+        memo: dict[tuple[int | None, str, str], _Details] = {}
         infos: dict[int | None, tuple[Any, ...]] = {}
         out: list[TCProgram] = []
 
-        def details(prog_id: int | None, filter_name: str, attach: str, ns: str) -> dict[str, Any]:
+        def details(prog_id: int | None, filter_name: str, attach: str, ns: str) -> _Details:
             # The same program often sits on hundreds of devices under the same filter name.
             key = (prog_id, filter_name, attach)
             found = memo.get(key)
@@ -328,7 +331,7 @@ class TCInspector:
                 )  # fmt: skip
             return found
 
-        def _details(prog_id: int | None, filter_name: str, attach: str, ns: str) -> dict[str, Any]:
+        def _details(prog_id: int | None, filter_name: str, attach: str, ns: str) -> _Details:
             info, prog_name, tag, run_cnt, run_time_ns, load_time_ns = prog_fields(prog_id)
             sig = identify(filter_name or prog_name, prog_name, table=table)
             code: int | None = None
@@ -342,27 +345,21 @@ class TCInspector:
                     probed[prog_id] = self._probe(prog_id, ns, warnings)
                 code = probed[prog_id]
             verdict, source = resolve_verdict(sig, attach, code)
-            return {
-                "prog_name": prog_name,
-                "prog_tag": tag,
-                "vendor": sig.name,
-                "verdict": verdict,
-                "verdict_source": source,
-                "run_cnt": run_cnt,
-                "run_time_ns": run_time_ns,
-                "load_time_ns": load_time_ns,
-            }
+            return (prog_name, tag, sig.name, verdict, source, run_cnt, run_time_ns, load_time_ns)
 
         hw_flags: dict[int, tuple[str, ...]] = {}
-        not_bpf = {"vendor": "unknown", "verdict": None, "verdict_source": None}
+        egress = _netlink.EGRESS_PARENT
+        not_bpf: _Details = (None, None, "unknown", None, None, None, None, None)
+        protocols: dict[int, str] = {}
         for raw in raws:
             label = raw.ref.label
             ns_id = raw.ref.id
             names = raw.names
             for hook in raw.hooks:
                 attach, direction = _HOOKS[hook.attach_type]
-                extra = details(hook.prog_id, "", attach, label)
-                prog_name = extra["prog_name"]
+                prog_name, tag, vendor, verdict, source, run_cnt, run_time, load_time = details(
+                    hook.prog_id, "", attach, label
+                )
                 out.append(
                     TCProgram(
                         netns=label,
@@ -376,33 +373,56 @@ class TCInspector:
                         prog_id=hook.prog_id,
                         link_id=hook.link_id or None,
                         position=hook.position,
-                        **extra,
+                        prog_name=prog_name,
+                        prog_tag=tag,
+                        vendor=vendor,
+                        verdict=verdict,
+                        verdict_source=source,
+                        run_cnt=run_cnt,
+                        run_time_ns=run_time,
+                        load_time_ns=load_time,
                     )
                 )
             for f in raw.filters:
                 is_bpf = f.kind == "bpf"
-                extra = details(f.prog_id, f.name or "", "clsact", label) if is_bpf else not_bpf
+                prog_name, tag, vendor, verdict, source, run_cnt, run_time, load_time = (
+                    details(f.prog_id, f.name or "", "clsact", label) if is_bpf else not_bpf
+                )
                 gen = hw_flags.get(f.flags_gen)
                 if gen is None:
                     gen = hw_flags[f.flags_gen] = _hw_flags(f.flags_gen)
+                proto = protocols.get(f.protocol)
+                if proto is None:
+                    proto = protocols[f.protocol] = _netlink.protocol_name(f.protocol)
+                # Positional, in TCProgram's field order (the hot loop: keywords cost ~1 us
+                # per program); tests/tc_scan compare every field with what the kernel holds.
                 out.append(
                     TCProgram(
-                        netns=label,
-                        netns_id=ns_id,
-                        ifname=names.get(f.ifindex) or f"ifindex {f.ifindex}",
-                        ifindex=f.ifindex,
-                        direction="egress" if f.parent == _netlink.EGRESS_PARENT else "ingress",
-                        attach="clsact",
-                        priority=f.priority,
-                        handle=f.handle,
-                        protocol=_netlink.protocol_name(f.protocol),
-                        chain=f.chain,
-                        kind=f.kind,
-                        name=f.name or "",
-                        prog_id=f.prog_id,
-                        direct_action=bool(f.flags & 1) if is_bpf else None,
-                        hw_flags=gen,
-                        **extra,
+                        label,  # netns
+                        names.get(f.ifindex) or f"ifindex {f.ifindex}",  # ifname
+                        f.ifindex,
+                        "egress" if f.parent == egress else "ingress",  # direction
+                        "clsact",  # attach
+                        f.priority,
+                        f.handle,
+                        proto,  # protocol
+                        f.name or "",  # name
+                        f.prog_id,
+                        prog_name,
+                        tag,  # prog_tag
+                        bool(f.flags & 1) if is_bpf else None,  # direct_action
+                        vendor,
+                        ns_id,  # netns_id
+                        f.chain,
+                        f.kind,
+                        gen,  # hw_flags
+                        None,  # link_id
+                        None,  # position
+                        verdict,
+                        source,  # verdict_source
+                        run_cnt,
+                        run_time,  # run_time_ns
+                        load_time,  # load_time_ns
                     )
                 )
         return out
