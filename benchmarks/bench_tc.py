@@ -256,7 +256,7 @@ _TIMELINE_STEPS = (
     "import wpprotect.cli (argparse, signal)",
     "build the tc parser, parse argv",
     "import attrs (its own imports: inspect, platform...)",
-    "import wpprotect.tc (socket, 5 attrs classes...)",
+    "import wpprotect.tc (_socket, threading, 5 attrs classes)",
     "import json, ctypes, _bpf, _vendors (scan's lazy imports)",
     "TCInspector.scan() (netlink, BPF_PROG_QUERY, join)",
     "import _assess",
