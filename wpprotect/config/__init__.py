@@ -10,8 +10,9 @@ This package is ruamel.yaml's only home in wpprotect.
 
 from __future__ import annotations
 
-from wpprotect.config._editor import ConfigDocuments, ConfigEditor
-from wpprotect.config._plans import TargetKind, detect_kind, plan_classifier_priority, plan_disable
+import importlib
+from typing import TYPE_CHECKING, Any
+
 from wpprotect.config._settings import (
     CLASSIFIER_PRIORITY,
     CWS_ENABLED,
@@ -24,6 +25,36 @@ from wpprotect.config._settings import (
     scope_settings,
     validate_classifier_priority,
 )
+
+if TYPE_CHECKING:
+    from wpprotect.config._editor import ConfigDocuments, ConfigEditor
+    from wpprotect.config._plans import (
+        TargetKind,
+        detect_kind,
+        plan_classifier_priority,
+        plan_disable,
+    )
+
+# The editor and the plans load on first use: reading a setting's effective value (e.g. the
+# classifier priority `tc scan` judges against) needs neither (PEP 562).
+_LAZY = {
+    "ConfigDocuments": "wpprotect.config._editor",
+    "ConfigEditor": "wpprotect.config._editor",
+    "TargetKind": "wpprotect.config._plans",
+    "detect_kind": "wpprotect.config._plans",
+    "plan_classifier_priority": "wpprotect.config._plans",
+    "plan_disable": "wpprotect.config._plans",
+}
+
+
+def __getattr__(name: str) -> Any:
+    module = _LAZY.get(name)
+    if module is None:
+        raise AttributeError(f"module 'wpprotect.config' has no attribute {name!r}")
+    value = getattr(importlib.import_module(module), name)
+    globals()[name] = value
+    return value
+
 
 __all__ = [
     "CLASSIFIER_PRIORITY",
@@ -43,3 +74,7 @@ __all__ = [
     "scope_settings",
     "validate_classifier_priority",
 ]
+
+
+def __dir__() -> list[str]:
+    return sorted(set(globals()) | set(__all__))
