@@ -20,7 +20,7 @@ import signal
 import sys
 from collections.abc import Iterator, Sequence
 from contextlib import contextmanager
-from types import FrameType, ModuleType
+from types import FrameType
 from typing import Any
 
 from wpprotect.errors import WPProtectError
@@ -82,41 +82,12 @@ NO_COLOR=1 turns colour off; output to a pipe or a file is never coloured.
 """
 
 
-# The width argparse's metavar and prog checks are formatted at (see _Parser): any will do.
-_FIXED_WIDTH = 200
-
-
 class Terminated(KeyboardInterrupt):
     """Raised in the main thread on SIGTERM, so that ``finally`` blocks and context managers
     unwind exactly as on Ctrl-C (a KeyboardInterrupt subclass for that reason)."""
 
 
 class _Parser(argparse.ArgumentParser):
-    # argparse builds a help formatter in add_argument() (to check a metavar against nargs) and
-    # in add_subparsers() (to name the subcommands' prog), and HelpFormatter() imports shutil
-    # for the terminal width: ~2 ms of every start-up, for text that does not depend on it.
-    # Those two get a fixed width; help and usage (the only width-dependent output) do not.
-    _fixed_width = False
-
-    def add_argument(self, *args: Any, **kwargs: Any) -> argparse.Action:
-        self._fixed_width = True
-        try:
-            return super().add_argument(*args, **kwargs)
-        finally:
-            self._fixed_width = False
-
-    def add_subparsers(self, **kwargs: Any) -> Any:
-        self._fixed_width = True
-        try:
-            return super().add_subparsers(**kwargs)
-        finally:
-            self._fixed_width = False
-
-    def _get_formatter(self) -> argparse.HelpFormatter:
-        if self._fixed_width:
-            return self.formatter_class(prog=self.prog, width=_FIXED_WIDTH)  # type: ignore[call-arg]
-        return super()._get_formatter()
-
     def error(self, message: str) -> None:  # type: ignore[override]
         # argparse's own usage errors: one line, exit 2, as for every other usage error.
         self.exit(EXIT_USAGE, f"{self.prog}: error: {message} (see '{self.prog} --help')\n")
@@ -292,70 +263,15 @@ def main(argv: Sequence[str] | None = None) -> int:
 _LOG_FORMAT = "%(levelname)s %(name)s: %(message)s"
 
 
-class _ConfigureLoggingOnImport:
-    """A one-shot ``sys.meta_path`` finder: configures ``logging`` right after its first import.
+def _configure_logging(debug: bool) -> None:
+    import logging
 
-    A command that never logs (a whole ``tc scan``) then never imports logging, which is ~4 ms
-    of its start-up; one that does gets the same configuration as if it were set up front,
-    before its first record.
-    """
-
-    def __init__(self, level_name: str) -> None:
-        self.level_name = level_name
-
-    def find_spec(self, name: str, path: Any = None, target: Any = None) -> Any:
-        """:returns: logging's own spec, its loader wrapped; None for every other module."""
-        if name != "logging":
-            return None
-        self.remove()
-        for finder in sys.meta_path:
-            find = getattr(finder, "find_spec", None)
-            spec = None if find is None else find(name, path, target)
-            if spec is not None:
-                break
-        else:
-            return None
-        loader = spec.loader
-        exec_module = getattr(loader, "exec_module", None)
-        if exec_module is None:  # pragma: no cover - the standard library's loaders have it
-            return spec
-        level_name = self.level_name
-
-        def exec_and_configure(module: ModuleType) -> None:
-            exec_module(module)
-            module.basicConfig(level=getattr(module, level_name), format=_LOG_FORMAT)
-
-        loader.exec_module = exec_and_configure
-        return spec
-
-    def remove(self) -> None:
-        """Take the finder out of ``sys.meta_path`` (no error when it is gone)."""
-        if self in sys.meta_path:
-            sys.meta_path.remove(self)
-
-
-@contextmanager
-def _logging_configured(debug: bool) -> Iterator[None]:
-    """``logging.basicConfig`` for the command: now when logging is already imported (or with
-    ``--debug``), else on its first import during the command."""
-    level_name = "DEBUG" if debug else "WARNING"
-    if debug or "logging" in sys.modules:
-        import logging
-
-        logging.basicConfig(level=getattr(logging, level_name), format=_LOG_FORMAT)
-        yield
-        return
-    hook = _ConfigureLoggingOnImport(level_name)
-    sys.meta_path.insert(0, hook)
-    try:
-        yield
-    finally:
-        hook.remove()
+    logging.basicConfig(level=logging.DEBUG if debug else logging.WARNING, format=_LOG_FORMAT)
 
 
 def _run(parser: argparse.ArgumentParser, args: argparse.Namespace, debug: bool) -> int:
-    with _logging_configured(debug):
-        return _run_handler(parser, args, debug)
+    _configure_logging(debug)
+    return _run_handler(parser, args, debug)
 
 
 def _run_handler(parser: argparse.ArgumentParser, args: argparse.Namespace, debug: bool) -> int:
