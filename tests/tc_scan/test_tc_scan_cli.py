@@ -168,3 +168,22 @@ def test_scan_path_imports_no_heavy_backend(scenes: dict[str, str]) -> None:
         [sys.executable, "-c", code], capture_output=True, text=True, env=env, check=True
     ).stdout
     assert out.strip() == "1 []"
+
+
+@pytest.mark.parametrize(
+    "doc",
+    [
+        {},
+        {"programs": [], "findings": [], "classifier_priority": 10},
+        {"a": 'é\u2028<"x">', "b": [1, 2.5, None, True], "c": {"d": {"e": []}}},
+    ],
+)
+def test_write_json_is_exactly_json_dumps(doc: dict[str, object]) -> None:
+    import io
+    import json
+
+    from wpprotect.cli._tc import write_json
+
+    out = io.StringIO()
+    write_json(doc, out)
+    assert out.getvalue() == json.dumps(doc, ensure_ascii=False) + "\n"
