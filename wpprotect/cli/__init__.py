@@ -296,13 +296,7 @@ def _run_handler(parser: argparse.ArgumentParser, args: argparse.Namespace, debu
         except (OSError, ValueError):
             pass
         return EXIT_OK
-    except WPProtectError as exc:
-        if debug:
-            raise
-        _error_line(str(exc))
-        _json_error(args, type(exc).__name__, str(exc))
-        return EXIT_USAGE
-    except OSError as exc:
+    except (WPProtectError, OSError) as exc:  # usage and environment errors: one line, exit 2
         if debug:
             raise
         _error_line(str(exc))
