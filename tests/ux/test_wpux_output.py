@@ -57,6 +57,32 @@ def _run_in_pty(args: list[str], env: dict[str, str]) -> str:
     return b"".join(chunks).decode()
 
 
+@pytest.mark.parametrize("columns", [None, "57", "0", "-3", "wide", "200"])
+def test_help_width_is_what_shutil_would_give(
+    columns: str | None, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    import shutil
+
+    from wpprotect.cli import _terminal_width
+
+    if columns is None:
+        monkeypatch.delenv("COLUMNS", raising=False)
+    else:
+        monkeypatch.setenv("COLUMNS", columns)
+    assert _terminal_width() == shutil.get_terminal_size().columns
+
+
+def test_help_wraps_at_the_terminal_width() -> None:
+    env = dict(os.environ, PYTHONPATH=str(ROOT), COLUMNS="60")
+    out = subprocess.run(
+        [sys.executable, "-m", "wpprotect", "tc", "scan", "--help"],
+        capture_output=True, text=True, env=env, check=True,
+    ).stdout  # fmt: skip
+    lines = out.splitlines()
+    assert max(len(line) for line in lines) <= 58  # argparse keeps 2 columns free
+    assert max(len(line) for line in lines) >= 50  # and does wrap near the width, not at 80
+
+
 def test_help_lists_every_command_and_exit_statuses() -> None:
     proc = run_cli(["--help"])
     assert proc.returncode == 0

@@ -87,7 +87,50 @@ class Terminated(KeyboardInterrupt):
     unwind exactly as on Ctrl-C (a KeyboardInterrupt subclass for that reason)."""
 
 
+def _terminal_width() -> int:
+    """shutil.get_terminal_size().columns, without importing shutil (and its bz2/lzma) at every
+    start: $COLUMNS, else the terminal on stdout, else 80."""
+    try:
+        columns = int(os.environ.get("COLUMNS", "0"))
+    except ValueError:
+        columns = 0
+    if columns <= 0:
+        try:
+            columns = os.get_terminal_size(sys.__stdout__.fileno()).columns  # type: ignore[union-attr]
+        except (AttributeError, ValueError, OSError):
+            columns = 0
+    return columns if columns > 0 else 80
+
+
+class _WidthMixin:
+    """Gives argparse's formatters the terminal width argparse itself would (minus 2), computed
+    on demand: ``add_argument`` builds a formatter for every argument it checks."""
+
+    def __init__(
+        self,
+        prog: str,
+        indent_increment: int = 2,
+        max_help_position: int = 24,
+        width: int | None = None,
+    ) -> None:
+        if width is None:
+            width = _terminal_width() - 2
+        super().__init__(prog, indent_increment, max_help_position, width)  # type: ignore[call-arg]
+
+
+class _Formatter(_WidthMixin, argparse.HelpFormatter):
+    pass
+
+
+class _RawDescriptionFormatter(_WidthMixin, argparse.RawDescriptionHelpFormatter):
+    pass
+
+
 class _Parser(argparse.ArgumentParser):
+    def __init__(self, *args: Any, **kwargs: Any) -> None:
+        kwargs.setdefault("formatter_class", _Formatter)
+        super().__init__(*args, **kwargs)
+
     def error(self, message: str) -> None:  # type: ignore[override]
         # argparse's own usage errors: one line, exit 2, as for every other usage error.
         self.exit(EXIT_USAGE, f"{self.prog}: error: {message} (see '{self.prog} --help')\n")
@@ -107,11 +150,15 @@ def build_parser(modules: Sequence[str] | None = None) -> argparse.ArgumentParse
         description="Operate Datadog Workload Protection (CWS): doctor, TC conflicts, "
         "self-test, flare and disable.",
         epilog=_EPILOG,
-        formatter_class=argparse.RawDescriptionHelpFormatter,
+        formatter_class=_RawDescriptionFormatter,
     )
     parser.add_argument("--version", action="version", version=f"wpprotect {__version__}")
     _add_common(parser, default=False)
-    sub = parser.add_subparsers(dest="command", metavar="COMMAND", parser_class=_Parser)
+    # prog given: argparse would otherwise build a help formatter (and import shutil for the
+    # terminal width) only to print "wpprotect" into the subcommands' usage.
+    sub = parser.add_subparsers(
+        dest="command", metavar="COMMAND", parser_class=_Parser, prog=parser.prog
+    )
     for name in _COMMANDS if modules is None else modules:
         try:
             module = importlib.import_module(name)
@@ -263,15 +310,29 @@ def main(argv: Sequence[str] | None = None) -> int:
 _LOG_FORMAT = "%(levelname)s %(name)s: %(message)s"
 
 
-def _configure_logging(debug: bool) -> None:
+def _configure_logging(debug: bool, *, defer: bool = False) -> None:
+    if defer and not debug:
+        # A command that usually logs nothing (it says so with set_defaults(defer_logging=True))
+        # does not import logging just to configure it: done when its first logger is got.
+        from wpprotect import _log
+
+        _log.defer_config(30, _LOG_FORMAT)  # logging.WARNING
+        return
     import logging
 
     logging.basicConfig(level=logging.DEBUG if debug else logging.WARNING, format=_LOG_FORMAT)
 
 
 def _run(parser: argparse.ArgumentParser, args: argparse.Namespace, debug: bool) -> int:
-    _configure_logging(debug)
-    return _run_handler(parser, args, debug)
+    defer = bool(getattr(args, "defer_logging", False))
+    _configure_logging(debug, defer=defer)
+    try:
+        return _run_handler(parser, args, debug)
+    finally:
+        if defer:
+            from wpprotect import _log
+
+            _log.defer_config(None)  # an embedding program's own set-up is left alone
 
 
 def _run_handler(parser: argparse.ArgumentParser, args: argparse.Namespace, debug: bool) -> int:

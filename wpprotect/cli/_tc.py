@@ -42,7 +42,9 @@ def register(subparsers: Any) -> None:
         help="traffic-control (clsact/tcx/netkit) classifiers and Datadog's network detection",
         description="Inspect the eBPF traffic-control programs that run before Datadog's.",
     )
-    sub = tc.add_subparsers(dest="tc_command", metavar="SUBCOMMAND", parser_class=type(tc))
+    sub = tc.add_subparsers(
+        dest="tc_command", metavar="SUBCOMMAND", parser_class=type(tc), prog=tc.prog
+    )
     scan = sub.add_parser(
         "scan",
         help="list clsact filters and tcx/netkit programs, and what blinds network detection",
@@ -76,7 +78,8 @@ def register(subparsers: Any) -> None:
     scan.add_argument(
         "--json", action="store_true", help="print one JSON document on stdout instead of tables"
     )
-    scan.set_defaults(handler=_scan)
+    # Its modules log through wpprotect._log: logging is imported only if something is logged.
+    scan.set_defaults(handler=_scan, defer_logging=True)
     tc.set_defaults(handler=lambda _args: _usage(tc))
 
 

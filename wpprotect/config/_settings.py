@@ -13,8 +13,6 @@ reading order, and says where the value came from and what it shadows.
 
 from __future__ import annotations
 
-import html
-import logging
 import os
 import re
 import stat
@@ -59,7 +57,6 @@ __all__ = [
     "validate_settings",
 ]
 
-log = logging.getLogger(__name__)
 
 #: The host config directory of the Linux packages (``/etc/datadog-agent``).
 DEFAULT_CONFIG_DIR = Path("/etc/datadog-agent")
@@ -190,6 +187,8 @@ class Setting:
         }
 
     def _repr_html_(self) -> str:
+        import html  # for notebooks only
+
         rows = "".join(
             f"<tr><th>{html.escape(k)}</th><td>{html.escape(str(v))}</td></tr>"
             for k, v in self.to_dict().items()
@@ -493,6 +492,8 @@ class EffectiveValue:
         return f"<EffectiveValue {self.setting.name}={self.value!r} from {where}{extra}>"
 
     def _repr_html_(self) -> str:
+        import html  # for notebooks only
+
         rows = [
             f"<b>{html.escape(self.setting.name)}</b> = <code>{html.escape(repr(self.value))}"
             f"</code> <small>from {html.escape(self.source)}"

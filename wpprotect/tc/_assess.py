@@ -76,11 +76,10 @@ __all__ = [
 
 
 def _log() -> logging.Logger:
-    # logging is imported on first use: a scan that logs nothing never pays for it (~4 ms of
-    # a whole-process `tc scan`).
-    import logging
+    # logging is imported on first use: a scan that logs nothing never pays for it.
+    from wpprotect import _log as log
 
-    return logging.getLogger(__name__)
+    return log.get(__name__)
 
 
 DEFAULT_CLASSIFIER_PRIORITY = 10
