@@ -234,22 +234,3 @@ def test_deferred_logging_set_up_is_cancelled_after_the_command() -> None:
         [sys.executable, "-c", code], capture_output=True, text=True, env=env, check=True
     ).stdout
     assert out.strip() == "None 0"
-
-
-@pytest.mark.parametrize(
-    "doc",
-    [
-        {},
-        {"programs": [], "findings": [], "classifier_priority": 10},
-        {"a": 'é\u2028<"x">', "b": [1, 2.5, None, True], "c": {"d": {"e": []}}},
-    ],
-)
-def test_write_json_is_exactly_json_dumps(doc: dict[str, object]) -> None:
-    import io
-    import json
-
-    from wpprotect.cli._tc import write_json
-
-    out = io.StringIO()
-    write_json(doc, out)
-    assert out.getvalue() == json.dumps(doc, ensure_ascii=False) + "\n"

@@ -11,7 +11,7 @@ import pytest
 
 from tests.tc_scan._scene import Scene, run
 from wpprotect.errors import BPFError, InvalidArgumentError, NetnsNotFoundError
-from wpprotect.tc import TCInspector, TCProgram, TCReport, _bpf, _netns
+from wpprotect.tc import TCInspector, TCProgram, TCReport, _bpf, _bpfsys, _netns
 
 
 @pytest.fixture(scope="module")
@@ -211,14 +211,14 @@ def test_device_deleted_mid_scan_is_a_warning(
     scene.veth(ns, "w4i0", "w4i1")
     fd = scene.prog(_bpf.TC_ACT_UNSPEC, "classifier_ingr")
     kept = scene.bpf_filter(ns, "w4i0", "ingress", prio=10, handle=1, name="dd", fd=fd)
-    real_query = _bpf.prog_query
+    real_query = _bpfsys.query
 
-    def query_after_deleting(ifindex: int, attach_type: int) -> _bpf.QueryResult | None:
+    def query_after_deleting(ifindex: int, attach_type: int) -> _bpfsys.QueryTuple | None:
         if ifindex == victim and attach_type == _bpf.BPF_TCX_INGRESS:
             run("ip", "-n", ns, "link", "del", "w4h0")  # the kernel now answers ENODEV
         return real_query(ifindex, attach_type)
 
-    monkeypatch.setattr(_bpf, "prog_query", query_after_deleting)
+    monkeypatch.setattr(_bpfsys, "query", query_after_deleting)
     report = TCInspector(netns=ns).scan()
     assert [w for w in report.warnings if "w4h0" in w and "vanished" in w]
     assert [p.prog_id for p in report.programs] == [kept]
@@ -229,8 +229,8 @@ def test_kernel_without_tcx_is_not_an_error(
     world: dict[str, object], monkeypatch: pytest.MonkeyPatch
 ) -> None:
     # Before Linux 6.6 BPF_PROG_QUERY answers EINVAL for attach types 46/47, which
-    # _bpf.prog_query reports as None; this kernel has tcx, so that answer is simulated.
-    monkeypatch.setattr(_bpf, "prog_query", lambda ifindex, attach_type: None)
+    # _bpfsys.query reports as None; this kernel has tcx, so that answer is simulated.
+    monkeypatch.setattr(_bpfsys, "query", lambda ifindex, attach_type: None)
     report = TCInspector(netns=str(world["a"])).scan()
     assert report.tcx_supported is False
     assert report.warnings == ()
@@ -242,14 +242,14 @@ def test_one_unreadable_namespace_does_not_hide_the_others(
     world: dict[str, object], monkeypatch: pytest.MonkeyPatch
 ) -> None:
     b_ino = _netns.resolve_netns(str(world["b"])).ino
-    real_query = _bpf.prog_query
+    real_query = _bpfsys.query
 
-    def failing_in_b(ifindex: int, attach_type: int) -> _bpf.QueryResult | None:
+    def failing_in_b(ifindex: int, attach_type: int) -> _bpfsys.QueryTuple | None:
         if os.stat("/proc/thread-self/ns/net").st_ino == b_ino:
             raise BPFError("BPF_PROG_QUERY failed: Input/output error", errno=5)
         return real_query(ifindex, attach_type)
 
-    monkeypatch.setattr(_bpf, "prog_query", failing_in_b)
+    monkeypatch.setattr(_bpfsys, "query", failing_in_b)
     report = TCInspector(netns="all").scan()
     assert [w for w in report.warnings if str(world["b"]) in w and "could not be read" in w]
     assert any(p.netns == world["a"] for p in report.programs)

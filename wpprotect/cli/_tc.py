@@ -13,9 +13,9 @@ from __future__ import annotations
 
 import argparse
 import sys
-from typing import Any, TextIO
+from typing import Any
 
-__all__ = ["register", "write_json"]
+__all__ = ["register"]
 
 _EXIT_OK = 0
 _EXIT_ACTION = 1
@@ -89,30 +89,6 @@ def _usage(parser: argparse.ArgumentParser) -> int:
     return _EXIT_USAGE
 
 
-def write_json(doc: dict[str, Any], out: TextIO) -> None:
-    """Write ``doc`` as one line of compact JSON, the same bytes as ``json.dumps(doc,
-    ensure_ascii=False) + "\\n"``, and flush.
-
-    Compact on purpose: json's C encoder is used only without ``indent``, and a node with a
-    thousand pods gives a document of megabytes (``indent=2`` costs ~10x more to print). Written
-    one top-level member at a time, without building (and page-faulting in) one string of the
-    whole document (~2 ms of 1.6 MB).
-
-    :param doc: a JSON-ready dict.
-    :param out: a text stream, e.g. ``sys.stdout``.
-    """
-    import json
-
-    encode = json.JSONEncoder(ensure_ascii=False).encode
-    sep = "{"
-    for key, value in doc.items():
-        out.write(f"{sep}{encode(key)}: ")
-        out.write(encode(value))
-        sep = ", "
-    out.write("}\n" if doc else "{}\n")
-    out.flush()
-
-
 def _scan(args: argparse.Namespace) -> int:
     import gc
 
@@ -135,19 +111,14 @@ def _scan_report(args: argparse.Namespace) -> int:
         netns=args.netns, probe=args.probe, classifier_priority=args.classifier_priority
     )
     report = inspector.scan()  # WPProtectError → one line on stderr, exit 2 (cli.main)
-    if args.json:
-        # One assessment only: to_dict() runs it (and reads the agent's config at most once).
-        doc = report.to_dict(args.classifier_priority)
-        write_json(doc, sys.stdout)
-        # Finding.needs_action: "error" and "warning" need action, "info" does not.
-        return _EXIT_ACTION if any(f["severity"] != "info" for f in doc["findings"]) else 0
+    # One assessment (it reads the agent's config at most once), for the output and the status.
     assessment = report.assess(args.classifier_priority)
-    sys.stdout.write(report.table() + "\n")
-    table = getattr(assessment, "table", None)
-    if callable(table):
-        sys.stdout.write("\n" + str(table()) + "\n")
-    else:  # pragma: no cover - the model always has one
-        for finding in assessment.findings:
-            sys.stdout.write(f"{finding.severity}: {finding.code}: {finding.message}\n")
+    if args.json:
+        # The same bytes as json.dumps(report.to_dict(...)), written row by row (TCReport).
+        sys.stdout.write(report.json_with(assessment))
+        sys.stdout.write("\n")
+        sys.stdout.flush()
+        return _EXIT_ACTION if not assessment.ok else _EXIT_OK
+    sys.stdout.write(f"{report.table()}\n\n{assessment.table()}\n")
     sys.stdout.flush()
-    return _EXIT_ACTION if any(f.needs_action for f in assessment.findings) else _EXIT_OK
+    return _EXIT_ACTION if not assessment.ok else _EXIT_OK

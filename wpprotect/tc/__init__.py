@@ -5,12 +5,39 @@
 - :class:`TCReport` holds what it saw (:class:`TCProgram` rows) and judges it with
   :meth:`TCReport.assess` against Datadog's classifier priority (:class:`Finding` rows).
 
-This package is pyroute2's only home in wpprotect; the scan itself does not need it.
+This package is pyroute2's only home in wpprotect; the scan itself does not need it. The names
+below are loaded on first use, so that the scan's reader (which needs neither attrs nor the
+result model) can start before they are.
 """
 
 from __future__ import annotations
 
-from wpprotect.tc._inspector import TCInspector
-from wpprotect.tc._model import Assessment, Finding, TCProgram, TCReport
+import importlib
+from typing import TYPE_CHECKING, Any
+
+if TYPE_CHECKING:
+    from wpprotect.tc._inspector import TCInspector
+    from wpprotect.tc._model import Assessment, Finding, TCProgram, TCReport
 
 __all__ = ["Assessment", "Finding", "TCInspector", "TCProgram", "TCReport"]
+
+_LAZY = {
+    "Assessment": "wpprotect.tc._model",
+    "Finding": "wpprotect.tc._model",
+    "TCInspector": "wpprotect.tc._inspector",
+    "TCProgram": "wpprotect.tc._model",
+    "TCReport": "wpprotect.tc._model",
+}
+
+
+def __getattr__(name: str) -> Any:
+    module = _LAZY.get(name)
+    if module is None:
+        raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
+    value = getattr(importlib.import_module(module), name)
+    globals()[name] = value
+    return value
+
+
+def __dir__() -> list[str]:
+    return sorted({*globals(), *__all__})

@@ -31,15 +31,13 @@ from __future__ import annotations
 import ctypes
 import errno as _errno
 import os
-import platform
 import struct
-import threading
-from collections.abc import Iterable
-from typing import Final, Literal, NoReturn
+from typing import Final, Literal
 
 import attrs
 
-from wpprotect.errors import BPFError, CapabilityError, InvalidArgumentError
+from wpprotect.errors import BPFError, InvalidArgumentError
+from wpprotect.tc import _bpfsys
 
 __all__ = [
     "BPF_F_AFTER",
@@ -93,16 +91,16 @@ __all__ = [
 
 # --- constants (include/uapi/linux/bpf.h, pkt_cls.h) ------------------------------------------
 
-_BPF_PROG_LOAD: Final = 5
-_BPF_PROG_ATTACH: Final = 8
-_BPF_PROG_DETACH: Final = 9
-_BPF_PROG_TEST_RUN: Final = 10
-_BPF_PROG_GET_FD_BY_ID: Final = 13
-_BPF_OBJ_GET_INFO_BY_FD: Final = 15
-_BPF_PROG_QUERY: Final = 16
-_BPF_LINK_CREATE: Final = 28
-_BPF_LINK_GET_FD_BY_ID: Final = 30
-_BPF_ENABLE_STATS: Final = 32
+_BPF_PROG_LOAD: Final = _bpfsys.BPF_PROG_LOAD
+_BPF_PROG_ATTACH: Final = _bpfsys.BPF_PROG_ATTACH
+_BPF_PROG_DETACH: Final = _bpfsys.BPF_PROG_DETACH
+_BPF_PROG_TEST_RUN: Final = _bpfsys.BPF_PROG_TEST_RUN
+_BPF_PROG_GET_FD_BY_ID: Final = _bpfsys.BPF_PROG_GET_FD_BY_ID
+_BPF_OBJ_GET_INFO_BY_FD: Final = _bpfsys.BPF_OBJ_GET_INFO_BY_FD
+_BPF_PROG_QUERY: Final = _bpfsys.BPF_PROG_QUERY
+_BPF_LINK_CREATE: Final = _bpfsys.BPF_LINK_CREATE
+_BPF_LINK_GET_FD_BY_ID: Final = _bpfsys.BPF_LINK_GET_FD_BY_ID
+_BPF_ENABLE_STATS: Final = _bpfsys.BPF_ENABLE_STATS
 
 BPF_PROG_TYPE_SCHED_CLS: Final = 3
 """``BPF_PROG_TYPE_SCHED_CLS``: tc classifiers (clsact filters, tcx and netkit programs)."""
@@ -210,50 +208,10 @@ def stops_chain(verdict: str, attach: str = "clsact") -> bool:
     return verdict in _TC_STOPPING
 
 
-# --- the syscall ------------------------------------------------------------------------------
+# --- the syscall (wpprotect.tc._bpfsys) -------------------------------------------------------
 
-# asm/unistd_64.h (x86_64) and asm-generic/unistd.h (aarch64, riscv64).
-_NR_BPF: Final = {
-    "x86_64": 321,
-    "amd64": 321,
-    "aarch64": 280,
-    "arm64": 280,
-    "riscv64": 280,
-    "i386": 357,
-    "i686": 357,
-    "s390x": 351,
-    "ppc64le": 361,
-    "ppc64": 361,
-}
-
-_libc: ctypes.CDLL | None = None
-
-
-def _syscall_fn() -> tuple[ctypes.CDLL, int]:
-    global _libc  # noqa: PLW0603 - loaded once, on first use, so importing stays cheap
-    machine = platform.machine()
-    nr = _NR_BPF.get(machine)
-    if nr is None:
-        raise BPFError(f"bpf(2) syscall number unknown for machine {machine!r}")
-    if _libc is None:
-        _libc = ctypes.CDLL(None, use_errno=True)
-        _libc.syscall.restype = ctypes.c_long
-    return _libc, nr
-
-
-def _cmd_name(cmd: int) -> str:
-    return {
-        _BPF_PROG_LOAD: "BPF_PROG_LOAD",
-        _BPF_PROG_ATTACH: "BPF_PROG_ATTACH",
-        _BPF_PROG_DETACH: "BPF_PROG_DETACH",
-        _BPF_PROG_TEST_RUN: "BPF_PROG_TEST_RUN",
-        _BPF_PROG_GET_FD_BY_ID: "BPF_PROG_GET_FD_BY_ID",
-        _BPF_OBJ_GET_INFO_BY_FD: "BPF_OBJ_GET_INFO_BY_FD",
-        _BPF_PROG_QUERY: "BPF_PROG_QUERY",
-        _BPF_LINK_CREATE: "BPF_LINK_CREATE",
-        _BPF_LINK_GET_FD_BY_ID: "BPF_LINK_GET_FD_BY_ID",
-        _BPF_ENABLE_STATS: "BPF_ENABLE_STATS",
-    }.get(cmd, f"bpf cmd {cmd}")
+_syscall_fn = _bpfsys.syscall_fn
+_raise = _bpfsys.raise_error
 
 
 def _bpf(cmd: int, attr: ctypes.Array[ctypes.c_char], *, target: str | None = None) -> int:
@@ -265,22 +223,6 @@ def _bpf(cmd: int, attr: ctypes.Array[ctypes.c_char], *, target: str | None = No
     if ret < 0:
         _raise(ctypes.get_errno(), cmd, target)
     return int(ret)
-
-
-def _raise(err: int, cmd: int, target: str | None) -> NoReturn:
-    """Raise the error of a failed bpf(2) command (EPERM names the missing capability)."""
-    name = _cmd_name(cmd)
-    if err == _errno.EPERM:
-        raise CapabilityError(
-            f"{name} was refused (EPERM): it needs CAP_BPF (or CAP_SYS_ADMIN)"
-            + (
-                " and CAP_NET_ADMIN"
-                if cmd in (_BPF_LINK_CREATE, _BPF_PROG_ATTACH, _BPF_PROG_DETACH, _BPF_PROG_QUERY)
-                else ""
-            ),
-            target=target,
-        )
-    raise BPFError(f"{name} failed: {os.strerror(err)}", errno=err, target=target)
 
 
 def _attr(size: int) -> ctypes.Array[ctypes.c_char]:
@@ -503,87 +445,8 @@ def prog_query(ifindex: int, attach_type: int) -> QueryResult | None:
     :raises BPFError: ``errno == ENODEV`` when the device vanished; other kernel errors.
     :raises CapabilityError: CAP_NET_ADMIN / CAP_BPF is missing.
     """
-    # Count-only first, in one attr buffer reused by every call of this thread (a scan asks
-    # twice per device: allocating and formatting per call was half the cost); the ids are
-    # read only for a hook that has programs.
-    attr, libc, nr = _query_attr()
-    _memset(attr, 0, 64)
-    _pack_ii(attr, 0, ifindex, attach_type)
-    if libc.syscall(nr, _BPF_PROG_QUERY, attr, 64) >= 0:
-        flags, count = _unpack_flags_count(attr, 12)
-        if count == 0:
-            (revision,) = _unpack_q(attr, 56)
-            # Frozen, so one empty result per (flags, revision) serves every idle device.
-            key = (flags, revision)
-            empty = _EMPTY.get(key)
-            if empty is None:
-                empty = _EMPTY[key] = QueryResult((), (), flags, revision)
-            return empty
-        return _prog_query_ids(ifindex, attach_type)
-    err = ctypes.get_errno()
-    if err == _errno.EINVAL:
-        return None
-    _raise(err, _BPF_PROG_QUERY, f"ifindex {ifindex} attach_type {attach_type}")
-
-
-_query_local = threading.local()
-_EMPTY: dict[tuple[int, int], QueryResult] = {}
-_pack_ii = struct.Struct("<II").pack_into
-_unpack_q = struct.Struct("<Q").unpack_from
-# query.attach_flags @12, query.prog_cnt @24 (with prog_ids @16 between them).
-_unpack_flags_count = struct.Struct("<I8xI").unpack_from
-_memset = ctypes.memset
-
-
-def _query_attr() -> tuple[ctypes.Array[ctypes.c_char], ctypes.CDLL, ctypes.c_long]:
-    found: tuple[ctypes.Array[ctypes.c_char], ctypes.CDLL, ctypes.c_long] | None = getattr(
-        _query_local, "attr", None
-    )
-    if found is None:
-        libc, nr = _syscall_fn()
-        # syscall(2) takes the number as a long: passed as one, not as a C int.
-        found = _query_local.attr = (_attr(64), libc, ctypes.c_long(nr))
-    return found
-
-
-def _prog_query_ids(ifindex: int, attach_type: int) -> QueryResult | None:
-    target = f"ifindex {ifindex} attach_type {attach_type}"
-    # Two calls: the count, then the ids; retry if programs were added in between (ENOSPC).
-    for _ in range(8):
-        attr = _attr(64)
-        struct.pack_into("<II", attr, 0, ifindex, attach_type)
-        try:
-            _bpf(_BPF_PROG_QUERY, attr, target=target)
-        except BPFError as exc:
-            if exc.errno == _errno.EINVAL:
-                return None
-            raise
-        (count,) = struct.unpack_from("<I", attr, 24)
-        (revision,) = struct.unpack_from("<Q", attr, 56)
-        (flags,) = struct.unpack_from("<I", attr, 12)
-        if count == 0:
-            return QueryResult((), (), flags, revision)
-        cap = count + 4
-        progs = (ctypes.c_uint32 * cap)()
-        links = (ctypes.c_uint32 * cap)()
-        attr = _attr(64)
-        struct.pack_into("<II", attr, 0, ifindex, attach_type)
-        struct.pack_into("<Q", attr, 16, ctypes.addressof(progs))
-        struct.pack_into("<I", attr, 24, cap)
-        struct.pack_into("<Q", attr, 40, ctypes.addressof(links))
-        try:
-            _bpf(_BPF_PROG_QUERY, attr, target=target)
-        except BPFError as exc:
-            if exc.errno == _errno.ENOSPC:
-                continue
-            if exc.errno == _errno.EINVAL:
-                return None
-            raise
-        (count,) = struct.unpack_from("<I", attr, 24)
-        (revision,) = struct.unpack_from("<Q", attr, 56)
-        (flags,) = struct.unpack_from("<I", attr, 12)
-        return QueryResult(tuple(progs[:count]), tuple(links[:count]), flags, revision)
-    raise BPFError("BPF_PROG_QUERY kept changing under us", errno=_errno.ENOSPC, target=target)
+    found = _bpfsys.query(ifindex, attach_type)
+    return None if found is None else QueryResult(*found)
 
 
 # --- attaching (lab and tests) ----------------------------------------------------------------
@@ -814,54 +677,9 @@ def probe_verdict(prog_id: int) -> int:
         os.close(fd)
 
 
-# --- capabilities -----------------------------------------------------------------------------
+# --- capabilities (wpprotect.tc._bpfsys) -----------------------------------------------------
 
-CAPABILITIES: Final = {
-    "CAP_NET_ADMIN": 12,
-    "CAP_SYS_ADMIN": 21,
-    "CAP_PERFMON": 38,
-    "CAP_BPF": 39,
-}
+CAPABILITIES: Final = _bpfsys.CAPABILITIES
 """The capabilities TC inspection cares about, by bit number (include/uapi/linux/capability.h)."""
-
-
-def capabilities(status_text: str | None = None) -> set[str]:
-    """The effective capabilities (among :data:`CAPABILITIES`) of this process.
-
-    :param status_text: the text of a ``/proc/<pid>/status`` file; read from ``/proc/self``
-        when None.
-    :returns: the names held, e.g. ``{"CAP_NET_ADMIN", "CAP_SYS_ADMIN", "CAP_BPF", ...}``.
-    :raises CapabilityError: the ``CapEff`` line is missing or malformed.
-    """
-    if status_text is None:
-        # open(), not pathlib: the scan path never imports pathlib (start-up time).
-        with open("/proc/self/status", encoding="utf-8") as f:
-            status_text = f.read()
-    for line in status_text.splitlines():
-        if line.startswith("CapEff:"):
-            try:
-                mask = int(line.split(":", 1)[1].strip(), 16)
-            except ValueError as exc:
-                raise CapabilityError(f"unreadable CapEff line {line!r}") from exc
-            return {name for name, bit in CAPABILITIES.items() if mask >> bit & 1}
-    raise CapabilityError("no CapEff line in the process status")
-
-
-def require(*caps: str, held: Iterable[str] | None = None) -> None:
-    """Raise unless every named capability is held.
-
-    ``CAP_BPF`` is also satisfied by ``CAP_SYS_ADMIN`` (kernels before 5.8 know only the latter).
-
-    :param caps: names from :data:`CAPABILITIES`.
-    :param held: the capabilities to check against (default: :func:`capabilities`).
-    :raises InvalidArgumentError: a name is not in :data:`CAPABILITIES`.
-    :raises CapabilityError: naming the first missing capability.
-    """
-    for cap in caps:
-        if cap not in CAPABILITIES:
-            raise InvalidArgumentError(f"unknown capability {cap!r}; known: {sorted(CAPABILITIES)}")
-    have = capabilities() if held is None else set(held)
-    for cap in caps:
-        if cap in have or (cap in ("CAP_BPF", "CAP_PERFMON") and "CAP_SYS_ADMIN" in have):
-            continue
-        raise CapabilityError(f"{cap} is missing (run as root or grant {cap})")
+capabilities = _bpfsys.capabilities
+require = _bpfsys.require

@@ -130,9 +130,9 @@ def read_netns(ref: _netns.NetnsRef, *, tcx: bool = True) -> _RawNetns:
                 "for a consistent picture"
             )
         if tcx:
-            from wpprotect.tc import _bpf
+            from wpprotect.tc import _bpfsys
 
-            query = _bpf.prog_query
+            query = _bpfsys.query
             tcx_types: tuple[int, ...] = (BPF_TCX_INGRESS, BPF_TCX_EGRESS)
             netkit_types = (*tcx_types, BPF_NETKIT_PEER, BPF_NETKIT_PRIMARY)
             for link in links:
@@ -157,12 +157,11 @@ def read_netns(ref: _netns.NetnsRef, *, tcx: bool = True) -> _RawNetns:
                         continue
                     if tcx_supported is None and attach_type in tcx_types:
                         tcx_supported = True
-                    if result.prog_ids:
+                    prog_ids, link_ids, _flags, revision = result
+                    if prog_ids:
                         hooks.extend(
-                            _HookProg(link.ifindex, attach_type, pos, pid, lid, result.revision)
-                            for pos, (pid, lid) in enumerate(
-                                zip(result.prog_ids, result.link_ids, strict=False)
-                            )
+                            _HookProg(link.ifindex, attach_type, pos, pid, lid, revision)
+                            for pos, (pid, lid) in enumerate(zip(prog_ids, link_ids, strict=False))
                         )
     return _RawNetns(ref, names, filters, hooks, warnings, tcx_supported)
 
@@ -234,11 +233,11 @@ class TCInspector:
             tcx queries, CAP_SYS_ADMIN to read program details and enter namespaces).
         :raises NetnsNotFoundError: the namespace asked for does not exist (nothing is created).
         """
-        from wpprotect.tc import _bpf
+        from wpprotect.tc import _bpfsys
         from wpprotect.tc._model import NamespaceInfo, TCReport
 
         # Checked before anything is opened: one clear error instead of a partial report.
-        _bpf.require("CAP_NET_ADMIN", "CAP_SYS_ADMIN")
+        _bpfsys.require("CAP_NET_ADMIN", "CAP_SYS_ADMIN")
         refs = self.namespaces()
         raws = self._read_all(refs)
 
