@@ -7,8 +7,8 @@ Scenes are built by :class:`wpprotect.tc._lab.Lab` (namespaces ``wptc4b-*``, rem
    an up device gets a ``noqueue`` root qdisc, and that is what bpftool's per-device qdisc dumps
    pay for (with the devices down it takes ~380 ms here instead of ~900 ms):
 
-   - whole process ``python -m wpprotect tc scan --json --netns NAME`` (with and without
-     ``--classifier-priority``, which decides whether the agent's config is read) against
+   - whole process ``wpprotect tc scan --json --netns NAME`` (the installed command; with and
+     without ``--classifier-priority``, which decides whether the agent's config is read) against
      ``ip netns exec NAME bpftool net -j`` and against a loop of
      ``tc -n NAME -j filter show dev X ingress|egress`` (sampled on 100 devices, extrapolated
      to all 1000 interfaces x 2 directions);
@@ -82,6 +82,12 @@ def _proc(argv: Sequence[str], runs: int) -> tuple[float, float]:
         cpu = (after.ru_utime - before.ru_utime) + (after.ru_stime - before.ru_stime)
         best_wall, best_cpu = min(best_wall, wall), min(best_cpu, cpu)
     return best_wall, best_cpu
+
+
+def _wpprotect() -> list[str]:
+    """The installed ``wpprotect`` command (what people run), else ``python -m wpprotect``."""
+    script = Path(sys.executable).with_name("wpprotect")
+    return [str(script)] if script.exists() else [sys.executable, "-m", "wpprotect"]
 
 
 def _settle() -> None:
@@ -228,25 +234,32 @@ def _breakdown(netns_name: str) -> list[tuple[str, float]]:
     return list(parts.items())
 
 
-# One cold `tc scan --json` in steps, as the CLI runs them (cli.main is the same calls): each
-# step's clock starts where the previous one stopped. The interpreter's own start is "python -c
-# pass"; runpy is what `python -m` adds to it.
+# One cold `tc scan --json --classifier-priority 10` in steps, as the CLI runs them (cli._tc and
+# tc._prefetch.scan are the same calls): each step's clock starts where the previous one
+# stopped. The interpreter's own start is "python -c pass".
 _TIMELINE = """\
 import time
 t = [time.perf_counter()]
 import sys, os, gc
 def mark(): t.append(time.perf_counter())
-import runpy, importlib.util; mark()
-import typing, re, enum; mark()
-import argparse, signal, wpprotect.cli; mark()
+import wpprotect.cli; mark()
 argv = ["tc", "scan", "--json", "--netns", sys.argv[1], "--classifier-priority", "10"]
 args = wpprotect.cli.build_parser([wpprotect.cli._command_module(argv)]).parse_args(argv); mark()
 gc.disable()
-import attrs; mark()
-from wpprotect.tc import TCInspector; mark()
-import json, ctypes, wpprotect.tc._bpf, wpprotect.tc._vendors; mark()
-report = TCInspector(netns=args.netns, classifier_priority=10).scan(); mark()
-import wpprotect.tc._assess; mark()
+from wpprotect.tc import _bpfsys, _prefetch
+from wpprotect.tc._inspector import TCInspector; mark()
+inspector = TCInspector(netns=args.netns, classifier_priority=10)
+_bpfsys.require("CAP_NET_ADMIN", "CAP_SYS_ADMIN")
+refs = inspector.namespaces()
+child = _prefetch._Child.start(inspector, refs); mark()
+import json
+from wpprotect.tc import _assess, _bpf, _model, _vendors; mark()
+chunks = []
+while chunk := os.read(child.fd, 1 << 20): chunks.append(chunk)
+mark()
+child.close()
+raws = _prefetch._decode(b"".join(chunks), refs); mark()
+report = inspector._report(raws); mark()
 assessment = report.assess(10); mark()
 text = report.json_with(assessment); mark()
 with open(os.devnull, "w") as out:
@@ -254,15 +267,14 @@ with open(os.devnull, "w") as out:
 print(" ".join(str(b - a) for a, b in zip(t, t[1:])))
 """
 _TIMELINE_STEPS = (
-    "runpy, importlib.util (what `python -m` adds)",
-    "typing, re, enum (attrs needs them too)",
-    "import wpprotect.cli (argparse, signal)",
+    "import wpprotect.cli (typing, argparse, signal)",
     "build the tc parser, parse argv",
-    "import attrs (its own imports: inspect, platform...)",
-    "import wpprotect.tc (_socket, threading, 5 attrs classes)",
-    "import json, ctypes, _bpf, _vendors (scan's lazy imports)",
-    "TCInspector.scan() (netlink, BPF_PROG_QUERY, join)",
-    "import _assess",
+    "import the reader (_prefetch, _netlink, _netns, ctypes)",
+    "capabilities, namespaces, fork the reader",
+    "parent: import attrs, model, vendors, assess, json",
+    "parent: wait for the child's data (it read meanwhile)",
+    "decode the child's tuples",
+    "join: prog info, vendor, verdict, TCProgram (1500)",
     "report.assess(10) (findings)",
     "report.json_with(assessment) (1.6 MB of JSON text)",
     "",  # the devnull open
@@ -318,9 +330,10 @@ def scene_one_namespace() -> None:
         scale = 1000 / len(hosts)
         tc_loop = (time.perf_counter() - start) * scale
         tc_cpu = ((after.ru_utime - before.ru_utime) + (after.ru_stime - before.ru_stime)) * scale
-        cli = [sys.executable, "-m", "wpprotect", "tc", "scan", "--json", "--netns", name]
+        cli = [*_wpprotect(), "tc", "scan", "--json", "--netns", name]
         whole, whole_cpu = _proc(cli, 9)
         whole_p, whole_p_cpu = _proc([*cli, "--classifier-priority", "10"], 9)
+        dash_m, _ = _proc([sys.executable, "-m", "wpprotect", *cli[-5:]], 9)
         inspector = TCInspector(netns=name)
         inproc, no_tcx, floor = _interleaved(
             [inspector.scan, TCInspector(netns=name, tcx=False).scan, _floor(name)], 11
@@ -336,6 +349,7 @@ def scene_one_namespace() -> None:
     _row("tc -j filter show dev X ingress|egress x 2000 (from 200)", tc_loop, tc_cpu)
     _row("wpprotect tc scan --json --netns NS (whole process)", whole, whole_cpu, bpftool)
     _row("  ... --classifier-priority 10 (agent config not read)", whole_p, whole_p_cpu, bpftool)
+    _row("  ... as python -m wpprotect (runpy on top)", dash_m, None, bpftool)
     _row("TCInspector(netns=NS).scan() in-process", inproc, None, bpftool)
     _row("  ... tcx=False (no BPF_PROG_QUERY per device)", no_tcx, None, bpftool)
     _row("lean floor: same dumps + queries, struct-only, no decoding", floor, None, bpftool)
@@ -372,7 +386,7 @@ def scene_many_namespaces() -> None:
         after = resource.getrusage(resource.RUSAGE_CHILDREN)
         loop = time.perf_counter() - start
         loop_cpu = (after.ru_utime - before.ru_utime) + (after.ru_stime - before.ru_stime)
-        cli = [sys.executable, "-m", "wpprotect", "tc", "scan", "--json", "--netns", "all",
+        cli = [*_wpprotect(), "tc", "scan", "--json", "--netns", "all",
                "--classifier-priority", "10"]  # fmt: skip
         whole, whole_cpu = _proc(cli, 5)
         inproc, three_workers = _interleaved(

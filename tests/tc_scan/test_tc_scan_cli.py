@@ -206,15 +206,15 @@ def test_a_warning_during_a_scan_has_the_cli_format(scenes: dict[str, str], debu
         "with contextlib.redirect_stdout(io.StringIO()):\n"
         f"    rc = main(['tc', 'scan', '--json', '--netns', {scenes['bad']!r}]"
         f" + {['--debug'] if debug else []!r})\n"
-        "import logging\n"
-        "print(rc, len(logging.getLogger().handlers))\n"
+        "print(rc)\n"
     )
     env = dict(os.environ, PYTHONPATH=str(ROOT))
     proc = subprocess.run(
         [sys.executable, "-c", code], capture_output=True, text=True, env=env, check=True
     )
-    assert proc.stdout.strip() == "1 1"
-    assert "WARNING wpprotect.tc._inspector: odd device 7" in proc.stderr
+    assert proc.stdout.strip() == "1"
+    # Once, whichever process read the namespace (the CLI forks its reader).
+    assert proc.stderr.count("WARNING wpprotect.tc._inspector: odd device 7\n") == 1
     assert ("DEBUG wpprotect.tc._inspector: detail 8" in proc.stderr) is debug
 
 

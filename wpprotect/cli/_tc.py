@@ -105,12 +105,15 @@ def _scan(args: argparse.Namespace) -> int:
 
 
 def _scan_report(args: argparse.Namespace) -> int:
-    from wpprotect.tc import TCInspector
+    from wpprotect.tc import _prefetch
+    from wpprotect.tc._inspector import TCInspector
 
     inspector = TCInspector(
         netns=args.netns, probe=args.probe, classifier_priority=args.classifier_priority
     )
-    report = inspector.scan()  # WPProtectError → one line on stderr, exit 2 (cli.main)
+    # inspector.scan(), with the kernel read in a child process while this one imports the
+    # model (the same report and errors; a WPProtectError is one line on stderr, exit 2).
+    report = _prefetch.scan(inspector)
     # One assessment (it reads the agent's config at most once), for the output and the status.
     assessment = report.assess(args.classifier_priority)
     if args.json:

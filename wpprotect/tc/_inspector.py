@@ -234,12 +234,17 @@ class TCInspector:
         :raises NetnsNotFoundError: the namespace asked for does not exist (nothing is created).
         """
         from wpprotect.tc import _bpfsys
-        from wpprotect.tc._model import NamespaceInfo, TCReport
 
         # Checked before anything is opened: one clear error instead of a partial report.
         _bpfsys.require("CAP_NET_ADMIN", "CAP_SYS_ADMIN")
         refs = self.namespaces()
-        raws = self._read_all(refs)
+        return self._report(self._read_all(refs))
+
+    # -- internals ---------------------------------------------------------------------------
+
+    def _report(self, raws: list[_RawNetns | str]) -> TCReport:
+        """The report of what the readers returned (a string: a namespace skipped, and why)."""
+        from wpprotect.tc._model import NamespaceInfo, TCReport
 
         warnings: list[str] = []
         tcx_supported: bool | None = None
@@ -265,8 +270,6 @@ class TCInspector:
             classifier_priority=self.classifier_priority,
             classifier_priority_source=None if self.classifier_priority is None else "caller",
         )
-
-    # -- internals ---------------------------------------------------------------------------
 
     def _read_one(self, ref: _netns.NetnsRef) -> _RawNetns | str:
         if self._before_read is not None:
