@@ -19,7 +19,8 @@ Scenes are built by :class:`wpprotect.tc._lab.Lab` (namespaces ``wptc4b-*``, rem
 2. 100 namespaces x 10 interfaces: ``--netns all`` against a loop of
    ``ip netns exec NS bpftool net -j`` over those namespaces;
 
-3. scaling: 10, 100, 1000 and 4000 interfaces, in-process, per-interface cost.
+3. scaling: 10, 100, 1000 and 4000 interfaces, in-process, per-interface cost, with bpftool's
+   beside it.
 
 Also: start-up cost of the CLI module chain, which heavy backends a whole scan imports, and a
 cold whole-process timeline (interpreter, imports, scan, assessment, JSON) in scene 1.
@@ -413,10 +414,15 @@ def scene_scaling() -> None:
             t, floor = _interleaved(
                 [TCInspector(netns=ns.name).scan, _floor(ns.name)], 5 if ifaces > 1000 else 9
             )
+            # bpftool's per-device qdisc dumps make it O(N^2): one run is enough at 4000.
+            bpftool, _ = _proc(
+                ["ip", "netns", "exec", ns.name, "bpftool", "net", "-j"], 1 if ifaces > 1000 else 3
+            )
         print(
             f"  {ifaces:5d} interfaces: scan {_ms(t)} {t / ifaces * 1e6:6.1f} us/interface; "
             f"floor {_ms(floor)} {floor / ifaces * 1e6:6.1f} us/interface; "
-            f"{t / floor:4.2f}x the floor"
+            f"{t / floor:4.2f}x the floor; bpftool {_ms(bpftool)} "
+            f"{bpftool / ifaces * 1e6:7.1f} us/interface"
         )
 
 

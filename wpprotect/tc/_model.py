@@ -217,9 +217,11 @@ class TCProgram:
         }
 
     def to_json(self) -> str:
-        """:returns: ``json.dumps(self.to_dict(), ensure_ascii=False)``, the same bytes, written
-        out field by field (a scan of a node has thousands of programs: building each dict and
-        encoding it generically costs ~2.5x more)."""
+        """The program as JSON text, written out field by field (a scan of a node has thousands
+        of programs: building each dict and encoding it generically costs ~2.5x more).
+
+        :returns: ``json.dumps(self.to_dict(), ensure_ascii=False)``, the same bytes.
+        """
         try:
             return (
                 f'{{"netns": {_jstr(self.netns)}, "ifname": {_jstr(self.ifname)}, '
@@ -338,8 +340,10 @@ class Finding:
         }
 
     def to_json(self) -> str:
-        """:returns: ``json.dumps(self.to_dict(), ensure_ascii=False)``, the same bytes, written
-        out field by field (see :meth:`TCProgram.to_json`)."""
+        """The finding as JSON text, written out field by field (see :meth:`TCProgram.to_json`).
+
+        :returns: ``json.dumps(self.to_dict(), ensure_ascii=False)``, the same bytes.
+        """
         try:
             return (
                 f'{{"code": {_jstr(self.code)}, "severity": {_jstr(self.severity)}, '
