@@ -432,6 +432,36 @@ def test_people_renderings() -> None:
     assert "Fix:" in f._repr_html_()
 
 
+def test_many_findings_are_grouped_for_people() -> None:
+    # 30 pod interfaces behind Cilium at priority 1, one at priority 5: people get one row per
+    # kind of finding with counts; the data (to_dict, --json) keeps every finding.
+    progs = [
+        TCProgram(f"ns{i % 3}", f"lxc{i}", i, "ingress", "clsact", priority=1, handle=1,
+                  name=f"cil_from_container-lxc{i}", prog_id=7)
+        for i in range(30)
+    ] + [
+        TCProgram("ns0", "lxc99", 99, "ingress", "clsact", priority=5, handle=1,
+                  name="cil_from_container-lxc99", prog_id=8)
+    ]  # fmt: skip
+    a = TCReport(programs=progs, classifier_priority=10).assess()
+    assert len(a.findings) == 31
+    text = a.table()
+    head, _rule, *rows = text.split("\n\n")[0].splitlines()
+    assert head.split() == ["#", "severity", "code", "vendor", "prio", "hooks", "namespaces",
+                            "first", "at"]  # fmt: skip
+    cells = [r.split() for r in rows]
+    assert [(c[2], c[4], c[5], c[6]) for c in cells] == [
+        ("network-blind", "1", "30", "3"),
+        ("lower-classifier-priority", "5", "1", "1"),
+    ]
+    assert "(and 29 more like it)" in text
+    assert "fix for [1]: " in text
+    assert text.endswith(a.summary())
+    assert len(text.splitlines()) < 15
+    # At most max_rows findings: one row each, as before.
+    assert len(a.table(max_rows=31).split("\n\n")[0].splitlines()) == 2 + 31
+
+
 def test_html_escapes_names() -> None:
     evil = clsact("<script>", 1)
     assert "<script>" not in evil._repr_html_()

@@ -472,19 +472,53 @@ class Assessment:
             )
         return head + "; no classifier priority fixes this: see each finding's fix."
 
-    def table(self) -> str:
-        """A report for people: a short table (one numbered row per finding), each finding's
-        message by number, the distinct fixes, then the summary line.
+    def table(self, max_rows: int = 20) -> str:
+        """A report for people: a short table, each row's message by number, the distinct
+        fixes, then the summary line.
 
+        Up to ``max_rows`` findings, one row per finding. Beyond that (a node with hundreds of
+        pod interfaces), one row per kind of finding (same severity, code, vendor, vendor
+        priority and fix) with how many hooks and namespaces it covers, and the first one's
+        message; :meth:`to_dict` and ``--json`` still list every finding.
+
+        :param max_rows: the most findings shown one per row.
         :returns: plain text, lines joined by ``\\n``.
         """
         if not self.findings:
             return self.summary()
-        rows = [(i, *f._row()[:-1]) for i, f in enumerate(self.findings, 1)]
-        lines = [render_table(("#", *_FINDING_COLUMNS[:-1]), rows), ""]
-        lines += [f"[{i}] {_printable(f.message)}" for i, f in enumerate(self.findings, 1)]
+        if len(self.findings) <= max_rows:
+            rows: list[tuple[object, ...]] = [
+                (i, *f._row()[:-1]) for i, f in enumerate(self.findings, 1)
+            ]
+            lines = [render_table(("#", *_FINDING_COLUMNS[:-1]), rows), ""]
+            lines += [f"[{i}] {_printable(f.message)}" for i, f in enumerate(self.findings, 1)]
+            numbered = list(enumerate(self.findings, 1))
+        else:
+            groups: dict[tuple[object, ...], list[Finding]] = {}
+            for f in self.findings:
+                key = (f.severity, f.code, f.vendor, f.vendor_priority, f.fix)
+                groups.setdefault(key, []).append(f)
+            rows = []
+            lines = []
+            numbered = []
+            for i, members in enumerate(groups.values(), 1):
+                first = members[0]
+                namespaces = {f.netns for f in members if f.netns is not None}
+                where = "/".join(x for x in (first.netns, first.ifname, first.direction) if x)
+                rows.append(
+                    (i, first.severity, first.code, first.vendor, first.vendor_priority,
+                     len(members), len(namespaces), where or "node")
+                )  # fmt: skip
+                more = len(members) - 1
+                lines.append(
+                    f"[{i}] {_printable(first.message)}"
+                    + (f" (and {more} more like it)" if more else "")
+                )
+                numbered.append((i, first))
+            head = ("#", "severity", "code", "vendor", "prio", "hooks", "namespaces", "first at")
+            lines = [render_table(head, rows), "", *lines]
         fixes: dict[str, list[int]] = {}
-        for i, f in enumerate(self.findings, 1):
+        for i, f in numbered:
             if f.fix:
                 fixes.setdefault(f.fix, []).append(i)
         if fixes:
