@@ -361,10 +361,18 @@ def test_report_priority_resolution_order(monkeypatch: pytest.MonkeyPatch) -> No
         source = "/etc/datadog-agent/system-probe.yaml"
 
     from wpprotect import config
+    from wpprotect.config import _settings
 
+    monkeypatch.setattr(_settings, "may_be_set", lambda *_a, **_k: True)
     monkeypatch.setattr(config, "effective_value", lambda *_a, **_k: Found())
     a = TCReport(programs=[CILIUM]).assess()
     assert (a.classifier_priority, a.classifier_priority_source) == (7, Found.source)
+
+    # No agent file names the key: the default, and the files are not parsed at all.
+    monkeypatch.setattr(_settings, "may_be_set", lambda *_a, **_k: False)
+    a = TCReport(programs=[CILIUM]).assess()
+    assert (a.classifier_priority, a.classifier_priority_source) == (10, "default")
+    monkeypatch.setattr(_settings, "may_be_set", lambda *_a, **_k: True)
 
     def broken(*_a: object, **_k: object) -> object:
         raise OSError("no agent here")
