@@ -247,10 +247,10 @@ import wpprotect.cli; mark()
 argv = ["tc", "scan", "--json", "--netns", sys.argv[1], "--classifier-priority", "10"]
 args = wpprotect.cli.build_parser([wpprotect.cli._command_module(argv)]).parse_args(argv); mark()
 gc.disable()
-from wpprotect.tc import _bpfsys, _prefetch
+from wpprotect.tc import _caps, _prefetch
 from wpprotect.tc._inspector import TCInspector; mark()
 inspector = TCInspector(netns=args.netns, classifier_priority=10)
-_bpfsys.require("CAP_NET_ADMIN", "CAP_SYS_ADMIN")
+_caps.require("CAP_NET_ADMIN", "CAP_SYS_ADMIN")
 refs = inspector.namespaces()
 child = _prefetch._Child.start(inspector, refs); mark()
 import json

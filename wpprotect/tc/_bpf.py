@@ -37,7 +37,7 @@ from typing import Final, Literal
 import attrs
 
 from wpprotect.errors import BPFError, InvalidArgumentError
-from wpprotect.tc import _bpfsys
+from wpprotect.tc import _bpfsys, _caps
 
 __all__ = [
     "BPF_F_AFTER",
@@ -677,9 +677,9 @@ def probe_verdict(prog_id: int) -> int:
         os.close(fd)
 
 
-# --- capabilities (wpprotect.tc._bpfsys) -----------------------------------------------------
+# --- capabilities (wpprotect.tc._caps) -----------------------------------------------------
 
-CAPABILITIES: Final = _bpfsys.CAPABILITIES
+CAPABILITIES: Final = _caps.CAPABILITIES
 """The capabilities TC inspection cares about, by bit number (include/uapi/linux/capability.h)."""
-capabilities = _bpfsys.capabilities
-require = _bpfsys.require
+capabilities = _caps.capabilities
+require = _caps.require

@@ -233,10 +233,10 @@ class TCInspector:
             tcx queries, CAP_SYS_ADMIN to read program details and enter namespaces).
         :raises NetnsNotFoundError: the namespace asked for does not exist (nothing is created).
         """
-        from wpprotect.tc import _bpfsys
+        from wpprotect.tc import _caps
 
         # Checked before anything is opened: one clear error instead of a partial report.
-        _bpfsys.require("CAP_NET_ADMIN", "CAP_SYS_ADMIN")
+        _caps.require("CAP_NET_ADMIN", "CAP_SYS_ADMIN")
         refs = self.namespaces()
         return self._report(self._read_all(refs))
 

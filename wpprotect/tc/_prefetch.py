@@ -25,7 +25,7 @@ import sys
 import threading
 from typing import TYPE_CHECKING, Any
 
-from wpprotect.tc import _bpfsys, _netlink
+from wpprotect.tc import _caps, _netlink
 from wpprotect.tc._inspector import TCInspector, _HookProg, _RawNetns
 
 if TYPE_CHECKING:
@@ -158,7 +158,7 @@ def scan(inspector: TCInspector) -> TCReport:
     :param inspector: what to scan and how.
     """
     # Checked, and the namespaces resolved, before anything is forked: the same clear errors.
-    _bpfsys.require("CAP_NET_ADMIN", "CAP_SYS_ADMIN")
+    _caps.require("CAP_NET_ADMIN", "CAP_SYS_ADMIN")
     refs = inspector.namespaces()
     child = _Child.start(inspector, refs)
     raws = None
