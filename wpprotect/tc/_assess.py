@@ -188,7 +188,7 @@ def group_hooks(programs: Iterable[TCProgram]) -> dict[HookKey, tuple[TCProgram,
     groups: dict[HookKey, list[TCProgram]] = defaultdict(list)
     for p in programs:
         groups[(p.netns, p.ifname, p.direction)].append(p)
-    return {k: tuple(sorted(v, key=_order)) for k, v in groups.items()}
+    return {k: (v[0],) if len(v) == 1 else tuple(sorted(v, key=_order)) for k, v in groups.items()}
 
 
 def annotate_programs(
@@ -461,24 +461,22 @@ def assess(
             per_ns[r.program.netns] = val if cur is None else min(cur, val)
 
     findings: list[Finding] = []
+    priority_fix = _priority_fix(recommended) if recommended else ""
     for r in raws:
         rp = r.program
-        findings.append(
-            Finding(
-                code=r.code,
-                severity=r.severity,
-                netns=None if rp is None else rp.netns,
-                ifname=None if rp is None else rp.ifname,
-                direction=None if rp is None else rp.direction,
-                vendor=None if rp is None else rp.vendor,
-                vendor_priority=None if rp is None else rp.priority,
-                classifier_priority=prio,
-                recommended_classifier_priority=recommended if r.fixable else None,
-                message=r.message,
-                fix=_priority_fix(recommended) if r.fixable and recommended else r.fix,
-                prog_id=None if rp is None else rp.prog_id,
-            )
-        )
+        # Positional, in Finding's field order (one per blocking hook: thousands on a node).
+        if rp is None:
+            findings.append(
+                Finding(r.code, r.severity, None, None, None, None, None, prio,
+                        recommended if r.fixable else None, r.message,
+                        priority_fix if r.fixable and recommended else r.fix, None)
+            )  # fmt: skip
+        else:
+            findings.append(
+                Finding(r.code, r.severity, rp.netns, rp.ifname, rp.direction, rp.vendor,
+                        rp.priority, prio, recommended if r.fixable else None, r.message,
+                        priority_fix if r.fixable and recommended else r.fix, rp.prog_id)
+            )  # fmt: skip
 
     for version, what in ((agent_version, "agent_version"), (cilium_version, "cilium_version")):
         if version is not None:
