@@ -12,7 +12,6 @@ ruamel.yaml) are imported only when the object that needs them is first used, so
 from __future__ import annotations
 
 import importlib
-from typing import TYPE_CHECKING, Any
 
 from wpprotect.errors import (
     AgentError,
@@ -44,7 +43,10 @@ from wpprotect.errors import (
     WPProtectError,
 )
 
+TYPE_CHECKING = False  # typing.TYPE_CHECKING without importing typing (start-up time)
 if TYPE_CHECKING:
+    from typing import Any
+
     from wpprotect.agent import AgentVersion, Flare, FlareUpload, SecretFinding, SelfTestResult
     from wpprotect.config import (
         ConfigDocuments,

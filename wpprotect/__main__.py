@@ -1,5 +1,5 @@
-"""``python -m wpprotect``: the same CLI as the ``wpprotect`` command."""
+"""``python -m wpprotect``: the same command as ``wpprotect``."""
 
-from wpprotect.cli import main
+from wpprotect._launch import main
 
 raise SystemExit(main())

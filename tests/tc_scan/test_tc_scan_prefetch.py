@@ -154,7 +154,7 @@ def test_wire_format_round_trip(spaces: dict[str, Any]) -> None:
                 out.append(r)
                 continue
             out.append(
-                (r.ref, r.names, r.warnings, r.tcx_supported,
+                (r.ref, r.names, r.warnings, r.tcx_supported, r.progs,
                  [tuple(getattr(f, k) for k in f.__slots__) for f in r.filters],
                  [tuple(getattr(h, k) for k in h.__slots__) for h in r.hooks])
             )  # fmt: skip
@@ -162,5 +162,6 @@ def test_wire_format_round_trip(spaces: dict[str, Any]) -> None:
 
     assert flat(back) == flat(raws)
     assert any(not isinstance(r, str) and r.filters for r in raws)
+    assert any(not isinstance(r, str) and any(r.progs.values()) for r in raws)
     with pytest.raises(ValueError, match="unexpected"):
         _prefetch._decode(_prefetch._encode(raws), refs[:-1])

@@ -13,9 +13,11 @@ result model) can start before they are.
 from __future__ import annotations
 
 import importlib
-from typing import TYPE_CHECKING, Any
 
+TYPE_CHECKING = False  # typing.TYPE_CHECKING without importing typing (start-up time)
 if TYPE_CHECKING:
+    from typing import Any
+
     from wpprotect.tc._inspector import TCInspector
     from wpprotect.tc._model import Assessment, Finding, TCProgram, TCReport
 

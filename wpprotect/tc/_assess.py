@@ -49,7 +49,6 @@ from typing import TYPE_CHECKING
 import attrs
 
 from wpprotect.errors import BPFError, InvalidArgumentError
-from wpprotect.tc._bpf import probe_verdict, stops_chain
 from wpprotect.tc._model import Assessment, Finding, Severity, TCProgram
 from wpprotect.tc._vendors import (
     DATADOG,
@@ -58,6 +57,7 @@ from wpprotect.tc._vendors import (
     resolve_verdict,
     signatures,
 )
+from wpprotect.tc._verdicts import stops_chain
 
 if TYPE_CHECKING:
     import logging
@@ -226,6 +226,8 @@ def annotate_programs(
         code: int | None = None
         if probe and sig.documented_verdict is None and p.prog_id and p.kind == "bpf":
             if p.prog_id not in probed:
+                from wpprotect.tc._bpf import probe_verdict  # ctypes: only when probing
+
                 try:
                     probed[p.prog_id] = probe_verdict(p.prog_id)
                 except BPFError as exc:

@@ -32,12 +32,30 @@ import ctypes
 import errno as _errno
 import os
 import struct
-from typing import Final, Literal
+from typing import Final
 
 import attrs
 
 from wpprotect.errors import BPFError, InvalidArgumentError
 from wpprotect.tc import _bpfsys, _caps
+from wpprotect.tc._verdicts import (  # re-exported
+    TC_ACT_OK,
+    TC_ACT_PIPE,
+    TC_ACT_QUEUED,
+    TC_ACT_RECLASSIFY,
+    TC_ACT_REDIRECT,
+    TC_ACT_REPEAT,
+    TC_ACT_SHOT,
+    TC_ACT_STOLEN,
+    TC_ACT_TRAP,
+    TC_ACT_UNSPEC,
+    TCX_DROP,
+    TCX_NEXT,
+    TCX_PASS,
+    TCX_REDIRECT,
+    stops_chain,
+    verdict_name,
+)
 
 __all__ = [
     "BPF_F_AFTER",
@@ -127,87 +145,6 @@ BPF_F_ID: Final = 1 << 5
 BPF_F_LINK: Final = 1 << 13
 """``BPF_F_LINK``: the relative object is a link, not a program."""
 
-TC_ACT_UNSPEC: Final = -1
-"""Continue with the next classifier (clsact, direct-action)."""
-TC_ACT_OK: Final = 0
-"""Accept the packet and stop classification: later filters never run."""
-TC_ACT_RECLASSIFY: Final = 1
-"""Reclassify (direct-action cls_bpf turns it into UNSPEC)."""
-TC_ACT_SHOT: Final = 2
-"""Drop the packet."""
-TC_ACT_PIPE: Final = 3
-"""Pipe (direct-action cls_bpf turns it into UNSPEC)."""
-TC_ACT_STOLEN: Final = 4
-"""Consumed by the program."""
-TC_ACT_QUEUED: Final = 5
-"""Queued (direct-action cls_bpf turns it into UNSPEC)."""
-TC_ACT_REPEAT: Final = 6
-"""Repeat (direct-action cls_bpf turns it into UNSPEC)."""
-TC_ACT_REDIRECT: Final = 7
-"""Redirected to another device by the program."""
-TC_ACT_TRAP: Final = 8
-"""Trap, equivalent to STOLEN in the software path."""
-
-TCX_NEXT: Final = -1
-"""tcx/netkit: run the next program (and then the clsact filters)."""
-TCX_PASS: Final = 0
-"""tcx/netkit: accept; no later tcx program and no clsact filter runs."""
-TCX_DROP: Final = 2
-"""tcx/netkit: drop."""
-TCX_REDIRECT: Final = 7
-"""tcx/netkit: redirected by the program."""
-
-_TC_NAMES: Final = {
-    -1: "unspec",
-    0: "ok",
-    1: "reclassify",
-    2: "shot",
-    3: "pipe",
-    4: "stolen",
-    5: "queued",
-    6: "repeat",
-    7: "redirect",
-    8: "trap",
-    1 << 28: "jump",
-    2 << 28: "goto_chain",
-}
-_TCX_NAMES: Final = {-1: "next", 0: "pass", 2: "drop", 7: "redirect"}
-# net/sched/cls_bpf.c cls_bpf_exec_opcode: only these pass through in direct-action mode, every
-# other value becomes TC_ACT_UNSPEC; and `if (ret == TC_ACT_UNSPEC) continue; break;`.
-_TC_STOPPING: Final = frozenset({"ok", "shot", "stolen", "trap", "redirect"})
-# include/net/tcx.h tcx_action_code: PASS, DROP and REDIRECT are kept, anything else is NEXT.
-_TCX_STOPPING: Final = frozenset({"pass", "drop", "redirect"})
-
-AttachKind = Literal["clsact", "tcx", "netkit"]
-
-
-def verdict_name(code: int, attach: str = "clsact") -> str:
-    """Name a program's return code the way the hook it is attached to reads it.
-
-    :param code: the signed return value (e.g. from :func:`prog_test_run`).
-    :param attach: ``"clsact"`` (``TC_ACT_*`` names: ``ok``, ``unspec``, ``shot``, ``redirect``...)
-        or ``"tcx"`` / ``"netkit"`` (``pass``, ``next``, ``drop``, ``redirect``).
-    :returns: the lower-case name; for tcx/netkit an unknown code is named ``next`` (the kernel
-        maps it to TCX_NEXT); for clsact an unknown code is its decimal value.
-    """
-    if attach in ("tcx", "netkit"):
-        return _TCX_NAMES.get(code, "next")
-    return _TC_NAMES.get(code, str(code))
-
-
-def stops_chain(verdict: str, attach: str = "clsact") -> bool:
-    """Whether a verdict ends the hook's processing, so programs after it never see the packet.
-
-    :param verdict: a name from :func:`verdict_name`.
-    :param attach: ``"clsact"``, ``"tcx"`` or ``"netkit"``.
-    :returns: True for ``ok``/``shot``/``stolen``/``trap``/``redirect`` on clsact (direct-action)
-        and for ``pass``/``drop``/``redirect`` on tcx/netkit.
-    """
-    if attach in ("tcx", "netkit"):
-        return verdict in _TCX_STOPPING
-    return verdict in _TC_STOPPING
-
-
 # --- the syscall (wpprotect.tc._bpfsys) -------------------------------------------------------
 
 _syscall_fn = _bpfsys.syscall_fn
@@ -285,9 +222,7 @@ def prog_get_fd_by_id(prog_id: int) -> int:
     :raises BPFError: ``errno == ENOENT`` when the program no longer exists.
     :raises CapabilityError: CAP_SYS_ADMIN (or CAP_BPF) is missing.
     """
-    attr = _attr(12)
-    struct.pack_into("<I", attr, 0, prog_id)
-    return _bpf(_BPF_PROG_GET_FD_BY_ID, attr, target=f"prog {prog_id}")
+    return _bpfsys.prog_fd(prog_id)
 
 
 @attrs.frozen
@@ -322,33 +257,8 @@ class ProgInfo:
         return attrs.asdict(self)
 
 
-_PROG_INFO_LEN: Final = 232
-
-
 def _info_by_fd(fd: int, target: str) -> ProgInfo:
-    info = _attr(_PROG_INFO_LEN)
-    attr = _attr(16)
-    struct.pack_into("<IIQ", attr, 0, fd, _PROG_INFO_LEN, _addr(info))
-    _bpf(_BPF_OBJ_GET_INFO_BY_FD, attr, target=target)
-    ptype, pid = struct.unpack_from("<II", info, 0)
-    tag = info.raw[8:16].hex()
-    jited, xlated = struct.unpack_from("<II", info, 16)
-    (load_time,) = struct.unpack_from("<Q", info, 40)
-    (uid,) = struct.unpack_from("<I", info, 48)
-    name = info.raw[64:80].split(b"\0", 1)[0].decode("ascii", "replace")
-    run_time_ns, run_cnt = struct.unpack_from("<QQ", info, 192)
-    return ProgInfo(
-        id=pid,
-        type=ptype,
-        tag=tag,
-        name=name,
-        load_time_ns=load_time,
-        run_cnt=run_cnt,
-        run_time_ns=run_time_ns,
-        xlated_prog_len=xlated,
-        jited_prog_len=jited,
-        created_by_uid=uid,
-    )
+    return ProgInfo(*_bpfsys.info_fields_by_fd(fd, target))
 
 
 def prog_info(prog_id: int | None = None, *, fd: int | None = None) -> ProgInfo:

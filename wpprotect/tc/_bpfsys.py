@@ -12,11 +12,14 @@ import errno as _errno
 import os
 import struct
 import threading
-from typing import Final, NoReturn
 
 from wpprotect.errors import BPFError, CapabilityError
 
-__all__ = ["QueryTuple", "query"]
+TYPE_CHECKING = False  # typing.TYPE_CHECKING without importing typing (start-up time)
+if TYPE_CHECKING:
+    from typing import Final, NoReturn
+
+__all__ = ["ProgFields", "QueryTuple", "info_fields_by_fd", "prog_fields", "query"]
 
 # bpf(2) commands (include/uapi/linux/bpf.h).
 BPF_PROG_LOAD: Final = 5
@@ -190,3 +193,61 @@ def _query_ids(ifindex: int, attach_type: int) -> QueryTuple | None:
         (flags,) = struct.unpack_from("<I", attr, 12)
         return (tuple(progs[:count]), tuple(links[:count]), flags, revision)
     raise BPFError("BPF_PROG_QUERY kept changing under us", errno=_errno.ENOSPC, target=target)
+
+
+# --- program info -------------------------------------------------------------------------------
+
+#: ``bpf_prog_info`` as :class:`wpprotect.tc._bpf.ProgInfo`'s fields, in order: id, type, tag,
+#: name, load_time_ns, run_cnt, run_time_ns, xlated_prog_len, jited_prog_len, created_by_uid.
+ProgFields = tuple[int, int, str, str, int, int, int, int, int, int]
+
+_PROG_INFO_LEN: Final = 232
+
+
+def info_fields_by_fd(fd: int, target: str) -> ProgFields:
+    """``BPF_OBJ_GET_INFO_BY_FD`` of a program fd, as :data:`ProgFields`.
+
+    :raises BPFError: the kernel refused.
+    :raises CapabilityError: CAP_SYS_ADMIN / CAP_BPF is missing.
+    """
+    info = ctypes.create_string_buffer(_PROG_INFO_LEN)
+    attr = ctypes.create_string_buffer(16)
+    struct.pack_into("<IIQ", attr, 0, fd, _PROG_INFO_LEN, ctypes.addressof(info))
+    _call(BPF_OBJ_GET_INFO_BY_FD, attr, target)
+    ptype, pid = struct.unpack_from("<II", info, 0)
+    jited, xlated = struct.unpack_from("<II", info, 16)
+    (load_time,) = struct.unpack_from("<Q", info, 40)
+    (uid,) = struct.unpack_from("<I", info, 48)
+    name = info.raw[64:80].split(b"\0", 1)[0].decode("ascii", "replace")
+    run_time_ns, run_cnt = struct.unpack_from("<QQ", info, 192)
+    tag = info.raw[8:16].hex()
+    return (pid, ptype, tag, name, load_time, run_cnt, run_time_ns, xlated, jited, uid)
+
+
+def prog_fd(prog_id: int) -> int:
+    """``BPF_PROG_GET_FD_BY_ID``: a new fd for the program (the caller closes it).
+
+    :raises BPFError: ``errno == ENOENT`` when the program no longer exists.
+    :raises CapabilityError: CAP_SYS_ADMIN (or CAP_BPF) is missing.
+    """
+    attr = ctypes.create_string_buffer(12)
+    struct.pack_into("<I", attr, 0, prog_id)
+    return _call(BPF_PROG_GET_FD_BY_ID, attr, f"prog {prog_id}")
+
+
+def prog_fields(prog_id: int) -> ProgFields | None:
+    """A program's ``bpf_prog_info`` by id, or None when it no longer exists (``ENOENT``).
+
+    :raises BPFError: any other failure.
+    :raises CapabilityError: CAP_SYS_ADMIN / CAP_BPF is missing.
+    """
+    try:
+        fd = prog_fd(prog_id)
+    except BPFError as exc:
+        if exc.errno == _errno.ENOENT:
+            return None
+        raise
+    try:
+        return info_fields_by_fd(fd, f"prog {prog_id}")
+    finally:
+        os.close(fd)

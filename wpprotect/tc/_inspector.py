@@ -18,14 +18,16 @@ from __future__ import annotations
 import errno
 import os
 from collections.abc import Callable, Iterable
-from typing import TYPE_CHECKING, Any, Literal
 
 from wpprotect.errors import BPFError, CapabilityError, InvalidArgumentError, TCError
 from wpprotect.tc import _netlink, _netns
 
+TYPE_CHECKING = False  # typing.TYPE_CHECKING without importing typing (start-up time)
 if TYPE_CHECKING:
     import logging
+    from typing import Any, Literal
 
+    from wpprotect.tc import _bpfsys
     from wpprotect.tc._model import TCProgram, TCReport
 
 __all__ = ["TCInspector"]
@@ -54,7 +56,10 @@ _HOOKS: dict[int, tuple[Literal["tcx", "netkit"], Literal["ingress", "egress"]]]
 }
 # What the join learns per (program, filter name, hook): prog_name, prog_tag, vendor, verdict,
 # verdict_source, run_cnt, run_time_ns, load_time_ns.
-_Details = tuple[str | None, str | None, str, str | None, Any, int | None, int | None, int | None]
+if TYPE_CHECKING:
+    _Details = tuple[
+        str | None, str | None, str, str | None, Any, int | None, int | None, int | None
+    ]
 _GEN_FLAGS = ((1, "skip_hw"), (2, "skip_sw"), (4, "in_hw"), (8, "not_in_hw"), (16, "verbose"))
 
 
@@ -78,11 +83,12 @@ class _HookProg:
 class _RawNetns:
     """What one worker read in one namespace, before the program join."""
 
-    __slots__ = ("filters", "hooks", "names", "ref", "tcx_supported", "warnings")
+    __slots__ = ("filters", "hooks", "names", "progs", "ref", "tcx_supported", "warnings")
 
     def __init__(  # noqa: PLR0917 - a record, built positionally
         self, ref: _netns.NetnsRef, names: dict[int, str], filters: list[_netlink.FilterRecord],
         hooks: list[_HookProg], warnings: list[str], tcx_supported: bool | None,
+        progs: dict[int, _bpfsys.ProgFields | None] | None = None,
     ) -> None:  # fmt: skip
         self.ref = ref
         self.names = names
@@ -90,19 +96,29 @@ class _RawNetns:
         self.hooks = hooks
         self.warnings = warnings
         self.tcx_supported = tcx_supported
+        #: bpf_prog_info of every program id seen (None: it vanished before it was read).
+        self.progs: dict[int, _bpfsys.ProgFields | None] = {} if progs is None else progs
 
 
 def _hw_flags(flags_gen: int) -> tuple[str, ...]:
     return tuple(name for bit, name in _GEN_FLAGS if flags_gen & bit)
 
 
-def read_netns(ref: _netns.NetnsRef, *, tcx: bool = True) -> _RawNetns:
-    """Read the clsact filters and tcx/netkit programs of one namespace (no program info).
+def read_netns(
+    ref: _netns.NetnsRef,
+    *,
+    tcx: bool = True,
+    info_cache: dict[int, _bpfsys.ProgFields | None] | None = None,
+) -> _RawNetns:
+    """Read the clsact filters and tcx/netkit programs of one namespace, and the
+    ``bpf_prog_info`` of each program they run.
 
     Runs in the calling thread, which enters ``ref`` for the duration (and comes back).
 
     :param ref: the namespace.
     :param tcx: also ask ``BPF_PROG_QUERY`` for tcx/netkit programs.
+    :param info_cache: program infos already read in this scan (programs are shared across
+        namespaces), filled in here.
     :raises NetnsGoneError: the namespace vanished before it could be entered.
     """
     warnings: list[str] = []
@@ -163,7 +179,18 @@ def read_netns(ref: _netns.NetnsRef, *, tcx: bool = True) -> _RawNetns:
                             _HookProg(link.ifindex, attach_type, pos, pid, lid, revision)
                             for pos, (pid, lid) in enumerate(zip(prog_ids, link_ids, strict=False))
                         )
-    return _RawNetns(ref, names, filters, hooks, warnings, tcx_supported)
+    # Program info needs no namespace: one BPF_OBJ_GET_INFO_BY_FD per program id of the scan.
+    from wpprotect.tc import _bpfsys
+
+    cache = {} if info_cache is None else info_cache
+    progs: dict[int, _bpfsys.ProgFields | None] = {}
+    for prog_id in {f.prog_id for f in filters if f.prog_id is not None} | {
+        h.prog_id for h in hooks
+    }:
+        if prog_id not in cache:
+            cache[prog_id] = _bpfsys.prog_fields(prog_id)
+        progs[prog_id] = cache[prog_id]
+    return _RawNetns(ref, names, filters, hooks, warnings, tcx_supported, progs)
 
 
 class TCInspector:
@@ -208,6 +235,8 @@ class TCInspector:
         self.classifier_priority = classifier_priority
         self.workers = workers
         self.tcx = tcx
+        # Program infos read during the current scan (shared by its namespaces).
+        self._info_cache: dict[int, _bpfsys.ProgFields | None] = {}
         # Test hook: called with each namespace just before it is read (e.g. to delete it).
         self._before_read: Callable[[_netns.NetnsRef], None] | None = None
 
@@ -275,7 +304,7 @@ class TCInspector:
         if self._before_read is not None:
             self._before_read(ref)
         try:
-            return read_netns(ref, tcx=self.tcx)
+            return read_netns(ref, tcx=self.tcx, info_cache=self._info_cache)
         except _netns.NetnsGoneError as exc:
             _log().info("skipping %s: %s", ref.label, exc)
             return f"{ref.label}: network namespace vanished during the scan; skipped"
@@ -300,11 +329,9 @@ class TCInspector:
 
     def _join(self, raws: Iterable[_RawNetns], warnings: list[str]) -> list[TCProgram]:
         """Build the programs: program info once per id, vendor, verdict."""
-        from wpprotect.tc import _bpf
         from wpprotect.tc._model import TCProgram
         from wpprotect.tc._vendors import identify, resolve_verdict, signatures
 
-        cache = _bpf.ProgInfoCache()
         table = signatures()  # once for the whole join (it takes a lock)
         probed: dict[int, int | None] = {}
         memo: dict[tuple[int | None, str, str], _Details] = {}
@@ -320,15 +347,15 @@ class TCInspector:
             return found
 
         def prog_fields(prog_id: int | None) -> tuple[Any, ...]:
-            # Per program, whatever its filter names: the bpf_prog_info fields.
+            # Per program, whatever its filter names: the bpf_prog_info fields the reader read.
             found = infos.get(prog_id)
             if found is None:
-                info = None if prog_id is None else cache.get(prog_id)
+                info = None if prog_id is None else progs.get(prog_id)
+                # id, type, tag, name, load_time_ns, run_cnt, run_time_ns, ... (ProgFields)
                 found = infos[prog_id] = (
                     (info, None, None, None, None, None)
                     if info is None
-                    else (info, info.name, info.tag, info.run_cnt, info.run_time_ns,
-                          info.load_time_ns)
+                    else (info, info[3], info[2], info[5], info[6], info[4])
                 )  # fmt: skip
             return found
 
@@ -352,6 +379,9 @@ class TCInspector:
         egress = _netlink.EGRESS_PARENT
         not_bpf: _Details = (None, None, "unknown", None, None, None, None, None)
         protocols: dict[int, str] = {}
+        progs: dict[int, _bpfsys.ProgFields | None] = {}
+        for raw in raws:
+            progs.update(raw.progs)
         for raw in raws:
             label = raw.ref.label
             ns_id = raw.ref.id

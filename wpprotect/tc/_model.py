@@ -15,10 +15,14 @@ directions a veth's host side would use for them.
 from __future__ import annotations
 
 from collections.abc import Iterable, Mapping, Sequence
-from json.encoder import encode_basestring as _jstr  # json.dumps' own (C) string encoder
 from typing import Any, Literal
 
 import attrs
+
+try:  # json.dumps' own (C) string encoder, without importing the json package
+    from _json import encode_basestring as _jstr
+except ImportError:  # pragma: no cover - a Python without the C accelerator
+    from json.encoder import encode_basestring as _jstr
 
 __all__ = [
     "Assessment",
@@ -397,6 +401,10 @@ class NamespaceInfo:
         """:returns: the fields as a JSON-ready dict."""
         return {"label": self.label, "id": self.id, "path": self.path}
 
+    def to_json(self) -> str:
+        """:returns: ``json.dumps(self.to_dict(), ensure_ascii=False)``, the same bytes."""
+        return f'{{"label": {_jstr(self.label)}, "id": {_js(self.id)}, "path": {_js(self.path)}}}'
+
 
 def _coerce_findings(value: Iterable[Finding]) -> tuple[Finding, ...]:
     return tuple(value)
@@ -648,18 +656,29 @@ class TCReport:
         :param assessment: what :meth:`assess` returned for this report.
         """
         a = assessment
-        tail = _dumps(
-            {
-                "classifier_priority": a.classifier_priority,
-                "classifier_priority_source": a.classifier_priority_source,
-                "recommended_classifier_priority": a.recommended_classifier_priority,
-                "fixable_by_priority": a.fixable_by_priority,
-                "warnings": list(self.warnings),
-                "namespaces": [n.to_dict() for n in self.namespaces],
-                "tcx_supported": self.tcx_supported,
-                "probe": self.probe,
-            }
-        )
+        try:
+            tail = (
+                f'"classifier_priority": {_ji(a.classifier_priority)}, '
+                f'"classifier_priority_source": {_jstr(a.classifier_priority_source)}, '
+                f'"recommended_classifier_priority": {_ji(a.recommended_classifier_priority)}, '
+                f'"fixable_by_priority": {_ji(a.fixable_by_priority)}, '
+                f'"warnings": [{", ".join(map(_jstr, self.warnings))}], '
+                f'"namespaces": [{", ".join([n.to_json() for n in self.namespaces])}], '
+                f'"tcx_supported": {_ji(self.tcx_supported)}, "probe": {_ji(self.probe)}}}'
+            )
+        except TypeError:  # a field holding a value of another type than declared
+            tail = _dumps(
+                {
+                    "classifier_priority": a.classifier_priority,
+                    "classifier_priority_source": a.classifier_priority_source,
+                    "recommended_classifier_priority": a.recommended_classifier_priority,
+                    "fixable_by_priority": a.fixable_by_priority,
+                    "warnings": list(self.warnings),
+                    "namespaces": [n.to_dict() for n in self.namespaces],
+                    "tcx_supported": self.tcx_supported,
+                    "probe": self.probe,
+                }
+            )[1:]
         return "".join(
             (
                 '{"programs": [',
@@ -667,7 +686,7 @@ class TCReport:
                 '], "findings": [',
                 ", ".join([f.to_json() for f in a.findings]),
                 "], ",
-                tail[1:],
+                tail,
             )
         )
 

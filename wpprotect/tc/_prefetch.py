@@ -23,19 +23,27 @@ import os
 import signal
 import sys
 import threading
-from typing import TYPE_CHECKING, Any
 
 from wpprotect.tc import _caps, _netlink
 from wpprotect.tc._inspector import TCInspector, _HookProg, _RawNetns
 
+TYPE_CHECKING = False  # typing.TYPE_CHECKING without importing typing (start-up time)
 if TYPE_CHECKING:
+    from typing import Any
+
+    from wpprotect import _launch
     from wpprotect.tc import _netns
     from wpprotect.tc._model import TCReport
 
-__all__ = ["scan"]
+__all__ = ["early_reader", "scan"]
 
 
 def _encode(raws: list[_RawNetns | str]) -> bytes:
+    return marshal.dumps(_wire(raws))
+
+
+def _wire(raws: list[_RawNetns | str]) -> list[Any]:
+    """Plain tuples (what marshal writes) for what the readers returned."""
     out: list[Any] = []
     for raw in raws:
         if isinstance(raw, str):
@@ -55,13 +63,17 @@ def _encode(raws: list[_RawNetns | str]) -> bytes:
                 ],
                 raw.warnings,
                 raw.tcx_supported,
+                raw.progs,
             )
         )  # fmt: skip
-    return marshal.dumps(out)
+    return out
 
 
 def _decode(data: bytes, refs: list[_netns.NetnsRef]) -> list[_RawNetns | str]:
-    items = marshal.loads(data)  # noqa: S302 - our own child's bytes, through our own pipe
+    return _unwire(marshal.loads(data), refs)  # noqa: S302 - our own child's, our own pipe
+
+
+def _unwire(items: object, refs: list[_netns.NetnsRef]) -> list[_RawNetns | str]:
     if not isinstance(items, list) or len(items) != len(refs):
         raise ValueError("the reader sent an unexpected document")
     out: list[_RawNetns | str] = []
@@ -70,7 +82,7 @@ def _decode(data: bytes, refs: list[_netns.NetnsRef]) -> list[_RawNetns | str]:
         if isinstance(item, str):
             out.append(item)
             continue
-        names, filters, hooks, warnings, tcx_supported = item
+        names, filters, hooks, warnings, tcx_supported, progs = item
         out.append(
             _RawNetns(
                 ref,
@@ -79,6 +91,7 @@ def _decode(data: bytes, refs: list[_netns.NetnsRef]) -> list[_RawNetns | str]:
                 [_HookProg(*h) for h in hooks],
                 warnings,
                 tcx_supported,
+                progs,
             )
         )
     return out
@@ -151,28 +164,89 @@ class _Child:
             self.status = os.waitstatus_to_exitcode(wait_status)
 
 
+def _read_pipe(fd: int) -> bytes:
+    chunks: list[bytes] = []
+    while chunk := os.read(fd, 1 << 20):
+        chunks.append(chunk)
+    return b"".join(chunks)
+
+
+def early_reader(netns: str, wfd: int) -> int:
+    """The reader :mod:`wpprotect._launch` forks before the CLI loads: reads ``netns`` as
+    ``wpprotect tc scan --netns NETNS`` would and writes it to ``wfd``.
+
+    :returns: the child's exit status (0: everything was written).
+    """
+    signal.signal(signal.SIGINT, signal.SIG_DFL)  # Ctrl-C ends it at once; the parent reports
+    inspector = TCInspector(netns=netns)
+    _caps.require("CAP_NET_ADMIN", "CAP_SYS_ADMIN")
+    refs = inspector.namespaces()
+    raws = [inspector._read_one(ref) for ref in refs]
+    doc = (netns, [(r.label, r.path, r.dev, r.ino, r.current) for r in refs], _wire(raws))
+    data = memoryview(marshal.dumps(doc))
+    while data:
+        data = data[os.write(wfd, data) :]
+    return 0
+
+
+def _early_result(
+    early: _launch.Early, inspector: TCInspector, refs: list[_netns.NetnsRef]
+) -> list[_RawNetns | str] | None:
+    """What the launch reader read, if it read what ``inspector`` asks for; else None."""
+    from wpprotect.tc._netns import NetnsRef
+
+    data = _read_pipe(early.fd)
+    early.close()
+    try:
+        netns, wire_refs, items = marshal.loads(data)  # noqa: S302 - our own child's bytes
+        theirs = [NetnsRef(*r) for r in wire_refs]
+        if netns != inspector.netns:
+            return None
+        if netns != "all":
+            # The same name or path must still be the same namespace.
+            if [(r.dev, r.ino) for r in theirs] != [(r.dev, r.ino) for r in refs]:
+                return None
+            theirs = refs
+        # "all": the namespaces that existed when it read them (a snapshot, as a scan is).
+        return _unwire(items, theirs)
+    except (ValueError, EOFError, TypeError):
+        return None
+
+
 def scan(inspector: TCInspector) -> TCReport:
     """:meth:`TCInspector.scan`, with the kernel read in a child while this process imports the
     join's, the assessment's and the JSON's modules (same report, same errors).
+
+    The child is the one :mod:`wpprotect._launch` forked before the CLI loaded, when it read
+    what ``inspector`` asks for; otherwise one forked here.
 
     :param inspector: what to scan and how.
     """
     # Checked, and the namespaces resolved, before anything is forked: the same clear errors.
     _caps.require("CAP_NET_ADMIN", "CAP_SYS_ADMIN")
     refs = inspector.namespaces()
-    child = _Child.start(inspector, refs)
+    launch = sys.modules.get("wpprotect._launch")
+    early = None if launch is None else launch.take_early()
+    if early is not None and (
+        early.netns != inspector.netns or not inspector.tcx or inspector._before_read is not None
+    ):
+        early.close()
+        early = None
+    child = None if early is not None else _Child.start(inspector, refs)
     raws = None
     try:
         # What the join, the assessment and `--json` import, loaded while the child reads.
-        import json  # noqa: F401
-
-        from wpprotect.tc import _assess, _bpf, _model, _vendors  # noqa: F401
+        from wpprotect.tc import _assess, _model, _vendors  # noqa: F401
 
         if inspector.classifier_priority is None:  # the agent's config will be read
             from wpprotect.config import _settings  # noqa: F401
-        if child is not None:
+        if early is not None:
+            raws = _early_result(early, inspector, refs)
+        elif child is not None:
             raws = child.result()
     finally:
+        if early is not None:
+            early.close()
         if child is not None:
             child.close()
     if raws is None:

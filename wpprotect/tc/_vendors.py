@@ -17,8 +17,8 @@ from typing import Final
 import attrs
 
 from wpprotect.errors import InvalidArgumentError
-from wpprotect.tc._bpf import TC_ACT_OK, TC_ACT_UNSPEC, verdict_name
 from wpprotect.tc._model import VerdictSource
+from wpprotect.tc._verdicts import TC_ACT_OK, TC_ACT_UNSPEC, verdict_name
 
 __all__ = [
     "DATADOG",

@@ -1,0 +1,108 @@
+"""What a TC program's return code means to the hook it runs on (no ctypes, no attrs).
+
+``TC_ACT_*`` for clsact filters (``include/uapi/linux/pkt_cls.h``), ``TCX_*`` for tcx and netkit
+programs (``include/uapi/linux/bpf.h``). :mod:`wpprotect.tc._bpf` re-exports every name.
+"""
+
+from __future__ import annotations
+
+TYPE_CHECKING = False  # typing.TYPE_CHECKING without importing typing (start-up time)
+if TYPE_CHECKING:
+    from typing import Final
+
+__all__ = [
+    "TCX_DROP",
+    "TCX_NEXT",
+    "TCX_PASS",
+    "TCX_REDIRECT",
+    "TC_ACT_OK",
+    "TC_ACT_PIPE",
+    "TC_ACT_QUEUED",
+    "TC_ACT_RECLASSIFY",
+    "TC_ACT_REDIRECT",
+    "TC_ACT_REPEAT",
+    "TC_ACT_SHOT",
+    "TC_ACT_STOLEN",
+    "TC_ACT_TRAP",
+    "TC_ACT_UNSPEC",
+    "stops_chain",
+    "verdict_name",
+]
+
+TC_ACT_UNSPEC: Final = -1
+"""Continue with the next classifier (clsact, direct-action)."""
+TC_ACT_OK: Final = 0
+"""Accept the packet and stop classification: later filters never run."""
+TC_ACT_RECLASSIFY: Final = 1
+"""Reclassify (direct-action cls_bpf turns it into UNSPEC)."""
+TC_ACT_SHOT: Final = 2
+"""Drop the packet."""
+TC_ACT_PIPE: Final = 3
+"""Pipe (direct-action cls_bpf turns it into UNSPEC)."""
+TC_ACT_STOLEN: Final = 4
+"""Consumed by the program."""
+TC_ACT_QUEUED: Final = 5
+"""Queued (direct-action cls_bpf turns it into UNSPEC)."""
+TC_ACT_REPEAT: Final = 6
+"""Repeat (direct-action cls_bpf turns it into UNSPEC)."""
+TC_ACT_REDIRECT: Final = 7
+"""Redirected to another device by the program."""
+TC_ACT_TRAP: Final = 8
+"""Trap, equivalent to STOLEN in the software path."""
+
+TCX_NEXT: Final = -1
+"""tcx/netkit: run the next program (and then the clsact filters)."""
+TCX_PASS: Final = 0
+"""tcx/netkit: accept; no later tcx program and no clsact filter runs."""
+TCX_DROP: Final = 2
+"""tcx/netkit: drop."""
+TCX_REDIRECT: Final = 7
+"""tcx/netkit: redirected by the program."""
+
+_TC_NAMES: Final = {
+    -1: "unspec",
+    0: "ok",
+    1: "reclassify",
+    2: "shot",
+    3: "pipe",
+    4: "stolen",
+    5: "queued",
+    6: "repeat",
+    7: "redirect",
+    8: "trap",
+    1 << 28: "jump",
+    2 << 28: "goto_chain",
+}
+_TCX_NAMES: Final = {-1: "next", 0: "pass", 2: "drop", 7: "redirect"}
+# net/sched/cls_bpf.c cls_bpf_exec_opcode: only these pass through in direct-action mode, every
+# other value becomes TC_ACT_UNSPEC; and `if (ret == TC_ACT_UNSPEC) continue; break;`.
+_TC_STOPPING: Final = frozenset({"ok", "shot", "stolen", "trap", "redirect"})
+# include/net/tcx.h tcx_action_code: PASS, DROP and REDIRECT are kept, anything else is NEXT.
+_TCX_STOPPING: Final = frozenset({"pass", "drop", "redirect"})
+
+
+def verdict_name(code: int, attach: str = "clsact") -> str:
+    """Name a program's return code the way the hook it is attached to reads it.
+
+    :param code: the signed return value (e.g. from :func:`prog_test_run`).
+    :param attach: ``"clsact"`` (``TC_ACT_*`` names: ``ok``, ``unspec``, ``shot``, ``redirect``...)
+        or ``"tcx"`` / ``"netkit"`` (``pass``, ``next``, ``drop``, ``redirect``).
+    :returns: the lower-case name; for tcx/netkit an unknown code is named ``next`` (the kernel
+        maps it to TCX_NEXT); for clsact an unknown code is its decimal value.
+    """
+    if attach in ("tcx", "netkit"):
+        return _TCX_NAMES.get(code, "next")
+    return _TC_NAMES.get(code, str(code))
+
+
+def stops_chain(verdict: str, attach: str = "clsact") -> bool:
+    """Whether a verdict ends the hook's processing, so programs after it never see the packet.
+
+    :param verdict: a name from :func:`verdict_name`.
+    :param attach: ``"clsact"``, ``"tcx"`` or ``"netkit"``.
+    :returns: True for ``ok``/``shot``/``stolen``/``trap``/``redirect`` on clsact (direct-action)
+        and for ``pass``/``drop``/``redirect`` on tcx/netkit.
+    """
+    if attach in ("tcx", "netkit"):
+        return verdict in _TCX_STOPPING
+    return verdict in _TC_STOPPING
