@@ -227,7 +227,7 @@ def _breakdown(netns_name: str) -> list[tuple[str, float]]:
         note("filter dumps (1000)", t3 - t2)
         note("BPF_PROG_QUERY tcx (2000, _bpf.prog_query)", t4 - t3)
         note("  the same 2000 queries, bare ctypes call (floor)", t4b - t4)
-        note("join: prog info, vendor, verdict, TCProgram (1500)", t6 - t5)
+        note("join: vendor, verdict, TCProgram (1500)", t6 - t5)
         note("report.assess(10)", t8 - t7)
         note("report.to_dict(10) (assesses again)", t9 - t8)
         note("json.dumps of that (compact, C encoder)", t10 - t9)
@@ -235,31 +235,31 @@ def _breakdown(netns_name: str) -> list[tuple[str, float]]:
     return list(parts.items())
 
 
-# One cold `tc scan --json --classifier-priority 10` in steps, as the CLI runs them (cli._tc and
-# tc._prefetch.scan are the same calls): each step's clock starts where the previous one
-# stopped. The interpreter's own start is "python -c pass".
+# One cold `tc scan --json --classifier-priority 10` in steps, as the `wpprotect` command runs
+# them (wpprotect._launch, cli._tc, tc._prefetch.scan make the same calls): each step's clock
+# starts where the previous one stopped. The interpreter's own start is "python -c pass".
 _TIMELINE = """\
 import time
 t = [time.perf_counter()]
 import sys, os, gc
 def mark(): t.append(time.perf_counter())
-import wpprotect.cli; mark()
 argv = ["tc", "scan", "--json", "--netns", sys.argv[1], "--classifier-priority", "10"]
+from wpprotect import _launch
+early = _launch._fork_reader(_launch.scan_netns(argv)); mark()
+import wpprotect.cli; mark()
 args = wpprotect.cli.build_parser([wpprotect.cli._command_module(argv)]).parse_args(argv); mark()
 gc.disable()
 from wpprotect.tc import _caps, _prefetch
-from wpprotect.tc._inspector import TCInspector; mark()
+from wpprotect.tc._inspector import TCInspector
 inspector = TCInspector(netns=args.netns, classifier_priority=10)
 _caps.require("CAP_NET_ADMIN", "CAP_SYS_ADMIN")
-refs = inspector.namespaces()
-child = _prefetch._Child.start(inspector, refs); mark()
-import json
-from wpprotect.tc import _assess, _bpf, _model, _vendors; mark()
-chunks = []
-while chunk := os.read(child.fd, 1 << 20): chunks.append(chunk)
-mark()
-child.close()
-raws = _prefetch._decode(b"".join(chunks), refs); mark()
+refs = inspector.namespaces(); mark()
+from wpprotect.tc import _assess, _model, _vendors; mark()
+data = _prefetch._read_pipe(early.fd); mark()
+early.close()
+import marshal
+netns, wire_refs, items = marshal.loads(data)
+raws = _prefetch._unwire(items, refs); mark()
 report = inspector._report(raws); mark()
 assessment = report.assess(10); mark()
 text = report.json_with(assessment); mark()
@@ -268,14 +268,14 @@ with open(os.devnull, "w") as out:
 print(" ".join(str(b - a) for a, b in zip(t, t[1:])))
 """
 _TIMELINE_STEPS = (
+    "fork the reader (wpprotect._launch: os and sys only)",
     "import wpprotect.cli (typing, argparse, signal)",
     "build the tc parser, parse argv",
-    "import the reader (_prefetch, _netlink, _netns, ctypes)",
-    "capabilities, namespaces, fork the reader",
-    "parent: import attrs, model, vendors, assess, json",
-    "parent: wait for the child's data (it read meanwhile)",
-    "decode the child's tuples",
-    "join: prog info, vendor, verdict, TCProgram (1500)",
+    "import the scan (_prefetch, _inspector...), caps, netns",
+    "import attrs, model, vendors, assess (reader runs)",
+    "wait for the reader's data",
+    "decode its tuples",
+    "join: vendor, verdict, TCProgram (1500)",
     "report.assess(10) (findings)",
     "report.json_with(assessment) (1.6 MB of JSON text)",
     "",  # the devnull open
