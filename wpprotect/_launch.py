@@ -21,7 +21,7 @@ TYPE_CHECKING = False  # typing.TYPE_CHECKING without importing typing (start-up
 if TYPE_CHECKING:
     from collections.abc import Sequence
 
-__all__ = ["Early", "main", "scan_netns", "take_early"]
+__all__ = ["Early", "fork_with_pipe", "main", "scan_netns", "take_early"]
 
 # Flags `tc scan` (and the global options) take without a value, and those taking one.
 _FLAGS = frozenset({"--json", "--probe", "--debug", "--no-color"})
@@ -98,7 +98,12 @@ def take_early() -> Early | None:
     return early
 
 
-def _fork_reader(netns: str) -> Early | None:
+def fork_with_pipe() -> tuple[int, int, int] | None:
+    """``os.fork()`` with a pipe from the child to the parent.
+
+    :returns: ``(pid, read fd, write fd)`` (in the child pid is 0; each side closes the end it
+        does not use), or None when a pipe or a process cannot be had.
+    """
     try:
         rfd, wfd = os.pipe()
     except OSError:
@@ -109,6 +114,14 @@ def _fork_reader(netns: str) -> Early | None:
         os.close(rfd)
         os.close(wfd)
         return None
+    return pid, rfd, wfd
+
+
+def _fork_reader(netns: str) -> Early | None:
+    forked = fork_with_pipe()
+    if forked is None:
+        return None
+    pid, rfd, wfd = forked
     if pid == 0:  # pragma: no cover - the child; its result is checked by the parent's tests
         status = 1
         try:

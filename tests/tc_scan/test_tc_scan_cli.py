@@ -37,6 +37,14 @@ def wpprotect(*args: str, prefix: tuple[str, ...] = ()) -> subprocess.CompletedP
     )  # fmt: skip
 
 
+def _python(code: str) -> subprocess.CompletedProcess[str]:
+    """Run ``python -c code`` with this tree on the path; it must succeed."""
+    env = dict(os.environ, PYTHONPATH=str(ROOT))
+    return subprocess.run(
+        [sys.executable, "-c", code], capture_output=True, text=True, env=env, check=True
+    )
+
+
 @pytest.fixture(scope="module")
 def scenes() -> Iterator[dict[str, str]]:
     """``bad``: Cilium at prio 1 ahead of Datadog; ``good``: Calico (UNSPEC) only."""
@@ -163,10 +171,7 @@ def test_scan_path_imports_no_heavy_backend(scenes: dict[str, str]) -> None:
         "heavy = ('pyroute2', 'ruamel', 'docker', 'kubernetes', 'wpprotect.config')\n"
         "print(rc, sorted(m for m in sys.modules if m.startswith(heavy)))\n"
     )
-    env = dict(os.environ, PYTHONPATH=str(ROOT))
-    out = subprocess.run(
-        [sys.executable, "-c", code], capture_output=True, text=True, env=env, check=True
-    ).stdout
+    out = _python(code).stdout
     assert out.strip() == "1 []"
 
 
@@ -181,10 +186,7 @@ def test_scan_that_logs_nothing_never_imports_logging(scenes: dict[str, str]) ->
         f"    rc = main(['tc', 'scan', '--json', '--netns', {scenes['bad']!r}])\n"
         "print(rc, sorted(m for m in ('logging', 'shutil', 'html') if m in sys.modules))\n"
     )
-    env = dict(os.environ, PYTHONPATH=str(ROOT))
-    out = subprocess.run(
-        [sys.executable, "-c", code], capture_output=True, text=True, env=env, check=True
-    ).stdout
+    out = _python(code).stdout
     assert out.strip() == "1 []"
 
 
@@ -208,10 +210,7 @@ def test_a_warning_during_a_scan_has_the_cli_format(scenes: dict[str, str], debu
         f" + {['--debug'] if debug else []!r})\n"
         "print(rc)\n"
     )
-    env = dict(os.environ, PYTHONPATH=str(ROOT))
-    proc = subprocess.run(
-        [sys.executable, "-c", code], capture_output=True, text=True, env=env, check=True
-    )
+    proc = _python(code)
     assert proc.stdout.strip() == "1"
     # Once, whichever process read the namespace (the CLI forks its reader).
     assert proc.stderr.count("WARNING wpprotect.tc._inspector: odd device 7\n") == 1
@@ -229,8 +228,5 @@ def test_deferred_logging_set_up_is_cancelled_after_the_command() -> None:
         "_log.get('x').warning('after')\n"
         "print(_log._pending, len(logging.getLogger().handlers))\n"
     )
-    env = dict(os.environ, PYTHONPATH=str(ROOT))
-    out = subprocess.run(
-        [sys.executable, "-c", code], capture_output=True, text=True, env=env, check=True
-    ).stdout
+    out = _python(code).stdout
     assert out.strip() == "None 0"

@@ -153,13 +153,7 @@ _raise = _bpfsys.raise_error
 
 def _bpf(cmd: int, attr: ctypes.Array[ctypes.c_char], *, target: str | None = None) -> int:
     """Run one bpf(2) command; raise on failure, return the (non-negative) result."""
-    libc, nr = _syscall_fn()
-    ret = libc.syscall(
-        ctypes.c_long(nr), ctypes.c_int(cmd), ctypes.byref(attr), ctypes.c_uint(len(attr))
-    )
-    if ret < 0:
-        _raise(ctypes.get_errno(), cmd, target)
-    return int(ret)
+    return _bpfsys.call(cmd, attr, target)
 
 
 def _attr(size: int) -> ctypes.Array[ctypes.c_char]:

@@ -19,7 +19,7 @@ TYPE_CHECKING = False  # typing.TYPE_CHECKING without importing typing (start-up
 if TYPE_CHECKING:
     from typing import Final, NoReturn
 
-__all__ = ["ProgFields", "QueryTuple", "info_fields_by_fd", "prog_fields", "query"]
+__all__ = ["ProgFields", "QueryTuple", "call", "info_fields_by_fd", "prog_fields", "query"]
 
 # bpf(2) commands (include/uapi/linux/bpf.h).
 BPF_PROG_LOAD: Final = 5
@@ -95,7 +95,8 @@ def raise_error(err: int, cmd: int, target: str | None) -> NoReturn:
     raise BPFError(f"{name} failed: {os.strerror(err)}", errno=err, target=target)
 
 
-def _call(cmd: int, attr: ctypes.Array[ctypes.c_char], target: str) -> int:
+def call(cmd: int, attr: ctypes.Array[ctypes.c_char], target: str | None = None) -> int:
+    """Run one bpf(2) command; raise on failure, return the (non-negative) result."""
     libc, nr = syscall_fn()
     ret = libc.syscall(
         ctypes.c_long(nr), ctypes.c_int(cmd), ctypes.byref(attr), ctypes.c_uint(len(attr))
@@ -155,6 +156,14 @@ def query(ifindex: int, attach_type: int) -> QueryTuple | None:
     raise_error(err, BPF_PROG_QUERY, f"ifindex {ifindex} attach_type {attach_type}")
 
 
+def _counts(attr: ctypes.Array[ctypes.c_char]) -> tuple[int, int, int]:
+    """query.prog_cnt @24, query.revision @56, query.attach_flags @12 of a BPF_PROG_QUERY."""
+    (count,) = struct.unpack_from("<I", attr, 24)
+    (revision,) = struct.unpack_from("<Q", attr, 56)
+    (flags,) = struct.unpack_from("<I", attr, 12)
+    return count, revision, flags
+
+
 def _query_ids(ifindex: int, attach_type: int) -> QueryTuple | None:
     target = f"ifindex {ifindex} attach_type {attach_type}"
     # Two calls: the count, then the ids; retry if programs were added in between (ENOSPC).
@@ -162,14 +171,12 @@ def _query_ids(ifindex: int, attach_type: int) -> QueryTuple | None:
         attr = ctypes.create_string_buffer(64)
         struct.pack_into("<II", attr, 0, ifindex, attach_type)
         try:
-            _call(BPF_PROG_QUERY, attr, target)
+            call(BPF_PROG_QUERY, attr, target)
         except BPFError as exc:
             if exc.errno == _errno.EINVAL:
                 return None
             raise
-        (count,) = struct.unpack_from("<I", attr, 24)
-        (revision,) = struct.unpack_from("<Q", attr, 56)
-        (flags,) = struct.unpack_from("<I", attr, 12)
+        count, revision, flags = _counts(attr)
         if count == 0:
             return ((), (), flags, revision)
         cap = count + 4
@@ -181,16 +188,14 @@ def _query_ids(ifindex: int, attach_type: int) -> QueryTuple | None:
         struct.pack_into("<I", attr, 24, cap)
         struct.pack_into("<Q", attr, 40, ctypes.addressof(links))
         try:
-            _call(BPF_PROG_QUERY, attr, target)
+            call(BPF_PROG_QUERY, attr, target)
         except BPFError as exc:
             if exc.errno == _errno.ENOSPC:
                 continue
             if exc.errno == _errno.EINVAL:
                 return None
             raise
-        (count,) = struct.unpack_from("<I", attr, 24)
-        (revision,) = struct.unpack_from("<Q", attr, 56)
-        (flags,) = struct.unpack_from("<I", attr, 12)
+        count, revision, flags = _counts(attr)
         return (tuple(progs[:count]), tuple(links[:count]), flags, revision)
     raise BPFError("BPF_PROG_QUERY kept changing under us", errno=_errno.ENOSPC, target=target)
 
@@ -213,7 +218,7 @@ def info_fields_by_fd(fd: int, target: str) -> ProgFields:
     info = ctypes.create_string_buffer(_PROG_INFO_LEN)
     attr = ctypes.create_string_buffer(16)
     struct.pack_into("<IIQ", attr, 0, fd, _PROG_INFO_LEN, ctypes.addressof(info))
-    _call(BPF_OBJ_GET_INFO_BY_FD, attr, target)
+    call(BPF_OBJ_GET_INFO_BY_FD, attr, target)
     ptype, pid = struct.unpack_from("<II", info, 0)
     jited, xlated = struct.unpack_from("<II", info, 16)
     (load_time,) = struct.unpack_from("<Q", info, 40)
@@ -232,7 +237,7 @@ def prog_fd(prog_id: int) -> int:
     """
     attr = ctypes.create_string_buffer(12)
     struct.pack_into("<I", attr, 0, prog_id)
-    return _call(BPF_PROG_GET_FD_BY_ID, attr, f"prog {prog_id}")
+    return call(BPF_PROG_GET_FD_BY_ID, attr, f"prog {prog_id}")
 
 
 def prog_fields(prog_id: int) -> ProgFields | None:

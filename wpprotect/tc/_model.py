@@ -630,6 +630,12 @@ class TCReport:
         return {
             "programs": [p.to_dict() for p in self.programs],
             "findings": [f.to_dict() for f in a.findings],
+            **self._tail(a),
+        }
+
+    def _tail(self, a: Assessment) -> dict[str, Any]:
+        # The document's keys after "programs" and "findings".
+        return {
             "classifier_priority": a.classifier_priority,
             "classifier_priority_source": a.classifier_priority_source,
             "recommended_classifier_priority": a.recommended_classifier_priority,
@@ -667,18 +673,7 @@ class TCReport:
                 f'"tcx_supported": {_ji(self.tcx_supported)}, "probe": {_ji(self.probe)}}}'
             )
         except TypeError:  # a field holding a value of another type than declared
-            tail = _dumps(
-                {
-                    "classifier_priority": a.classifier_priority,
-                    "classifier_priority_source": a.classifier_priority_source,
-                    "recommended_classifier_priority": a.recommended_classifier_priority,
-                    "fixable_by_priority": a.fixable_by_priority,
-                    "warnings": list(self.warnings),
-                    "namespaces": [n.to_dict() for n in self.namespaces],
-                    "tcx_supported": self.tcx_supported,
-                    "probe": self.probe,
-                }
-            )[1:]
+            tail = _dumps(self._tail(a))[1:]
         return "".join(
             (
                 '{"programs": [',

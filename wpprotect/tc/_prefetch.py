@@ -111,13 +111,12 @@ class _Child:
             return None  # forking a threaded process is not safe: read in-process instead
         for stream in (sys.stdout, sys.stderr):  # nothing buffered may be written twice
             stream.flush()
-        rfd, wfd = os.pipe()
-        try:
-            pid = os.fork()
-        except OSError:
-            os.close(rfd)
-            os.close(wfd)
+        from wpprotect._launch import fork_with_pipe
+
+        forked = fork_with_pipe()
+        if forked is None:
             return None
+        pid, rfd, wfd = forked
         if pid == 0:  # pragma: no cover - the child; measured by the parent's tests
             status = 1
             try:
