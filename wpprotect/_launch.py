@@ -21,7 +21,7 @@ TYPE_CHECKING = False  # typing.TYPE_CHECKING without importing typing (start-up
 if TYPE_CHECKING:
     from collections.abc import Sequence
 
-__all__ = ["Early", "fork_with_pipe", "main", "scan_netns", "take_early"]
+__all__ = ["Early", "Reader", "fork_with_pipe", "main", "scan_netns", "take_early"]
 
 # Flags `tc scan` (and the global options) take without a value, and those taking one.
 _FLAGS = frozenset({"--json", "--probe", "--debug", "--no-color"})
@@ -60,32 +60,53 @@ def scan_netns(argv: Sequence[str]) -> str | None:
     return netns
 
 
-class Early:
-    """A reader forked at launch for ``wpprotect tc scan --netns NETNS``.
+class Reader:
+    """A forked child that writes its result to a pipe.
 
-    :ivar netns: the ``--netns`` it was started for.
     :ivar pid: its process id.
-    :ivar fd: the read end of its pipe.
+    :ivar fd: the read end of its pipe (-1 once closed).
+    :ivar status: its exit status once reaped (a negative signal number if it was killed).
     """
 
-    def __init__(self, netns: str, pid: int, fd: int) -> None:
-        self.netns = netns
+    def __init__(self, pid: int, fd: int) -> None:
         self.pid = pid
         self.fd = fd
+        self.status: int | None = None
+
+    def read_all(self) -> bytes:
+        """Everything the child wrote (until it closed the pipe), then :meth:`close`."""
+        chunks: list[bytes] = []
+        try:
+            while chunk := os.read(self.fd, 1 << 20):
+                chunks.append(chunk)
+        finally:
+            self.close()
+        return b"".join(chunks)
 
     def close(self) -> None:
-        """Stop the reader if it still runs, and reap it (idempotent)."""
+        """Stop the child if it still runs, and reap it (idempotent)."""
         if self.fd >= 0:
             os.close(self.fd)
             self.fd = -1
-        if self.pid > 0:
-            import signal
+        if self.status is None:
+            pid, wait_status = os.waitpid(self.pid, os.WNOHANG)
+            if pid == 0:  # still running: its parent is leaving early (an error, Ctrl-C)
+                import signal
 
-            pid, _status = os.waitpid(self.pid, os.WNOHANG)
-            if pid == 0:
                 os.kill(self.pid, signal.SIGKILL)
-                os.waitpid(self.pid, 0)
-            self.pid = -1
+                _, wait_status = os.waitpid(self.pid, 0)
+            self.status = os.waitstatus_to_exitcode(wait_status)
+
+
+class Early(Reader):
+    """A reader forked at launch for ``wpprotect tc scan --netns NETNS``.
+
+    :ivar netns: the ``--netns`` it was started for.
+    """
+
+    def __init__(self, netns: str, pid: int, fd: int) -> None:
+        super().__init__(pid, fd)
+        self.netns = netns
 
 
 _early: Early | None = None

@@ -3,6 +3,7 @@ as ``TCInspector.scan()``, a fall-back when the child fails, and no child left b
 
 from __future__ import annotations
 
+import marshal
 import os
 import threading
 from collections.abc import Iterator
@@ -92,10 +93,10 @@ def test_same_report_as_scan(spaces: dict[str, Any], forks: list[int], which: st
 def test_a_failing_child_means_an_in_process_read(
     spaces: dict[str, Any], forks: list[int], monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    def broken(raws: object) -> bytes:
+    def broken(raws: object) -> list[object]:
         raise RuntimeError("the child cannot encode")
 
-    monkeypatch.setattr(_prefetch, "_encode", broken)  # the forked child inherits it
+    monkeypatch.setattr(_prefetch, "_wire", broken)  # the forked child inherits it
     reads: list[int] = []
     real = TCInspector._read_all
 
@@ -145,7 +146,7 @@ def test_wire_format_round_trip(spaces: dict[str, Any]) -> None:
     inspector = TCInspector(netns="all")
     refs = inspector.namespaces()
     raws = [inspector._read_one(ref) for ref in refs]
-    back = _prefetch._decode(_prefetch._encode(raws), refs)
+    back = _prefetch._decode(marshal.dumps(_prefetch._wire(raws)), refs)
 
     def flat(items: list[Any]) -> list[Any]:
         out: list[Any] = []
@@ -164,4 +165,4 @@ def test_wire_format_round_trip(spaces: dict[str, Any]) -> None:
     assert any(not isinstance(r, str) and r.filters for r in raws)
     assert any(not isinstance(r, str) and any(r.progs.values()) for r in raws)
     with pytest.raises(ValueError, match="unexpected"):
-        _prefetch._decode(_prefetch._encode(raws), refs[:-1])
+        _prefetch._decode(marshal.dumps(_prefetch._wire(raws)), refs[:-1])

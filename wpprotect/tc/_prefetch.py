@@ -24,6 +24,7 @@ import signal
 import sys
 import threading
 
+from wpprotect._launch import Reader, fork_with_pipe
 from wpprotect.tc import _caps, _netlink
 from wpprotect.tc._inspector import TCInspector, _HookProg, _RawNetns
 
@@ -36,10 +37,6 @@ if TYPE_CHECKING:
     from wpprotect.tc._model import TCReport
 
 __all__ = ["early_reader", "scan"]
-
-
-def _encode(raws: list[_RawNetns | str]) -> bytes:
-    return marshal.dumps(_wire(raws))
 
 
 def _wire(raws: list[_RawNetns | str]) -> list[Any]:
@@ -97,12 +94,11 @@ def _unwire(items: object, refs: list[_netns.NetnsRef]) -> list[_RawNetns | str]
     return out
 
 
-class _Child:
-    """A forked reader of ``refs``; :meth:`result` is what it read, or None if it failed."""
+class _Child(Reader):
+    """A reader of ``refs`` forked when the scan starts; :meth:`result` is what it read."""
 
     def __init__(self, pid: int, fd: int, refs: list[_netns.NetnsRef]) -> None:
-        self.pid = pid
-        self.fd = fd
+        super().__init__(pid, fd)
         self.refs = refs
 
     @classmethod
@@ -111,8 +107,6 @@ class _Child:
             return None  # forking a threaded process is not safe: read in-process instead
         for stream in (sys.stdout, sys.stderr):  # nothing buffered may be written twice
             stream.flush()
-        from wpprotect._launch import fork_with_pipe
-
         forked = fork_with_pipe()
         if forked is None:
             return None
@@ -121,12 +115,8 @@ class _Child:
             status = 1
             try:
                 os.close(rfd)
-                # Ctrl-C or SIGTERM end the child at once; the parent handles them.
-                signal.signal(signal.SIGINT, signal.SIG_DFL)
                 signal.signal(signal.SIGTERM, signal.SIG_DFL)
-                data = memoryview(_encode([inspector._read_one(ref) for ref in refs]))
-                while data:
-                    data = data[os.write(wfd, data) :]
+                _send(wfd, _wire([inspector._read_one(ref) for ref in refs]))
                 status = 0
             finally:
                 os._exit(status)
@@ -135,39 +125,21 @@ class _Child:
 
     def result(self) -> list[_RawNetns | str] | None:
         """Wait for the child; what it read, or None when it did not finish cleanly."""
-        chunks: list[bytes] = []
-        try:
-            while chunk := os.read(self.fd, 1 << 20):
-                chunks.append(chunk)
-        finally:
-            self.close()
+        data = self.read_all()
         if self.status != 0:
             return None
         try:
-            return _decode(b"".join(chunks), self.refs)
+            return _decode(data, self.refs)
         except (ValueError, EOFError, TypeError):
             return None
 
-    status: int | None = None
 
-    def close(self) -> None:
-        """Stop the child if it still runs, and reap it (idempotent)."""
-        if self.fd >= 0:
-            os.close(self.fd)
-            self.fd = -1
-        if self.status is None:
-            pid, wait_status = os.waitpid(self.pid, os.WNOHANG)
-            if pid == 0:  # still reading: the parent is leaving early (an error, Ctrl-C)
-                os.kill(self.pid, signal.SIGKILL)
-                _, wait_status = os.waitpid(self.pid, 0)
-            self.status = os.waitstatus_to_exitcode(wait_status)
-
-
-def _read_pipe(fd: int) -> bytes:
-    chunks: list[bytes] = []
-    while chunk := os.read(fd, 1 << 20):
-        chunks.append(chunk)
-    return b"".join(chunks)
+def _send(wfd: int, doc: Any) -> None:
+    """In a reader: Ctrl-C ends it at once (its parent reports it); ``doc`` goes to the pipe."""
+    signal.signal(signal.SIGINT, signal.SIG_DFL)
+    data = memoryview(marshal.dumps(doc))
+    while data:
+        data = data[os.write(wfd, data) :]
 
 
 def early_reader(netns: str, wfd: int) -> int:
@@ -176,15 +148,11 @@ def early_reader(netns: str, wfd: int) -> int:
 
     :returns: the child's exit status (0: everything was written).
     """
-    signal.signal(signal.SIGINT, signal.SIG_DFL)  # Ctrl-C ends it at once; the parent reports
     inspector = TCInspector(netns=netns)
     _caps.require("CAP_NET_ADMIN", "CAP_SYS_ADMIN")
     refs = inspector.namespaces()
     raws = [inspector._read_one(ref) for ref in refs]
-    doc = (netns, [(r.label, r.path, r.dev, r.ino, r.current) for r in refs], _wire(raws))
-    data = memoryview(marshal.dumps(doc))
-    while data:
-        data = data[os.write(wfd, data) :]
+    _send(wfd, (netns, [(r.label, r.path, r.dev, r.ino, r.current) for r in refs], _wire(raws)))
     return 0
 
 
@@ -194,8 +162,7 @@ def _early_result(
     """What the launch reader read, if it read what ``inspector`` asks for; else None."""
     from wpprotect.tc._netns import NetnsRef
 
-    data = _read_pipe(early.fd)
-    early.close()
+    data = early.read_all()
     try:
         netns, wire_refs, items = marshal.loads(data)  # noqa: S302 - our own child's bytes
         theirs = [NetnsRef(*r) for r in wire_refs]
