@@ -255,3 +255,24 @@ def test_one_unreadable_namespace_does_not_hide_the_others(
     assert any(p.netns == world["a"] for p in report.programs)
     with pytest.raises(BPFError, match="Input/output error"):
         TCInspector(netns=str(world["b"])).scan()
+
+
+@pytest.mark.root
+def test_program_info_is_read_once_per_scan_and_again_at_the_next(
+    world: dict[str, object], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    reads: list[int] = []
+    real = _bpfsys.prog_fields
+
+    def counting(prog_id: int) -> _bpfsys.ProgFields | None:
+        reads.append(prog_id)
+        return real(prog_id)
+
+    monkeypatch.setattr(_bpfsys, "prog_fields", counting)
+    inspector = TCInspector(netns="all")
+    inspector.scan()
+    first = list(reads)
+    assert first
+    assert len(first) == len(set(first))  # one lookup per program, whatever its devices
+    inspector.scan()
+    assert sorted(reads[len(first) :]) == sorted(first)  # run counters move: read again

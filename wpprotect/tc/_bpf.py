@@ -4,7 +4,7 @@ Everything here is a thin, typed wrapper over one syscall command, with the ``un
 offsets taken from the kernel UAPI header (``include/uapi/linux/bpf.h``, as listed in
 ``shared/reference/tc-ebpf.md`` §2 and checked on Linux 6.18):
 
-- reading: :func:`prog_get_fd_by_id`, :func:`prog_info`, :class:`ProgInfoCache`,
+- reading: :func:`prog_get_fd_by_id`, :func:`prog_info`,
   :func:`prog_query` (tcx / netkit attachments of one device);
 - probing: :func:`prog_test_run`, :func:`test_packet`, :func:`probe_verdict`;
 - writing (used by the lab and tests only; the inspector never calls them):
@@ -29,14 +29,13 @@ support for the asked attach type (``EINVAL``, kernels before 6.6).
 from __future__ import annotations
 
 import ctypes
-import errno as _errno
 import os
 import struct
 from typing import Final
 
 import attrs
 
-from wpprotect.errors import BPFError, InvalidArgumentError
+from wpprotect.errors import InvalidArgumentError
 from wpprotect.tc import _bpfsys, _caps
 from wpprotect.tc._verdicts import (  # re-exported
     TC_ACT_OK,
@@ -86,7 +85,6 @@ __all__ = [
     "TC_ACT_UNSPEC",
     "LinkInfo",
     "ProgInfo",
-    "ProgInfoCache",
     "QueryResult",
     "capabilities",
     "enable_stats",
@@ -275,40 +273,6 @@ def prog_info(prog_id: int | None = None, *, fd: int | None = None) -> ProgInfo:
         return _info_by_fd(pfd, f"prog {prog_id}")
     finally:
         os.close(pfd)
-
-
-class ProgInfoCache:
-    """Look each program id up once (a scan sees the same program on many devices).
-
-    ``get(id)`` returns ``None`` for a program that vanished between the listing and the lookup
-    (``ENOENT``); other failures raise. No fd stays open: each lookup closes its own.
-    """
-
-    def __init__(self) -> None:
-        self._infos: dict[int, ProgInfo | None] = {}
-
-    def get(self, prog_id: int) -> ProgInfo | None:
-        """:param prog_id: the program id.
-        :returns: its info, or None when the program no longer exists.
-        :raises BPFError: any failure other than ENOENT.
-        :raises CapabilityError: CAP_SYS_ADMIN / CAP_BPF is missing.
-        """
-        if prog_id in self._infos:
-            return self._infos[prog_id]
-        try:
-            info: ProgInfo | None = prog_info(prog_id)
-        except BPFError as exc:
-            if exc.errno != _errno.ENOENT:
-                raise
-            info = None
-        self._infos[prog_id] = info
-        return info
-
-    def __len__(self) -> int:
-        return len(self._infos)
-
-    def __repr__(self) -> str:
-        return f"<ProgInfoCache {len(self._infos)} ids>"
 
 
 @attrs.frozen

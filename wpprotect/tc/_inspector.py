@@ -235,8 +235,6 @@ class TCInspector:
         self.classifier_priority = classifier_priority
         self.workers = workers
         self.tcx = tcx
-        # Program infos read during the current scan (shared by its namespaces).
-        self._info_cache: dict[int, _bpfsys.ProgFields | None] = {}
         # Test hook: called with each namespace just before it is read (e.g. to delete it).
         self._before_read: Callable[[_netns.NetnsRef], None] | None = None
 
@@ -300,11 +298,15 @@ class TCInspector:
             classifier_priority_source=None if self.classifier_priority is None else "caller",
         )
 
-    def _read_one(self, ref: _netns.NetnsRef) -> _RawNetns | str:
+    def _read_one(
+        self,
+        ref: _netns.NetnsRef,
+        info_cache: dict[int, _bpfsys.ProgFields | None] | None = None,
+    ) -> _RawNetns | str:
         if self._before_read is not None:
             self._before_read(ref)
         try:
-            return read_netns(ref, tcx=self.tcx, info_cache=self._info_cache)
+            return read_netns(ref, tcx=self.tcx, info_cache=info_cache)
         except _netns.NetnsGoneError as exc:
             _log().info("skipping %s: %s", ref.label, exc)
             return f"{ref.label}: network namespace vanished during the scan; skipped"
@@ -318,14 +320,17 @@ class TCInspector:
             return f"{ref.label}: could not be read ({exc}); skipped"
 
     def _read_all(self, refs: list[_netns.NetnsRef]) -> list[_RawNetns | str]:
+        # Each program's info is read once per scan (it sits on many devices and namespaces),
+        # and afresh at the next scan (its run counters move).
+        cache: dict[int, _bpfsys.ProgFields | None] = {}
         if len(refs) == 1 or self.workers == 1:
-            return [self._read_one(ref) for ref in refs]
+            return [self._read_one(ref, cache) for ref in refs]
         from concurrent.futures import ThreadPoolExecutor  # only paid for several namespaces
 
         with ThreadPoolExecutor(
             max_workers=min(self.workers, len(refs)), thread_name_prefix="wpprotect-netns"
         ) as pool:
-            return list(pool.map(self._read_one, refs))
+            return list(pool.map(lambda ref: self._read_one(ref, cache), refs))
 
     def _join(self, raws: Iterable[_RawNetns], warnings: list[str]) -> list[TCProgram]:
         """Build the programs: program info once per id, vendor, verdict."""

@@ -116,7 +116,7 @@ class _Child(Reader):
             try:
                 os.close(rfd)
                 signal.signal(signal.SIGTERM, signal.SIG_DFL)
-                _send(wfd, _wire([inspector._read_one(ref) for ref in refs]))
+                _send(wfd, _wire(inspector._read_all(refs)))
                 status = 0
             finally:
                 os._exit(status)
@@ -151,7 +151,7 @@ def early_reader(netns: str, wfd: int) -> int:
     inspector = TCInspector(netns=netns)
     _caps.require("CAP_NET_ADMIN", "CAP_SYS_ADMIN")
     refs = inspector.namespaces()
-    raws = [inspector._read_one(ref) for ref in refs]
+    raws = inspector._read_all(refs)
     _send(wfd, (netns, [(r.label, r.path, r.dev, r.ino, r.current) for r in refs], _wire(raws)))
     return 0
 
