@@ -11,8 +11,7 @@ ruamel.yaml) are imported only when the object that needs them is first used, so
 
 from __future__ import annotations
 
-import importlib
-
+from wpprotect import _lazy
 from wpprotect.errors import (
     AgentError,
     AgentNotFoundError,
@@ -45,8 +44,6 @@ from wpprotect.errors import (
 
 TYPE_CHECKING = False  # typing.TYPE_CHECKING without importing typing (start-up time)
 if TYPE_CHECKING:
-    from typing import Any
-
     from wpprotect.agent import AgentVersion, Flare, FlareUpload, SecretFinding, SelfTestResult
     from wpprotect.config import (
         ConfigDocuments,
@@ -165,15 +162,4 @@ __all__ = [
     "run_fleet",
 ]
 
-
-def __getattr__(name: str) -> Any:
-    module = _LAZY.get(name)
-    if module is None:
-        raise AttributeError(f"module 'wpprotect' has no attribute {name!r}")
-    value = getattr(importlib.import_module(module), name)
-    globals()[name] = value  # later lookups skip __getattr__
-    return value
-
-
-def __dir__() -> list[str]:
-    return sorted(set(globals()) | set(__all__))
+__getattr__, __dir__ = _lazy.attach(__name__, globals(), _LAZY, __all__)

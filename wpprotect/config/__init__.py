@@ -10,9 +10,9 @@ This package is ruamel.yaml's only home in wpprotect.
 
 from __future__ import annotations
 
-import importlib
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING
 
+from wpprotect import _lazy
 from wpprotect.config._settings import (
     CLASSIFIER_PRIORITY,
     CWS_ENABLED,
@@ -47,15 +47,6 @@ _LAZY = {
 }
 
 
-def __getattr__(name: str) -> Any:
-    module = _LAZY.get(name)
-    if module is None:
-        raise AttributeError(f"module 'wpprotect.config' has no attribute {name!r}")
-    value = getattr(importlib.import_module(module), name)
-    globals()[name] = value
-    return value
-
-
 __all__ = [
     "CLASSIFIER_PRIORITY",
     "CWS_ENABLED",
@@ -75,6 +66,4 @@ __all__ = [
     "validate_classifier_priority",
 ]
 
-
-def __dir__() -> list[str]:
-    return sorted(set(globals()) | set(__all__))
+__getattr__, __dir__ = _lazy.attach(__name__, globals(), _LAZY, __all__)

@@ -5,9 +5,9 @@ The Docker and Kubernetes adapters import their SDK only when they are first use
 
 from __future__ import annotations
 
-import importlib
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING
 
+from wpprotect import _lazy
 from wpprotect.platforms._base import BasePlatform, Component, ExecResult, Platform, Scope
 
 if TYPE_CHECKING:
@@ -32,9 +32,4 @@ _LAZY = {
     "KubernetesPlatform": "wpprotect.platforms.kubernetes",
 }
 
-
-def __getattr__(name: str) -> Any:
-    module = _LAZY.get(name)
-    if module is None:
-        raise AttributeError(f"module 'wpprotect.platforms' has no attribute {name!r}")
-    return getattr(importlib.import_module(module), name)
+__getattr__, __dir__ = _lazy.attach(__name__, globals(), _LAZY, __all__)

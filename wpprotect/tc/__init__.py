@@ -12,12 +12,10 @@ result model) can start before they are.
 
 from __future__ import annotations
 
-import importlib
+from wpprotect import _lazy
 
 TYPE_CHECKING = False  # typing.TYPE_CHECKING without importing typing (start-up time)
 if TYPE_CHECKING:
-    from typing import Any
-
     from wpprotect.tc._inspector import TCInspector
     from wpprotect.tc._model import Assessment, Finding, TCProgram, TCReport
 
@@ -31,15 +29,4 @@ _LAZY = {
     "TCReport": "wpprotect.tc._model",
 }
 
-
-def __getattr__(name: str) -> Any:
-    module = _LAZY.get(name)
-    if module is None:
-        raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
-    value = getattr(importlib.import_module(module), name)
-    globals()[name] = value
-    return value
-
-
-def __dir__() -> list[str]:
-    return sorted({*globals(), *__all__})
+__getattr__, __dir__ = _lazy.attach(__name__, globals(), _LAZY, __all__)
