@@ -204,37 +204,29 @@ def _str(buf: bytearray | bytes, start: int, end: int) -> str:
     return buf[start : end if nul < 0 else nul].decode("utf-8", "replace")
 
 
-def _link_attr(buf: bytearray, start: int, end: int, want: int) -> str:
-    off = start + 32
+def _nla(buf: bytearray, off: int, end: int, want: int) -> tuple[int, int] | None:
+    """The payload ``(start, end)`` of the first attribute of type ``want`` in ``buf[off:end]``."""
     while off + 4 <= end:
         alen, atype = _unpack_nla(buf, off)
         if alen < 4:
-            break
+            return None
         if atype & NLA_TYPE_MASK == want:
-            return _str(buf, off + 4, off + alen)
+            return off + 4, off + alen
         off += (alen + 3) & ~3
-    return ""
+    return None
+
+
+def _link_attr(buf: bytearray, start: int, end: int, want: int) -> str:
+    """A string attribute of one link message (after nlmsghdr and ifinfomsg), or ``""``."""
+    found = _nla(buf, start + 32, end, want)
+    return "" if found is None else _str(buf, *found)
 
 
 def _link_kind(buf: bytearray, start: int, end: int) -> str:
     """``IFLA_LINKINFO`` → ``IFLA_INFO_KIND`` of one link message, or ``""``."""
-    off = start + 32
-    while off + 4 <= end:
-        alen, atype = _unpack_nla(buf, off)
-        if alen < 4:
-            break
-        if atype & NLA_TYPE_MASK == IFLA_LINKINFO:
-            sub, sub_end = off + 4, off + alen
-            while sub + 4 <= sub_end:
-                slen, stype = _unpack_nla(buf, sub)
-                if slen < 4:
-                    break
-                if stype & NLA_TYPE_MASK == IFLA_INFO_KIND:
-                    return _str(buf, sub + 4, sub + slen)
-                sub += (slen + 3) & ~3
-            return ""
-        off += (alen + 3) & ~3
-    return ""
+    info = _nla(buf, start + 32, end, IFLA_LINKINFO)
+    kind = None if info is None else _nla(buf, *info, IFLA_INFO_KIND)
+    return "" if kind is None else _str(buf, *kind)
 
 
 def parse_filter(buf: bytearray | bytes, start: int, end: int) -> FilterRecord | None:
@@ -444,25 +436,17 @@ class RtnlReader:
         """
         out: dict[int, tuple[int, ...]] = {}
         unpack_body = _TCMSG_BODY.unpack_from
-        unpack_nla = _NLA.unpack_from
 
         def on_qdisc(buf: bytearray, start: int, end: int) -> None:
             ifindex, _handle, parent, _info = unpack_body(buf, start + 20)
             if parent != TC_H_INGRESS:  # cheap test on the fixed header first
                 return
-            off = start + 36  # nlmsghdr (16) + tcmsg (20)
-            while off + 4 <= end:
-                alen, atype = unpack_nla(buf, off)
-                if alen < 4:
-                    return
-                if atype & NLA_TYPE_MASK == TCA_KIND:
-                    kind = _str(buf, off + 4, off + alen)
-                    if kind == "clsact":
-                        out[ifindex] = (INGRESS_PARENT, EGRESS_PARENT)
-                    elif kind == "ingress":
-                        out[ifindex] = (INGRESS_PARENT,)
-                    return
-                off += (alen + 3) & ~3
+            found = _nla(buf, start + 36, end, TCA_KIND)  # after nlmsghdr (16) + tcmsg (20)
+            kind = "" if found is None else _str(buf, *found)
+            if kind == "clsact":
+                out[ifindex] = (INGRESS_PARENT, EGRESS_PARENT)
+            elif kind == "ingress":
+                out[ifindex] = (INGRESS_PARENT,)
 
         request = _TC_REQ.pack(
             _TC_REQ.size, RTM_GETQDISC, NLM_F_REQUEST | NLM_F_DUMP, 0, 0,
