@@ -38,14 +38,20 @@ html_title = f"wpprotect {release}"
 
 # Every doctest block starts from the same imports (the public names too, for the examples in
 # docstrings that autodoc pulls in); each runs in a fresh temp directory so examples can write
-# files without touching the tree.
+# files without touching the tree. That directory is also the temp directory while the block runs
+# (examples such as a flare keep their archive in a temp dir), and the cleanup removes it: a
+# doctest run leaves nothing behind.
 doctest_global_setup = """
-import os, pathlib, tempfile
+import os, pathlib, shutil, tempfile
 import wpprotect as wp
 from wpprotect import *
 _wpux_old_cwd = os.getcwd()
-os.chdir(tempfile.mkdtemp(prefix="wpprotect-doctest-"))
+_wpux_tmp = tempfile.mkdtemp(prefix="wpprotect-doctest-")
+os.chdir(_wpux_tmp)
+_wpux_old_tempdir, tempfile.tempdir = tempfile.tempdir, _wpux_tmp
 """
 doctest_global_cleanup = """
 os.chdir(_wpux_old_cwd)
+tempfile.tempdir = _wpux_old_tempdir
+shutil.rmtree(_wpux_tmp, ignore_errors=True)
 """
