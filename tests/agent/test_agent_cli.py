@@ -91,19 +91,23 @@ def test_flare_json_with_secrets_exit_1(
 
 
 def test_flare_clean_human_output_exit_0(
-    sim_host: SimFactory, capsys: pytest.CaptureFixture[str]
+    sim_host: SimFactory, capsys: pytest.CaptureFixture[str], tmp_path: Path
 ) -> None:
     _, host = sim_host(version="7.78.0")
-    assert main(["flare", *_host_args(host), "--email", "ops@example.com"]) == 0
+    args = ["flare", *_host_args(host), "--email", "ops@example.com", "--dest", str(tmp_path)]
+    assert main(args) == 0
     out = capsys.readouterr().out
     assert "(agent flare)" in out
     assert "no secrets found" in out
     assert "not sent" in out
 
 
-def test_flare_send(sim_host: SimFactory, capsys: pytest.CaptureFixture[str]) -> None:
+def test_flare_send(
+    sim_host: SimFactory, capsys: pytest.CaptureFixture[str], tmp_path: Path
+) -> None:
     _, host = sim_host(version="7.59.0")
     args = ["flare", *_host_args(host), "--case-id", "9", "--email", "ops@example.com", "--send"]
+    args += ["--dest", str(tmp_path)]
     assert main(args) == 0
     assert "sent: case id 9" in capsys.readouterr().out
 

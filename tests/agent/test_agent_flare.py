@@ -75,9 +75,9 @@ def test_flare_is_collected_and_copied_out(
     assert d["files"] == list(fl.files)
 
 
-def test_without_email_the_prompt_is_answered_empty(sim_host: SimFactory) -> None:
+def test_without_email_the_prompt_is_answered_empty(sim_host: SimFactory, tmp_path: Path) -> None:
     sim, host = sim_host(version="7.59.0")
-    fl = collect_flare(host)
+    fl = collect_flare(host, dest=tmp_path)
     assert fl.email is None
     assert fl.case_id is None
     assert fl.command[1:] == ("flare",)
@@ -85,9 +85,9 @@ def test_without_email_the_prompt_is_answered_empty(sim_host: SimFactory) -> Non
     assert sim.calls()[-1].endswith("security-agent flare")
 
 
-def test_send_through_the_agent(sim_host: SimFactory) -> None:
+def test_send_through_the_agent(sim_host: SimFactory, tmp_path: Path) -> None:
     _, host = sim_host(version="7.59.0")
-    fl = host.flare(case_id="42", email="ops@example.com", send=True)
+    fl = host.flare(case_id="42", email="ops@example.com", send=True, dest=tmp_path)
     assert fl.sent
     assert fl.case_id == "42"
     assert fl.command[-1] == "-s"
@@ -95,9 +95,9 @@ def test_send_through_the_agent(sim_host: SimFactory) -> None:
     assert fl.archive is not None
 
 
-def test_send_through_the_agent_new_case(sim_host: SimFactory) -> None:
+def test_send_through_the_agent_new_case(sim_host: SimFactory, tmp_path: Path) -> None:
     _, host = sim_host(version="7.59.0", new_case_id=98765)
-    fl = host.flare(email="ops@example.com", send=True)
+    fl = host.flare(email="ops@example.com", send=True, dest=tmp_path)
     assert fl.sent
     assert fl.case_id == "98765"
 
@@ -108,20 +108,24 @@ def test_send_through_the_agent_refused(sim_host: SimFactory) -> None:
         host.flare(email="ops@example.com", send=True)
 
 
-def test_7_78_falls_back_to_security_agent_local_build(sim_host: SimFactory) -> None:
+def test_7_78_falls_back_to_security_agent_local_build(
+    sim_host: SimFactory, tmp_path: Path
+) -> None:
     # Core agent missing: security-agent flare, IPC failure, local build (allowed here).
     sim, host = sim_host(version="7.78.0", flare_local="ok")
     sim.agent.unlink()
-    fl = host.flare(email="ops@example.com")
+    fl = host.flare(email="ops@example.com", dest=tmp_path)
     assert fl.component == "security-agent"
     assert "Initiating flare locally, some logs will be missing." in fl.output
     assert "sim-host/local" in fl.files
 
 
-def test_security_agent_refusal_falls_back_to_core_agent(sim_host: SimFactory) -> None:
+def test_security_agent_refusal_falls_back_to_core_agent(
+    sim_host: SimFactory, tmp_path: Path
+) -> None:
     # An old agent whose security-agent is down and cannot build locally: agent flare instead.
     sim, host = sim_host(version="7.59.0", security_agent_running=0, flare_local="fail")
-    fl = host.flare(email="ops@example.com")
+    fl = host.flare(email="ops@example.com", dest=tmp_path)
     assert fl.component == "agent"
     assert [c.split()[0:2] for c in sim.calls()[-2:]] == [
         ["security-agent", "flare"],
@@ -179,14 +183,14 @@ def test_bad_emails_are_refused_before_anything_runs(sim_host: SimFactory, email
     assert sim.calls() == []
 
 
-def test_numeric_case_id_is_accepted(sim_host: SimFactory) -> None:
+def test_numeric_case_id_is_accepted(sim_host: SimFactory, tmp_path: Path) -> None:
     _, host = sim_host(version="7.50.3")
-    fl = host.flare(case_id=555, email="first.last+cws@sub.example.co.uk")
+    fl = host.flare(case_id=555, email="first.last+cws@sub.example.co.uk", dest=tmp_path)
     assert fl.case_id == "555"
 
 
 def test_secret_scan_finds_misses_and_never_keeps_the_secret(
-    sim_host: SimFactory, caplog: pytest.LogCaptureFixture
+    sim_host: SimFactory, caplog: pytest.LogCaptureFixture, tmp_path: Path
 ) -> None:
     planted = {
         "logs/process-agent.log": (
@@ -202,7 +206,7 @@ def test_secret_scan_finds_misses_and_never_keeps_the_secret(
     }
     caplog.set_level(logging.DEBUG)
     _, host = sim_host(version="7.59.0", flare_extra_files=planted)
-    fl = host.flare(email="ops@example.com")
+    fl = host.flare(email="ops@example.com", dest=tmp_path)
     findings = fl.scan_secrets()
     got = {(f.file.split("/", 1)[1], f.line, f.kind) for f in findings}
     assert ("logs/process-agent.log", 2, "aws-access-key") in got
@@ -222,9 +226,9 @@ def test_secret_scan_finds_misses_and_never_keeps_the_secret(
             assert secret not in text
 
 
-def test_tampered_archive_cannot_be_sent(sim_host: SimFactory) -> None:
+def test_tampered_archive_cannot_be_sent(sim_host: SimFactory, tmp_path: Path) -> None:
     _, host = sim_host(version="7.59.0")
-    fl = host.flare(email="ops@example.com")
+    fl = host.flare(email="ops@example.com", dest=tmp_path)
     assert fl.archive is not None
     with zipfile.ZipFile(fl.archive, "a") as zf:
         zf.writestr("sim-host/extra.log", "added after review\n")

@@ -73,9 +73,9 @@ def test_healthy_agent_runs_every_operation(tmp_path: Path) -> None:
     assert sent.case_id == "7"
 
 
-def test_healthy_flare_with_a_planted_secret() -> None:
+def test_healthy_flare_with_a_planted_secret(tmp_path: Path) -> None:
     fake = FakePlatform.healthy(flare_files={"logs/x.log": "key AKIAIOSFODNN7EXAMPLE\n"})
-    findings = fake.flare().scan_secrets()
+    findings = fake.flare(dest=tmp_path).scan_secrets()
     assert [(f.file, f.line, f.kind) for f in findings] == [
         ("fake-host/logs/x.log", 1, "aws-access-key")
     ]

@@ -10,6 +10,7 @@ from collections.abc import Iterator
 from email.parser import BytesParser
 from email.policy import HTTP
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from pathlib import Path
 from typing import Any
 
 import attrs
@@ -111,9 +112,9 @@ def other_site() -> Iterator[Backend]:
 
 
 @pytest.fixture
-def flare(sim_host: SimFactory) -> Flare:
+def flare(sim_host: SimFactory, tmp_path: Path) -> Flare:
     _, host = sim_host(version="7.59.0", hostname="node-7")
-    return host.flare(case_id="1234567", email="ops@example.com")
+    return host.flare(case_id="1234567", email="ops@example.com", dest=tmp_path)
 
 
 def test_send_uploads_exactly_the_reviewed_archive(backend: Backend, flare: Flare) -> None:
@@ -152,10 +153,10 @@ def test_send_uploads_exactly_the_reviewed_archive(backend: Backend, flare: Flar
 
 
 def test_send_without_case_id_posts_to_the_bare_path(
-    backend: Backend, sim_host: SimFactory
+    backend: Backend, sim_host: SimFactory, tmp_path: Path
 ) -> None:
     _, host = sim_host(version="7.50.3")
-    fl = host.flare()
+    fl = host.flare(dest=tmp_path)
     backend.post_body = b'{"case_id": 99, "error": ""}'
     up = fl.send(KEY, url=backend.url + "/")
     assert up.case_id == 99
