@@ -2,7 +2,7 @@
 
 The simulator is one POSIX ``sh`` script, :data:`SIM_SCRIPT` (``agent-sim.sh``), that acts as
 ``security-agent``, ``system-probe`` or ``agent`` depending on the name it runs as. It follows
-``/work/shared/reference/datadog-agent-cli.md`` to the letter (strings, prompts, exit codes,
+the facts in ``docs/reference/agent-cli.md`` to the letter (strings, prompts, exit codes,
 archive names) and runs under busybox ``sh`` (``FROM scratch`` images with
 ``/bin/busybox --install -s /bin``) and ``/bin/sh`` on a host. Busybox has no ``zip``, so flare
 archives are built here in Python as *templates* and the script copies a template to the fresh
@@ -127,7 +127,10 @@ _CONF_LINE = "WPSIM_CONF_DEFAULT=/etc/wpprotect-sim/env"
 
 
 def _flare_files(*, local: bool) -> dict[str, str]:
-    """The files of a security-agent flare (reference section 1.4), already scrubbed."""
+    """The files of a security-agent flare, already scrubbed.
+
+    What is in it: docs/reference/agent-cli.md#cli-flare-archive.
+    """
     files: dict[str, str] = {}
     if local:
         files["local"] = ""

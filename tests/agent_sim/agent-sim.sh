@@ -3,7 +3,7 @@
 #
 # One POSIX sh script installed three times (copies or links) as `security-agent`, `system-probe`
 # and `agent`; it dispatches on the name it was run as. Console strings, prompts, exit codes and
-# archive names follow ../../../shared/reference/datadog-agent-cli.md (section numbers cited below).
+# archive names follow docs/reference/agent-cli.md (anchors cited below).
 # Runs under busybox sh (FROM scratch images) and /bin/sh on a host. See __init__.py for how to
 # install it and which WPSIM_* variables select the version and the outcomes.
 
@@ -58,7 +58,7 @@ at_least() {
 }
 
 # From 7.77 the security-agent runtime component is not used any more, so its process is not
-# running (deployments.md section 6, translated troubleshooting pages).
+# running (docs/reference/deployments.md#deploy-troubleshooting-page, translations).
 if [ -z "${WPSIM_SECURITY_AGENT_RUNNING:-}" ]; then
     if at_least 7 77; then WPSIM_SECURITY_AGENT_RUNNING=0; else WPSIM_SECURITY_AGENT_RUNNING=1; fi
 fi
@@ -68,7 +68,7 @@ if [ -z "${WPSIM_FLARE_LOCAL:-}" ]; then
 fi
 
 # Cobra's answer to an unknown subcommand, printed by runcmd with exit status -1 (255)
-# (reference section 2.1: an inference for security-agent >= 7.67).
+# (docs/reference/agent-cli.md#cli-runtime-binary: an inference for >= 7.67).
 unknown_command() {
     # $1 = command word, $2 = root command name
     echo "Error: unknown command \"$1\" for \"$2\"" >&2
@@ -83,13 +83,13 @@ fail() {
 }
 
 # --- version -----------------------------------------------------------------------------------
-# Simulator assumption (the reference does not record it): "<Name> X.Y.Z - Commit: <sha> -
+# Simulator assumption (docs/reference/agent-cli.md does not record it): "<Name> X.Y.Z - Commit: <sha> -
 # Serialization version: v5.0.97 - Go version: go1.21.5".
 print_version() {
     echo "$1 $WPSIM_VERSION - Commit: $WPSIM_COMMIT - Serialization version: v5.0.97 - Go version: go1.21.5"
 }
 
-# --- runtime self-test (reference section 2.2) ------------------------------------------------
+# --- runtime self-test (docs/reference/agent-cli.md#cli-self-test-output) ---------------------
 record_selftest() {
     mkdir -p "$WPSIM_STATE_DIR" 2>/dev/null || return 0
     succeeded=""
@@ -129,7 +129,7 @@ runtime_cmd() {
                     fail "unable to create a runtime security client instance: runtime_security_config.socket must be set"
                     ;;
                 hang)
-                    # The RPC has no client-side deadline (reference section 2.3).
+                    # The RPC has no client-side deadline (docs/reference/agent-cli.md#cli-self-test-transport).
                     exec sleep "$WPSIM_HANG_SECONDS"
                     ;;
                 *) fail "wpprotect-sim: unknown WPSIM_SELFTEST=$WPSIM_SELFTEST" ;;
@@ -144,7 +144,7 @@ runtime_cmd() {
     esac
 }
 
-# --- status (reference section 6) -------------------------------------------------------------
+# --- status (docs/reference/agent-cli.md#cli-status) ------------------------------------------
 status_cmd() {
     echo "Getting the status from the agent."
     if [ "$WPSIM_SECURITY_AGENT_RUNNING" != 1 ] || [ "$WPSIM_STATUS" = unreachable ]; then
@@ -248,7 +248,7 @@ EOF
     exit 0
 }
 
-# --- flare (reference sections 1.1 to 1.4) ---------------------------------------------------
+# --- flare (docs/reference/agent-cli.md#cli-flare-command to #cli-flare-archive) ---------------
 flare_cmd() {
     # $1 = flavour: "security" (security-agent flare) or "core" (agent flare)
     flavour=$1
@@ -322,7 +322,7 @@ flare_cmd() {
     [ -r "$template" ] || fail "wpprotect-sim: no flare template at $template"
 
     # Name: datadog-agent-<UTC RFC3339 with ':' -> '-'>-<loglevel>.zip in os.TempDir()
-    # (comp/core/flare/helpers/builder.go, reference section 1.4).
+    # (comp/core/flare/helpers/builder.go, docs/reference/agent-cli.md#cli-flare-archive).
     tmp=${TMPDIR:-/tmp}
     archive="$tmp/datadog-agent-$(date -u '+%Y-%m-%dT%H-%M-%SZ')-info.zip"
     cp "$template" "$archive" || fail "The flare zipfile failed to be created: cannot write $archive"
@@ -344,7 +344,7 @@ flare_cmd() {
         esac
     fi
 
-    # Upload (reference section 1.5); the simulator never touches the network.
+    # Upload (docs/reference/agent-cli.md#cli-flare-upload); the simulator never touches the network.
     case "$WPSIM_UPLOAD" in
         ok)
             cid=${case_id:-$WPSIM_NEW_CASE_ID}
@@ -373,7 +373,8 @@ case "$prog" in
             status) status_cmd ;;
             flare) flare_cmd security "$@" ;;
             runtime)
-                # Deprecated in 7.66 (PR #35703), removed in 7.67 (PR #36367): reference 2.1.
+                # Deprecated in 7.66 (PR #35703), removed in 7.67 (PR #36367):
+                # docs/reference/agent-cli.md#cli-runtime-binary.
                 if at_least 7 67; then unknown_command runtime "$root"; fi
                 if at_least 7 66; then
                     echo 'Command "runtime" is deprecated, please use `system-probe runtime` instead' >&2
@@ -390,7 +391,7 @@ case "$prog" in
         case "$cmd" in
             version) print_version "System Probe"; exit 0 ;;
             runtime)
-                # Added in 7.56 (PR #27016): reference 2.1.
+                # Added in 7.56 (PR #27016): docs/reference/agent-cli.md#cli-runtime-binary.
                 at_least 7 56 || unknown_command runtime system-probe
                 runtime_cmd system-probe "$@"
                 ;;

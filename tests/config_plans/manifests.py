@@ -1,4 +1,8 @@
-"""Small, realistic manifests (per reference/deployments.md §2-3) shared by the wpplan tests."""
+"""Small, realistic manifests shared by the wpplan tests.
+
+Shaped per docs/reference/deployments.md#deploy-helm-daemonset and
+docs/reference/deployments.md#deploy-operator.
+"""
 
 from __future__ import annotations
 

@@ -1,8 +1,10 @@
 """Objects shaped like what the Datadog Helm chart and the Datadog Operator render.
 
-Labels, container names and env follow ``/work/shared/reference/deployments.md`` §2 (Helm chart
-3.240.0: ``templates/daemonset.yaml``, ``_helpers.tpl`` ``datadog.pod-template-labels``,
-``_container-security-agent.yaml``) and §3 (datadog-operator: golden DaemonSet labels,
+Labels, container names and env follow docs/reference/deployments.md#deploy-helm-daemonset and
+docs/reference/deployments.md#deploy-helm-container-env (Helm chart 3.240.0:
+``templates/daemonset.yaml``, ``_helpers.tpl`` ``datadog.pod-template-labels``,
+``_container-security-agent.yaml``), docs/reference/deployments.md#deploy-operator-daemonset and
+docs/reference/deployments.md#deploy-operator (datadog-operator: golden DaemonSet labels,
 ``feature/cws/feature.go`` env).
 """
 

@@ -668,7 +668,8 @@ def _notes_for(
             )
         volumes = dotted_get(doc, "spec.template.spec.volumes")
         if NETWORK_ENABLED in values and "system-probe-config" in str(volumes):
-            # deployments.md §2.3: the chart's ConfigMap <fullname>-system-probe-config writes
+            # docs/reference/deployments.md#deploy-helm-configmap: the chart's ConfigMap
+            # <fullname>-system-probe-config writes
             # runtime_security_config.network.enabled, the deprecated key the getter reads first
             notes.append(
                 "system-probe mounts a Helm-rendered system-probe.yaml that sets "

@@ -350,7 +350,8 @@ def edit_helm_values(doc: Document, settings: Mapping[Setting, object]) -> bool:
 
     Settings with a values key (:attr:`Setting.helm_path`) set it; env entries a user already
     added for them under ``agents.containers.{systemProbe,securityAgent}.env``/``envDict`` are
-    updated to match. The classifier priority has no values key (deployments.md §1.2): it goes
+    updated to match. The classifier priority has no values key
+    (docs/reference/deployments.md#deploy-helm-priority): it goes
     into ``agents.containers.systemProbe.env`` as
     ``{name: DD_RUNTIME_SECURITY_CONFIG_NETWORK_CLASSIFIER_PRIORITY, value: "<n>"}``, updating
     an existing entry (or ``envDict`` key) instead of adding one.
