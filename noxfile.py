@@ -9,6 +9,9 @@ from __future__ import annotations
 
 import nox
 
+#: The test, lint and docs tools: the PEP 735 ``dev`` group of pyproject.toml.
+DEV = nox.project.dependency_groups(nox.project.load_toml("pyproject.toml"), "dev")
+
 nox.options.sessions = ["tests", "lint", "typecheck", "docs"]
 nox.options.reuse_existing_virtualenvs = True
 nox.options.error_on_missing_interpreters = True
@@ -17,7 +20,7 @@ nox.options.error_on_missing_interpreters = True
 @nox.session
 def tests(session: nox.Session) -> None:
     """The whole suite. Root-only and Docker tests skip, saying why, when those are missing."""
-    session.install("-e", ".[all,dev]")
+    session.install("-e", ".[all]", *DEV)
     session.run("pytest", *session.posargs)
 
 
@@ -32,14 +35,14 @@ def lint(session: nox.Session) -> None:
 @nox.session
 def typecheck(session: nox.Session) -> None:
     """mypy --strict over the library (configuration in pyproject.toml)."""
-    session.install("-e", ".[all,dev]")
+    session.install("-e", ".[all]", *DEV)
     session.run("mypy")
 
 
 @nox.session
 def docs(session: nox.Session) -> None:
     """Build the Sphinx site with warnings as errors, then run the examples in it."""
-    session.install("-e", ".[all,dev]")
+    session.install("-e", ".[all]", *DEV)
     session.run("sphinx-build", "-W", "--keep-going", "-b", "html", "docs", "docs/_build/html")
     session.run(
         "sphinx-build", "-W", "--keep-going", "-b", "doctest", "docs", "docs/_build/doctest"
@@ -51,5 +54,5 @@ def bench(session: nox.Session) -> None:
     """Benchmarks; each prints its figures as ratios against a baseline measured in the same run."""
     # A regular install, as users get: an editable one adds a finder that every interpreter start
     # imports (pathlib, importlib.util, fnmatch: ~13 ms), which whole-process timings would count.
-    session.install(".[all,dev]")
+    session.install(".[all]", *DEV)
     session.run("python", "-m", "benchmarks", *session.posargs)

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import ast
+import re
 import subprocess
 import sys
 from pathlib import Path
@@ -80,3 +81,42 @@ def test_backends_are_imported_only_in_their_own_module() -> None:
                 if homes and not rel.startswith(homes):
                     offenders.append(f"{rel}: {name}")
     assert offenders == []
+
+
+def test_the_version_is_written_once() -> None:
+    """pyproject.toml takes the version from ``wpprotect.__version__``; it has no literal."""
+    import tomllib
+
+    pyproject = tomllib.loads((PKG.parent / "pyproject.toml").read_text())
+    assert "version" not in pyproject["project"]
+    assert "version" in pyproject["project"]["dynamic"]
+    attr = pyproject["tool"]["setuptools"]["dynamic"]["version"]["attr"]
+    assert attr == "wpprotect.__version__"
+    assert re.fullmatch(
+        r"\d+\.\d+\.\d+(?:(?:a|b|rc)\d+)?(?:\.post\d+)?(?:\.dev\d+)?", wpprotect.__version__
+    )
+
+
+def test_the_build_reads_the_version_without_importing_the_package() -> None:
+    """setuptools reads the assignment statically: building imports neither wpprotect nor attrs."""
+    pytest.importorskip("setuptools", reason="setuptools is not installed")
+    code = (
+        "import sys\n"
+        "from setuptools.config.expand import read_attr\n"
+        f"print(read_attr('wpprotect.__version__', root_dir={str(PKG.parent)!r}))\n"
+        "print(sorted(m for m in sys.modules if m.split('.')[0] in ('wpprotect', 'attrs')))\n"
+    )
+    out = subprocess.run(
+        [sys.executable, "-c", code], capture_output=True, text=True, check=True, cwd="/"
+    ).stdout.splitlines()
+    assert out == [wpprotect.__version__, "[]"]
+
+
+def test_the_installed_metadata_has_the_same_version() -> None:
+    from importlib import metadata
+
+    try:
+        installed = metadata.version("wpprotect")
+    except metadata.PackageNotFoundError:
+        pytest.skip("wpprotect is not installed (imported from the tree): no metadata to compare")
+    assert installed == wpprotect.__version__
