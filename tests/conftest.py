@@ -72,15 +72,20 @@ def upstream() -> Path:
 
     Optional outside CI (the tests that need it skip, saying why); required under ``CI=true``.
     """
-    if not UPSTREAM.is_dir():
+    return upstream_dir(UPSTREAM, ci=os.environ.get("CI") == "true")
+
+
+def upstream_dir(path: Path, *, ci: bool) -> Path:
+    """``path`` if it is a directory; else fail the test under CI, skip it elsewhere."""
+    if not path.is_dir():
         why = (
-            f"{UPSTREAM} is absent: the upstream example files (Helm chart values, the agent's "
+            f"{path} is absent: the upstream example files (Helm chart values, the agent's "
             "example configs) are read from there"
         )
-        if os.environ.get("CI") == "true":
+        if ci:
             pytest.fail(f"{why}; CI=true requires them", pytrace=False)
         pytest.skip(why)
-    return UPSTREAM
+    return path
 
 
 def _ours(directory: Path) -> set[str]:

@@ -1,5 +1,6 @@
-"""Every fact the code relies on is stated in the repository: citations point at pages and anchors
-of ``docs/reference/`` that exist, and nothing cites a file outside the repository."""
+"""The repository stands alone: citations point at pages and anchors of ``docs/reference/`` that
+exist, nothing cites a file outside the repository, and the one optional outside path
+(``../shared/upstream``) is required under CI."""
 
 from __future__ import annotations
 
@@ -108,3 +109,16 @@ def test_nothing_cites_a_file_outside_the_repository() -> None:
             if OUTSIDE.search(line):
                 offenders.append(f"{rel}:{lineno}: {line.strip()}")
     assert offenders == []
+
+
+def test_missing_upstream_data_fails_under_ci_and_skips_elsewhere(tmp_path: Path) -> None:
+    """The one outside path, ../shared/upstream, is optional only outside CI."""
+    from tests.conftest import upstream_dir
+
+    missing = tmp_path / "upstream"
+    with pytest.raises(pytest.fail.Exception, match="CI=true requires them"):
+        upstream_dir(missing, ci=True)
+    with pytest.raises(pytest.skip.Exception, match="is absent"):
+        upstream_dir(missing, ci=False)
+    missing.mkdir()
+    assert upstream_dir(missing, ci=True) == missing
