@@ -719,8 +719,9 @@ class LabNetns:
             except FileNotFoundError:
                 pass
             except OSError as exc:
-                first = first or TCError(f"cannot remove {self.path}: {exc.strerror}")
-                first.__cause__ = exc
+                if first is None:
+                    first = TCError(f"cannot remove {self.path}: {exc.strerror}")
+                    first.__cause__ = exc
             self._owns_path = False
         if first is not None:
             raise first
