@@ -243,6 +243,20 @@ def test_without_pyroute2_the_lab_names_the_extra_and_makes_nothing() -> None:
     assert not {n for n in netns_names() - before if "nopr2" in n}
 
 
+def test_without_pyroute2_the_demo_names_the_extra() -> None:
+    code = (
+        "import sys\n"
+        "sys.modules['pyroute2'] = None  # as if the tc extra were not installed\n"
+        "from wpprotect.cli import main\n"
+        "sys.exit(main(['demo', '--prefix', 'wptc3nopr2']))\n"
+    )
+    proc = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=False)
+    assert proc.returncode == 2
+    assert "pip install 'wpprotect[tc]'" in proc.stderr
+    assert proc.stdout == ""
+    assert not any(n.startswith("wptc3nopr2") for n in netns_names())
+
+
 def test_pyroute2_is_imported_by_the_lab_only() -> None:
     """The lab is pyroute2's one home: the scan path reads with its own lean decoder."""
     pkg = Path(wpprotect.__file__).parent
