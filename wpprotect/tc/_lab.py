@@ -24,9 +24,9 @@ How, and why so:
   bind-mounts the thread's namespace under ``/var/run/netns`` (as ``ip netns add`` does) and
   ``netns.remove()`` unmounts it. No process is forked.
 - Veths, link state, clsact qdiscs and ``bpf`` filters are pyroute2 messages (``ifinfmsg``,
-  ``tcmsg``) sent by an ``AsyncIPRoute`` that the worker thread opens, so its socket is in the
-  namespace. Up to 256 requests are in flight before their acks are read, so 500 veth pairs with
-  3 filters each take under a second. The lab picks every ifindex itself, so a whole scene is
+  ``tcmsg``) sent through a pyroute2 ``IPRSocket`` that the worker thread opens, so the socket is
+  in the namespace. Up to 256 requests are sent before their acks are read, so 500 veth pairs
+  with 3 filters each take under a second. The lab picks every ifindex itself, so a whole scene is
   built without reading anything back; that is why it fills the messages rather than calling
   ``IPRoute.link("add", peer=...)``, which cannot set the peer's ifindex (it lives in the peer's
   ``ifinfomsg`` header; ``pyroute2/requests/link.py`` turns ``peer`` into attributes only), and
@@ -41,7 +41,6 @@ How, and why so:
 
 from __future__ import annotations
 
-import asyncio
 import concurrent.futures
 import ctypes
 import errno as _errno
@@ -147,8 +146,7 @@ def _check_ifname(name: str) -> str:
 class _PyRoute2:
     """The parts of pyroute2 the lab writes with."""
 
-    AsyncIPRoute: Any
-    NetlinkError: type[Exception]
+    IPRSocket: Any
     netns: Any  # the pyroute2.netns module
     ifinfmsg: Any
     tcmsg: Any  # pyroute2's tcmsg, plus TCA_CHAIN
@@ -161,8 +159,7 @@ def _pyroute2() -> _PyRoute2:
     :raises BackendUnavailableError: it is not installed.
     """
     try:
-        from pyroute2 import AsyncIPRoute, netns
-        from pyroute2.netlink.exceptions import NetlinkError
+        from pyroute2 import IPRSocket, netns
         from pyroute2.netlink.rtnl.ifinfmsg import ifinfmsg
         from pyroute2.netlink.rtnl.tcmsg import tcmsg
     except ImportError as exc:
@@ -181,7 +178,7 @@ def _pyroute2() -> _PyRoute2:
 
     # A subclass inherits its base's "compiled" mark: compile its own attribute map now.
     tcmsg_chain().compile_nla_table()
-    return _PyRoute2(AsyncIPRoute, NetlinkError, netns, ifinfmsg, tcmsg_chain)
+    return _PyRoute2(IPRSocket, netns, ifinfmsg, tcmsg_chain)
 
 
 # One request: (message type, extra NLM_F_* flags, pyroute2 message, what it does).
@@ -242,66 +239,59 @@ def _filter_msg(pr: _PyRoute2, ifindex: int, spec: FilterSpec, prog_fd: int) -> 
 
 
 class _Rtnl:
-    """pyroute2's ``AsyncIPRoute`` on an event loop of its own, for one namespace's worker thread.
+    """A pyroute2 ``IPRSocket`` opened by one namespace's worker thread, so in that namespace.
 
-    Created, used and closed in that thread: pyroute2 opens its socket per thread, in the
-    namespace of the thread that first uses it (``AsyncCoreSocket.socket`` in
-    ``pyroute2/netlink/core.py``), so no helper process is forked as ``netns=`` would.
+    ``IPRSocket`` is pyroute2's synchronous socket, outside asyncio: ``put`` encodes and sends a
+    message, ``get`` parses what arrived; matching acks to requests is the caller's
+    (``pyroute2/netlink/rtnl/iprsocket.py``). Its socket is opened in the namespace of the thread
+    that first uses it, so no helper process is forked as ``netns=`` would.
     """
 
     def __init__(self, pr: _PyRoute2, netns: str) -> None:
         self._pr = pr
         self._netns = netns
-        self._loop = asyncio.new_event_loop()
+        self._seq = 0
         try:
             # groups=0: no multicast membership, the socket only ever sees its own acks.
-            self._ipr = pr.AsyncIPRoute(ext_ack=True, groups=0, use_event_loop=self._loop)
-            self._loop.run_until_complete(self._ipr.setup_endpoint())
-            # Kept: pyroute2 holds it per thread, out of reach of a close from another thread.
-            self._transport = self._ipr.transport
+            self._sock = pr.IPRSocket(ext_ack=True, groups=0)
+            self._sock.socket.settimeout(_ACK_TIMEOUT)  # opens it, in this thread's namespace
         except OSError as exc:
-            self._loop.close()
             raise _failed("opening a netlink socket", exc.errno or 0, None, netns) from exc
-        except BaseException:
-            self._loop.close()
-            raise
 
     def close(self) -> None:
-        try:
-            self._transport.abort()
-            self._ipr.close()
-            # Let the transport finish closing (its last callbacks run on the loop).
-            self._loop.run_until_complete(self._loop.shutdown_asyncgens())
-        finally:
-            self._loop.close()
+        self._sock.close()
 
     def requests(self, msgs: Sequence[_Request]) -> None:
-        """Send the requests, :data:`_BATCH` at a time; raise for the first refused one (the
-        rest of its batch is still sent and acked)."""
+        """Send the requests, :data:`_BATCH` at a time before reading their acks; raise for the
+        first refused one (the rest of its batch is still sent and acked)."""
         for start in range(0, len(msgs), _BATCH):
-            self._loop.run_until_complete(self._batch(msgs[start : start + _BATCH]))
+            self._batch(msgs[start : start + _BATCH])
 
-    async def _batch(self, msgs: Sequence[_Request]) -> None:
-        error = self._pr.NetlinkError
-        pending = []
+    def _batch(self, msgs: Sequence[_Request]) -> None:
+        pending: dict[int, str] = {}
         for mtype, flags, msg, what in msgs:
+            self._seq += 1
             try:
-                answer = await self._ipr.nlm_request(
-                    msg, mtype, _NLM_F_REQUEST | _NLM_F_ACK | flags
-                )
-            except (OSError, error) as exc:
+                self._sock.put(msg, mtype, _NLM_F_REQUEST | _NLM_F_ACK | flags, msg_seq=self._seq)
+            except OSError as exc:
                 raise self._translate(what, exc) from exc
-            pending.append((answer, what))
+            pending[self._seq] = what
         first: tuple[str, Exception] | None = None
-        for answer, what in pending:
+        while pending:
             try:
-                async with asyncio.timeout(_ACK_TIMEOUT):
-                    async for _ in answer:
-                        pass
+                answers = self._sock.get()
             except TimeoutError as exc:
+                what = next(iter(pending.values()))
                 raise TCError(f"no answer from the kernel for {what}", target=self._netns) from exc
-            except (OSError, error) as exc:
-                first = first or (what, exc)
+            except OSError as exc:
+                raise self._translate(next(iter(pending.values())), exc) from exc
+            for answer in answers:  # acks: NLMSG_ERROR, "error" None when it succeeded
+                header = answer["header"]
+                seq: int = header["sequence_number"]
+                if seq in pending:
+                    what = pending.pop(seq)
+                    if header["error"] is not None and first is None:
+                        first = (what, header["error"])
         if first is not None:
             raise self._translate(*first) from first[1]
 
@@ -489,11 +479,6 @@ class LabNetns:
             self._rtnl.requests(msgs)
 
         self.run(go)
-
-    def _disconnect(self) -> None:
-        if self._rtnl is not None:
-            rtnl, self._rtnl = self._rtnl, None
-            rtnl.close()
 
     def add_veths(
         self, pairs: Iterable[tuple[str, str]], *, up: bool = False, clsact: bool = True
@@ -697,21 +682,13 @@ class LabNetns:
         """Close the socket and the worker, unmount and delete the namespace (idempotent)."""
         first: BaseException | None = None
         try:
-            # The socket is closed by the thread that opened it, after a creation still running
-            # (e.g. interrupted by ^C in the caller).
-            done = self._pool.submit(self._disconnect)
-        except RuntimeError:  # the worker is gone (interpreter exit): close from here
-            done = None
-        try:
-            self._pool.shutdown(wait=True)
-            if done is not None:
-                done.result()
+            # Waits for a creation still running (e.g. interrupted by ^C in the caller).
+            self._pool.shutdown(wait=True, cancel_futures=True)
         except BaseException as exc:  # keep cleaning up, re-raised by Lab
             first = exc
-        try:
-            self._disconnect()  # only if the worker could not
-        except BaseException as exc:  # keep cleaning up, re-raised by Lab
-            first = first or exc
+        if self._rtnl is not None:
+            rtnl, self._rtnl = self._rtnl, None
+            rtnl.close()
         if self._owns_path:  # never touch a path some other namespace owns
             try:
                 # umount2(MNT_DETACH), then unlink (still mounted: EBUSY).
