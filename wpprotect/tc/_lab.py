@@ -248,7 +248,6 @@ class _Rtnl:
     """
 
     def __init__(self, pr: _PyRoute2, netns: str) -> None:
-        self._pr = pr
         self._netns = netns
         self._seq = 0
         try:
