@@ -3,14 +3,18 @@ scene (documented and probed verdicts), and that nothing is left behind, whateve
 
 from __future__ import annotations
 
+import ast
 import errno
 import json
 import os
 import subprocess
+import sys
+from pathlib import Path
 from typing import Any
 
 import pytest
 
+import wpprotect
 from wpprotect.errors import BPFError, InvalidArgumentError, TCError
 from wpprotect.tc import _bpf
 from wpprotect.tc._assess import annotate_programs, assess
@@ -162,10 +166,22 @@ def test_probing_a_live_program_agrees_with_its_code() -> None:
             assert _bpf.probe_verdict(lab.program(code, f"wptc3_p{code + 1}").id) == code
 
 
+def kernel_links(netns: str) -> dict[str, tuple[int, bool]]:
+    """ifname -> (ifindex, administratively up), as ``ip -j link`` reports them."""
+    out = subprocess.run(
+        ["ip", "-j", "-n", netns, "link", "show"], capture_output=True, text=True, check=True
+    )
+    return {r["ifname"]: (r["ifindex"], "UP" in r["flags"]) for r in json.loads(out.stdout)}
+
+
 def test_batched_scenes_build_every_filter() -> None:
     with Lab("wptc3") as lab:
-        ns = lab.scene_veths(40, dev_prefix="w3v")
+        ns = lab.scene_veths(40, dev_prefix="w3v", up=True)
         assert len(ns.ifindex) == 81  # lo + 40 pairs
+        # The lab picks both ends' ifindexes and never reads them back: the kernel agrees.
+        links = kernel_links(ns.name)
+        assert {n: i for n, (i, _) in links.items()} == ns.ifindex
+        assert all(up for n, (_, up) in links.items() if n != "lo")
         for dev in ("w3v1", "w3v40"):
             ingress = tc_filters(ns.name, dev, "ingress")
             assert [r["pref"] for r in ingress] == [1, 10]
@@ -174,6 +190,88 @@ def test_batched_scenes_build_every_filter() -> None:
         assert len({n.name for n in many}) == 3
         assert all(n.name in netns_names() for n in many)
         assert len(lab.prog_ids) == 2  # two programs shared by every filter
+
+
+def test_every_filter_spec_field_reaches_the_kernel() -> None:
+    with Lab("wptc3") as lab:
+        ns = lab.netns("spec")
+        ns.add_veth("w3f0", "w3f0p", clsact=False)  # add_filters adds the missing clsact
+        assert kernel_links(ns.name)["w3f0"][1] is False
+        prog = ns.add_filter(
+            "w3f0",
+            "egress",
+            _bpf.TC_ACT_SHOT,
+            prog_name="wptc3_spec",
+            priority=None,
+            handle=7,
+            name="spec:[{id}]",
+            protocol="ip",
+            direct_action=False,
+            chain=5,
+        )
+        (row,) = tc_filters(ns.name, "w3f0", "egress")
+        assert (row["pref"], row["protocol"]) == (49152, "ip")  # the kernel's first auto prio
+        assert row["chain"] == 5
+        opts = row["options"]
+        assert (opts["handle"], opts["bpf_name"]) == ("0x7", f"spec:[{prog.id}]")
+        assert opts["prog"]["id"] == prog.id
+        assert "direct-action" not in opts
+        ns.add_filter("w3f0", "ingress", 0, prog_name="wptc3_spec2", protocol=0x86DD)
+        (row,) = tc_filters(ns.name, "w3f0", "ingress")
+        assert (row["pref"], row["protocol"], row["options"]["direct-action"]) == (1, "ipv6", True)
+
+
+def test_without_pyroute2_the_lab_names_the_extra_and_makes_nothing() -> None:
+    code = (
+        "import sys\n"
+        "sys.modules['pyroute2'] = None  # as if the tc extra were not installed\n"
+        "from wpprotect.errors import BackendUnavailableError\n"
+        "from wpprotect.tc._lab import Lab\n"
+        "with Lab('wptc3') as lab:\n"
+        "    try:\n"
+        "        lab.netns('nopr2')\n"
+        "    except BackendUnavailableError as exc:\n"
+        "        print(exc)\n"
+        "        print(isinstance(exc.__cause__, ImportError), len(lab.namespaces))\n"
+    )
+    before = netns_names()
+    out = subprocess.run(
+        [sys.executable, "-c", code], capture_output=True, text=True, check=True
+    ).stdout.splitlines()
+    assert "pip install 'wpprotect[tc]'" in out[0]
+    assert out[1] == "True 0"
+    assert not {n for n in netns_names() - before if "nopr2" in n}
+
+
+def test_without_pyroute2_the_demo_names_the_extra() -> None:
+    code = (
+        "import sys\n"
+        "sys.modules['pyroute2'] = None  # as if the tc extra were not installed\n"
+        "from wpprotect.cli import main\n"
+        "sys.exit(main(['demo', '--prefix', 'wptc3nopr2']))\n"
+    )
+    proc = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=False)
+    assert proc.returncode == 2
+    assert "pip install 'wpprotect[tc]'" in proc.stderr
+    assert proc.stdout == ""
+    assert not any(n.startswith("wptc3nopr2") for n in netns_names())
+
+
+def test_pyroute2_is_imported_by_the_lab_only() -> None:
+    """The lab is pyroute2's one home: the scan path reads with its own lean decoder."""
+    pkg = Path(wpprotect.__file__).parent
+    importers = set()
+    for path in pkg.rglob("*.py"):
+        for node in ast.walk(ast.parse(path.read_text())):
+            if isinstance(node, ast.Import):
+                names = [a.name for a in node.names]
+            elif isinstance(node, ast.ImportFrom) and node.level == 0 and node.module:
+                names = [node.module]
+            else:
+                continue
+            if any(n.split(".")[0] == "pyroute2" for n in names):
+                importers.add(path.relative_to(pkg).as_posix())
+    assert importers == {"tc/_lab.py"}
 
 
 def test_lab_cleans_up_on_normal_exit() -> None:
@@ -217,8 +315,15 @@ def test_kernel_errors_are_reported_and_the_lab_still_cleans_up() -> None:
         ns = lab.netns("errors")
         ns.add_veth("w3e0", "w3e0p")
         ns.add_filter("w3e0", "ingress", 0, prog_name="wptc3_e", priority=3, handle=1)
-        with pytest.raises(TCError, match="ingress filter prio 3 on w3e0 failed: File exists"):
+        with pytest.raises(
+            TCError, match="ingress filter prio 3 on w3e0 failed: File exists"
+        ) as failed:
             ns.add_filter("w3e0", "ingress", 0, prog_name="wptc3_e", priority=3, handle=1)
+        assert ns.name in str(failed.value)
+        assert type(failed.value.__cause__).__module__.startswith("pyroute2.")
+        # A refused request leaves the namespace usable.
+        ns.add_veth("w3e1", "w3e1p")
+        assert kernel_links(ns.name)["w3e1"][0] == ns.ifindex["w3e1"]
         with pytest.raises(InvalidArgumentError, match="no device 'nope'"):
             ns.add_filter("nope", "ingress", 0)
         with pytest.raises(InvalidArgumentError, match="already exists"):

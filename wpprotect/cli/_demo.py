@@ -73,8 +73,9 @@ def register(subparsers: Any) -> None:
             "Calico, the AWS network-policy agent, an unknown vendor and a tcx program next to "
             "Datadog's; scan it, show the findings and their fix (and the plan that would apply "
             "it to a sample system-probe.yaml, never applied), and remove everything, also on "
-            "Ctrl-C or SIGTERM. Needs root. Exit status: 0 the demo showed what it was built to "
-            "show, 1 it did not, 2 not root or an environment error."
+            "Ctrl-C or SIGTERM. Needs root and the tc extra (pyroute2). Exit status: 0 the demo "
+            "showed what it was built to show, 1 it did not, 2 not root, pyroute2 missing or an "
+            "environment error."
         ),
     )
     p.add_argument(

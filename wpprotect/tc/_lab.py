@@ -11,37 +11,59 @@ frees a namespace (and the programs its filters hold) asynchronously after that;
 
 How, and why so:
 
-- Each lab namespace has one worker thread that *is* in it (it called ``unshare(CLONE_NEWNET)``
-  and bind-mounted ``/proc/thread-self/ns/net``, like ``ip netns add``). Netlink sockets,
-  ``BPF_LINK_CREATE`` and ``BPF_PROG_QUERY`` run there, because the kernel resolves ifindexes in
-  the calling thread's namespace (tc-ebpf.md §1, §3). No process is forked.
-- Netlink requests are encoded with ``struct`` and sent in batches (many messages per
-  ``sendmsg``, acks read afterwards), so 500 veth pairs with 3 filters each take well under a
-  second. Devices get ifindexes chosen by the lab (``ifi_index`` in ``RTM_NEWLINK``), so a whole
-  scene is built without reading anything back.
+- The kernel state is written with pyroute2 (the ``tc`` extra: ``pip install 'wpprotect[tc]'``);
+  no netlink message is encoded by hand. pyroute2 is imported here only, on first use; without it
+  the lab raises :class:`~wpprotect.errors.BackendUnavailableError`. Its exceptions become
+  :class:`~wpprotect.errors.TCError` (:class:`~wpprotect.errors.CapabilityError` when refused for
+  lack of privilege), chained with ``from``. The scan never imports it.
+- Each lab namespace has one worker thread that *is* in it. ``BPF_LINK_CREATE``,
+  ``BPF_PROG_QUERY`` and ``AF_PACKET`` sends run there, because the kernel resolves ifindexes in
+  the calling thread's namespace (tc-ebpf.md §1, §3). The thread calls ``unshare(CLONE_NEWNET)``
+  itself: pyroute2's ``netns.create()`` runs that in a forked child, leaving no thread inside
+  (svinota/pyroute2, ``pyroute2/netns/__init__.py``). pyroute2's ``netns.attach()`` then
+  bind-mounts the thread's namespace under ``/var/run/netns`` (as ``ip netns add`` does) and
+  ``netns.remove()`` unmounts it. No process is forked.
+- Veths, link state, clsact qdiscs and ``bpf`` filters are pyroute2 messages (``ifinfmsg``,
+  ``tcmsg``) sent through a pyroute2 ``IPRSocket`` that the worker thread opens, so the socket is
+  in the namespace. Up to 256 requests are sent before their acks are read, so 500 veth pairs
+  with 3 filters each take under a second. The lab picks every ifindex itself, so a whole scene is
+  built without reading anything back; that is why it fills the messages rather than calling
+  ``IPRoute.link("add", peer=...)``, which cannot set the peer's ifindex (it lives in the peer's
+  ``ifinfomsg`` header; ``pyroute2/requests/link.py`` turns ``peer`` into attributes only), and
+  whose request processing costs about four times the encoding of the message itself.
+  pyroute2's ``tcmsg`` knows no ``TCA_CHAIN`` (its attribute map stops at ``TCA_STAB``,
+  ``pyroute2/netlink/rtnl/tcmsg/__init__.py``), so the lab's filter message adds it.
+- Still by hand, because they are not netlink: loading programs, tcx links (``BPF_LINK_CREATE``
+  is a bpf(2) command, torvalds/linux ``include/uapi/linux/bpf.h``; pyroute2 speaks netlink
+  only), through :mod:`wpprotect.tc._bpf`; the worker thread's ``unshare(2)``.
 - This module writes kernel state and is never used by the inspector, which stays read-only.
 """
 
 from __future__ import annotations
 
 import concurrent.futures
-import contextlib
 import ctypes
 import errno as _errno
+import functools
 import logging
 import os
 import secrets
 import socket
-import struct
 import threading
 import time
 import weakref
 from collections.abc import Callable, Iterable, Sequence
-from typing import Final, Literal, TypeVar
+from typing import Any, Final, Literal, TypeVar
 
 import attrs
 
-from wpprotect.errors import BPFError, CapabilityError, InvalidArgumentError, TCError
+from wpprotect.errors import (
+    BackendUnavailableError,
+    BPFError,
+    CapabilityError,
+    InvalidArgumentError,
+    TCError,
+)
 from wpprotect.tc import _bpf
 
 __all__ = [
@@ -59,44 +81,26 @@ T = TypeVar("T")
 
 _NETNS_DIR: Final = "/var/run/netns"
 _CLONE_NEWNET: Final = 0x40000000  # include/uapi/linux/sched.h
-_MS_BIND: Final = 0x1000
-_MS_REC: Final = 0x4000
-_MS_SHARED: Final = 1 << 20
-_MNT_DETACH: Final = 2
 
-# include/uapi/linux/netlink.h, rtnetlink.h, if_link.h, veth.h, pkt_sched.h, pkt_cls.h
-_NLMSG_ERROR: Final = 2
+# include/uapi/linux/netlink.h, rtnetlink.h, if.h, pkt_sched.h, pkt_cls.h
 _NLM_F_REQUEST: Final = 0x1
 _NLM_F_ACK: Final = 0x4
-_NLM_F_ACK_TLVS: Final = 0x200
 _NLM_F_EXCL: Final = 0x200
 _NLM_F_CREATE: Final = 0x400
-_SOL_NETLINK: Final = 270
-_NETLINK_CAP_ACK: Final = 10
-_NETLINK_EXT_ACK: Final = 11
-_NLMSGERR_ATTR_MSG: Final = 1
 _RTM_NEWLINK: Final = 16
 _RTM_NEWQDISC: Final = 36
 _RTM_NEWTFILTER: Final = 44
-_IFLA_IFNAME: Final = 3
-_IFLA_LINKINFO: Final = 18
-_IFLA_INFO_KIND: Final = 1
-_IFLA_INFO_DATA: Final = 2
-_VETH_INFO_PEER: Final = 1
 _IFF_UP: Final = 0x1
-_TCA_KIND: Final = 1
-_TCA_OPTIONS: Final = 2
 _TCA_CHAIN: Final = 11
-_TCA_BPF_FD: Final = 6
-_TCA_BPF_NAME: Final = 7
-_TCA_BPF_FLAGS: Final = 8
 _TCA_BPF_FLAG_ACT_DIRECT: Final = 1
 _TC_H_CLSACT: Final = 0xFFFFFFF1
 _CLSACT_HANDLE: Final = 0xFFFF0000
 _PARENT: Final = {"ingress": 0xFFFFFFF2, "egress": 0xFFFFFFF3}
 _TCX: Final = {"ingress": _bpf.BPF_TCX_INGRESS, "egress": _bpf.BPF_TCX_EGRESS}
 _PROTOCOLS: Final = {"all": 0x0003, "ip": 0x0800, "ipv6": 0x86DD, "arp": 0x0806}
-_BATCH: Final = 256  # messages per sendmsg: acks (36 B each) stay far below the receive buffer
+_BATCH: Final = 256  # requests in flight: their acks stay far below the receive buffer
+_ACK_TIMEOUT: Final = 30.0  # every request is acked; never hang on a lost answer
+_NEED_ROOT: Final = "the lab needs root: CAP_SYS_ADMIN"
 
 Direction = Literal["ingress", "egress"]
 
@@ -113,8 +117,19 @@ def _c() -> ctypes.CDLL:
 def _oserror(what: str) -> TCError:
     err = ctypes.get_errno()
     if err in (_errno.EPERM, _errno.EACCES):
-        return CapabilityError(f"{what}: {os.strerror(err)} (the lab needs root: CAP_SYS_ADMIN)")
+        return CapabilityError(f"{what}: {os.strerror(err)} ({_NEED_ROOT})")
     return TCError(f"{what}: {os.strerror(err)}")
+
+
+def _failed(what: str, code: int, detail: str | None, netns: str) -> TCError:
+    """The error for a refused write: ``what`` failed with errno ``code`` (and the kernel's or
+    pyroute2's own words, when they add something)."""
+    text = os.strerror(code) if code else "unknown error"
+    if detail and detail != text:
+        text += f" ({detail})"
+    if code in (_errno.EPERM, _errno.EACCES):
+        return CapabilityError(f"{what} failed: {text} ({_NEED_ROOT})", target=netns)
+    return TCError(f"{what} failed: {text}", target=netns)
 
 
 def _check_ifname(name: str) -> str:
@@ -124,132 +139,166 @@ def _check_ifname(name: str) -> str:
     return name
 
 
-# --- netlink encoding -------------------------------------------------------------------------
+# --- pyroute2 ---------------------------------------------------------------------------------
 
 
-def _nla(kind: int, payload: bytes) -> bytes:
-    n = 4 + len(payload)
-    return struct.pack("<HH", n, kind) + payload + b"\0" * (-n % 4)
+@attrs.frozen
+class _PyRoute2:
+    """The parts of pyroute2 the lab writes with."""
+
+    IPRSocket: Any
+    netns: Any  # the pyroute2.netns module
+    ifinfmsg: Any
+    tcmsg: Any  # pyroute2's tcmsg, plus TCA_CHAIN
 
 
-def _nla_str(kind: int, text: str) -> bytes:
-    return _nla(kind, text.encode() + b"\0")
+@functools.cache
+def _pyroute2() -> _PyRoute2:
+    """Import pyroute2 (once).
+
+    :raises BackendUnavailableError: it is not installed.
+    """
+    try:
+        from pyroute2 import IPRSocket, netns
+        from pyroute2.netlink.rtnl.ifinfmsg import ifinfmsg
+        from pyroute2.netlink.rtnl.tcmsg import tcmsg
+    except ImportError as exc:
+        raise BackendUnavailableError(
+            f"the TC lab needs pyroute2, which cannot be imported ({exc}): "
+            "pip install 'wpprotect[tc]'"
+        ) from exc
+
+    class tcmsg_chain(tcmsg):  # type: ignore[misc]
+        """``tcmsg`` with ``TCA_CHAIN`` (include/uapi/linux/rtnetlink.h, 11) in its map."""
+
+        nla_map = (
+            *((code, *entry) for code, entry in enumerate(tcmsg.nla_map)),
+            (_TCA_CHAIN, "TCA_CHAIN", "uint32"),
+        )
+
+    # A subclass inherits its base's "compiled" mark: compile its own attribute map now.
+    tcmsg_chain().compile_nla_table()
+    return _PyRoute2(IPRSocket, netns, ifinfmsg, tcmsg_chain)
 
 
-def _nla_u32(kind: int, value: int) -> bytes:
-    return _nla(kind, struct.pack("<I", value))
+# One request: (message type, extra NLM_F_* flags, pyroute2 message, what it does).
+_Request = tuple[int, int, Any, str]
 
 
-def _veth_msg(host: str, host_index: int, peer: str, peer_index: int) -> bytes:
-    peer_body = struct.pack("<BBHiII", 0, 0, 0, peer_index, 0, 0) + _nla_str(_IFLA_IFNAME, peer)
-    linkinfo = _nla_str(_IFLA_INFO_KIND, "veth") + _nla(
-        _IFLA_INFO_DATA, _nla(_VETH_INFO_PEER, peer_body)
-    )
-    return struct.pack("<BBHiII", 0, 0, 0, host_index, 0, 0) + (
-        _nla_str(_IFLA_IFNAME, host) + _nla(_IFLA_LINKINFO, linkinfo)
-    )
+def _veth_msg(
+    pr: _PyRoute2, host: str, host_index: int, peer: str, peer_index: int, *, up: bool
+) -> Any:
+    msg = pr.ifinfmsg()
+    msg["index"] = host_index
+    if up:  # the host end can come up at once: the pair is linked before it is configured
+        msg["flags"] = msg["change"] = _IFF_UP
+    peer_info = {"index": peer_index, "attrs": [("IFLA_IFNAME", peer)]}
+    data = {"attrs": [("VETH_INFO_PEER", peer_info)]}
+    kind = {"attrs": [("IFLA_INFO_KIND", "veth"), ("IFLA_INFO_DATA", data)]}
+    msg["attrs"] = [("IFLA_IFNAME", host), ("IFLA_LINKINFO", kind)]
+    return msg
 
 
-def _up_msg(ifindex: int) -> bytes:
-    # Not at creation: veth_open fails with ENOTCONN until the peer is registered too.
-    return struct.pack("<BBHiII", 0, 0, 0, ifindex, _IFF_UP, _IFF_UP)
+def _up_msg(pr: _PyRoute2, ifindex: int) -> Any:
+    # A separate request for the peer end: it is configured before the pair is linked, when
+    # veth_open would fail with ENOTCONN (drivers/net/veth.c veth_newlink).
+    msg = pr.ifinfmsg()
+    msg["index"] = ifindex
+    msg["flags"] = msg["change"] = _IFF_UP
+    return msg
 
 
-def _clsact_msg(ifindex: int) -> bytes:
-    return struct.pack("<BBHiIII", 0, 0, 0, ifindex, _CLSACT_HANDLE, _TC_H_CLSACT, 0) + _nla_str(
-        _TCA_KIND, "clsact"
-    )
+def _clsact_msg(pr: _PyRoute2, ifindex: int) -> Any:
+    msg = pr.tcmsg()
+    msg["index"] = ifindex
+    msg["handle"] = _CLSACT_HANDLE
+    msg["parent"] = _TC_H_CLSACT
+    msg["attrs"] = [("TCA_KIND", "clsact")]
+    return msg
 
 
-def _filter_msg(ifindex: int, spec: FilterSpec, prog_fd: int) -> bytes:
+def _filter_msg(pr: _PyRoute2, ifindex: int, spec: FilterSpec, prog_fd: int) -> Any:
     proto = spec.protocol if isinstance(spec.protocol, int) else _PROTOCOLS[spec.protocol]
-    info = ((spec.priority or 0) << 16) | socket.htons(proto)
-    opts = _nla_u32(_TCA_BPF_FD, prog_fd)
+    opts: list[tuple[str, object]] = [("TCA_BPF_FD", prog_fd)]
     if spec.name:
-        opts += _nla_str(_TCA_BPF_NAME, spec.name)
+        opts.append(("TCA_BPF_NAME", spec.name))
     if spec.direct_action:
-        opts += _nla_u32(_TCA_BPF_FLAGS, _TCA_BPF_FLAG_ACT_DIRECT)
-    body = struct.pack(
-        "<BBHiIII", 0, 0, 0, ifindex, spec.handle or 0, _PARENT[spec.direction], info
-    ) + _nla_str(_TCA_KIND, "bpf")
+        opts.append(("TCA_BPF_FLAGS", _TCA_BPF_FLAG_ACT_DIRECT))
+    msg = pr.tcmsg()
+    msg["index"] = ifindex
+    msg["handle"] = spec.handle or 0
+    msg["parent"] = _PARENT[spec.direction]
+    # tcm_info: priority in the upper 16 bits, protocol (network order) in the lower.
+    msg["info"] = ((spec.priority or 0) << 16) | socket.htons(proto)
+    attrs_: list[tuple[str, object]] = [("TCA_KIND", "bpf")]
     if spec.chain is not None:
-        body += _nla_u32(_TCA_CHAIN, spec.chain)
-    return body + _nla(_TCA_OPTIONS, opts)
+        attrs_.append(("TCA_CHAIN", spec.chain))
+    attrs_.append(("TCA_OPTIONS", {"attrs": opts}))
+    msg["attrs"] = attrs_
+    return msg
 
 
 class _Rtnl:
-    """A NETLINK_ROUTE socket that sends requests in batches and checks every ack."""
+    """A pyroute2 ``IPRSocket`` opened by one namespace's worker thread, so in that namespace.
 
-    def __init__(self) -> None:
-        self.sock = socket.socket(socket.AF_NETLINK, socket.SOCK_RAW, socket.NETLINK_ROUTE)
-        self.sock.setsockopt(socket.SOL_SOCKET, socket.SO_RCVBUF, 1 << 20)
-        with contextlib.suppress(OSError):  # nicer errors where the kernel supports them
-            self.sock.setsockopt(_SOL_NETLINK, _NETLINK_EXT_ACK, 1)
-            self.sock.setsockopt(_SOL_NETLINK, _NETLINK_CAP_ACK, 1)
-        self.sock.bind((0, 0))
-        self.sock.settimeout(30)  # every request is acked; never hang on a lost answer
-        self.seq = 0
+    ``IPRSocket`` is pyroute2's synchronous socket, outside asyncio: ``put`` encodes and sends a
+    message, ``get`` parses what arrived; matching acks to requests is the caller's
+    (``pyroute2/netlink/rtnl/iprsocket.py``). Its socket is opened in the namespace of the thread
+    that first uses it, so no helper process is forked as ``netns=`` would.
+    """
+
+    def __init__(self, pr: _PyRoute2, netns: str) -> None:
+        self._netns = netns
+        self._seq = 0
+        try:
+            # groups=0: no multicast membership, the socket only ever sees its own acks.
+            self._sock = pr.IPRSocket(ext_ack=True, groups=0)
+            self._sock.socket.settimeout(_ACK_TIMEOUT)  # opens it, in this thread's namespace
+        except OSError as exc:
+            raise _failed("opening a netlink socket", exc.errno or 0, None, netns) from exc
 
     def close(self) -> None:
-        self.sock.close()
+        self._sock.close()
 
-    def requests(self, msgs: Sequence[tuple[int, int, bytes, str]]) -> None:
-        """Send ``(type, extra flags, body, what)`` messages; raise on the first failed one."""
+    def requests(self, msgs: Sequence[_Request]) -> None:
+        """Send the requests, :data:`_BATCH` at a time before reading their acks; raise for the
+        first refused one (the rest of its batch is still sent and acked)."""
         for start in range(0, len(msgs), _BATCH):
-            chunk = msgs[start : start + _BATCH]
-            out = bytearray()
-            pending: dict[int, str] = {}
-            for mtype, flags, body, what in chunk:
-                self.seq += 1
-                pending[self.seq] = what
-                out += struct.pack(
-                    "<IHHII",
-                    16 + len(body),
-                    mtype,
-                    _NLM_F_REQUEST | _NLM_F_ACK | flags,
-                    self.seq,
-                    0,
-                )
-                out += body
-            self.sock.sendall(bytes(out))
-            first_error: TCError | None = None
-            while pending:
-                try:
-                    data = self.sock.recv(1 << 16)
-                except TimeoutError as exc:
-                    what = next(iter(pending.values()))
-                    raise TCError(f"no answer from the kernel for {what}", target="lab") from exc
-                off = 0
-                while off + 16 <= len(data):
-                    length, mtype, mflags, seq, _pid = struct.unpack_from("<IHHII", data, off)
-                    if length < 16:
-                        break
-                    if mtype == _NLMSG_ERROR and seq in pending:
-                        what = pending.pop(seq)
-                        (code,) = struct.unpack_from("<i", data, off + 16)
-                        if code < 0 and first_error is None:
-                            first_error = TCError(
-                                f"{what} failed: {os.strerror(-code)}"
-                                + _ext_msg(data, off, length, mflags),
-                                target="lab",
-                            )
-                    off += (length + 3) & ~3
-            if first_error is not None:
-                raise first_error
+            self._batch(msgs[start : start + _BATCH])
 
+    def _batch(self, msgs: Sequence[_Request]) -> None:
+        pending: dict[int, str] = {}
+        for mtype, flags, msg, what in msgs:
+            self._seq += 1
+            try:
+                self._sock.put(msg, mtype, _NLM_F_REQUEST | _NLM_F_ACK | flags, msg_seq=self._seq)
+            except OSError as exc:
+                raise self._translate(what, exc) from exc
+            pending[self._seq] = what
+        first: tuple[str, Exception] | None = None
+        while pending:
+            try:
+                answers = self._sock.get()
+            except TimeoutError as exc:
+                what = next(iter(pending.values()))
+                raise TCError(f"no answer from the kernel for {what}", target=self._netns) from exc
+            except OSError as exc:
+                raise self._translate(next(iter(pending.values())), exc) from exc
+            for answer in answers:  # acks: NLMSG_ERROR, "error" None when it succeeded
+                header = answer["header"]
+                seq: int = header["sequence_number"]
+                if seq in pending:
+                    what = pending.pop(seq)
+                    if header["error"] is not None and first is None:
+                        first = (what, header["error"])
+        if first is not None:
+            raise self._translate(*first) from first[1]
 
-def _ext_msg(data: bytes, off: int, length: int, flags: int) -> str:
-    if not flags & _NLM_F_ACK_TLVS:
-        return ""
-    pos, end = off + 16 + 4 + 16, off + length  # error code, then the capped request header
-    while pos + 4 <= end:
-        alen, atype = struct.unpack_from("<HH", data, pos)
-        if alen < 4:
-            break
-        if atype & 0x3FFF == _NLMSGERR_ATTR_MSG:
-            return " (" + data[pos + 4 : pos + alen].split(b"\0", 1)[0].decode() + ")"
-        pos += (alen + 3) & ~3
-    return ""
+    def _translate(self, what: str, exc: Exception) -> TCError:
+        if isinstance(exc, OSError):
+            return _failed(what, exc.errno or 0, exc.strerror, self._netns)
+        detail = exc.args[1] if len(exc.args) > 1 else None  # NetlinkError(code, message)
+        return _failed(what, getattr(exc, "code", 0), str(detail) if detail else None, self._netns)
 
 
 # --- results ----------------------------------------------------------------------------------
@@ -349,19 +398,6 @@ class VendorScene:
 # --- namespaces -------------------------------------------------------------------------------
 
 
-def _ensure_netns_dir() -> None:
-    # As iproute2's `ip netns add`: make the directory a shared mount so namespace bind mounts
-    # propagate (ip/ipnetns.c netns_add).
-    os.makedirs(_NETNS_DIR, exist_ok=True)
-    libc = _c()
-    if libc.mount(b"", _NETNS_DIR.encode(), b"none", _MS_SHARED | _MS_REC, None) == 0:
-        return
-    if libc.mount(_NETNS_DIR.encode(), _NETNS_DIR.encode(), b"none", _MS_BIND | _MS_REC, None):
-        raise _oserror(f"cannot bind-mount {_NETNS_DIR}")
-    if libc.mount(b"", _NETNS_DIR.encode(), b"none", _MS_SHARED | _MS_REC, None):
-        raise _oserror(f"cannot make {_NETNS_DIR} a shared mount")
-
-
 class LabNetns:
     """One throwaway network namespace of a :class:`Lab`, with a worker thread inside it.
 
@@ -382,7 +418,6 @@ class LabNetns:
         self._clsact: set[int] = set()
         self._pool = concurrent.futures.ThreadPoolExecutor(1, thread_name_prefix=f"lab-{name}")
         self._rtnl: _Rtnl | None = None
-        self._mounted = False
         self._owns_path = False
         # Registered before it is created, so a failure half-way is still cleaned up.
         lab._state.namespaces.append(self)
@@ -403,20 +438,26 @@ class LabNetns:
         return f"<LabNetns {self.name} {len(self.ifindex) - 1} devices>"
 
     def _create(self) -> None:
-        libc = _c()
-        try:
-            fd = os.open(self.path, os.O_RDONLY | os.O_CREAT | os.O_EXCL, 0)
-        except OSError as exc:
-            raise TCError(f"cannot create {self.path}: {exc.strerror}") from exc
-        os.close(fd)
-        self._owns_path = True
-        if libc.unshare(_CLONE_NEWNET) != 0:
+        pr = _pyroute2()
+        # unshare(2) moves this thread only; the rest of the process stays where it is.
+        if _c().unshare(_CLONE_NEWNET) != 0:
             raise _oserror("unshare(CLONE_NEWNET)")
-        # /proc/thread-self: this thread's namespace, not the process leader's.
-        if libc.mount(b"/proc/thread-self/ns/net", self.path.encode(), b"none", _MS_BIND, None):
-            raise _oserror(f"cannot bind-mount the new namespace on {self.path}")
-        self._mounted = True
-        self._rtnl = _Rtnl()
+        existed = os.path.lexists(self.path)
+        try:
+            # The mount point is created with O_EXCL, then /proc/<tid>/ns/net (this thread's
+            # namespace, not the process leader's) is bind-mounted on it.
+            pr.netns.attach(self.path, threading.get_native_id())
+        except OSError as exc:
+            # Ours to remove only if pyroute2 made it (it fails before, or with EEXIST, if not).
+            self._owns_path = (
+                not existed and exc.errno != _errno.EEXIST and os.path.lexists(self.path)
+            )
+            what = f"cannot create {self.path}: {os.strerror(exc.errno) if exc.errno else exc}"
+            if exc.errno in (_errno.EPERM, _errno.EACCES):
+                raise CapabilityError(f"{what} ({_NEED_ROOT})") from exc
+            raise TCError(what) from exc
+        self._owns_path = True
+        self._rtnl = _Rtnl(pr, self.name)
 
     def run(self, fn: Callable[..., T], *args: object) -> T:
         """Call ``fn(*args)`` in this namespace's worker thread and return its result.
@@ -431,7 +472,7 @@ class LabNetns:
             raise TCError(f"lab namespace {self.name} is closed") from exc
         return fut.result()
 
-    def _requests(self, msgs: Sequence[tuple[int, int, bytes, str]]) -> None:
+    def _requests(self, msgs: Sequence[_Request]) -> None:
         def go() -> None:
             assert self._rtnl is not None  # noqa: S101 - set by _create in this thread
             self._rtnl.requests(msgs)
@@ -450,7 +491,8 @@ class LabNetns:
         :raises InvalidArgumentError: a name is invalid or already used.
         :raises TCError: the kernel refused.
         """
-        msgs: list[tuple[int, int, bytes, str]] = []
+        pr = _pyroute2()
+        msgs: list[_Request] = []
         result: list[tuple[int, int]] = []
         names: dict[str, int] = {}
         for host, peer in pairs:
@@ -461,26 +503,19 @@ class LabNetns:
             hi, pi = self._next_index, self._next_index + 1
             self._next_index += 2
             names[host], names[peer] = hi, pi
+            create = _NLM_F_CREATE | _NLM_F_EXCL
             msgs.append(
                 (
                     _RTM_NEWLINK,
-                    _NLM_F_CREATE | _NLM_F_EXCL,
-                    _veth_msg(host, hi, peer, pi),
+                    create,
+                    _veth_msg(pr, host, hi, peer, pi, up=up),
                     f"veth {host}/{peer}",
                 )
             )
             if up:
-                msgs.append((_RTM_NEWLINK, 0, _up_msg(hi), f"set {host} up"))
-                msgs.append((_RTM_NEWLINK, 0, _up_msg(pi), f"set {peer} up"))
+                msgs.append((_RTM_NEWLINK, 0, _up_msg(pr, pi), f"set {peer} up"))
             if clsact:
-                msgs.append(
-                    (
-                        _RTM_NEWQDISC,
-                        _NLM_F_CREATE | _NLM_F_EXCL,
-                        _clsact_msg(hi),
-                        f"clsact on {host}",
-                    )
-                )
+                msgs.append((_RTM_NEWQDISC, create, _clsact_msg(pr, hi), f"clsact on {host}"))
             result.append((hi, pi))
         self._requests(msgs)
         self.ifindex.update(names)
@@ -511,7 +546,8 @@ class LabNetns:
         :raises InvalidArgumentError: unknown device or bad spec.
         :raises TCError: the kernel refused.
         """
-        msgs: list[tuple[int, int, bytes, str]] = []
+        pr = _pyroute2()
+        msgs: list[_Request] = []
         progs: list[LabProgram] = []
         new_clsact: set[int] = set()
         for spec in specs:
@@ -522,7 +558,7 @@ class LabNetns:
                     (
                         _RTM_NEWQDISC,
                         _NLM_F_CREATE | _NLM_F_EXCL,
-                        _clsact_msg(idx),
+                        _clsact_msg(pr, idx),
                         f"clsact on {spec.ifname}",
                     )
                 )
@@ -537,7 +573,7 @@ class LabNetns:
                 (
                     _RTM_NEWTFILTER,
                     _NLM_F_CREATE | _NLM_F_EXCL,
-                    _filter_msg(idx, spec, prog.fd),
+                    _filter_msg(pr, idx, spec, prog.fd),
                     f"{spec.direction} filter prio {spec.priority} on {spec.ifname}",
                 )
             )
@@ -601,6 +637,9 @@ class LabNetns:
         idx = self._index(ifname)
         prog = self._owner().program(retcode, prog_name)
         flags = _bpf.BPF_F_BEFORE if first else 0
+        # By hand (through _bpf), not pyroute2: a tcx link is made by the bpf(2) command
+        # BPF_LINK_CREATE (torvalds/linux include/uapi/linux/bpf.h, kernel/bpf/tcx.c), not by a
+        # netlink message, and pyroute2 speaks netlink only.
         fd = self.run(_bpf.link_create, prog.fd, idx, _TCX[direction], flags)
         link_id = self._owner()._register_link(fd)
         return LabLink(fd, link_id, ifname, "ingress" if direction == "ingress" else "egress", prog)
@@ -649,16 +688,16 @@ class LabNetns:
         if self._rtnl is not None:
             rtnl, self._rtnl = self._rtnl, None
             rtnl.close()
-        if self._mounted and _c().umount2(self.path.encode(), _MNT_DETACH) != 0:
-            first = first or _oserror(f"cannot unmount {self.path}")
-        self._mounted = False
         if self._owns_path:  # never touch a path some other namespace owns
             try:
-                os.unlink(self.path)
+                # umount2(MNT_DETACH), then unlink (still mounted: EBUSY).
+                _pyroute2().netns.remove(self.path)
             except FileNotFoundError:
                 pass
             except OSError as exc:
-                first = first or exc
+                if first is None:
+                    first = TCError(f"cannot remove {self.path}: {exc.strerror}")
+                    first.__cause__ = exc
             self._owns_path = False
         if first is not None:
             raise first
@@ -819,11 +858,12 @@ class Lab:
         :param suffix: appended to the name (letters, digits, ``-``, ``_``).
         :returns: the namespace.
         :raises TCError: it could not be created (not root...).
+        :raises BackendUnavailableError: pyroute2 is not installed (the ``tc`` extra).
         """
         self._check_open()
         if suffix is not None and (not set(suffix) <= _PREFIX_OK or len(suffix) > 40):
             raise InvalidArgumentError(f"lab netns suffix {suffix!r}: [a-z0-9_-], at most 40")
-        _ensure_netns_dir()
+        _pyroute2()  # before anything is made: BackendUnavailableError without it
         self._count += 1
         name = f"{self.prefix}-{self._token}-{self._count}" + (f"-{suffix}" if suffix else "")
         return LabNetns(self, name)
