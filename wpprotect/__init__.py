@@ -11,6 +11,8 @@ ruamel.yaml) are imported only when the object that needs them is first used, so
 
 from __future__ import annotations
 
+from typing import TYPE_CHECKING
+
 from wpprotect import _lazy
 from wpprotect.errors import (
     AgentError,
@@ -42,7 +44,6 @@ from wpprotect.errors import (
     WPProtectError,
 )
 
-TYPE_CHECKING = False  # typing.TYPE_CHECKING without importing typing (start-up time)
 if TYPE_CHECKING:
     from wpprotect.agent import AgentVersion, Flare, FlareUpload, SecretFinding, SelfTestResult
     from wpprotect.config import (

@@ -1,5 +1,5 @@
 """``python -m wpprotect``: the same command as ``wpprotect``."""
 
-from wpprotect._launch import main
+from wpprotect.cli import main
 
 raise SystemExit(main())

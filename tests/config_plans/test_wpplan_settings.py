@@ -302,79 +302,9 @@ def test_directory_in_place_of_the_file_is_a_file_error(tmp_path: Path) -> None:
         effective_value(CWS_ENABLED, config_dir=tmp_path)
 
 
-# --- may_be_set: a byte search that lets `tc scan` skip the YAML parser ----------------------
-
-
-@pytest.mark.parametrize(
-    ("text", "expected"),
-    [
-        ("", False),
-        ("runtime_security_config:\n  enabled: true\n", False),
-        # commented out, as in the agent's shipped example, also indented and in a block scalar
-        ("# runtime_security_config:\n#   network:\n#     classifier_priority: 10\n", False),
-        ("note: |\n  # classifier_priority: 3 is only text here\n", False),
-        ("runtime_security_config:\n  network:\n    classifier_priority: 5\n", True),
-        ("event_monitoring_config: {network: {classifier_priority: 5}}\n", True),
-        ("event_monitoring_config.network.classifier_priority: 5\n", True),  # flat dotted key
-        ("a: 1  # classifier_priority in a trailing comment\n", True),  # conservative
-        ('event_monitoring_config: {"classifier\\x5fpriority": 5}\n', True),  # an escape
-    ],
-)
-def test_may_be_set_finds_every_way_a_file_could_set_the_key(
-    tmp_path: Path, text: str, expected: bool
-) -> None:
-    from wpprotect.config._settings import may_be_set
-
-    write(tmp_path, "system-probe.yaml", text)
-    assert may_be_set(CLASSIFIER_PRIORITY, config_dir=tmp_path) is expected
-    if not expected:
-        # and then the full reading agrees: the default
-        assert effective_value(CLASSIFIER_PRIORITY, config_dir=tmp_path).source == "default"
-
-
-def test_may_be_set_without_files_or_with_unreadable_ones(tmp_path: Path) -> None:
-    from wpprotect.config._settings import may_be_set
-
-    assert may_be_set(CLASSIFIER_PRIORITY, config_dir=tmp_path / "absent") is False
-    (tmp_path / "system-probe.yaml").mkdir()  # cannot be read as a file: maybe
-    assert may_be_set(CLASSIFIER_PRIORITY, config_dir=tmp_path) is True
-
-
 def test_shipped_example_does_not_set_the_priority(upstream: Path, tmp_path: Path) -> None:
-    from wpprotect.config._settings import may_be_set
-
     example = (upstream / "datadog-agent" / "system-probe.yaml.example").read_bytes()
     assert b"#  enabled: true" in example  # its network section is there, commented out
     (tmp_path / "system-probe.yaml").write_bytes(example)
-    assert may_be_set(CLASSIFIER_PRIORITY, config_dir=tmp_path) is False
-    assert effective_value(CLASSIFIER_PRIORITY, config_dir=tmp_path).value == 10
-
-
-@pytest.mark.parametrize(
-    ("text", "expected", "parsed"),
-    [
-        ("# runtime_security_config:\n#   network:\n#     classifier_priority: 3\n", 10, False),
-        ("runtime_security_config:\n  network:\n    classifier_priority: 3\n", 3, True),
-    ],
-)
-def test_tc_reads_the_agents_priority_parsing_yaml_only_when_needed(
-    tmp_path: Path, text: str, expected: int, parsed: bool
-) -> None:
-    import subprocess
-    import sys
-
-    write(tmp_path, "system-probe.yaml", text)
-    code = (
-        "import pathlib, sys\n"
-        "from wpprotect.config import _settings\n"
-        f"_settings.DEFAULT_CONFIG_DIR = pathlib.Path({str(tmp_path)!r})\n"
-        "from wpprotect.tc._assess import resolve_classifier_priority\n"
-        "prio, source = resolve_classifier_priority(None)\n"
-        "print(prio, source.endswith('system-probe.yaml'), 'ruamel' in sys.modules)\n"
-    )
-    root = Path(__file__).resolve().parents[2]
-    out = subprocess.run(
-        [sys.executable, "-c", code], capture_output=True, text=True, check=True,
-        env={"PATH": "/usr/bin:/bin", "PYTHONPATH": str(root)},
-    ).stdout  # fmt: skip
-    assert out.split() == [str(expected), str(parsed), str(parsed)]
+    found = effective_value(CLASSIFIER_PRIORITY, config_dir=tmp_path)
+    assert (found.value, found.source) == (10, "default")

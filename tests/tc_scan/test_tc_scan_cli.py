@@ -176,33 +176,17 @@ def test_scan_path_imports_no_heavy_backend(scenes: dict[str, str]) -> None:
 
 
 @pytest.mark.root
-def test_scan_that_logs_nothing_never_imports_logging(scenes: dict[str, str]) -> None:
-    # Start-up is most of a whole-process scan: logging (and argparse's shutil) stay unloaded
-    # unless something is logged or help is printed.
-    code = (
-        "import sys, io, contextlib\n"
-        "from wpprotect.cli import main\n"
-        "with contextlib.redirect_stdout(io.StringIO()):\n"
-        f"    rc = main(['tc', 'scan', '--json', '--netns', {scenes['bad']!r}])\n"
-        "print(rc, sorted(m for m in ('logging', 'shutil', 'html') if m in sys.modules))\n"
-    )
-    out = _python(code).stdout
-    assert out.strip() == "1 []"
-
-
-@pytest.mark.root
 @pytest.mark.parametrize("debug", [False, True])
 def test_a_warning_during_a_scan_has_the_cli_format(scenes: dict[str, str], debug: bool) -> None:
-    # Logging is configured only when the first logger is got, with the same set-up as for
-    # every other command; --debug configures it at once, at DEBUG level.
+    # The same logging set-up as for every other command; --debug at DEBUG level.
     code = (
         "import io, contextlib\n"
         "from wpprotect.cli import main\n"
         "from wpprotect.tc import _inspector\n"
         "read = _inspector.read_netns\n"
         "def noisy(ref, **kw):\n"
-        "    _inspector._log().warning('odd device %s', 7)\n"
-        "    _inspector._log().debug('detail %s', 8)\n"
+        "    _inspector.log.warning('odd device %s', 7)\n"
+        "    _inspector.log.debug('detail %s', 8)\n"
         "    return read(ref, **kw)\n"
         "_inspector.read_netns = noisy\n"
         "with contextlib.redirect_stdout(io.StringIO()):\n"
@@ -212,21 +196,5 @@ def test_a_warning_during_a_scan_has_the_cli_format(scenes: dict[str, str], debu
     )
     proc = _python(code)
     assert proc.stdout.strip() == "1"
-    # Once, whichever process read the namespace (the CLI forks its reader).
     assert proc.stderr.count("WARNING wpprotect.tc._inspector: odd device 7\n") == 1
     assert ("DEBUG wpprotect.tc._inspector: detail 8" in proc.stderr) is debug
-
-
-def test_deferred_logging_set_up_is_cancelled_after_the_command() -> None:
-    code = (
-        "import io, contextlib\n"
-        "from wpprotect.cli import main\n"
-        "from wpprotect import _log\n"
-        "with contextlib.redirect_stderr(io.StringIO()):\n"
-        "    main(['tc', 'scan', '--netns', '/nonexistent/ns'])\n"
-        "import logging\n"
-        "_log.get('x').warning('after')\n"
-        "print(_log._pending, len(logging.getLogger().handlers))\n"
-    )
-    out = _python(code).stdout
-    assert out.strip() == "None 0"

@@ -10,9 +10,9 @@ import attrs
 import pytest
 
 from wpprotect.errors import InvalidArgumentError
-from wpprotect.tc import _assess
+from wpprotect.tc import TCReport, _assess
 from wpprotect.tc._assess import annotate_programs, assess, cilium_race, parse_version
-from wpprotect.tc._model import Assessment, Finding, NamespaceInfo, TCProgram, TCReport
+from wpprotect.tc._model import Assessment, Finding, NamespaceInfo, TCProgram
 
 DESIGN_PROGRAM_KEYS = [
     "netns",
@@ -350,36 +350,27 @@ def test_classifier_priority_is_validated(bad: Any) -> None:
         assess([], bad)
 
 
-def test_report_priority_resolution_order(monkeypatch: pytest.MonkeyPatch) -> None:
+def test_report_priority_resolution_order() -> None:
     report = TCReport(programs=[CILIUM], classifier_priority=4, classifier_priority_source="x.yaml")
     assert report.assess().classifier_priority_source == "x.yaml"
     assert report.assess(2).classifier_priority == 2
     assert report.assess(2).classifier_priority_source == "caller"
 
-    class Found:
-        value = 7
-        source = "/etc/datadog-agent/system-probe.yaml"
+    assert report.assess(2, source="/etc/x.yaml").classifier_priority_source == "/etc/x.yaml"
 
-    from wpprotect import config
-    from wpprotect.config import _settings
 
-    monkeypatch.setattr(_settings, "may_be_set", lambda *_a, **_k: True)
-    monkeypatch.setattr(config, "effective_value", lambda *_a, **_k: Found())
-    a = TCReport(programs=[CILIUM]).assess()
-    assert (a.classifier_priority, a.classifier_priority_source) == (7, Found.source)
+def test_assess_reads_no_file(monkeypatch: pytest.MonkeyPatch) -> None:
+    # Without a priority, the default: the agent's files are the caller's to read.
+    def no_io(*_a: object, **_k: object) -> object:
+        raise AssertionError("assess() opened a file")
 
-    # No agent file names the key: the default, and the files are not parsed at all.
-    monkeypatch.setattr(_settings, "may_be_set", lambda *_a, **_k: False)
+    monkeypatch.setattr("builtins.open", no_io)
+    monkeypatch.setattr("os.open", no_io)
     a = TCReport(programs=[CILIUM]).assess()
     assert (a.classifier_priority, a.classifier_priority_source) == (10, "default")
-    monkeypatch.setattr(_settings, "may_be_set", lambda *_a, **_k: True)
-
-    def broken(*_a: object, **_k: object) -> object:
-        raise OSError("no agent here")
-
-    monkeypatch.setattr(config, "effective_value", broken)
-    a = TCReport(programs=[CILIUM]).assess()
-    assert (a.classifier_priority, a.classifier_priority_source) == (10, "default")
+    TCReport(programs=[CILIUM]).to_dict()
+    repr(TCReport(programs=[CILIUM]))
+    TCReport(programs=[CILIUM])._repr_html_()
     assert _assess.DEFAULT_CLASSIFIER_PRIORITY == 10
 
 
@@ -389,7 +380,7 @@ def test_report_priority_resolution_order(monkeypatch: pytest.MonkeyPatch) -> No
 def test_report_to_dict_has_the_design_keys_first_and_is_json() -> None:
     report = TCReport(
         programs=[CILIUM, DATADOG],
-        namespaces=[NamespaceInfo("host", "4:4026531840", "/proc/1/ns/net")],
+        namespaces=[NamespaceInfo(label="host", id="4:4026531840", path="/proc/1/ns/net")],
         warnings=["pid 9: network namespace vanished during the scan; skipped"],
         tcx_supported=True,
         classifier_priority=10,
@@ -444,13 +435,31 @@ def test_many_findings_are_grouped_for_people() -> None:
     # 30 pod interfaces behind Cilium at priority 1, one at priority 5: people get one row per
     # kind of finding with counts; the data (to_dict, --json) keeps every finding.
     progs = [
-        TCProgram(f"ns{i % 3}", f"lxc{i}", i, "ingress", "clsact", priority=1, handle=1,
-                  name=f"cil_from_container-lxc{i}", prog_id=7)
+        TCProgram(
+            netns=f"ns{i % 3}",
+            ifname=f"lxc{i}",
+            ifindex=i,
+            direction="ingress",
+            attach="clsact",
+            priority=1,
+            handle=1,
+            name=f"cil_from_container-lxc{i}",
+            prog_id=7,
+        )
         for i in range(30)
     ] + [
-        TCProgram("ns0", "lxc99", 99, "ingress", "clsact", priority=5, handle=1,
-                  name="cil_from_container-lxc99", prog_id=8)
-    ]  # fmt: skip
+        TCProgram(
+            netns="ns0",
+            ifname="lxc99",
+            ifindex=99,
+            direction="ingress",
+            attach="clsact",
+            priority=5,
+            handle=1,
+            name="cil_from_container-lxc99",
+            prog_id=8,
+        )
+    ]
     a = TCReport(programs=progs, classifier_priority=10).assess()
     assert len(a.findings) == 31
     text = a.table()

@@ -368,9 +368,39 @@ def test_probe_runs_only_unknown_programs_and_survives_vanished_ones() -> None:
         os.close(gone_fd)
         assert Lab.wait_programs_released([gone]) == []
         rows = [
-            TCProgram("n", "d", 2, "ingress", "clsact", 1, 1, name="cil_x", prog_id=cil.id),
-            TCProgram("n", "d", 2, "ingress", "clsact", 2, 1, name="m", prog_id=unk.id),
-            TCProgram("n", "d", 2, "ingress", "clsact", 3, 1, name="g", prog_id=gone),
+            TCProgram(
+                netns="n",
+                ifname="d",
+                ifindex=2,
+                direction="ingress",
+                attach="clsact",
+                priority=1,
+                handle=1,
+                name="cil_x",
+                prog_id=cil.id,
+            ),
+            TCProgram(
+                netns="n",
+                ifname="d",
+                ifindex=2,
+                direction="ingress",
+                attach="clsact",
+                priority=2,
+                handle=1,
+                name="m",
+                prog_id=unk.id,
+            ),
+            TCProgram(
+                netns="n",
+                ifname="d",
+                ifindex=2,
+                direction="ingress",
+                attach="clsact",
+                priority=3,
+                handle=1,
+                name="g",
+                prog_id=gone,
+            ),
         ]
         out = annotate_programs(rows, probe=True)
         assert [(p.verdict, p.verdict_source) for p in out] == [

@@ -57,21 +57,6 @@ def _run_in_pty(args: list[str], env: dict[str, str]) -> str:
     return b"".join(chunks).decode()
 
 
-@pytest.mark.parametrize("columns", [None, "57", "0", "-3", "wide", "200"])
-def test_help_width_is_what_shutil_would_give(
-    columns: str | None, monkeypatch: pytest.MonkeyPatch
-) -> None:
-    import shutil
-
-    from wpprotect.cli import _terminal_width
-
-    if columns is None:
-        monkeypatch.delenv("COLUMNS", raising=False)
-    else:
-        monkeypatch.setenv("COLUMNS", columns)
-    assert _terminal_width() == shutil.get_terminal_size().columns
-
-
 def test_help_wraps_at_the_terminal_width() -> None:
     env = dict(os.environ, PYTHONPATH=str(ROOT), COLUMNS="60")
     out = subprocess.run(

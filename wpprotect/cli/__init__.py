@@ -15,6 +15,7 @@ from __future__ import annotations
 
 import argparse
 import importlib
+import logging
 import os
 import signal
 import sys
@@ -23,7 +24,10 @@ from contextlib import contextmanager
 from types import FrameType
 from typing import Any
 
+from wpprotect.cli._output import error_line, print_json
 from wpprotect.errors import WPProtectError
+
+log = logging.getLogger(__name__)
 
 __all__ = [
     "EXIT_ACTION",
@@ -55,17 +59,6 @@ _COMMANDS = (
     "wpprotect.cli._demo",
 )
 
-# The command word each module registers, so that `wpprotect tc scan` imports only
-# wpprotect.cli._tc (start-up time is most of a whole-process scan).
-_COMMAND_MODULES = {
-    "doctor": "wpprotect.cli._doctor",
-    "tc": "wpprotect.cli._tc",
-    "self-test": "wpprotect.cli._agent",
-    "flare": "wpprotect.cli._agent",
-    "disable": "wpprotect.cli._agent",
-    "demo": "wpprotect.cli._demo",
-}
-
 _EPILOG = """\
 exit status:
   0  nothing wrong
@@ -87,48 +80,8 @@ class Terminated(KeyboardInterrupt):
     unwind exactly as on Ctrl-C (a KeyboardInterrupt subclass for that reason)."""
 
 
-def _terminal_width() -> int:
-    """shutil.get_terminal_size().columns, without importing shutil (and its bz2/lzma) at every
-    start: $COLUMNS, else the terminal on stdout, else 80."""
-    try:
-        columns = int(os.environ.get("COLUMNS", "0"))
-    except ValueError:
-        columns = 0
-    if columns <= 0:
-        try:
-            columns = os.get_terminal_size(sys.__stdout__.fileno()).columns  # type: ignore[union-attr]
-        except (AttributeError, ValueError, OSError):
-            columns = 0
-    return columns if columns > 0 else 80
-
-
-class _WidthMixin:
-    """Gives argparse's formatters the terminal width argparse itself would (minus 2), computed
-    on demand: ``add_argument`` builds a formatter for every argument it checks."""
-
-    def __init__(
-        self,
-        prog: str,
-        indent_increment: int = 2,
-        max_help_position: int = 24,
-        width: int | None = None,
-    ) -> None:
-        if width is None:
-            width = _terminal_width() - 2
-        super().__init__(prog, indent_increment, max_help_position, width)  # type: ignore[call-arg]
-
-
-class _Formatter(_WidthMixin, argparse.HelpFormatter):
-    pass
-
-
-class _RawDescriptionFormatter(_WidthMixin, argparse.RawDescriptionHelpFormatter):
-    pass
-
-
 class _Parser(argparse.ArgumentParser):
     def __init__(self, *args: Any, **kwargs: Any) -> None:
-        kwargs.setdefault("formatter_class", _Formatter)
         super().__init__(*args, **kwargs)
 
     def error(self, message: str) -> None:  # type: ignore[override]
@@ -150,15 +103,11 @@ def build_parser(modules: Sequence[str] | None = None) -> argparse.ArgumentParse
         description="Operate Datadog Workload Protection (CWS): doctor, TC conflicts, "
         "self-test, flare and disable.",
         epilog=_EPILOG,
-        formatter_class=_RawDescriptionFormatter,
+        formatter_class=argparse.RawDescriptionHelpFormatter,
     )
     parser.add_argument("--version", action="version", version=f"wpprotect {__version__}")
     _add_common(parser, default=False)
-    # prog given: argparse would otherwise build a help formatter (and import shutil for the
-    # terminal width) only to print "wpprotect" into the subcommands' usage.
-    sub = parser.add_subparsers(
-        dest="command", metavar="COMMAND", parser_class=_Parser, prog=parser.prog
-    )
+    sub = parser.add_subparsers(dest="command", metavar="COMMAND", parser_class=_Parser)
     for name in _COMMANDS if modules is None else modules:
         try:
             module = importlib.import_module(name)
@@ -178,9 +127,7 @@ def build_parser(modules: Sequence[str] | None = None) -> argparse.ArgumentParse
 
 def _broken(name: str, exc: BaseException) -> None:
     # One broken subcommand module must not take `wpprotect doctor` down with it.
-    import logging
-
-    logging.getLogger(__name__).debug("cannot load %s", name, exc_info=True)
+    log.debug("cannot load %s", name, exc_info=True)
     print(f"wpprotect: warning: the commands in {name} are unavailable: {exc}", file=sys.stderr)
 
 
@@ -240,56 +187,19 @@ def _sigterm_unwinds() -> Iterator[None]:
 
 
 def _error_line(message: str) -> None:
-    """Print one error line (imported on the error path only: the output layer costs start-up)."""
-    from wpprotect.cli._output import error_line as write
-
-    write(message)
+    """Print one error line."""
+    error_line(message)
 
 
 def _json_error(args: argparse.Namespace, kind: str, message: str) -> None:
     if getattr(args, "json", False):
-        from wpprotect.cli._output import print_json
-
         print_json({"error": {"type": kind, "message": message}})
-
-
-def _command_module(argv: Sequence[str]) -> str | None:
-    """The module of the command word in ``argv`` (global options take no values), if known."""
-    for arg in argv:
-        if arg == "--":
-            return None
-        if not arg.startswith("-"):
-            return _COMMAND_MODULES.get(arg)
-    return None
-
-
-_exit_freeze_registered = False
-
-
-def _freeze_at_exit() -> None:
-    """At interpreter exit, move every object to the collector's permanent generation.
-
-    Shutdown runs one full cyclic collection over everything still alive (every module's
-    functions, classes and constants: attrs, typing, argparse...), whatever ``gc.isenabled()``
-    says: ~5 ms of a ~100 ms `tc scan`. Frozen objects are skipped by it; modules are still
-    cleared and their objects freed by reference counting. Registered with atexit, so nothing
-    changes while the process (or a program embedding :func:`main`) runs.
-    """
-    global _exit_freeze_registered  # noqa: PLW0603 - registered once per process
-    if not _exit_freeze_registered:
-        import atexit
-        import gc
-
-        atexit.register(gc.freeze)
-        _exit_freeze_registered = True
 
 
 def main(argv: Sequence[str] | None = None) -> int:
     """Run the CLI; returns the exit status."""
-    _freeze_at_exit()
     argv = list(sys.argv[1:] if argv is None else argv)
-    module = _command_module(argv)
-    parser = build_parser(None if module is None else [module])
+    parser = build_parser()
     args = parser.parse_args(argv)
     debug = bool(getattr(args, "debug", False))
     if getattr(args, "no_color", False):
@@ -310,29 +220,13 @@ def main(argv: Sequence[str] | None = None) -> int:
 _LOG_FORMAT = "%(levelname)s %(name)s: %(message)s"
 
 
-def _configure_logging(debug: bool, *, defer: bool = False) -> None:
-    if defer and not debug:
-        # A command that usually logs nothing (it says so with set_defaults(defer_logging=True))
-        # does not import logging just to configure it: done when its first logger is got.
-        from wpprotect import _log
-
-        _log.defer_config(30, _LOG_FORMAT)  # logging.WARNING
-        return
-    import logging
-
+def _configure_logging(debug: bool) -> None:
     logging.basicConfig(level=logging.DEBUG if debug else logging.WARNING, format=_LOG_FORMAT)
 
 
 def _run(parser: argparse.ArgumentParser, args: argparse.Namespace, debug: bool) -> int:
-    defer = bool(getattr(args, "defer_logging", False))
-    _configure_logging(debug, defer=defer)
-    try:
-        return _run_handler(parser, args, debug)
-    finally:
-        if defer:
-            from wpprotect import _log
-
-            _log.defer_config(None)  # an embedding program's own set-up is left alone
+    _configure_logging(debug)
+    return _run_handler(parser, args, debug)
 
 
 def _run_handler(parser: argparse.ArgumentParser, args: argparse.Namespace, debug: bool) -> int:

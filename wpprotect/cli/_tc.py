@@ -3,19 +3,24 @@
 Exit status: 0 nothing needs action, 1 a finding needs action, 2 a usage or environment error
 (not root, unknown ``--netns``), printed as one line on stderr.
 
-Start-up is kept light: this module imports only argparse at registration; the scan path imports
-``wpprotect.tc`` (socket, struct, ctypes, attrs) and never pyroute2, ruamel, docker or kubernetes.
-The config package is imported only when the agent's effective classifier priority must be read
-(no ``--classifier-priority``).
+Without ``--classifier-priority`` the scan is judged against the agent's effective
+``runtime_security_config.network.classifier_priority`` read from ``/etc/datadog-agent`` (else the
+default 10); the TC package itself never reads the agent's files.
 """
 
 from __future__ import annotations
 
 import argparse
+import logging
 import sys
 from typing import Any
 
+from wpprotect.cli._output import print_json
+from wpprotect.errors import WPProtectError
+
 __all__ = ["register"]
+
+log = logging.getLogger(__name__)
 
 _EXIT_OK = 0
 _EXIT_ACTION = 1
@@ -78,8 +83,7 @@ def register(subparsers: Any) -> None:
     scan.add_argument(
         "--json", action="store_true", help="print one JSON document on stdout instead of tables"
     )
-    # Its modules log through wpprotect._log: logging is imported only if something is logged.
-    scan.set_defaults(handler=_scan, defer_logging=True)
+    scan.set_defaults(handler=_scan)
     tc.set_defaults(handler=lambda _args: _usage(tc))
 
 
@@ -90,38 +94,37 @@ def _usage(parser: argparse.ArgumentParser) -> int:
 
 
 def _scan(args: argparse.Namespace) -> int:
-    import gc
+    from wpprotect.tc import TCInspector
 
-    # The scan and its JSON allocate tens of thousands of small objects and free none until
-    # the end: the cyclic collector's passes over them are pure overhead in a one-shot command.
-    # Paused only for this call, so a program embedding main() keeps its collector.
-    was_enabled = gc.isenabled()
-    gc.disable()
-    try:
-        return _scan_report(args)
-    finally:
-        if was_enabled:
-            gc.enable()
-
-
-def _scan_report(args: argparse.Namespace) -> int:
-    from wpprotect.tc import _prefetch
-    from wpprotect.tc._inspector import TCInspector
-
-    inspector = TCInspector(
-        netns=args.netns, probe=args.probe, classifier_priority=args.classifier_priority
-    )
-    # inspector.scan(), with the kernel read in a child process while this one imports the
-    # model (the same report and errors; a WPProtectError is one line on stderr, exit 2).
-    report = _prefetch.scan(inspector)
-    # One assessment (it reads the agent's config at most once), for the output and the status.
-    assessment = report.assess(args.classifier_priority)
+    priority, source = args.classifier_priority, "caller"
+    if priority is None:
+        priority, source = _configured_priority()
+    report = TCInspector(netns=args.netns, probe=args.probe).scan()
+    assessment = report.assess(priority, source=source)
     if args.json:
-        # The same bytes as json.dumps(report.to_dict(...)), written row by row (TCReport).
-        sys.stdout.write(report.json_with(assessment))
-        sys.stdout.write("\n")
+        print_json(report.to_dict(assessment=assessment))
+    else:
+        sys.stdout.write(f"{report.table()}\n\n{assessment.table()}\n")
         sys.stdout.flush()
-        return _EXIT_ACTION if not assessment.ok else _EXIT_OK
-    sys.stdout.write(f"{report.table()}\n\n{assessment.table()}\n")
-    sys.stdout.flush()
     return _EXIT_ACTION if not assessment.ok else _EXIT_OK
+
+
+def _configured_priority() -> tuple[int | None, str]:
+    """The agent's effective classifier priority on this host and where it comes from; None
+    (the default applies) when its files cannot be read."""
+    from wpprotect import config
+
+    try:
+        found = config.effective_value(config.CLASSIFIER_PRIORITY)
+    except (WPProtectError, OSError) as exc:
+        log.debug("cannot read the agent's classifier priority, using the default: %s", exc)
+        return None, "default"
+    if found.source == "default":
+        return None, "default"
+    value: object = found.value
+    if isinstance(value, bool) or not isinstance(value, int) or not 1 <= value <= 0xFFFF:
+        log.debug(
+            "the agent's classifier priority %r is not a priority in 1..65535; default used", value
+        )
+        return None, "default"
+    return value, found.source

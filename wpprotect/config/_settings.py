@@ -50,7 +50,6 @@ __all__ = [
     "effective_value",
     "get_setting",
     "load_yaml_document",
-    "may_be_set",
     "parse_agent_value",
     "parse_yaml_bytes",
     "scope_settings",
@@ -541,37 +540,6 @@ def load_yaml_document(path: str | os.PathLike[str]) -> dict[str, Any] | None:
         raise ConfigFileError(f"cannot read: {exc.strerror}", path=p) from exc
     doc: dict[str, Any] = parse_yaml_bytes(data, path=p)
     return doc
-
-
-def may_be_set(setting: Setting, *, config_dir: str | os.PathLike[str] | None = None) -> bool:
-    """Whether the host files ``setting`` is read from could set it, found without parsing
-    them: False when none exists, or none names the last part of one of its YAML keys outside
-    a comment line. Then :func:`effective_value` (with no env) gives the default, or raises
-    for a file that is not YAML: a caller that falls back to the default either way (as
-    ``wpprotect tc scan`` does) can skip the YAML parser.
-
-    Conservative: a file that cannot be read, or with a backslash outside comments (a YAML
-    escape could spell a key), counts as possibly setting it.
-
-    :param setting: e.g. :data:`CLASSIFIER_PRIORITY`.
-    :param config_dir: the host config directory (default ``/etc/datadog-agent``).
-    """
-    base = DEFAULT_CONFIG_DIR if config_dir is None else config_dir
-    leaves = {key.rsplit(".", 1)[-1].encode() for key in setting.yaml_keys}
-    for name in setting.files:
-        try:
-            with open(os.path.join(base, name), "rb") as f:
-                data = f.read(_MAX_FILE_BYTES + 1)
-        except FileNotFoundError:
-            continue
-        except OSError:
-            return True
-        for line in data.splitlines():
-            if line.lstrip().startswith(b"#"):
-                continue  # a comment, or a block scalar's text: never a key
-            if b"\\" in line or any(leaf in line for leaf in leaves):
-                return True
-    return False
 
 
 def parse_yaml_bytes(data: bytes | str, *, path: str | Path | None = None) -> Any:

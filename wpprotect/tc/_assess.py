@@ -41,10 +41,10 @@ than 0.
 
 from __future__ import annotations
 
+import logging
 import re
 from collections import defaultdict
 from collections.abc import Iterable
-from typing import TYPE_CHECKING
 
 import attrs
 
@@ -59,8 +59,7 @@ from wpprotect.tc._vendors import (
 )
 from wpprotect.tc._verdicts import stops_chain
 
-if TYPE_CHECKING:
-    import logging
+log = logging.getLogger(__name__)
 
 __all__ = [
     "CLASSIFIER_PRIORITY_ENV",
@@ -68,18 +67,11 @@ __all__ = [
     "DEFAULT_CLASSIFIER_PRIORITY",
     "annotate_programs",
     "assess",
+    "check_priority",
     "cilium_race",
     "group_hooks",
     "parse_version",
-    "resolve_classifier_priority",
 ]
-
-
-def _log() -> logging.Logger:
-    # logging is imported on first use: a scan that logs nothing never pays for it.
-    from wpprotect import _log as log
-
-    return log.get(__name__)
 
 
 DEFAULT_CLASSIFIER_PRIORITY = 10
@@ -97,48 +89,14 @@ _DISABLE_FIX = (
 HookKey = tuple[str, str, str]
 
 
-def _check_priority(value: object, what: str) -> int:
-    # Callers pass user input: the type is checked at run time too.
+def check_priority(value: object, what: str = "classifier_priority") -> int:
+    """``value`` if it is a classifier priority (an integer in 1..65535).
+
+    :raises InvalidArgumentError: it is not (callers pass user input: checked at run time too).
+    """
     if isinstance(value, bool) or not isinstance(value, int) or not 1 <= value <= 0xFFFF:
         raise InvalidArgumentError(f"{what} must be an integer in 1..65535, got {value!r}")
     return value
-
-
-def resolve_classifier_priority(
-    explicit: int | None,
-    report_value: int | None = None,
-    report_source: str | None = None,
-) -> tuple[int, str]:
-    """Pick the Datadog classifier priority to judge against, and say where it came from.
-
-    Order: ``explicit`` (source ``caller``); the report's value; the agent's effective value read
-    by ``wpprotect.config.effective_value(wpprotect.config.CLASSIFIER_PRIORITY)``; the default 10
-    (source ``default``) when that cannot be imported or read.
-
-    :param explicit: a value given to :meth:`TCReport.assess`.
-    :param report_value: the value stored in the report.
-    :param report_source: where the report's value came from.
-    :returns: ``(priority, source)``.
-    :raises InvalidArgumentError: a given priority is outside 1..65535.
-    """
-    if explicit is not None:
-        return _check_priority(explicit, "classifier_priority"), "caller"
-    if report_value is not None:
-        return _check_priority(report_value, "classifier_priority"), report_source or "caller"
-    try:
-        from wpprotect import config
-        from wpprotect.config._settings import may_be_set
-
-        if not may_be_set(config.CLASSIFIER_PRIORITY):
-            # Nothing in the agent's files names it (the shipped example has it commented
-            # out): the default, without loading a YAML parser (~13 ms of a whole-process scan).
-            return DEFAULT_CLASSIFIER_PRIORITY, "default"
-        found = config.effective_value(config.CLASSIFIER_PRIORITY)
-        prio = _check_priority(found.value, "the agent's classifier_priority")
-        return prio, found.source
-    except Exception as exc:  # any failure to read (no agent config here) falls back to 10
-        _log().debug("cannot read the agent's classifier priority, using the default: %s", exc)
-    return DEFAULT_CLASSIFIER_PRIORITY, "default"
 
 
 def parse_version(text: str, what: str = "version") -> tuple[int, int, int]:
@@ -231,7 +189,7 @@ def annotate_programs(
                 try:
                     probed[p.prog_id] = probe_verdict(p.prog_id)
                 except BPFError as exc:
-                    _log().info("cannot test-run prog %s: %s", p.prog_id, exc)
+                    log.info("cannot test-run prog %s: %s", p.prog_id, exc)
                     probed[p.prog_id] = None
             code = probed[p.prog_id]
         verdict, source = resolve_verdict(sig, p.attach, code)
@@ -419,7 +377,7 @@ def assess(
     :returns: the findings, the node-wide recommended priority and per-namespace ones.
     :raises InvalidArgumentError: ``P`` outside 1..65535 or a malformed version.
     """
-    prio = _check_priority(classifier_priority, "classifier_priority")
+    prio = check_priority(classifier_priority, "classifier_priority")
     progs = annotate_programs(programs)
     hooks = group_hooks(progs)
     sigs = signatures()
@@ -466,19 +424,23 @@ def assess(
     priority_fix = _priority_fix(recommended) if recommended else ""
     for r in raws:
         rp = r.program
-        # Positional, in Finding's field order (one per blocking hook: thousands on a node).
-        if rp is None:
-            findings.append(
-                Finding(r.code, r.severity, None, None, None, None, None, prio,
-                        recommended if r.fixable else None, r.message,
-                        priority_fix if r.fixable and recommended else r.fix, None)
-            )  # fmt: skip
-        else:
-            findings.append(
-                Finding(r.code, r.severity, rp.netns, rp.ifname, rp.direction, rp.vendor,
-                        rp.priority, prio, recommended if r.fixable else None, r.message,
-                        priority_fix if r.fixable and recommended else r.fix, rp.prog_id)
-            )  # fmt: skip
+        fixed = r.fixable and bool(recommended)
+        findings.append(
+            Finding(
+                code=r.code,
+                severity=r.severity,
+                netns=None if rp is None else rp.netns,
+                ifname=None if rp is None else rp.ifname,
+                direction=None if rp is None else rp.direction,
+                vendor=None if rp is None else rp.vendor,
+                vendor_priority=None if rp is None else rp.priority,
+                classifier_priority=prio,
+                recommended_classifier_priority=recommended if r.fixable else None,
+                message=r.message,
+                fix=priority_fix if fixed else r.fix,
+                prog_id=None if rp is None else rp.prog_id,
+            )
+        )
 
     for version, what in ((agent_version, "agent_version"), (cilium_version, "cilium_version")):
         if version is not None:

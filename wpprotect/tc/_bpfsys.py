@@ -12,10 +12,10 @@ import errno as _errno
 import os
 import struct
 import threading
+from typing import TYPE_CHECKING
 
 from wpprotect.errors import BPFError, CapabilityError
 
-TYPE_CHECKING = False  # typing.TYPE_CHECKING without importing typing (start-up time)
 if TYPE_CHECKING:
     from typing import Final, NoReturn
 

@@ -8,10 +8,10 @@ checked before a scan forks its reader).
 from __future__ import annotations
 
 from collections.abc import Iterable
+from typing import TYPE_CHECKING
 
 from wpprotect.errors import CapabilityError, InvalidArgumentError
 
-TYPE_CHECKING = False  # typing.TYPE_CHECKING without importing typing (start-up time)
 if TYPE_CHECKING:
     from typing import Final
 

@@ -16,35 +16,28 @@ program once with ``BPF_PROG_TEST_RUN`` to learn its verdict.
 from __future__ import annotations
 
 import errno
+import logging
 import os
 from collections.abc import Callable, Iterable
+from concurrent.futures import ThreadPoolExecutor
+from typing import Any, Literal
 
 from wpprotect.errors import BPFError, CapabilityError, InvalidArgumentError, TCError
-from wpprotect.tc import _netlink, _netns
-
-TYPE_CHECKING = False  # typing.TYPE_CHECKING without importing typing (start-up time)
-if TYPE_CHECKING:
-    import logging
-    from typing import Any, Literal
-
-    from wpprotect.tc import _bpfsys
-    from wpprotect.tc._model import TCProgram, TCReport
+from wpprotect.tc import _bpf, _bpfsys, _caps, _netlink, _netns
+from wpprotect.tc._model import NamespaceInfo, TCProgram
+from wpprotect.tc._report import TCReport
+from wpprotect.tc._vendors import identify, resolve_verdict, signatures
 
 __all__ = ["TCInspector"]
 
-
-def _log() -> logging.Logger:
-    # logging is imported on first use: a scan that logs nothing never pays for it.
-    from wpprotect import _log as log
-
-    return log.get(__name__)
+log = logging.getLogger(__name__)
 
 
-# include/uapi/linux/bpf.h (also exported by _bpf; repeated so importing stays ctypes-free).
-BPF_TCX_INGRESS = 46
-BPF_TCX_EGRESS = 47
-BPF_NETKIT_PRIMARY = 54
-BPF_NETKIT_PEER = 55
+# include/uapi/linux/bpf.h
+BPF_TCX_INGRESS = _bpf.BPF_TCX_INGRESS
+BPF_TCX_EGRESS = _bpf.BPF_TCX_EGRESS
+BPF_NETKIT_PRIMARY = _bpf.BPF_NETKIT_PRIMARY
+BPF_NETKIT_PEER = _bpf.BPF_NETKIT_PEER
 # tcx: ingress/egress as named. netkit: the kernel runs PEER programs on what the pod sends
 # (arriving on the host side) and PRIMARY ones on what the host sends to the pod
 # (drivers/net/netkit.c); _model's docstring maps them to ingress / egress likewise.
@@ -56,10 +49,7 @@ _HOOKS: dict[int, tuple[Literal["tcx", "netkit"], Literal["ingress", "egress"]]]
 }
 # What the join learns per (program, filter name, hook): prog_name, prog_tag, vendor, verdict,
 # verdict_source, run_cnt, run_time_ns, load_time_ns.
-if TYPE_CHECKING:
-    _Details = tuple[
-        str | None, str | None, str, str | None, Any, int | None, int | None, int | None
-    ]
+_Details = tuple[str | None, str | None, str, str | None, Any, int | None, int | None, int | None]
 _GEN_FLAGS = ((1, "skip_hw"), (2, "skip_sw"), (4, "in_hw"), (8, "not_in_hw"), (16, "verbose"))
 
 
@@ -146,8 +136,6 @@ def read_netns(
                 "for a consistent picture"
             )
         if tcx:
-            from wpprotect.tc import _bpfsys
-
             query = _bpfsys.query
             tcx_types: tuple[int, ...] = (BPF_TCX_INGRESS, BPF_TCX_EGRESS)
             netkit_types = (*tcx_types, BPF_NETKIT_PEER, BPF_NETKIT_PRIMARY)
@@ -180,8 +168,6 @@ def read_netns(
                             for pos, (pid, lid) in enumerate(zip(prog_ids, link_ids, strict=False))
                         )
     # Program info needs no namespace: one BPF_OBJ_GET_INFO_BY_FD per program id of the scan.
-    from wpprotect.tc import _bpfsys
-
     cache = {} if info_cache is None else info_cache
     progs: dict[int, _bpfsys.ProgFields | None] = {}
     for prog_id in {f.prog_id for f in filters if f.prog_id is not None} | {
@@ -206,8 +192,9 @@ class TCInspector:
         bind mount). A namespace is never created.
     :param probe: run each program of unknown vendor once on a test packet
         (``BPF_PROG_TEST_RUN``) to learn its verdict. Off by default: scanning is read-only.
-    :param classifier_priority: Datadog's classifier priority to judge against; None reads the
-        agent's effective value when the report is assessed.
+    :param classifier_priority: Datadog's classifier priority to judge against, stored in the
+        report; None lets :meth:`TCReport.assess` use its argument, else the default 10 (no
+        file is read: pass the agent's configured value to judge against it).
     :param workers: threads reading namespaces in parallel with ``netns="all"``. The default, 1,
         is the fastest measured: decoding holds the interpreter lock, so more threads only add
         switching (100 namespaces: 48 ms with 1 thread, 81 ms with 3; ``benchmarks/bench_tc.py``).
@@ -260,8 +247,6 @@ class TCInspector:
             tcx queries, CAP_SYS_ADMIN to read program details and enter namespaces).
         :raises NetnsNotFoundError: the namespace asked for does not exist (nothing is created).
         """
-        from wpprotect.tc import _caps
-
         # Checked before anything is opened: one clear error instead of a partial report.
         _caps.require("CAP_NET_ADMIN", "CAP_SYS_ADMIN")
         refs = self.namespaces()
@@ -271,8 +256,6 @@ class TCInspector:
 
     def _report(self, raws: list[_RawNetns | str]) -> TCReport:
         """The report of what the readers returned (a string: a namespace skipped, and why)."""
-        from wpprotect.tc._model import NamespaceInfo, TCReport
-
         warnings: list[str] = []
         tcx_supported: bool | None = None
         for raw in raws:
@@ -290,7 +273,9 @@ class TCInspector:
         programs = self._join(done, warnings)
         return TCReport(
             programs=programs,
-            namespaces=[NamespaceInfo(r.ref.label, r.ref.id, r.ref.path) for r in done],
+            namespaces=[
+                NamespaceInfo(label=r.ref.label, id=r.ref.id, path=r.ref.path) for r in done
+            ],
             warnings=warnings,
             tcx_supported=tcx_supported,
             probe=self.probe,
@@ -308,7 +293,7 @@ class TCInspector:
         try:
             return read_netns(ref, tcx=self.tcx, info_cache=info_cache)
         except _netns.NetnsGoneError as exc:
-            _log().info("skipping %s: %s", ref.label, exc)
+            log.info("skipping %s: %s", ref.label, exc)
             return f"{ref.label}: network namespace vanished during the scan; skipped"
         except CapabilityError:
             raise
@@ -316,7 +301,7 @@ class TCInspector:
             if self.netns != "all":
                 raise
             # One unreadable namespace must not hide what the others hold.
-            _log().warning("skipping %s: %s", ref.label, exc)
+            log.warning("skipping %s: %s", ref.label, exc)
             return f"{ref.label}: could not be read ({exc}); skipped"
 
     def _read_all(self, refs: list[_netns.NetnsRef]) -> list[_RawNetns | str]:
@@ -325,8 +310,6 @@ class TCInspector:
         cache: dict[int, _bpfsys.ProgFields | None] = {}
         if len(refs) == 1 or self.workers == 1:
             return [self._read_one(ref, cache) for ref in refs]
-        from concurrent.futures import ThreadPoolExecutor  # only paid for several namespaces
-
         with ThreadPoolExecutor(
             max_workers=min(self.workers, len(refs)), thread_name_prefix="wpprotect-netns"
         ) as pool:
@@ -334,9 +317,6 @@ class TCInspector:
 
     def _join(self, raws: Iterable[_RawNetns], warnings: list[str]) -> list[TCProgram]:
         """Build the programs: program info once per id, vendor, verdict."""
-        from wpprotect.tc._model import TCProgram
-        from wpprotect.tc._vendors import identify, resolve_verdict, signatures
-
         table = signatures()  # once for the whole join (it takes a lock)
         probed: dict[int, int | None] = {}
         memo: dict[tuple[int | None, str, str], _Details] = {}
@@ -430,42 +410,36 @@ class TCInspector:
                 proto = protocols.get(f.protocol)
                 if proto is None:
                     proto = protocols[f.protocol] = _netlink.protocol_name(f.protocol)
-                # Positional, in TCProgram's field order (the hot loop: keywords cost ~1 us
-                # per program); tests/tc_scan compare every field with what the kernel holds.
                 out.append(
                     TCProgram(
-                        label,  # netns
-                        names.get(f.ifindex) or f"ifindex {f.ifindex}",  # ifname
-                        f.ifindex,
-                        "egress" if f.parent == egress else "ingress",  # direction
-                        "clsact",  # attach
-                        f.priority,
-                        f.handle,
-                        proto,  # protocol
-                        f.name or "",  # name
-                        f.prog_id,
-                        prog_name,
-                        tag,  # prog_tag
-                        bool(f.flags & 1) if is_bpf else None,  # direct_action
-                        vendor,
-                        ns_id,  # netns_id
-                        f.chain,
-                        f.kind,
-                        gen,  # hw_flags
-                        None,  # link_id
-                        None,  # position
-                        verdict,
-                        source,  # verdict_source
-                        run_cnt,
-                        run_time,  # run_time_ns
-                        load_time,  # load_time_ns
+                        netns=label,
+                        ifname=names.get(f.ifindex) or f"ifindex {f.ifindex}",
+                        ifindex=f.ifindex,
+                        direction="egress" if f.parent == egress else "ingress",
+                        attach="clsact",
+                        priority=f.priority,
+                        handle=f.handle,
+                        protocol=proto,
+                        name=f.name or "",
+                        prog_id=f.prog_id,
+                        prog_name=prog_name,
+                        prog_tag=tag,
+                        direct_action=bool(f.flags & 1) if is_bpf else None,
+                        vendor=vendor,
+                        netns_id=ns_id,
+                        chain=f.chain,
+                        kind=f.kind,
+                        hw_flags=gen,
+                        verdict=verdict,
+                        verdict_source=source,
+                        run_cnt=run_cnt,
+                        run_time_ns=run_time,
+                        load_time_ns=load_time,
                     )
                 )
         return out
 
     def _probe(self, prog_id: int, ns: str, warnings: list[str]) -> int | None:
-        from wpprotect.tc import _bpf
-
         try:
             return _bpf.probe_verdict(prog_id)
         except BPFError as exc:

@@ -14,15 +14,12 @@ directions a veth's host side would use for them.
 
 from __future__ import annotations
 
+import html
+import json
 from collections.abc import Iterable, Mapping, Sequence
 from typing import Any, Literal
 
 import attrs
-
-try:  # json.dumps' own (C) string encoder, without importing the json package
-    from _json import encode_basestring as _jstr
-except ImportError:  # pragma: no cover - a Python without the C accelerator
-    from json.encoder import encode_basestring as _jstr
 
 __all__ = [
     "Assessment",
@@ -31,39 +28,33 @@ __all__ = [
     "NamespaceInfo",
     "Severity",
     "TCProgram",
-    "TCReport",
     "render_table",
 ]
 
 
-def _escape(text: str) -> str:
-    # html is imported for notebooks only: `tc scan` never renders HTML.
-    import html
-
-    return html.escape(text)
-
-
-def _ji(value: int | None) -> str:
-    # What json.dumps writes for an int field: int.__repr__ (also for int subclasses), null,
-    # true/false for a bool. Anything else raises TypeError, and the caller falls back to json.
-    if value is None:
-        return "null"
-    if value is True:
-        return "true"
-    if value is False:
-        return "false"
-    return int.__repr__(value)
+def _plain(value: Any) -> Any:
+    # One JSON-ready form for every field value: tuples become lists, nested results their dicts.
+    if isinstance(value, tuple | list):
+        return [_plain(v) for v in value]
+    if isinstance(value, dict):
+        return {k: _plain(v) for k, v in value.items()}
+    if attrs.has(type(value)):
+        return value.to_dict()
+    return value
 
 
-def _dumps(doc: Any) -> str:
-    import json
+def fields_dict(obj: Any) -> dict[str, Any]:
+    """Every attrs field of ``obj``, in declaration order, as JSON-ready values.
 
+    The one serialisation of the TC results: a field added to a class appears in ``to_dict()``
+    and the JSON without being written again.
+    """
+    return {f.name: _plain(getattr(obj, f.name)) for f in attrs.fields(type(obj))}
+
+
+def dumps(doc: Any) -> str:
+    """The JSON text of a ``to_dict()`` result, as ``wpprotect tc scan --json`` prints it."""
     return json.dumps(doc, ensure_ascii=False)
-
-
-def _js(value: str | None) -> str:
-    # An optional string field; a required one is encoded with _jstr directly (None then raises).
-    return "null" if value is None else _jstr(value)
 
 
 Direction = Literal["ingress", "egress"]
@@ -102,16 +93,18 @@ def render_table(headers: Sequence[str], rows: Iterable[Sequence[object]]) -> st
     return "\n".join(lines)
 
 
-def _html_table(headers: Sequence[str], rows: Iterable[Sequence[object]]) -> str:
-    head = "".join(f"<th>{_escape(h)}</th>" for h in headers)
+def html_table(headers: Sequence[str], rows: Iterable[Sequence[object]]) -> str:
+    head = "".join(f"<th>{html.escape(h)}</th>" for h in headers)
     body = "".join(
-        "<tr>" + "".join(f"<td>{_escape('-' if c is None else str(c))}</td>" for c in r) + "</tr>"
+        "<tr>"
+        + "".join(f"<td>{html.escape('-' if c is None else str(c))}</td>" for c in r)
+        + "</tr>"
         for r in rows
     )
     return f"<table><thead><tr>{head}</tr></thead><tbody>{body}</tbody></table>"
 
 
-_PROGRAM_COLUMNS = (
+PROGRAM_COLUMNS = (
     "netns",
     "ifname",
     "dir",
@@ -123,10 +116,10 @@ _PROGRAM_COLUMNS = (
     "vendor",
     "verdict",
 )
-_FINDING_COLUMNS = ("severity", "code", "netns", "ifname", "dir", "vendor", "prio", "message")
+FINDING_COLUMNS = ("severity", "code", "netns", "ifname", "dir", "vendor", "prio", "message")
 
 
-@attrs.frozen(repr=False)
+@attrs.frozen(repr=False, kw_only=True)
 class TCProgram:
     """One eBPF program (or non-BPF filter) seen on a device's traffic-control hooks.
 
@@ -191,60 +184,13 @@ class TCProgram:
     load_time_ns: int | None = None
 
     def to_dict(self) -> dict[str, Any]:
-        """:returns: the design.md keys first (``netns`` ... ``vendor``), then the extra fields."""
-        return {
-            "netns": self.netns,
-            "ifname": self.ifname,
-            "ifindex": self.ifindex,
-            "direction": self.direction,
-            "attach": self.attach,
-            "priority": self.priority,
-            "handle": self.handle,
-            "protocol": self.protocol,
-            "name": self.name,
-            "prog_id": self.prog_id,
-            "prog_name": self.prog_name,
-            "prog_tag": self.prog_tag,
-            "direct_action": self.direct_action,
-            "vendor": self.vendor,
-            "netns_id": self.netns_id,
-            "chain": self.chain,
-            "kind": self.kind,
-            "hw_flags": list(self.hw_flags),
-            "link_id": self.link_id,
-            "position": self.position,
-            "verdict": self.verdict,
-            "verdict_source": self.verdict_source,
-            "run_cnt": self.run_cnt,
-            "run_time_ns": self.run_time_ns,
-            "load_time_ns": self.load_time_ns,
-        }
+        """:returns: every field in declaration order: the design.md keys first (``netns`` ...
+        ``vendor``), then the extra fields."""
+        return fields_dict(self)
 
     def to_json(self) -> str:
-        """The program as JSON text, written out field by field (a scan of a node has thousands
-        of programs: building each dict and encoding it generically costs ~2.5x more).
-
-        :returns: ``json.dumps(self.to_dict(), ensure_ascii=False)``, the same bytes.
-        """
-        try:
-            return (
-                f'{{"netns": {_jstr(self.netns)}, "ifname": {_jstr(self.ifname)}, '
-                f'"ifindex": {_ji(self.ifindex)}, "direction": {_jstr(self.direction)}, '
-                f'"attach": {_jstr(self.attach)}, "priority": {_ji(self.priority)}, '
-                f'"handle": {_ji(self.handle)}, "protocol": {_jstr(self.protocol)}, '
-                f'"name": {_jstr(self.name)}, "prog_id": {_ji(self.prog_id)}, '
-                f'"prog_name": {_js(self.prog_name)}, "prog_tag": {_js(self.prog_tag)}, '
-                f'"direct_action": {_ji(self.direct_action)}, "vendor": {_jstr(self.vendor)}, '
-                f'"netns_id": {_js(self.netns_id)}, "chain": {_ji(self.chain)}, '
-                f'"kind": {_jstr(self.kind)}, '
-                f'"hw_flags": [{", ".join(map(_jstr, self.hw_flags))}], '
-                f'"link_id": {_ji(self.link_id)}, "position": {_ji(self.position)}, '
-                f'"verdict": {_js(self.verdict)}, "verdict_source": {_js(self.verdict_source)}, '
-                f'"run_cnt": {_ji(self.run_cnt)}, "run_time_ns": {_ji(self.run_time_ns)}, '
-                f'"load_time_ns": {_ji(self.load_time_ns)}}}'
-            )
-        except TypeError:  # a field holding a value of another type than declared
-            return _dumps(self.to_dict())
+        """:returns: ``json.dumps(self.to_dict(), ensure_ascii=False)``."""
+        return dumps(self.to_dict())
 
     @property
     def where(self) -> str:
@@ -283,10 +229,10 @@ class TCProgram:
         )
 
     def _repr_html_(self) -> str:
-        return _html_table(_PROGRAM_COLUMNS, [self._row()])
+        return html_table(PROGRAM_COLUMNS, [self._row()])
 
 
-@attrs.frozen(repr=False)
+@attrs.frozen(repr=False, kw_only=True)
 class Finding:
     """One thing in the TC state that affects Datadog's network detection.
 
@@ -327,40 +273,13 @@ class Finding:
         return self.severity != "info"
 
     def to_dict(self) -> dict[str, Any]:
-        """:returns: the design.md keys first, then ``fix`` and ``prog_id``."""
-        return {
-            "code": self.code,
-            "severity": self.severity,
-            "netns": self.netns,
-            "ifname": self.ifname,
-            "direction": self.direction,
-            "vendor": self.vendor,
-            "vendor_priority": self.vendor_priority,
-            "classifier_priority": self.classifier_priority,
-            "recommended_classifier_priority": self.recommended_classifier_priority,
-            "message": self.message,
-            "fix": self.fix,
-            "prog_id": self.prog_id,
-        }
+        """:returns: every field in declaration order: the design.md keys first, then ``fix``
+        and ``prog_id``."""
+        return fields_dict(self)
 
     def to_json(self) -> str:
-        """The finding as JSON text, written out field by field (see :meth:`TCProgram.to_json`).
-
-        :returns: ``json.dumps(self.to_dict(), ensure_ascii=False)``, the same bytes.
-        """
-        try:
-            return (
-                f'{{"code": {_jstr(self.code)}, "severity": {_jstr(self.severity)}, '
-                f'"netns": {_js(self.netns)}, "ifname": {_js(self.ifname)}, '
-                f'"direction": {_js(self.direction)}, "vendor": {_js(self.vendor)}, '
-                f'"vendor_priority": {_ji(self.vendor_priority)}, '
-                f'"classifier_priority": {_ji(self.classifier_priority)}, '
-                f'"recommended_classifier_priority": {_ji(self.recommended_classifier_priority)}, '
-                f'"message": {_jstr(self.message)}, "fix": {_jstr(self.fix)}, '
-                f'"prog_id": {_ji(self.prog_id)}}}'
-            )
-        except TypeError:
-            return _dumps(self.to_dict())
+        """:returns: ``json.dumps(self.to_dict(), ensure_ascii=False)``."""
+        return dumps(self.to_dict())
 
     def __repr__(self) -> str:
         where = "/".join(x for x in (self.netns, self.ifname, self.direction) if x) or "node"
@@ -379,12 +298,12 @@ class Finding:
         )
 
     def _repr_html_(self) -> str:
-        return _html_table(_FINDING_COLUMNS, [self._row()]) + (
-            f"<p>Fix: {_escape(self.fix)}</p>" if self.fix else ""
+        return html_table(FINDING_COLUMNS, [self._row()]) + (
+            f"<p>Fix: {html.escape(self.fix)}</p>" if self.fix else ""
         )
 
 
-@attrs.frozen
+@attrs.frozen(kw_only=True)
 class NamespaceInfo:
     """A network namespace that was scanned.
 
@@ -399,11 +318,11 @@ class NamespaceInfo:
 
     def to_dict(self) -> dict[str, Any]:
         """:returns: the fields as a JSON-ready dict."""
-        return {"label": self.label, "id": self.id, "path": self.path}
+        return fields_dict(self)
 
     def to_json(self) -> str:
-        """:returns: ``json.dumps(self.to_dict(), ensure_ascii=False)``, the same bytes."""
-        return f'{{"label": {_jstr(self.label)}, "id": {_js(self.id)}, "path": {_js(self.path)}}}'
+        """:returns: ``json.dumps(self.to_dict(), ensure_ascii=False)``."""
+        return dumps(self.to_dict())
 
 
 def _coerce_findings(value: Iterable[Finding]) -> tuple[Finding, ...]:
@@ -414,7 +333,7 @@ def _coerce_recs(value: Mapping[str, int | None]) -> dict[str, int | None]:
     return dict(value)
 
 
-@attrs.frozen(repr=False)
+@attrs.frozen(repr=False, kw_only=True)
 class Assessment:
     """The verdict on a scan: findings and the classifier priority that would fix them.
 
@@ -447,15 +366,7 @@ class Assessment:
 
     def to_dict(self) -> dict[str, Any]:
         """:returns: ``findings``, ``classifier_priority`` (design.md keys), then the rest."""
-        return {
-            "findings": [f.to_dict() for f in self.findings],
-            "classifier_priority": self.classifier_priority,
-            "classifier_priority_source": self.classifier_priority_source,
-            "recommended_classifier_priority": self.recommended_classifier_priority,
-            "fixable_by_priority": self.fixable_by_priority,
-            "recommendations": dict(self.recommendations),
-            "ok": self.ok,
-        }
+        return {**fields_dict(self), "ok": self.ok}
 
     def summary(self) -> str:
         """:returns: one sentence: how many findings and what to do overall."""
@@ -498,7 +409,7 @@ class Assessment:
             rows: list[tuple[object, ...]] = [
                 (i, *f._row()[:-1]) for i, f in enumerate(self.findings, 1)
             ]
-            lines = [render_table(("#", *_FINDING_COLUMNS[:-1]), rows), ""]
+            lines = [render_table(("#", *FINDING_COLUMNS[:-1]), rows), ""]
             lines += [f"[{i}] {_printable(f.message)}" for i, f in enumerate(self.findings, 1)]
             numbered = list(enumerate(self.findings, 1))
         else:
@@ -545,173 +456,9 @@ class Assessment:
         )
 
     def _repr_html_(self) -> str:
-        out = f"<p>{_escape(self.summary())}</p>"
+        out = f"<p>{html.escape(self.summary())}</p>"
         if self.findings:
-            out += _html_table(
-                (*_FINDING_COLUMNS, "fix"), ((*f._row(), f.fix) for f in self.findings)
+            out += html_table(
+                (*FINDING_COLUMNS, "fix"), ((*f._row(), f.fix) for f in self.findings)
             )
-        return out
-
-
-def _coerce_programs(value: Iterable[TCProgram]) -> tuple[TCProgram, ...]:
-    return tuple(value)
-
-
-def _coerce_namespaces(value: Iterable[NamespaceInfo | str]) -> tuple[NamespaceInfo, ...]:
-    return tuple(v if isinstance(v, NamespaceInfo) else NamespaceInfo(v) for v in value)
-
-
-def _coerce_strs(value: Iterable[str]) -> tuple[str, ...]:
-    return tuple(value)
-
-
-@attrs.frozen(repr=False)
-class TCReport:
-    """Everything one scan saw: programs on every device of every namespace scanned.
-
-    :ivar programs: clsact filters and tcx/netkit programs.
-    :ivar namespaces: the namespaces scanned (strings are accepted and wrapped).
-    :ivar warnings: what could not be read (a namespace or device vanished mid-scan...).
-    :ivar tcx_supported: whether the kernel answered tcx queries (None: not asked).
-    :ivar probe: whether unknown programs were test-run to learn their verdict.
-    :ivar classifier_priority: Datadog's classifier priority to judge against (None: read the
-        agent's effective value at :meth:`assess` time).
-    :ivar classifier_priority_source: where that value came from (``caller``, a config file...).
-    """
-
-    programs: tuple[TCProgram, ...] = attrs.field(converter=_coerce_programs, default=())
-    namespaces: tuple[NamespaceInfo, ...] = attrs.field(converter=_coerce_namespaces, default=())
-    warnings: tuple[str, ...] = attrs.field(converter=_coerce_strs, default=())
-    tcx_supported: bool | None = None
-    probe: bool = False
-    classifier_priority: int | None = None
-    classifier_priority_source: str | None = None
-
-    def assess(
-        self,
-        classifier_priority: int | None = None,
-        *,
-        agent_version: str | None = None,
-        cilium_version: str | None = None,
-    ) -> Assessment:
-        """Judge the programs against Datadog's classifier priority (design.md's finding table).
-
-        :param classifier_priority: the priority to judge against; None uses the report's value,
-            else the agent's effective value (``wpprotect.config``), else the default 10.
-        :param agent_version: the Datadog Agent version (e.g. ``"7.38.1"``), for the known
-            Cilium race.
-        :param cilium_version: the Cilium version (e.g. ``"1.9.4"``), for the same race.
-        :returns: the findings and the recommended priority.
-        :raises InvalidArgumentError: the priority is not in 1..65535 or a version is malformed.
-        """
-        from wpprotect.tc._assess import assess, resolve_classifier_priority
-
-        prio, source = resolve_classifier_priority(
-            classifier_priority, self.classifier_priority, self.classifier_priority_source
-        )
-        return assess(
-            self.programs,
-            prio,
-            classifier_priority_source=source,
-            tcx_supported=self.tcx_supported,
-            agent_version=agent_version,
-            cilium_version=cilium_version,
-        )
-
-    def to_dict(self, classifier_priority: int | None = None) -> dict[str, Any]:
-        """The ``wpprotect tc scan --json`` object.
-
-        :param classifier_priority: as for :meth:`assess`.
-        :returns: ``programs``, ``findings``, ``classifier_priority`` (the design.md keys), then
-            ``classifier_priority_source``, ``recommended_classifier_priority``,
-            ``fixable_by_priority``, ``warnings``, ``namespaces``, ``tcx_supported``, ``probe``.
-        """
-        a = self.assess(classifier_priority)
-        return {
-            "programs": [p.to_dict() for p in self.programs],
-            "findings": [f.to_dict() for f in a.findings],
-            **self._tail(a),
-        }
-
-    def _tail(self, a: Assessment) -> dict[str, Any]:
-        # The document's keys after "programs" and "findings".
-        return {
-            "classifier_priority": a.classifier_priority,
-            "classifier_priority_source": a.classifier_priority_source,
-            "recommended_classifier_priority": a.recommended_classifier_priority,
-            "fixable_by_priority": a.fixable_by_priority,
-            "warnings": list(self.warnings),
-            "namespaces": [n.to_dict() for n in self.namespaces],
-            "tcx_supported": self.tcx_supported,
-            "probe": self.probe,
-        }
-
-    def to_json(self, classifier_priority: int | None = None) -> str:
-        """The ``wpprotect tc scan --json`` document as text.
-
-        :param classifier_priority: as for :meth:`assess`.
-        :returns: ``json.dumps(self.to_dict(classifier_priority), ensure_ascii=False)``, the
-            same bytes, built from each program's and finding's ``to_json()``.
-        """
-        return self.json_with(self.assess(classifier_priority))
-
-    def json_with(self, assessment: Assessment) -> str:
-        """:meth:`to_json` with an assessment already made (``wpprotect tc scan --json`` needs
-        it for its exit status too).
-
-        :param assessment: what :meth:`assess` returned for this report.
-        """
-        a = assessment
-        try:
-            tail = (
-                f'"classifier_priority": {_ji(a.classifier_priority)}, '
-                f'"classifier_priority_source": {_jstr(a.classifier_priority_source)}, '
-                f'"recommended_classifier_priority": {_ji(a.recommended_classifier_priority)}, '
-                f'"fixable_by_priority": {_ji(a.fixable_by_priority)}, '
-                f'"warnings": [{", ".join(map(_jstr, self.warnings))}], '
-                f'"namespaces": [{", ".join([n.to_json() for n in self.namespaces])}], '
-                f'"tcx_supported": {_ji(self.tcx_supported)}, "probe": {_ji(self.probe)}}}'
-            )
-        except TypeError:  # a field holding a value of another type than declared
-            tail = _dumps(self._tail(a))[1:]
-        return "".join(
-            (
-                '{"programs": [',
-                ", ".join([p.to_json() for p in self.programs]),
-                '], "findings": [',
-                ", ".join([f.to_json() for f in a.findings]),
-                "], ",
-                tail,
-            )
-        )
-
-    def by_device(self) -> Mapping[tuple[str, str, str], tuple[TCProgram, ...]]:
-        """Group the programs by hook.
-
-        :returns: programs grouped by ``(netns, ifname, direction)``, in run order (tcx and
-            netkit first by position, then clsact by priority).
-        """
-        from wpprotect.tc._assess import group_hooks
-
-        return group_hooks(self.programs)
-
-    def table(self) -> str:
-        """:returns: the programs as a plain-text table, then the warnings."""
-        out = render_table(_PROGRAM_COLUMNS, (p._row() for p in self.programs))
-        if not self.programs:
-            out += "\n(no traffic-control programs found)"
-        for w in self.warnings:
-            out += f"\nwarning: {w}"
-        return out
-
-    def __repr__(self) -> str:
-        return (
-            f"<TCReport {len(self.programs)} programs in {len(self.namespaces)} namespaces, "
-            f"{len(self.warnings)} warnings, tcx_supported={self.tcx_supported}>"
-        )
-
-    def _repr_html_(self) -> str:
-        out = _html_table(_PROGRAM_COLUMNS, (p._row() for p in self.programs))
-        if self.warnings:
-            out += "<ul>" + "".join(f"<li>{_escape(w)}</li>" for w in self.warnings) + "</ul>"
         return out

@@ -17,13 +17,10 @@ seen on the socket, so the per-device filter dumps use their own socket with pag
 
 from __future__ import annotations
 
-# The C socket module: socket.py only wraps it (makefile, sendfile, enums...), nothing a netlink
-# socket uses, and its IntEnum conversions of every AF_/SOCK_/MSG_ constant cost ~3 ms of a
-# cold `tc scan` (-X importtime).
-import _socket as socket
 import contextlib
 import errno
 import os
+import socket
 import struct
 from collections.abc import Callable
 

@@ -6,7 +6,8 @@ programs (``include/uapi/linux/bpf.h``). :mod:`wpprotect.tc._bpf` re-exports eve
 
 from __future__ import annotations
 
-TYPE_CHECKING = False  # typing.TYPE_CHECKING without importing typing (start-up time)
+from typing import TYPE_CHECKING
+
 if TYPE_CHECKING:
     from typing import Final
 
