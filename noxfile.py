@@ -26,10 +26,12 @@ def tests(session: nox.Session) -> None:
 
 @nox.session
 def lint(session: nox.Session) -> None:
-    """ruff check and format check."""
-    session.install("ruff>=0.5")
+    """ruff check and format check, and the layers of docs/architecture.md (import-linter
+    contracts in pyproject.toml: layers, no cycles, one home per backend SDK)."""
+    session.install("ruff>=0.5", "import-linter>=2.1")
     session.run("ruff", "check", "wpprotect", "tests", "benchmarks", "noxfile.py", "docs")
     session.run("ruff", "format", "--check", "wpprotect", "tests", "benchmarks", "noxfile.py")
+    session.run("lint-imports")
 
 
 @nox.session

@@ -68,7 +68,7 @@ if TYPE_CHECKING:
     )
     from wpprotect.tc import Assessment, Finding, TCInspector, TCProgram, TCReport
 
-__version__ = "0.1.0.dev0"
+from wpprotect._version import __version__
 
 # name -> module that defines it; imported on first attribute access (PEP 562).
 _LAZY: dict[str, str] = {

@@ -96,7 +96,7 @@ def build_parser(modules: Sequence[str] | None = None) -> argparse.ArgumentParse
 
     :param modules: register only these subcommand modules (default: all of them).
     """
-    from wpprotect import __version__
+    from wpprotect._version import __version__
 
     parser = _Parser(
         prog="wpprotect",

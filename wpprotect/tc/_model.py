@@ -184,7 +184,7 @@ class TCProgram:
     load_time_ns: int | None = None
 
     def to_dict(self) -> dict[str, Any]:
-        """:returns: every field in declaration order: the design.md keys first (``netns`` ...
+        """Every field, in declaration order: the contract's keys first (``netns`` ...
         ``vendor``), then the extra fields."""
         return fields_dict(self)
 
@@ -273,8 +273,8 @@ class Finding:
         return self.severity != "info"
 
     def to_dict(self) -> dict[str, Any]:
-        """:returns: every field in declaration order: the design.md keys first, then ``fix``
-        and ``prog_id``."""
+        """Every field, in declaration order: the contract's keys first, then ``fix`` and
+        ``prog_id``."""
         return fields_dict(self)
 
     def to_json(self) -> str:
