@@ -327,16 +327,13 @@ def scene_many_namespaces() -> None:
         cli = [*_wpprotect(), "tc", "scan", "--json", "--netns", "all",
                "--classifier-priority", "10"]  # fmt: skip
         whole, whole_cpu = _proc(cli, 5)
-        inproc, three_workers = _interleaved(
-            [TCInspector(netns="all").scan, TCInspector(netns="all", workers=3).scan], 5
-        )
+        (inproc,) = _interleaved([TCInspector(netns="all").scan], 5)
         report = TCInspector(netns="all").scan()
         found = sum(1 for p in report.programs if p.netns.startswith("wptc4m"))
         assert found == 1500, found
     _row("loop: ip netns exec NS bpftool net -j x 100 (baseline)", loop, loop_cpu)
     _row("wpprotect tc scan --json --netns all (whole process)", whole, whole_cpu, loop)
     _row("TCInspector(netns='all').scan() in-process (1 thread)", inproc, None, loop)
-    _row("  ... workers=3", three_workers, None, loop)
 
 
 def scene_scaling() -> None:

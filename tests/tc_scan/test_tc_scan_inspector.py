@@ -175,8 +175,6 @@ def test_unknown_namespace_raises_and_creates_nothing() -> None:
 def test_bad_arguments() -> None:
     with pytest.raises(InvalidArgumentError, match="classifier_priority"):
         TCInspector(classifier_priority=0)
-    with pytest.raises(InvalidArgumentError, match="workers"):
-        TCInspector(workers=0)
     assert repr(TCInspector(netns=None)) == "<TCInspector netns=None probe=False>"
 
 

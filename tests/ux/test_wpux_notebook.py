@@ -12,7 +12,7 @@ from tests.conftest import docker_skip_reason
 from tests.ux.wpux_support import ROOT
 
 NOTEBOOK = ROOT / "docs" / "examples" / "tour.ipynb"
-PREFIX = "wpux-tour"
+PREFIX = "wpprotect-tour"
 
 
 def _remove_tour_images() -> None:
@@ -50,7 +50,9 @@ def test_tour_notebook_executes() -> None:
     pytest.importorskip("ipykernel", reason="the dev extra (ipykernel) is not installed")
     nb = nbformat.read(NOTEBOOK, as_version=4)
     old = os.environ.get("WPPROTECT_TOUR_PREFIX")
-    os.environ["WPPROTECT_TOUR_PREFIX"] = PREFIX  # the kernel inherits it: names start wpux-
+    os.environ["WPPROTECT_TOUR_PREFIX"] = (
+        PREFIX  # inherited by the kernel
+    )
     try:
         client = nbclient.NotebookClient(
             nb, timeout=300, kernel_name="python3", resources={"metadata": {"path": str(ROOT)}}

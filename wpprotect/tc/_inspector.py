@@ -19,7 +19,6 @@ import errno
 import logging
 import os
 from collections.abc import Callable, Iterable
-from concurrent.futures import ThreadPoolExecutor
 from typing import Any, Literal
 
 from wpprotect.errors import BPFError, CapabilityError, InvalidArgumentError, TCError
@@ -195,9 +194,6 @@ class TCInspector:
     :param classifier_priority: Datadog's classifier priority to judge against, stored in the
         report; None lets :meth:`TCReport.assess` use its argument, else the default 10 (no
         file is read: pass the agent's configured value to judge against it).
-    :param workers: threads reading namespaces in parallel with ``netns="all"``. The default, 1,
-        is the fastest measured: decoding holds the interpreter lock, so more threads only add
-        switching (100 namespaces: 48 ms with 1 thread, 81 ms with 3; ``benchmarks/bench_tc.py``).
     :param tcx: also list tcx/netkit programs (``BPF_PROG_QUERY`` per device).
     """
 
@@ -207,11 +203,8 @@ class TCInspector:
         *,
         probe: bool = False,
         classifier_priority: int | None = None,
-        workers: int = 1,
         tcx: bool = True,
     ) -> None:
-        if workers < 1:
-            raise InvalidArgumentError(f"workers must be at least 1, got {workers}")
         if classifier_priority is not None and not 1 <= classifier_priority <= 65535:
             raise InvalidArgumentError(
                 f"classifier_priority must be in 1..65535, got {classifier_priority}",
@@ -220,7 +213,6 @@ class TCInspector:
         self.netns = netns
         self.probe = probe
         self.classifier_priority = classifier_priority
-        self.workers = workers
         self.tcx = tcx
         # Test hook: called with each namespace just before it is read (e.g. to delete it).
         self._before_read: Callable[[_netns.NetnsRef], None] | None = None
@@ -308,12 +300,9 @@ class TCInspector:
         # Each program's info is read once per scan (it sits on many devices and namespaces),
         # and afresh at the next scan (its run counters move).
         cache: dict[int, _bpfsys.ProgFields | None] = {}
-        if len(refs) == 1 or self.workers == 1:
-            return [self._read_one(ref, cache) for ref in refs]
-        with ThreadPoolExecutor(
-            max_workers=min(self.workers, len(refs)), thread_name_prefix="wpprotect-netns"
-        ) as pool:
-            return list(pool.map(lambda ref: self._read_one(ref, cache), refs))
+        # Namespaces are read one after the other: decoding holds the interpreter lock, so
+        # reader threads only added switching (100 namespaces: 48 ms with 1 thread, 81 ms with 3).
+        return [self._read_one(ref, cache) for ref in refs]
 
     def _join(self, raws: Iterable[_RawNetns], warnings: list[str]) -> list[TCProgram]:
         """Build the programs: program info once per id, vendor, verdict."""
