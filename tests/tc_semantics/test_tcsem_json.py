@@ -51,7 +51,8 @@ FINDINGS = st.builds(
     code=TEXT, severity=st.sampled_from(["error", "warning", "info"]), netns=OPT_TEXT,
     ifname=OPT_TEXT, direction=OPT_TEXT, vendor=OPT_TEXT, vendor_priority=OPT_INT,
     classifier_priority=INT, recommended_classifier_priority=OPT_INT, message=TEXT, fix=TEXT,
-    prog_id=OPT_INT,
+    prog_id=OPT_INT, protocols=st.none() | st.lists(TEXT, max_size=2).map(tuple),
+    basis=st.none() | st.sampled_from(["documented", "probed", "assumed", "measured"]),
 )  # fmt: skip
 NAMESPACES = st.builds(NamespaceInfo, label=TEXT, id=OPT_TEXT, path=OPT_TEXT)
 ASSESSMENTS = st.builds(

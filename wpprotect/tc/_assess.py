@@ -49,7 +49,7 @@ from collections.abc import Iterable
 import attrs
 
 from wpprotect.errors import BPFError, InvalidArgumentError
-from wpprotect.tc._model import Assessment, Finding, Severity, TCProgram
+from wpprotect.tc._model import Assessment, Basis, Finding, Severity, TCProgram
 from wpprotect.tc._vendors import (
     DATADOG,
     VendorSignature,
@@ -209,6 +209,10 @@ def _stops(p: TCProgram) -> bool:
         # which with none attached accept the packet.
         return p.verdict != "ok"
     return stops_chain(p.verdict, "clsact")
+
+
+def _basis(p: TCProgram) -> Basis:
+    return "assumed" if p.verdict_source is None else p.verdict_source
 
 
 def _is_datadog(p: TCProgram) -> bool:
@@ -439,6 +443,7 @@ def assess(
                 message=r.message,
                 fix=priority_fix if fixed else r.fix,
                 prog_id=None if rp is None else rp.prog_id,
+                basis=None if rp is None else _basis(rp),
             )
         )
 

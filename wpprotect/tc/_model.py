@@ -61,6 +61,11 @@ Direction = Literal["ingress", "egress"]
 Attach = Literal["clsact", "tcx", "netkit"]
 VerdictSource = Literal["documented", "probed", "assumed"]
 Severity = Literal["error", "warning", "info"]
+Basis = Literal["documented", "probed", "assumed", "measured"]
+
+
+def _opt_strs(value: Iterable[str] | None) -> tuple[str, ...] | None:
+    return None if value is None else tuple(value)
 
 
 def _printable(text: str) -> str:
@@ -252,6 +257,11 @@ class Finding:
     :ivar message: what is wrong, in a sentence or two.
     :ivar fix: what to do about it.
     :ivar prog_id: the program involved, when one is.
+    :ivar protocols: the traffic affected when it is not all of it (e.g. ``("ipv4",)``); None
+        for all traffic.
+    :ivar basis: how the verdict behind the finding is known: ``documented`` (the vendor's
+        source), ``probed`` (a test run), ``assumed`` (unknown, counted as stopping the chain) or
+        ``measured`` (BPF run counts against packet counters); None for node-wide findings.
     """
 
     code: str
@@ -266,6 +276,8 @@ class Finding:
     message: str
     fix: str = ""
     prog_id: int | None = None
+    protocols: tuple[str, ...] | None = attrs.field(default=None, converter=_opt_strs)
+    basis: Basis | None = None
 
     @property
     def needs_action(self) -> bool:
