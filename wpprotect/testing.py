@@ -61,7 +61,7 @@ class FakeCall:
     """One command the fake was asked to run."""
 
     argv: tuple[str, ...]
-    component: str
+    component: Component
     stdin: bytes | None
     timeout: float | None
 

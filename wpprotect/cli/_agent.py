@@ -82,7 +82,7 @@ def make_platform(args: argparse.Namespace) -> BasePlatform:
     from wpprotect import platforms
 
     if args.platform == "host":
-        return platforms.HostPlatform(args.install_dir, args.config_dir)
+        return platforms.HostPlatform(install_dir=args.install_dir, config_dir=args.config_dir)
     if args.platform == "docker":
         return platforms.DockerPlatform(container=args.container)
     options = {
