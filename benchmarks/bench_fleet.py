@@ -90,7 +90,7 @@ def main() -> None:
         configuration = client.Configuration()
         configuration.host = url
         api = client.ApiClient(configuration)
-        platform = KubernetesPlatform(namespace="datadog", api_client=api)
+        platform = KubernetesPlatform(namespace="datadog", client=api)
         agents = platform.agents()
         assert len(agents) == PODS, len(agents)
         warm = agents[0].self_test()  # imports, first connections

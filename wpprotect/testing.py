@@ -27,20 +27,31 @@ import io
 import zipfile
 from collections.abc import Callable, Mapping, Sequence
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Union
 
 import attrs
 
-from wpprotect.errors import ExecError, InvalidArgumentError
+from wpprotect._contract import Component, ExecResult
+from wpprotect.errors import AgentNotFoundError, ExecError, InvalidArgumentError
 from wpprotect.plan import Plan
-from wpprotect.platforms._base import BasePlatform, Component, ExecResult
+from wpprotect.platforms._base import BasePlatform, check_timeout
+
+if TYPE_CHECKING:
+    from wpprotect.config import Setting
+    from wpprotect.config._settings import SettingValue
 
 __all__ = ["FakeCall", "FakePlatform", "FakeSettingsChange", "Response"]
 
 #: What a scripted command answers: an :class:`ExecResult`, ``(exit_code, stdout, stderr)``, a
 #: plain stdout string (exit 0), an exception to raise, or a callable taking the
-#: :class:`FakeCall` and returning one of those.
-Response = Any
+#: :class:`FakeCall` and returning one of those (or None: not scripted).
+Response = Union[  # noqa: UP007 - a recursive alias needs the string forward reference
+    ExecResult,
+    tuple[int, str, str],
+    str,
+    BaseException,
+    Callable[["FakeCall"], "Response | None"],
+]
 
 _FLARE_NAME = "datadog-agent-2025-01-01T00-00-00Z-info.zip"
 
@@ -50,7 +61,7 @@ class FakeCall:
     """One command the fake was asked to run."""
 
     argv: tuple[str, ...]
-    component: str
+    component: Component
     stdin: bytes | None
     timeout: float | None
 
@@ -64,7 +75,13 @@ class FakePlatform(BasePlatform):
     :param handler: called for any argv without a scripted response (return None to fall through
         to "command not found", exit 127).
     :param files: ``{path: bytes}`` that :meth:`copy_out` can copy.
-    :param children: what :meth:`agents` returns (default ``[self]``).
+    :param children: what :meth:`agents` returns (default ``[self]``; an empty list makes
+        :meth:`agents` raise :class:`~wpprotect.AgentNotFoundError`, as a platform with no agent
+        does).
+    :param timeout: recorded as :attr:`timeout`, as the other platforms take it; the fake never
+        waits.
+
+    It holds no client: :meth:`close` only records that it was called (:attr:`closed`).
     """
 
     kind = "fake"
@@ -73,10 +90,11 @@ class FakePlatform(BasePlatform):
         self,
         *,
         target: str = "fake:agent",
-        responses: Mapping[Any, Response] | None = None,
-        handler: Callable[[FakeCall], Response] | None = None,
+        responses: Mapping[Sequence[str] | str, Response] | None = None,
+        handler: Callable[[FakeCall], Response | None] | None = None,
         files: Mapping[str, bytes] | None = None,
         children: Sequence[BasePlatform] | None = None,
+        timeout: float | None = 60.0,
     ) -> None:
         self._target = target
         self.responses: dict[tuple[str, ...], Response] = {}
@@ -86,7 +104,10 @@ class FakePlatform(BasePlatform):
         self.files: dict[str, bytes] = dict(files or {})
         self.children = None if children is None else list(children)
         self.calls: list[FakeCall] = []
-        self.settings: dict[Any, Any] = {}
+        self.settings: dict[Setting, SettingValue] = {}
+        self.timeout = check_timeout(timeout)
+        #: True once :meth:`close` was called.
+        self.closed = False
 
     @property
     def target(self) -> str:
@@ -100,7 +121,7 @@ class FakePlatform(BasePlatform):
     def respond(
         self,
         argv: Sequence[str] | str,
-        response: Response = None,
+        response: Response | None = None,
         *,
         stdout: str = "",
         stderr: str = "",
@@ -112,8 +133,19 @@ class FakePlatform(BasePlatform):
         self.responses[self._key(argv)] = response
 
     def agents(self) -> list[BasePlatform]:
-        """``children`` if given, else ``[self]``."""
-        return [self] if self.children is None else list(self.children)
+        """``children`` if given, else ``[self]``.
+
+        :raises AgentNotFoundError: ``children`` is empty.
+        """
+        if self.children is None:
+            return [self]
+        if not self.children:
+            raise AgentNotFoundError("no agent: the fake was given no children", target=self.target)
+        return list(self.children)
+
+    def close(self) -> None:
+        """Record the call in :attr:`closed` (the fake holds no client)."""
+        self.closed = True
 
     def exec(
         self,
@@ -134,15 +166,15 @@ class FakePlatform(BasePlatform):
         response = self.responses.get(call.argv)
         if response is None and self.handler is not None:
             response = self.handler(call)
-        if response is None:
+        return self._result(call, response)
+
+    def _result(self, call: FakeCall, response: Response | None) -> ExecResult:
+        if callable(response):
+            response = response(call)
+        if response is None or callable(response):
             return ExecResult(
                 call.argv, 127, "", f"{call.argv[0]}: command not found\n", target=self.target
             )
-        return self._result(call, response)
-
-    def _result(self, call: FakeCall, response: Response) -> ExecResult:
-        if callable(response) and not isinstance(response, ExecResult):
-            response = response(call)
         if isinstance(response, BaseException):
             raise response
         if isinstance(response, ExecResult):
@@ -152,8 +184,10 @@ class FakePlatform(BasePlatform):
         code, out, err = response
         return ExecResult(call.argv, int(code), str(out), str(err), target=self.target)
 
-    def copy_out(self, path: str, dest: Path, *, component: Component = "security-agent") -> Path:
-        """Write the in-memory file ``path`` to ``dest``.
+    def copy_out(
+        self, path: str, dest: Path | str, *, component: Component = "security-agent"
+    ) -> Path:
+        """Write the in-memory file ``path`` to ``dest`` (a file, or a directory to copy into).
 
         :raises ExecError: no such in-memory file.
         """
@@ -162,10 +196,12 @@ class FakePlatform(BasePlatform):
         except KeyError:
             raise ExecError(f"no such file {path}", target=self.target) from None
         dest = Path(dest)
+        if dest.is_dir():
+            dest = dest / Path(path).name
         dest.write_bytes(data)
         return dest
 
-    def _settings_plan(self, settings: dict[Any, Any], *, title: str) -> Plan:
+    def _settings_plan(self, settings: Mapping[Setting, SettingValue], *, title: str) -> Plan:
         return Plan(title, [FakeSettingsChange(self, dict(settings))])
 
     @classmethod
@@ -203,7 +239,7 @@ class FakePlatform(BasePlatform):
         remote = f"/tmp/{_FLARE_NAME}"  # noqa: S108 - a path inside the fake agent, not here
         fake.files[remote] = buf.getvalue()
 
-        def flare(call: FakeCall) -> Response:
+        def flare(call: FakeCall) -> Response | None:
             if call.argv[:2] not in (("security-agent", "flare"), ("agent", "flare")):
                 return None
             lines = f"{remote} is going to be uploaded to Datadog\n"
@@ -227,10 +263,10 @@ class FakePlatform(BasePlatform):
 class FakeSettingsChange:
     """The change a :class:`FakePlatform` plan makes: it records the settings in memory."""
 
-    def __init__(self, platform: FakePlatform, settings: dict[Any, Any]) -> None:
+    def __init__(self, platform: FakePlatform, settings: dict[Setting, SettingValue]) -> None:
         self._platform = platform
         self._settings = settings
-        self._before: dict[Any, Any] | None = None
+        self._before: dict[Setting, SettingValue] | None = None
 
     @property
     def target(self) -> str:

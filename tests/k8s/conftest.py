@@ -53,7 +53,7 @@ class Cluster:
         """A :class:`~wpprotect.platforms.kubernetes.KubernetesPlatform` on this cluster."""
         from wpprotect.platforms.kubernetes import KubernetesPlatform
 
-        return KubernetesPlatform(api_client=self.api_client, **kwargs)
+        return KubernetesPlatform(client=self.api_client, **kwargs)
 
 
 @pytest.fixture

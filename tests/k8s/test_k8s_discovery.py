@@ -141,7 +141,7 @@ def test_unreachable_api_server_is_backend_unavailable(tmp_path: Path) -> None:
     configuration.retries = 0
     api = client.ApiClient(configuration)
     with pytest.raises(BackendUnavailableError, match="did not answer"):
-        KubernetesPlatform(api_client=api).agents()
+        KubernetesPlatform(client=api).agents()
 
 
 def test_kubeconfig_and_context_are_used(cluster: Cluster, tmp_path: Path) -> None:
@@ -185,16 +185,16 @@ def test_hung_api_server_is_backend_unavailable(cluster: Cluster) -> None:
     seed_helm(cluster.server, 1)
     # urllib3 retries a timed-out GET (3 times by default): every attempt hangs
     cluster.server.faults.hang_next(4, methods={"GET"})
-    platform = cluster.platform(namespace="datadog", request_timeout=0.3)
+    platform = cluster.platform(namespace="datadog", timeout=0.3)
     with pytest.raises(BackendUnavailableError, match="did not answer"):
         platform.agents()
     assert len(platform.agents()) == 1
 
 
 @pytest.mark.parametrize("bad", [0, -1, True, "5"])
-def test_request_timeout_is_validated(cluster: Cluster, bad: object) -> None:
-    with pytest.raises(InvalidArgumentError, match="request_timeout"):
-        cluster.platform(request_timeout=bad)
+def test_timeout_is_validated(cluster: Cluster, bad: object) -> None:
+    with pytest.raises(InvalidArgumentError, match="timeout must be"):
+        cluster.platform(timeout=bad)
 
 
 def test_current_context_of_a_written_kubeconfig(tmp_path: Path) -> None:

@@ -39,7 +39,7 @@ class DockerCluster:
     versions: dict[str, str]  # pod name -> agent version
 
     def platform(self, **kwargs: Any) -> KubernetesPlatform:
-        return KubernetesPlatform(api_client=self.api_client, **kwargs)
+        return KubernetesPlatform(client=self.api_client, **kwargs)
 
 
 @pytest.fixture(scope="module")

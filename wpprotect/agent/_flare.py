@@ -37,7 +37,7 @@ from wpprotect.errors import (
 if TYPE_CHECKING:
     import ssl
 
-    from wpprotect.platforms._base import Platform
+    from wpprotect._contract import Platform
 
 __all__ = ["Flare", "collect_flare", "flare_binaries", "parse_flare_output"]
 

@@ -7,7 +7,7 @@ from collections.abc import Iterable
 from typing import TYPE_CHECKING, Literal
 
 if TYPE_CHECKING:
-    from wpprotect.platforms._base import Component, Platform
+    from wpprotect._contract import Component, Platform
 
 __all__ = [
     "AgentBinary",

@@ -22,7 +22,7 @@ from wpprotect.agent._version import AgentVersion, agent_version
 from wpprotect.errors import AgentError, ExecError, ExecTimeoutError, UnsupportedAgentError
 
 if TYPE_CHECKING:
-    from wpprotect.platforms._base import ExecResult, Platform
+    from wpprotect._contract import ExecResult, Platform
 
 __all__ = [
     "SelfTestResult",

@@ -12,7 +12,7 @@ from wpprotect.agent._run import AgentBinary, binary, component_of, strip_ansi
 from wpprotect.errors import AgentError, ExecError, ExecTimeoutError, InvalidArgumentError
 
 if TYPE_CHECKING:
-    from wpprotect.platforms._base import Platform
+    from wpprotect._contract import Platform
 
 __all__ = ["AgentVersion", "agent_version"]
 

@@ -10,7 +10,7 @@ from __future__ import annotations
 import argparse
 import sys
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from wpprotect.cli._output import (
     Progress,
@@ -21,6 +21,9 @@ from wpprotect.cli._output import (
     format_table,
     print_json,
 )
+
+if TYPE_CHECKING:
+    from wpprotect.platforms import BasePlatform
 
 __all__ = ["make_platform", "register"]
 
@@ -68,8 +71,10 @@ def _add_target_options(p: argparse.ArgumentParser) -> None:
     add_json_option(p)
 
 
-def make_platform(args: argparse.Namespace) -> Any:
+def make_platform(args: argparse.Namespace) -> BasePlatform:
     """The platform the target options name (Docker and Kubernetes adapters load lazily).
+
+    The caller closes it (``with make_platform(args) as platform: ...``).
 
     :param args: parsed options (``platform`` and the target options).
     :returns: a :class:`~wpprotect.platforms.BasePlatform`.
@@ -77,7 +82,7 @@ def make_platform(args: argparse.Namespace) -> Any:
     from wpprotect import platforms
 
     if args.platform == "host":
-        return platforms.HostPlatform(args.install_dir, args.config_dir)
+        return platforms.HostPlatform(install_dir=args.install_dir, config_dir=args.config_dir)
     if args.platform == "docker":
         return platforms.DockerPlatform(container=args.container)
     options = {
@@ -171,15 +176,16 @@ def register(subparsers: Any) -> None:
 def _self_test(args: argparse.Namespace) -> int:
     from wpprotect.fleet import run_fleet
 
-    agents = make_platform(args).agents()
     timeout = args.timeout
-    with Progress(len(agents), "self-test", enabled=None if not args.json else False) as bar:
-        result = run_fleet(
-            agents,
-            lambda agent: agent.self_test(timeout=timeout),
-            max_workers=args.max_workers,
-            progress=bar,
-        )
+    with make_platform(args) as platform:
+        agents = platform.agents()
+        with Progress(len(agents), "self-test", enabled=None if not args.json else False) as bar:
+            result = run_fleet(
+                agents,
+                lambda agent: agent.self_test(timeout=timeout),
+                max_workers=args.max_workers,
+                progress=bar,
+            )
     if args.json:
         doc = result.to_dict()
         doc["results"] = doc.pop("items")
@@ -234,20 +240,17 @@ def _flare(args: argparse.Namespace) -> int:
 
     case_id = validate_case_id(args.case_id)  # before anything is contacted
     email = validate_email(args.email)
-    from wpprotect.errors import AgentNotFoundError
 
-    platform = make_platform(args)
-    agents = platform.agents()
-    if not agents:
-        raise AgentNotFoundError(f"no agent found for a flare on {args.platform}")
-    if len(agents) != 1:
-        names = ", ".join(a.target for a in agents[:5])
-        raise InvalidArgumentError(
-            f"{len(agents)} agents found ({names}); choose one with --pod or --container"
+    with make_platform(args) as platform:
+        agents = platform.agents()  # raises AgentNotFoundError when there is none
+        if len(agents) != 1:
+            names = ", ".join(a.target for a in agents[:5])
+            raise InvalidArgumentError(
+                f"{len(agents)} agents found ({names}); choose one with --pod or --container"
+            )
+        flare = agents[0].flare(
+            case_id=case_id, email=email, send=args.send, dest=args.dest, timeout=args.timeout
         )
-    flare = agents[0].flare(
-        case_id=case_id, email=email, send=args.send, dest=args.dest, timeout=args.timeout
-    )
     findings = flare.scan_secrets() if flare.archive is not None else []
     if args.json:
         doc = flare.to_dict()
@@ -273,27 +276,27 @@ def _flare(args: argparse.Namespace) -> int:
 
 
 def _disable(args: argparse.Namespace) -> int:
-    platform = make_platform(args)
-    plan = platform.disable(args.scope)
-    satisfied = plan.is_satisfied()
-    applied = False
-    if not args.dry_run and not satisfied:
-        plan.apply()
-        applied = True
-    if args.json:
-        doc = plan.to_dict()
-        doc.update({"dry_run": bool(args.dry_run), "applied": applied})
-        print_json(doc)
+    with make_platform(args) as platform:
+        plan = platform.disable(args.scope)
+        satisfied = plan.is_satisfied()
+        applied = False
+        if not args.dry_run and not satisfied:
+            plan.apply()
+            applied = True
+        if args.json:
+            doc = plan.to_dict()
+            doc.update({"dry_run": bool(args.dry_run), "applied": applied})
+            print_json(doc)
+            return EXIT_OK
+        diff = plan.diff()
+        if diff:
+            sys.stdout.write(diff)
+        for note in plan.notes:
+            print(f"note: {note}")
+        if satisfied:
+            print(f"nothing to do: {args.scope} is already off on {platform.target}")
+        elif args.dry_run:
+            print("dry run: nothing was changed")
+        else:
+            print(f"applied: {plan.title}")
         return EXIT_OK
-    diff = plan.diff()
-    if diff:
-        sys.stdout.write(diff)
-    for note in plan.notes:
-        print(f"note: {note}")
-    if satisfied:
-        print(f"nothing to do: {args.scope} is already off on {platform.target}")
-    elif args.dry_run:
-        print("dry run: nothing was changed")
-    else:
-        print(f"applied: {plan.title}")
-    return EXIT_OK

@@ -8,7 +8,8 @@ from __future__ import annotations
 from typing import TYPE_CHECKING
 
 from wpprotect import _lazy
-from wpprotect.platforms._base import BasePlatform, Component, ExecResult, Platform, Scope
+from wpprotect._contract import Component, ExecResult, Platform, Scope
+from wpprotect.platforms._base import BasePlatform
 
 if TYPE_CHECKING:
     from wpprotect.platforms.docker import DockerPlatform

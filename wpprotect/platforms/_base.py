@@ -1,132 +1,61 @@
-"""The platform contract: run an argv in one agent component, copy a file out, describe the target.
+"""What every adapter shares: :class:`BasePlatform`, the operations written once on top of the
+contract (:class:`~wpprotect.platforms.Platform`, defined in :mod:`wpprotect._contract`).
 
-Every adapter (host, Docker, Kubernetes, the in-memory fake in :mod:`wpprotect.testing`) implements
-:class:`Platform`. The operations users call (``self_test()``, ``flare()``, ``disable()``...) are
-written once, in :class:`BasePlatform`, against that small contract.
+Every adapter (host, Docker, Kubernetes, the in-memory fake in :mod:`wpprotect.testing`)
+subclasses :class:`BasePlatform`; the operations users call (``self_test()``, ``flare()``,
+``disable()``...) are written once here, against the small contract.
 """
 
 from __future__ import annotations
 
-from collections.abc import Iterable, Sequence
+from collections.abc import Mapping, Sequence
 from pathlib import Path
-from typing import TYPE_CHECKING, Any, Literal, Protocol, runtime_checkable
+from types import TracebackType
+from typing import TYPE_CHECKING, Self
 
-import attrs
+from wpprotect._contract import Component, ExecResult, Platform, Scope
+from wpprotect.errors import InvalidArgumentError
 
 if TYPE_CHECKING:
     from wpprotect.agent import AgentVersion, Flare, SelfTestResult
+    from wpprotect.config import Setting
+    from wpprotect.config._settings import SettingValue
     from wpprotect.plan import Plan
 
-__all__ = ["BasePlatform", "Component", "ExecResult", "Platform", "Scope"]
-
-#: The agent processes wpprotect talks to. On Docker and host they share one container or
-#: machine; on Kubernetes each is a container of the agent pod.
-Component = Literal["agent", "system-probe", "security-agent"]
-
-#: What ``disable()`` turns off: all of Workload Protection, or only its network detection.
-Scope = Literal["workload-protection", "network"]
-
-
-def _str_tuple(items: Iterable[str]) -> tuple[str, ...]:
-    # A named converter: mypy's attrs plugin cannot type ``converter=tuple``.
-    return tuple(items)
+__all__ = [
+    "BasePlatform",
+    "Component",
+    "ExecResult",
+    "Platform",
+    "Scope",
+    "check_timeout",
+]
 
 
-@attrs.frozen
-class ExecResult:
-    """What a command run on a platform returned.
+def check_timeout(timeout: object) -> float | None:
+    """``timeout`` as seconds (a positive number) or None.
 
-    ``stdout`` and ``stderr`` are decoded as UTF-8 with replacement; ``exit_code`` is the
-    process's status (255 for the agent's ``-1``).
+    :raises InvalidArgumentError: anything else.
     """
-
-    argv: tuple[str, ...] = attrs.field(converter=_str_tuple)
-    exit_code: int
-    stdout: str = ""
-    stderr: str = ""
-    duration: float = 0.0
-    target: str = ""
-
-    @property
-    def ok(self) -> bool:
-        """True when the command exited 0."""
-        return self.exit_code == 0
-
-    @property
-    def output(self) -> str:
-        """stdout then stderr, as a person at a terminal would have seen them."""
-        if self.stdout and self.stderr:
-            return self.stdout + ("" if self.stdout.endswith("\n") else "\n") + self.stderr
-        return self.stdout or self.stderr
-
-    def to_dict(self) -> dict[str, Any]:
-        """A JSON-ready copy of every field."""
-        return {
-            "argv": list(self.argv),
-            "exit_code": self.exit_code,
-            "stdout": self.stdout,
-            "stderr": self.stderr,
-            "duration": self.duration,
-            "target": self.target,
-        }
-
-    def __repr__(self) -> str:
-        return (
-            f"<ExecResult {' '.join(self.argv)!r} exit={self.exit_code} on {self.target or '?'} "
-            f"({len(self.stdout)} B out, {len(self.stderr)} B err)>"
-        )
-
-    def _repr_html_(self) -> str:
-        import html
-
-        head = html.escape(f"$ {' '.join(self.argv)}  (exit {self.exit_code}, {self.target})")
-        return f"<pre><b>{head}</b>\n{html.escape(self.output)}</pre>"
-
-
-@runtime_checkable
-class Platform(Protocol):
-    """The small contract every adapter implements."""
-
-    @property
-    def kind(self) -> str:
-        """``host``, ``docker``, ``kubernetes`` or ``fake``."""
-        ...
-
-    @property
-    def target(self) -> str:
-        """A short human label for the agent this talks to, e.g. ``docker:datadog-agent``."""
-        ...
-
-    def exec(
-        self,
-        argv: Sequence[str],
-        *,
-        component: Component = "security-agent",
-        stdin: bytes | None = None,
-        timeout: float | None = 120.0,
-    ) -> ExecResult:
-        """Run ``argv`` (a list, never a shell string) where ``component`` runs.
-
-        A non-zero exit is *not* an error: it is returned in :class:`ExecResult`.
-
-        :raises ExecTimeoutError: it ran past ``timeout`` seconds.
-        :raises ExecError: it could not be started or the connection was lost.
-        """
-        ...
-
-    def copy_out(self, path: str, dest: Path, *, component: Component = "security-agent") -> Path:
-        """Copy the file at ``path`` (inside the component) to the local path ``dest``.
-
-        :returns: ``dest``.
-        """
-        ...
+    if timeout is None:
+        return None
+    if isinstance(timeout, bool) or not isinstance(timeout, int | float) or not timeout > 0:
+        raise InvalidArgumentError(f"timeout must be a positive number of seconds, not {timeout!r}")
+    return float(timeout)
 
 
 class BasePlatform:
     """Shared operations on top of :class:`Platform`; adapters subclass it.
 
     Subclasses implement ``kind``, ``target``, ``exec``, ``copy_out``, ``agents`` and
-    ``_settings_plan``.
+    ``_settings_plan``; those holding an SDK client also override :meth:`close`.
+
+    Every platform is a context manager: ``with`` closes, on the way out, the SDK clients the
+    platform created itself (never one passed in as ``client=``)::
+
+        with wp.KubernetesPlatform(namespace="datadog") as k8s:
+            for agent in k8s.agents():
+                agent.self_test()
     """
 
     kind: str = "base"
@@ -148,7 +77,7 @@ class BasePlatform:
         raise NotImplementedError
 
     def copy_out(
-        self, path: str, dest: Path, *, component: Component = "security-agent"
+        self, path: str, dest: Path | str, *, component: Component = "security-agent"
     ) -> Path:  # pragma: no cover - every adapter overrides it
         """Copy ``path`` out of ``component`` to ``dest`` (see :meth:`Platform.copy_out`)."""
         raise NotImplementedError
@@ -162,8 +91,32 @@ class BasePlatform:
         return name
 
     def agents(self) -> list[BasePlatform]:
-        """One single-agent platform per agent found (one per node on Kubernetes)."""
+        """One single-agent platform per agent found (one per node on Kubernetes).
+
+        The platforms returned share this platform's SDK client: they do not close it, and
+        they stop working once this platform is closed.
+
+        :raises AgentNotFoundError: no agent was found; the message says where it looked.
+        """
         return [self]
+
+    # -- life cycle -----------------------------------------------------------------------------
+
+    def close(self) -> None:
+        """Close the SDK clients this platform created (none here; Docker and Kubernetes
+        override it). A client passed in as ``client=`` is left open for its owner; closing
+        twice is harmless."""
+
+    def __enter__(self) -> Self:
+        return self
+
+    def __exit__(
+        self,
+        exc_type: type[BaseException] | None,
+        exc: BaseException | None,
+        tb: TracebackType | None,
+    ) -> None:
+        self.close()
 
     # -- operations, written once -------------------------------------------------------------
 
@@ -229,7 +182,7 @@ class BasePlatform:
             title=f"set classifier_priority={value} on {self.target}",
         )
 
-    def _settings_plan(self, settings: dict[Any, Any], *, title: str) -> Plan:
+    def _settings_plan(self, settings: Mapping[Setting, SettingValue], *, title: str) -> Plan:
         """Turn ``{Setting: value}`` into this platform's plan (files, env, restart...)."""
         raise NotImplementedError(f"{type(self).__name__} cannot change settings")
 

@@ -1,7 +1,8 @@
 """The Docker wall: the SDK's objects described for mypy, and its errors translated.
 
 The ``docker`` SDK ships no type information; the few low-level ``APIClient`` calls wpprotect
-makes are described by :class:`DockerAPI` so the rest of the package stays ``mypy --strict``.
+makes are described by :class:`~wpprotect.platforms._thirdparty.DockerAPI` so the rest of the
+package stays ``mypy --strict``.
 Every call into the SDK goes through :func:`docker_errors`, which turns docker-py and requests
 exceptions into wpprotect's own (chained with ``from``) so none of them escapes this package.
 """
@@ -11,8 +12,10 @@ from __future__ import annotations
 import contextlib
 import logging
 import re
-from collections.abc import Iterator, Mapping
-from typing import Any, Protocol
+import threading
+import warnings
+from collections.abc import Iterator
+from typing import Any, cast
 
 from wpprotect.errors import (
     AgentNotFoundError,
@@ -21,53 +24,21 @@ from wpprotect.errors import (
     PlatformError,
     WPProtectError,
 )
+from wpprotect.platforms._thirdparty import DockerAPI, DockerClient
 
-__all__ = ["DockerAPI", "docker_errors", "import_docker", "redact", "secret_key"]
+__all__ = [
+    "DockerAPI",
+    "DockerConnection",
+    "docker_errors",
+    "import_docker",
+    "redact",
+    "secret_key",
+]
 
 log = logging.getLogger(__name__)
 
 # Keep messages from the daemon short: they are shown to people and logged.
 _MAX_EXPLANATION = 300
-
-
-class DockerAPI(Protocol):
-    """The subset of ``docker.APIClient`` (docker-py >= 7) that wpprotect calls."""
-
-    base_url: str
-
-    def ping(self) -> Any: ...
-
-    def containers(self, all: bool = False, filters: Mapping[str, Any] | None = None) -> Any: ...
-
-    def inspect_container(self, container: str) -> Any: ...
-
-    def inspect_image(self, image: str) -> Any: ...
-
-    def exec_create(self, container: str, cmd: list[str], **kwargs: Any) -> Any: ...
-
-    def exec_start(self, exec_id: str, **kwargs: Any) -> Any: ...
-
-    def exec_inspect(self, exec_id: str) -> Any: ...
-
-    def get_archive(self, container: str, path: str, **kwargs: Any) -> Any: ...
-
-    def create_container_from_config(
-        self, config: Mapping[str, Any], name: str | None = None
-    ) -> Any: ...
-
-    def connect_container_to_network(self, container: str, net_id: str, **kwargs: Any) -> Any: ...
-
-    def start(self, container: str) -> Any: ...
-
-    def stop(self, container: str, timeout: int | None = None) -> Any: ...
-
-    def rename(self, container: str, name: str) -> Any: ...
-
-    def remove_container(self, container: str, v: bool = False, force: bool = False) -> Any: ...
-
-    def update_container(self, container: str, **kwargs: Any) -> Any: ...
-
-    def top(self, container: str, ps_args: str | None = None) -> Any: ...
 
 
 def import_docker() -> Any:
@@ -82,6 +53,96 @@ def import_docker() -> Any:
             "the docker Python package is not installed: pip install 'wpprotect[docker]'"
         ) from exc
     return docker
+
+
+class DockerConnection:
+    """The daemon connection one :class:`~wpprotect.DockerPlatform` and the platforms its
+    ``agents()`` returned share.
+
+    It creates a client on first use unless one was given, and :meth:`close` closes only a
+    client it created. Garbage-collected with a client it created still open, it warns with
+    ``ResourceWarning`` (and closes it).
+
+    :param client: a ``docker.DockerClient`` or ``docker.APIClient`` to use (never closed here).
+    :param base_url: the daemon's address when no client is given (else ``DOCKER_HOST`` etc.).
+    :param timeout: seconds the daemon has to answer each API call of a created client
+        (``None``: no limit).
+    """
+
+    def __init__(
+        self,
+        client: DockerClient | DockerAPI | None,
+        *,
+        base_url: str | None,
+        timeout: float | None,
+    ) -> None:
+        self._api: DockerAPI | None = None if client is None else _low_level(client)
+        self._base_url = base_url
+        self._timeout = timeout
+        self._created: DockerClient | None = None
+        self._closed = False
+        self._lock = threading.Lock()
+
+    @property
+    def api(self) -> DockerAPI:
+        """The low-level client, created on first use.
+
+        :raises PlatformError: the connection was closed.
+        :raises BackendUnavailableError: the SDK is missing or the daemon cannot be reached.
+        """
+        with self._lock:
+            if self._closed:
+                raise PlatformError(
+                    "the Docker platform was closed; create a new one", target="docker"
+                )
+            if self._api is None:
+                created = self._connect()
+                self._created = created
+                self._api = created.api
+            return self._api
+
+    def _connect(self) -> DockerClient:
+        docker = import_docker()
+        with docker_errors("connect to the Docker daemon"):
+            try:
+                if self._base_url is not None:
+                    client: DockerClient = docker.DockerClient(
+                        base_url=self._base_url, version="auto", timeout=self._timeout
+                    )
+                else:
+                    client = docker.from_env(version="auto", timeout=self._timeout)
+            except docker.errors.DockerException as exc:
+                raise BackendUnavailableError(
+                    f"cannot reach the Docker daemon: {explanation(exc)}"
+                ) from exc
+        return client
+
+    def close(self) -> None:
+        """Close the client if it was created here; the connection cannot be used after."""
+        with self._lock:
+            self._closed = True
+            created, self._created = self._created, None
+        if created is not None:
+            with contextlib.suppress(Exception):
+                created.close()
+
+    def __del__(self) -> None:
+        created = getattr(self, "_created", None)
+        if created is not None:
+            warnings.warn(
+                "a DockerPlatform that created its Docker client was not closed: call close() "
+                "or use it in a with block",
+                ResourceWarning,
+                stacklevel=1,
+                source=self,
+            )
+            with contextlib.suppress(Exception):
+                created.close()
+
+
+def _low_level(client: DockerClient | DockerAPI) -> DockerAPI:
+    """The ``APIClient`` of a ``DockerClient``; an ``APIClient`` itself."""
+    return cast("DockerAPI", getattr(client, "api", client))
 
 
 # --- secrets -------------------------------------------------------------------------------------

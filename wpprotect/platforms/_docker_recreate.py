@@ -14,7 +14,7 @@ import logging
 import secrets
 import time
 from collections.abc import Callable
-from typing import TYPE_CHECKING, Any
+from typing import Any
 
 import attrs
 
@@ -26,11 +26,8 @@ from wpprotect.errors import (
     PlatformError,
     WPProtectError,
 )
-from wpprotect.platforms._docker_api import docker_errors, redact, secret_key
-
-if TYPE_CHECKING:
-    from wpprotect.platforms._docker_api import DockerAPI
-    from wpprotect.platforms.docker import DockerPlatform
+from wpprotect.platforms._docker_api import DockerConnection, docker_errors, redact, secret_key
+from wpprotect.platforms._thirdparty import DockerAPI
 
 __all__ = ["RecreateWithEnv", "create_config", "env_dict"]
 
@@ -176,13 +173,18 @@ class RecreateWithEnv:
     Any failure puts the original back (name, restart policy, running) and removes the twin.
     Undo: stop and remove the twin, bring the original back under its name and start it.
 
-    :param platform: the Docker platform bound to the container.
+    :param connection: the Docker platform's daemon connection.
+    :param name: the container's name.
     :param env: the variables to set (string values).
+    :param settle: seconds the twin must stay up before it counts as started.
     """
 
-    def __init__(self, platform: DockerPlatform, env: dict[str, str]) -> None:
-        self._platform = platform
-        self._name = platform.container
+    def __init__(
+        self, connection: DockerConnection, name: str, env: dict[str, str], *, settle: float
+    ) -> None:
+        self._connection = connection
+        self._name = name
+        self._settle = settle
         self._env = dict(env)
         self._applied: _Applied | None = None
 
@@ -231,7 +233,7 @@ class RecreateWithEnv:
 
     @property
     def _api(self) -> DockerAPI:
-        return self._platform.api
+        return self._connection.api
 
     def _inspect(self, ref: str | None = None) -> dict[str, Any]:
         with docker_errors("inspect the container", target=self.target):
@@ -388,7 +390,7 @@ class RecreateWithEnv:
                 raise PlatformError(_down(state), target=self.target)
             time.sleep(0.05)
         started, restarts = state.get("StartedAt"), self._inspect(cid).get("RestartCount")
-        end = time.monotonic() + self._platform._settle
+        end = time.monotonic() + self._settle
         while True:
             info = self._inspect(cid)
             state = info.get("State") or {}

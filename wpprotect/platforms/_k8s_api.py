@@ -12,6 +12,7 @@ import importlib
 import json
 import logging
 import threading
+import warnings
 from collections.abc import Iterator
 from typing import Any, NoReturn
 
@@ -24,6 +25,7 @@ from wpprotect.errors import (
     PlatformError,
     RemoteConflictError,
 )
+from wpprotect.platforms._thirdparty import ExecStream, JSONObject, K8sApiClient
 
 __all__ = ["DDA_GROUP", "DDA_PLURAL", "DDA_VERSION", "K8sAPI", "api_error"]
 
@@ -107,7 +109,9 @@ def translated(what: str, target: str | None) -> Iterator[None]:
         _raise_translated(exc, what=what, target=target)
 
 
-def load_api_client(api_client: Any | None, *, context: str | None, kubeconfig: str | None) -> Any:
+def load_api_client(
+    api_client: K8sApiClient | None, *, context: str | None, kubeconfig: str | None
+) -> K8sApiClient:
     """The given client, else one from kubeconfig (``context``), else in-cluster config.
 
     :raises BackendUnavailableError: ``kubernetes`` is not installed, or no usable config.
@@ -122,7 +126,10 @@ def load_api_client(api_client: Any | None, *, context: str | None, kubeconfig: 
     if api_client is not None:
         return api_client
     try:
-        return config.new_client_from_config(config_file=kubeconfig, context=context)
+        loaded: K8sApiClient = config.new_client_from_config(
+            config_file=kubeconfig, context=context
+        )
+        return loaded
     except (config.ConfigException, OSError, ValueError) as exc:
         if kubeconfig is not None or context is not None:
             raise BackendUnavailableError(
@@ -138,51 +145,89 @@ def load_api_client(api_client: Any | None, *, context: str | None, kubeconfig: 
             f"no Kubernetes configuration: no usable kubeconfig ({kube_error}) and not "
             f"running in a cluster ({exc})"
         ) from exc
-    return client.ApiClient(configuration)
+    made: K8sApiClient = client.ApiClient(configuration)
+    return made
 
 
 class K8sAPI:
     """The few API calls the platform makes, each returning parsed JSON.
 
-    :param api_client: a ``kubernetes.client.ApiClient``, or None to load one lazily.
-    :param request_timeout: seconds each REST call (and opening an exec stream) may take.
+    One instance is shared by a platform and the single-pod platforms its ``agents()`` returned.
+    It closes, in :meth:`close`, only a client it loaded itself; garbage-collected with such a
+    client still open, it warns with ``ResourceWarning`` (and closes it).
+
+    :param client: a ``kubernetes.client.ApiClient`` (never closed here), or None to load one
+        lazily.
+    :param timeout: seconds each REST call (and opening an exec stream) may take; None: no limit.
     """
 
     def __init__(
         self,
-        api_client: Any | None = None,
+        client: K8sApiClient | None = None,
         *,
         context: str | None = None,
         kubeconfig: str | None = None,
-        request_timeout: float = 60.0,
+        timeout: float | None = 60.0,
     ) -> None:
-        self.request_timeout = request_timeout
+        self.timeout = timeout
         # (connect, read): a lone float is ignored by clients before v31 (rest.py takes an int)
-        self._timeouts = (request_timeout, request_timeout)
-        self._given = api_client
+        self._timeouts = None if timeout is None else (timeout, timeout)
+        self._given = client
         self._context = context
         self._kubeconfig = kubeconfig
-        self._client: Any | None = None
+        self._client: K8sApiClient | None = None
+        self._created: K8sApiClient | None = None
+        self._closed = False
         self._lock = threading.Lock()
         #: False once the client turned out to have no binary exec frames (kubernetes < 31)
         self.binary_frames = True
 
     @property
-    def client(self) -> Any:
-        """The ``ApiClient`` (loaded on first use)."""
+    def client(self) -> K8sApiClient:
+        """The ``ApiClient`` (loaded on first use).
+
+        :raises PlatformError: :meth:`close` was called.
+        """
         with self._lock:
+            if self._closed:
+                raise PlatformError("the Kubernetes platform was closed; create a new one")
             if self._client is None:
                 self._client = load_api_client(
                     self._given, context=self._context, kubeconfig=self._kubeconfig
                 )
+                if self._given is None:
+                    self._created = self._client
             return self._client
+
+    def close(self) -> None:
+        """Close the client if it was loaded here; this object cannot be used after."""
+        with self._lock:
+            self._closed = True
+            created, self._created = self._created, None
+        if created is not None:
+            with contextlib.suppress(Exception):
+                created.close()
+
+    def __del__(self) -> None:
+        created = getattr(self, "_created", None)
+        if created is not None:
+            warnings.warn(
+                "a KubernetesPlatform that loaded its Kubernetes client was not closed: call "
+                "close() or use it in a with block",
+                ResourceWarning,
+                stacklevel=1,
+                source=self,
+            )
+            with contextlib.suppress(Exception):
+                created.close()
 
     @property
     def host(self) -> str:
         """The API server URL."""
         return str(self.client.configuration.host)
 
-    def _json(self, response: Any) -> Any:
+    @staticmethod
+    def _json(response: Any) -> Any:
         data = response.data if hasattr(response, "data") else response
         if isinstance(data, bytes | str):
             return json.loads(data or "null")
@@ -191,7 +236,7 @@ class K8sAPI:
     # -- reads -------------------------------------------------------------------------------
     def list_pods(
         self, namespace: str | None, selector: str | None, *, field_selector: str | None = None
-    ) -> list[dict[str, Any]]:
+    ) -> list[JSONObject]:
         """Pods in ``namespace`` (all namespaces when None) matching ``selector``."""
         from kubernetes import client
 
@@ -213,7 +258,7 @@ class K8sAPI:
             items = self._json(resp).get("items") or []
         return [i for i in items if isinstance(i, dict)]
 
-    def read_pod(self, namespace: str, name: str) -> dict[str, Any]:
+    def read_pod(self, namespace: str, name: str) -> JSONObject:
         """One pod."""
         from kubernetes import client
 
@@ -223,7 +268,7 @@ class K8sAPI:
             )
             return dict(self._json(resp))
 
-    def read_daemonset(self, namespace: str, name: str) -> dict[str, Any]:
+    def read_daemonset(self, namespace: str, name: str) -> JSONObject:
         """One DaemonSet."""
         from kubernetes import client
 
@@ -235,7 +280,7 @@ class K8sAPI:
 
     def patch_daemonset(
         self, namespace: str, name: str, body: Any, content_type: str
-    ) -> dict[str, Any]:
+    ) -> JSONObject:
         """PATCH a DaemonSet with the given patch flavour; returns the stored object.
 
         :raises RemoteConflictError: 409, the resourceVersion precondition failed.
@@ -256,7 +301,7 @@ class K8sAPI:
             )
             return dict(self._json(resp))
 
-    def read_datadogagent(self, namespace: str, name: str) -> dict[str, Any]:
+    def read_datadogagent(self, namespace: str, name: str) -> JSONObject:
         """One DatadogAgent custom resource."""
         from kubernetes import client
 
@@ -274,7 +319,7 @@ class K8sAPI:
             )
             return dict(self._json(resp))
 
-    def patch_datadogagent(self, namespace: str, name: str, body: Any) -> dict[str, Any]:
+    def patch_datadogagent(self, namespace: str, name: str, body: Any) -> JSONObject:
         """JSON merge patch (RFC 7386) a DatadogAgent: custom resources take no strategic
         merge patch."""
         from kubernetes import client
@@ -298,7 +343,7 @@ class K8sAPI:
             )
             return dict(self._json(resp))
 
-    def _private_client(self, *, content_type: str | None = None) -> Any:
+    def _private_client(self, *, content_type: str | None = None) -> K8sApiClient:
         """A fresh ``ApiClient`` over the shared configuration (and default headers).
 
         With ``content_type``, its request bodies are sent as that type: the generated PATCH
@@ -314,7 +359,8 @@ class K8sAPI:
             private.set_default_header(key, value)
         if content_type is not None:
             private.select_header_content_type = lambda *_args, **_kwargs: content_type
-        return private
+        typed: K8sApiClient = private
+        return typed
 
     # -- exec --------------------------------------------------------------------------------
     def open_exec(
@@ -327,7 +373,7 @@ class K8sAPI:
         stdin: bool,
         target: str,
         timeout: float | None,
-    ) -> tuple[Any, Any]:
+    ) -> tuple[ExecStream, K8sApiClient]:
         """Open the exec websocket; returns ``(ws_client, private_api_client)``.
 
         ``kubernetes.stream.stream`` swaps ``call_api`` on the ``ApiClient`` it is given for the
@@ -336,7 +382,7 @@ class K8sAPI:
         same configuration; the caller closes it.
 
         The websocket handshake has no timeout of its own in the client, so it runs in a helper
-        thread that is given at most ``timeout`` seconds (or :attr:`request_timeout`).
+        thread that is given at most ``timeout`` seconds (or :attr:`timeout`).
 
         :raises ExecTimeoutError: the API server did not open the stream in time.
         :raises ExecError: the websocket could not be opened (with the HTTP status translated).
@@ -384,15 +430,17 @@ class K8sAPI:
                     late.close()
                 private.close()
 
-        limit = self.request_timeout if timeout is None else min(timeout, self.request_timeout)
+        limits = [t for t in (timeout, self.timeout) if t is not None]
+        limit = min(limits) if limits else None
         worker = threading.Thread(target=connect, name=f"wpprotect-exec-{pod}", daemon=True)
         worker.start()
-        worker.join(max(limit, 0.0))
+        worker.join(None if limit is None else max(limit, 0.0))
         with handoff:
             if not outcome:
                 abandoned.append(True)
                 raise ExecTimeoutError(
-                    f"the API server did not open the exec stream for {argv[0]} within {limit:g} s",
+                    f"the API server did not open the exec stream for {argv[0]} within "
+                    f"{limit or 0:g} s",
                     target=target,
                 )
         ok, value = outcome[0]

@@ -24,26 +24,28 @@ import tempfile
 import time
 from collections.abc import Mapping, Sequence
 from pathlib import Path, PurePosixPath
-from typing import TYPE_CHECKING, Any, cast
+from typing import TYPE_CHECKING, Any
 
+from wpprotect._contract import Component, ExecResult
 from wpprotect.errors import (
     AgentNotFoundError,
-    BackendUnavailableError,
     ExecError,
     ExecTimeoutError,
     InvalidArgumentError,
     PlatformError,
 )
-from wpprotect.platforms._base import BasePlatform, Component, ExecResult
+from wpprotect.platforms._base import BasePlatform, check_timeout
 from wpprotect.platforms._docker_api import (
-    DockerAPI,
+    DockerConnection,
     docker_errors,
     explanation,
-    import_docker,
     status_code,
 )
+from wpprotect.platforms._thirdparty import DockerAPI, DockerClient, JSONObject
 
 if TYPE_CHECKING:
+    from wpprotect.config import Setting
+    from wpprotect.config._settings import SettingValue
     from wpprotect.plan import Plan
 
 __all__ = ["AGENT_IMAGES", "DEFAULT_NAMES", "DockerPlatform"]
@@ -121,20 +123,22 @@ class DockerPlatform(BasePlatform):
     >>> box.self_test().ok                                 # doctest: +SKIP
     True
 
-    Nothing contacts the daemon until the platform is first used.
+    Nothing contacts the daemon until the platform is first used. A platform that creates its
+    client closes it in :meth:`close` (or at the end of a ``with`` block); one garbage-collected
+    unclosed warns with ``ResourceWarning``. A ``client`` passed in is never closed.
 
     :param container: the container's name or id. ``None`` finds it: by name (``names``, in
         order), else by image (a running container of an agent image, see :data:`AGENT_IMAGES`).
-    :param client: a ``docker.DockerClient`` (or ``docker.APIClient``); ``None`` uses
-        ``docker.from_env()`` (``DOCKER_HOST`` etc.).
+    :param client: a ``docker.DockerClient`` (or ``docker.APIClient``); ``None`` creates one
+        with ``docker.from_env()`` (``DOCKER_HOST`` etc.).
     :param base_url: instead of ``client``, the daemon's address (``unix:///var/run/docker.sock``).
     :param names: the container names tried when ``container`` is ``None``.
     :param settle: seconds a recreated container must stay up before a disable plan counts it
         as started.
-    :param timeout: seconds the daemon has to answer each API call when this platform creates
-        the client (docker-py's default, 60, when ``None``); commands run by :meth:`exec` have
-        their own timeout.
-    :raises InvalidArgumentError: ``container`` is not a valid container name or id.
+    :param timeout: seconds the daemon has to answer each API call of a client this platform
+        creates (``None``: no limit); commands run by :meth:`exec` take their own timeout.
+    :raises InvalidArgumentError: ``container`` is not a valid container name or id, or
+        ``timeout`` is not a positive number of seconds.
     """
 
     kind = "docker"
@@ -142,49 +146,51 @@ class DockerPlatform(BasePlatform):
     def __init__(
         self,
         container: str | None = None,
-        client: Any = None,
+        client: DockerClient | DockerAPI | None = None,
         *,
         base_url: str | None = None,
         names: Sequence[str] = DEFAULT_NAMES,
         settle: float = 5.0,
-        timeout: float | None = None,
+        timeout: float | None = 60.0,
     ) -> None:
         self._container = None if container is None else _check_name(container)
         self._named = container is not None
-        self._client = client
-        self._base_url = base_url
         self._names = tuple(_check_name(n) for n in names)
         self._settle = float(settle)
-        self._timeout = timeout
-        self._api_cache: DockerAPI | None = None
+        self._timeout = check_timeout(timeout)
+        self._connection = DockerConnection(client, base_url=base_url, timeout=self._timeout)
+        self._owner = True
+
+    def _sharing(self, container: str) -> DockerPlatform:
+        """A platform for ``container`` on this platform's connection (it never closes it)."""
+        child = DockerPlatform(container, names=self._names, settle=self._settle)
+        child._timeout = self._timeout
+        child._connection = self._connection
+        child._owner = False
+        return child
 
     # -- connection -------------------------------------------------------------------------------
+
+    @property
+    def timeout(self) -> float | None:
+        """Seconds each API call may take (``None``: no limit)."""
+        return self._timeout
 
     @property
     def api(self) -> DockerAPI:
         """The low-level ``docker.APIClient`` in use (created on first use).
 
         :raises BackendUnavailableError: the SDK is missing or the daemon cannot be reached.
+        :raises PlatformError: the platform (or the one whose ``agents()`` made it) was closed.
         """
-        if self._api_cache is None:
-            client = self._client
-            if client is None:
-                docker = import_docker()
-                with docker_errors("connect to the Docker daemon"):
-                    try:
-                        extra = {} if self._timeout is None else {"timeout": self._timeout}
-                        if self._base_url is not None:
-                            client = docker.DockerClient(
-                                base_url=self._base_url, version="auto", **extra
-                            )
-                        else:
-                            client = docker.from_env(version="auto", **extra)
-                    except docker.errors.DockerException as exc:
-                        raise BackendUnavailableError(
-                            f"cannot reach the Docker daemon: {explanation(exc)}"
-                        ) from exc
-            self._api_cache = getattr(client, "api", client)
-        return self._api_cache
+        return self._connection.api
+
+    def close(self) -> None:
+        """Close the Docker client this platform created; a ``client`` passed in is left open,
+        and a platform returned by :meth:`agents` closes nothing. After it, this platform (and
+        those its :meth:`agents` returned) raise :class:`~wpprotect.PlatformError` when used."""
+        if self._owner:
+            self._connection.close()
 
     # -- which container --------------------------------------------------------------------------
 
@@ -198,13 +204,7 @@ class DockerPlatform(BasePlatform):
         if self._container is None:
             found = self._discover()
             if not found:
-                looked = ", ".join(self._names)
-                raise AgentNotFoundError(
-                    f"no Datadog Agent container found: looked for the names {looked} and for "
-                    f"running containers of the images {', '.join(AGENT_IMAGES)} (or any "
-                    "repository ending in /agent); pass container=...",
-                    target="docker",
-                )
+                raise self._not_found()
             if len(found) > 1 and found[0] not in self._names:
                 raise InvalidArgumentError(
                     f"{len(found)} agent containers found ({', '.join(found)}): pass "
@@ -219,11 +219,20 @@ class DockerPlatform(BasePlatform):
         """``docker:<container name>``."""
         return f"docker:{self.container}"
 
+    def _not_found(self) -> AgentNotFoundError:
+        looked = ", ".join(self._names)
+        return AgentNotFoundError(
+            f"no Datadog Agent container found: looked for the names {looked} and for "
+            f"running containers of the images {', '.join(AGENT_IMAGES)} (or any "
+            "repository ending in /agent); pass container=...",
+            target="docker",
+        )
+
     def _discover(self) -> list[str]:
         """Agent containers: the named ones first (in ``names`` order), then by image."""
         with docker_errors("list containers", target="docker"):
             listing = self.api.containers(all=True)
-        by_name: dict[str, dict[str, Any]] = {}
+        by_name: dict[str, JSONObject] = {}
         by_image: list[str] = []
         for c in listing:
             names = [n.lstrip("/") for n in c.get("Names") or []]
@@ -237,30 +246,28 @@ class DockerPlatform(BasePlatform):
         return [n for n in self._names if n in by_name] + sorted(by_image)
 
     def agents(self) -> list[BasePlatform]:
-        """One platform per agent container: the one named, else every one found.
+        """One platform per agent container: ``[self]`` for the one named, else one per
+        container found, sharing this platform's client.
 
-        :returns: a list, empty when no agent container exists.
+        :raises AgentNotFoundError: the named container does not exist, or none was found (the
+            message lists the names and images looked for).
+        :raises BackendUnavailableError: the daemon cannot be reached.
         """
         if self._named:
+            self.inspect()  # a missing container is an AgentNotFoundError
             return [self]
-        return [
-            DockerPlatform(
-                container=name,
-                client=self._client if self._client is not None else self.api,
-                names=self._names,
-                settle=self._settle,
-                timeout=self._timeout,
-            )
-            for name in self._discover()
-        ]
+        found = self._discover()
+        if not found:
+            raise self._not_found()
+        return [self._sharing(name) for name in found]
 
-    def inspect(self) -> dict[str, Any]:
+    def inspect(self) -> JSONObject:
         """The container's ``docker inspect`` document (contains env values: never log it).
 
         :raises AgentNotFoundError: the container does not exist.
         """
         with docker_errors("inspect the container", target=self.target):
-            data: dict[str, Any] = self.api.inspect_container(self.container)
+            data: JSONObject = self.api.inspect_container(self.container)
         return data
 
     # -- exec -------------------------------------------------------------------------------------
@@ -326,7 +333,7 @@ class DockerPlatform(BasePlatform):
             _close(sock, raw)
         code = self._exit_code(exec_id, name, args[0], target)
         return ExecResult(
-            argv=cast("Any", args),  # attrs' tuple converter confuses mypy's plugin
+            argv=tuple(args),
             exit_code=code,
             stdout=out.decode("utf-8", "replace"),
             stderr=err.decode("utf-8", "replace"),
@@ -482,7 +489,9 @@ class DockerPlatform(BasePlatform):
 
         changes = _check_env(env)
         labels = (self.inspect().get("Config") or {}).get("Labels") or {}
-        change: Any = RecreateWithEnv(self, changes)
+        change: Any = RecreateWithEnv(
+            self._connection, self.container, changes, settle=self._settle
+        )
         # Plan's list converters confuse mypy's attrs plugin: hand it Any.
         notes: Any = [
             f"{self.target} is recreated with the same configuration and the new environment; "
@@ -500,7 +509,7 @@ class DockerPlatform(BasePlatform):
         title = title or f"set {', '.join(sorted(changes))} on {self.target}"
         return Plan(title, [change], notes=notes)
 
-    def _settings_plan(self, settings: dict[Any, Any], *, title: str) -> Plan:
+    def _settings_plan(self, settings: Mapping[Setting, SettingValue], *, title: str) -> Plan:
         """Turn ``{Setting: value}`` into the env changes of the one agent container."""
         from wpprotect.config._surfaces import env_changes
         from wpprotect.platforms._docker_recreate import env_dict

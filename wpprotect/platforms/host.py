@@ -11,10 +11,11 @@ import signal
 import socket
 import subprocess
 import time
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING
 
+from wpprotect._contract import Component, ExecResult
 from wpprotect.errors import (
     AgentNotFoundError,
     ExecError,
@@ -23,7 +24,11 @@ from wpprotect.errors import (
     PermissionDeniedError,
 )
 from wpprotect.plan import Change, Plan
-from wpprotect.platforms._base import BasePlatform, Component, ExecResult
+from wpprotect.platforms._base import BasePlatform, check_timeout
+
+if TYPE_CHECKING:
+    from wpprotect.config import Setting
+    from wpprotect.config._settings import SettingValue
 
 __all__ = ["HostPlatform", "RestartChange"]
 
@@ -52,6 +57,14 @@ class HostPlatform(BasePlatform):
     :param sudo: run through ``sudo -n``; None (default) means "when not root".
     :param restart_command: the argv that restarts the agent after a config change; default
         ``systemctl restart datadog-agent``, or ``service datadog-agent restart`` without systemd.
+    :param timeout: seconds each command this platform runs on its own may take (the copy in
+        :meth:`copy_out` through ``sudo``, the restart after a settings change; ``None``: no
+        limit); commands run by :meth:`exec` take their own timeout.
+    :raises InvalidArgumentError: ``restart_command`` is a string, or ``timeout`` is not a
+        positive number of seconds.
+
+    It holds no client: :meth:`~BasePlatform.close` has nothing to close, and ``with`` works as on
+    every platform.
     """
 
     kind = "host"
@@ -63,6 +76,7 @@ class HostPlatform(BasePlatform):
         *,
         sudo: bool | None = None,
         restart_command: Sequence[str] | None = None,
+        timeout: float | None = 300.0,
     ) -> None:
         if isinstance(restart_command, str):
             raise InvalidArgumentError("restart_command must be an argv list, not a string")
@@ -72,6 +86,7 @@ class HostPlatform(BasePlatform):
         self.restart_command: tuple[str, ...] | None = (
             None if restart_command is None else tuple(restart_command)
         )
+        self.timeout = check_timeout(timeout)
         self._hostname = socket.gethostname()
 
     @property
@@ -202,16 +217,21 @@ class HostPlatform(BasePlatform):
             target=self.target,
         )
 
-    def copy_out(self, path: str, dest: Path, *, component: Component = "security-agent") -> Path:
-        """Copy ``path`` to ``dest`` (mode 0600: flares hold logs and configs).
+    def copy_out(
+        self, path: str, dest: Path | str, *, component: Component = "security-agent"
+    ) -> Path:
+        """Copy ``path`` to ``dest``, a file or an existing directory to copy into (mode 0600:
+        flares hold logs and configs).
 
         Through ``sudo -n cat`` when not root (the archive belongs to the root-run agent).
 
         :raises ExecError: the file cannot be read.
         """
         dest = Path(dest)
+        if dest.is_dir():
+            dest = dest / Path(path).name
         if self.sudo:
-            rc, out, err, _ = self._run(["cat", "--", path], stdin=None, timeout=300.0)
+            rc, out, err, _ = self._run(["cat", "--", path], stdin=None, timeout=self.timeout)
             stderr = err.decode("utf-8", errors="replace")
             self._check_sudo(rc, stderr)
             if rc != 0:
@@ -237,7 +257,7 @@ class HostPlatform(BasePlatform):
             return SYSTEMCTL_RESTART
         return SERVICE_RESTART
 
-    def _settings_plan(self, settings: dict[Any, Any], *, title: str) -> Plan:
+    def _settings_plan(self, settings: Mapping[Setting, SettingValue], *, title: str) -> Plan:
         from wpprotect.config._plans import RESTART_NOTE, host_dir_changes
 
         files: list[Change] = list(host_dir_changes(self.config_dir, settings))
@@ -253,7 +273,7 @@ class HostPlatform(BasePlatform):
 
     def _restart(self) -> None:
         argv = self.restart_argv()
-        res = self.exec(argv, timeout=300.0)
+        res = self.exec(argv, timeout=self.timeout)
         if res.exit_code != 0:
             raise ExecError(
                 f"{' '.join(argv)} failed with exit status {res.exit_code}: "

@@ -15,10 +15,12 @@ import logging
 import os
 import tempfile
 import time
-from collections.abc import Sequence
+import warnings
+from collections.abc import Mapping, Sequence
 from pathlib import Path, PurePosixPath
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
+from wpprotect._contract import Component, ExecResult
 from wpprotect.errors import (
     AgentNotFoundError,
     ExecError,
@@ -26,8 +28,14 @@ from wpprotect.errors import (
     InvalidArgumentError,
     PlatformError,
 )
-from wpprotect.platforms._base import BasePlatform, Component, ExecResult
+from wpprotect.platforms._base import BasePlatform, check_timeout
 from wpprotect.platforms._k8s_api import K8sAPI
+from wpprotect.platforms._thirdparty import ExecStream, K8sApiClient
+
+if TYPE_CHECKING:
+    from wpprotect.config import Setting
+    from wpprotect.config._settings import SettingValue
+    from wpprotect.plan import Change, Plan
 
 __all__ = ["AGENT_SELECTORS", "KubernetesPlatform"]
 
@@ -92,18 +100,31 @@ class KubernetesPlatform(BasePlatform):
     :param namespace: where to look; ``None`` looks in every namespace.
     :param pod: one pod by name (then this platform is that agent).
     :param label_selector: a selector that replaces the default agent labels.
-    :param api_client: a ``kubernetes.client.ApiClient``; by default one is loaded from
-        kubeconfig (``kubeconfig``, ``context``) or, failing that, the in-cluster config.
+    :param client: a ``kubernetes.client.ApiClient`` (never closed by the platform); ``None``
+        loads one from kubeconfig (``kubeconfig``, ``context``) or, failing that, the in-cluster
+        config.
     :param context: kubeconfig context.
     :param kubeconfig: kubeconfig path.
-    :param request_timeout: seconds any one API call (or opening an exec stream) may take
-        before :class:`~wpprotect.BackendUnavailableError` (for exec:
-        :class:`~wpprotect.ExecTimeoutError`); the client's own retries come on top.
-    :raises InvalidArgumentError: a malformed namespace, pod name or timeout.
+    :param timeout: seconds any one API call (or opening an exec stream) may take before
+        :class:`~wpprotect.BackendUnavailableError` (for exec:
+        :class:`~wpprotect.ExecTimeoutError`); the client's own retries come on top. ``None``:
+        no limit.
+    :param api_client: deprecated spelling of ``client``.
+    :param request_timeout: deprecated spelling of ``timeout``.
+    :raises InvalidArgumentError: a malformed namespace, pod name or timeout, or both spellings
+        of one option.
 
     Nothing is contacted until first use; then a missing client package or configuration is a
     :class:`~wpprotect.BackendUnavailableError`. Pods are looked up again on each call of
     :meth:`agents`; a single-pod platform keeps the pod it was made for.
+
+    A platform that loads its client closes it in :meth:`close` (or at the end of a ``with``
+    block); one garbage-collected unclosed warns with ``ResourceWarning``. The platforms
+    :meth:`agents` returns share the client and close nothing.
+
+    .. versionchanged:: 0.1.0
+       ``client`` and ``timeout`` replace ``api_client`` and ``request_timeout``, which still
+       work and warn with ``DeprecationWarning``.
     """
 
     kind = "kubernetes"
@@ -114,10 +135,12 @@ class KubernetesPlatform(BasePlatform):
         pod: str | None = None,
         label_selector: str | None = None,
         *,
-        api_client: Any = None,
+        client: K8sApiClient | None = None,
         context: str | None = None,
         kubeconfig: str | os.PathLike[str] | None = None,
-        request_timeout: float = 60.0,
+        timeout: float | None = 60.0,
+        api_client: K8sApiClient | None = None,
+        request_timeout: float | None = None,
     ) -> None:
         self.namespace = _check_name(namespace, "namespace")
         self.pod = _check_name(pod, "pod")
@@ -125,16 +148,23 @@ class KubernetesPlatform(BasePlatform):
         if selector is not None and (not isinstance(selector, str) or "\x00" in selector):
             raise InvalidArgumentError(f"invalid label selector {label_selector!r}")
         self.label_selector = label_selector
-        if isinstance(request_timeout, bool) or not isinstance(request_timeout, int | float):
-            raise InvalidArgumentError(f"request_timeout must be seconds, not {request_timeout!r}")
-        if request_timeout <= 0:
-            raise InvalidArgumentError(f"request_timeout must be positive, not {request_timeout}")
+        if api_client is not None:
+            if client is not None:
+                raise InvalidArgumentError("give client= only (api_client= is its old name)")
+            _deprecated("api_client", "client")
+            client = api_client
+        if request_timeout is not None:
+            if timeout != 60.0:
+                raise InvalidArgumentError("give timeout= only (request_timeout= is its old name)")
+            _deprecated("request_timeout", "timeout")
+            timeout = request_timeout
         self._api = K8sAPI(
-            api_client,
+            client,
             context=context,
             kubeconfig=None if kubeconfig is None else os.fspath(kubeconfig),
-            request_timeout=float(request_timeout),
+            timeout=check_timeout(timeout),
         )
+        self._owner = True
         self._pod_obj: dict[str, Any] | None = None
 
     @classmethod
@@ -145,8 +175,22 @@ class KubernetesPlatform(BasePlatform):
         platform.pod = str(meta.get("name"))
         platform.label_selector = None
         platform._api = api
+        platform._owner = False
         platform._pod_obj = pod
         return platform
+
+    @property
+    def timeout(self) -> float | None:
+        """Seconds each API call may take (``None``: no limit)."""
+        return self._api.timeout
+
+    def close(self) -> None:
+        """Close the Kubernetes client this platform loaded; a ``client`` passed in is left
+        open, and a platform returned by :meth:`agents` closes nothing. After it, this platform
+        (and those its :meth:`agents` returned) raise :class:`~wpprotect.PlatformError` when
+        used."""
+        if self._owner:
+            self._api.close()
 
     # -- identity ----------------------------------------------------------------------------
     @property
@@ -223,7 +267,8 @@ class KubernetesPlatform(BasePlatform):
     def agents(self) -> list[BasePlatform]:
         """One single-pod platform per agent pod (one per node), sharing this API client.
 
-        :raises AgentNotFoundError: no Running agent pod was found.
+        :raises AgentNotFoundError: no Running agent pod was found (the message names the
+            selectors and the namespace searched).
         """
         return [KubernetesPlatform._for_pod(self._api, p) for p in self._find_pods()]
 
@@ -298,7 +343,12 @@ class KubernetesPlatform(BasePlatform):
                 private.close()
 
     def _pump(
-        self, ws: Any, stdin: bytes | None, deadline: float | None, argv: list[str], target: str
+        self,
+        ws: ExecStream,
+        stdin: bytes | None,
+        deadline: float | None,
+        argv: list[str],
+        target: str,
     ) -> tuple[int, bytes, bytes]:
         """Send stdin, collect channels 1 and 2 until the server closes, read channel 3."""
         from websocket import WebSocketException
@@ -477,7 +527,7 @@ class KubernetesPlatform(BasePlatform):
                 seen.append(key)
         return seen
 
-    def _settings_plan(self, settings: dict[Any, Any], *, title: str) -> Any:
+    def _settings_plan(self, settings: Mapping[Setting, SettingValue], *, title: str) -> Plan:
         """Patch the agent DaemonSet, or its DatadogAgent when the Operator manages it.
 
         :returns: a :class:`~wpprotect.Plan`; for a Helm release its notes say the chart
@@ -486,7 +536,7 @@ class KubernetesPlatform(BasePlatform):
         from wpprotect.plan import Plan
         from wpprotect.platforms._k8s_changes import DaemonSetEnvChange, DatadogAgentChange
 
-        changes: list[Any] = []
+        changes: list[Change] = []
         notes: list[str] = []
         for namespace, name in self._daemonsets():
             ds = self._api.read_daemonset(namespace, name)
@@ -527,7 +577,17 @@ class KubernetesPlatform(BasePlatform):
         return Plan(title, changes, notes=plan_notes)
 
 
-def _helm_note(namespace: str, name: str, release: str, settings: dict[Any, Any]) -> str:
+def _deprecated(old: str, new: str) -> None:
+    warnings.warn(
+        f"KubernetesPlatform({old}=...) is deprecated: use {new}=..., the name every platform uses",
+        DeprecationWarning,
+        stacklevel=3,
+    )
+
+
+def _helm_note(
+    namespace: str, name: str, release: str, settings: Mapping[Setting, SettingValue]
+) -> str:
     """What to change in the Helm values so the next ``helm upgrade`` keeps the change."""
     keys = []
     for setting, value in settings.items():
