@@ -27,7 +27,7 @@ from wpprotect.errors import (
 )
 from wpprotect.platforms._thirdparty import ExecStream, JSONObject, K8sApiClient
 
-__all__ = ["DDA_GROUP", "DDA_PLURAL", "DDA_VERSION", "K8sAPI", "api_error"]
+__all__ = ["DDA_GROUP", "DDA_PLURAL", "DDA_VERSION", "K8sAPI", "api_error", "stream_errors"]
 
 log = logging.getLogger(__name__)
 
@@ -107,6 +107,14 @@ def translated(what: str, target: str | None) -> Iterator[None]:
         yield
     except (ApiException, urllib3.exceptions.HTTPError, OSError) as exc:
         _raise_translated(exc, what=what, target=target)
+
+
+def stream_errors() -> tuple[type[BaseException], ...]:
+    """What reading an open exec stream raises when the connection is lost (websocket-client's
+    errors, and the socket's own), for the adapter to catch without importing the SDK."""
+    from websocket import WebSocketException
+
+    return (WebSocketException, OSError)
 
 
 def load_api_client(

@@ -29,7 +29,7 @@ from wpprotect.errors import (
     PlatformError,
 )
 from wpprotect.platforms._base import BasePlatform, check_timeout
-from wpprotect.platforms._k8s_api import K8sAPI
+from wpprotect.platforms._k8s_api import K8sAPI, stream_errors
 from wpprotect.platforms._thirdparty import ExecStream, K8sApiClient
 
 if TYPE_CHECKING:
@@ -351,8 +351,6 @@ class KubernetesPlatform(BasePlatform):
         target: str,
     ) -> tuple[int, bytes, bytes]:
         """Send stdin, collect channels 1 and 2 until the server closes, read channel 3."""
-        from websocket import WebSocketException
-
         out: list[bytes] = []
         err: list[bytes] = []
         status_raw: list[bytes] = []
@@ -383,7 +381,7 @@ class KubernetesPlatform(BasePlatform):
             out.append(_to_bytes(ws.read_channel(1)))
             err.append(_to_bytes(ws.read_channel(2)))
             status_raw.append(_to_bytes(ws.read_channel(3)))
-        except (WebSocketException, OSError) as exc:
+        except stream_errors() as exc:
             # Lost: fine only if the exit status had already arrived (a proxy may reset the
             # connection instead of sending a close frame).
             with contextlib.suppress(Exception):
