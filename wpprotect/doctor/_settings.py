@@ -37,12 +37,6 @@ __all__ = ["agent_settings", "check_container_processes", "check_settings"]
 _SECURITY_AGENT_UNUSED = (7, 77)
 
 
-def _fmt_value(value: object) -> str:
-    if isinstance(value, bool):
-        return "true" if value else "false"
-    return str(value)
-
-
 def _settings_checks(
     values: Mapping[str, EffectiveValue],
     *,
@@ -59,7 +53,7 @@ def _settings_checks(
         where = "the agent's default" if ev.is_default else ev.source
         if ev.key and not ev.from_env:
             where += f" ({ev.key})"
-        detail = f"{_fmt_value(ev.value)}, from {where}"
+        detail = f"{ev.setting.env_value(ev.value)}, from {where}"
         if ev.is_default and ctx is not None and ctx.env_note:
             detail += f"; {ctx.env_note}"
         status: CheckStatus = "ok"
