@@ -84,14 +84,18 @@ def test_backends_are_imported_only_in_their_own_module() -> None:
 
 
 def test_the_version_is_written_once() -> None:
-    """pyproject.toml takes the version from ``wpprotect.__version__``; it has no literal."""
+    """pyproject.toml takes the version from ``wpprotect/_version.py``, which the package
+    re-exports as ``wpprotect.__version__``; pyproject.toml has no literal."""
     import tomllib
 
     pyproject = tomllib.loads((PKG.parent / "pyproject.toml").read_text())
     assert "version" not in pyproject["project"]
     assert "version" in pyproject["project"]["dynamic"]
     attr = pyproject["tool"]["setuptools"]["dynamic"]["version"]["attr"]
-    assert attr == "wpprotect.__version__"
+    assert attr == "wpprotect._version.__version__"
+    from wpprotect._version import __version__
+
+    assert wpprotect.__version__ is __version__
     assert re.fullmatch(
         r"\d+\.\d+\.\d+(?:(?:a|b|rc)\d+)?(?:\.post\d+)?(?:\.dev\d+)?", wpprotect.__version__
     )
@@ -103,7 +107,7 @@ def test_the_build_reads_the_version_without_importing_the_package() -> None:
     code = (
         "import sys\n"
         "from setuptools.config.expand import read_attr\n"
-        f"print(read_attr('wpprotect.__version__', root_dir={str(PKG.parent)!r}))\n"
+        f"print(read_attr('wpprotect._version.__version__', root_dir={str(PKG.parent)!r}))\n"
         "print(sorted(m for m in sys.modules if m.split('.')[0] in ('wpprotect', 'attrs')))\n"
     )
     out = subprocess.run(

@@ -13,7 +13,7 @@ from typing import Any
 
 import attrs
 
-from wpprotect.agent._run import AgentBinary
+from wpprotect.platforms import Component
 
 __all__ = ["RunningComponent", "agent_environ", "config_arg", "read_in_root", "running_components"]
 
@@ -32,7 +32,7 @@ class RunningComponent:
     :ivar container: the container id (12 characters) when it runs in a container, else None.
     """
 
-    component: AgentBinary
+    component: Component
     pid: int
     argv: tuple[str, ...] = attrs.field(converter=_to_strs)
     container: str | None = None
@@ -90,7 +90,7 @@ def running_components(proc: str | os.PathLike[str] = "/proc") -> list[RunningCo
     return sorted(found, key=lambda c: (c.component, c.pid))
 
 
-def _component_of(argv: Sequence[str]) -> AgentBinary | None:
+def _component_of(argv: Sequence[str]) -> Component | None:
     if not argv:
         return None
     exe = os.path.basename(argv[0])

@@ -13,12 +13,15 @@ from collections.abc import Mapping
 from pathlib import Path
 
 from wpprotect.agent._layout import DEFAULT_CONFIG_DIR
-from wpprotect.config import CLASSIFIER_PRIORITY, CWS_ENABLED, EffectiveValue, effective_settings
-from wpprotect.config._settings import (
+from wpprotect.config import (
+    CLASSIFIER_PRIORITY,
+    CWS_ENABLED,
     HOST_FILES,
     SECURITY_AGENT_YAML,
     SYSTEM_PROBE_YAML,
+    EffectiveValue,
     FileSource,
+    effective_settings,
 )
 from wpprotect.doctor._context import Context, restart_hint
 from wpprotect.doctor._host import exists

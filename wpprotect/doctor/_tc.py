@@ -29,12 +29,15 @@ def check_tc(ctx: Context) -> list[Check]:
                 "(CAP_NET_ADMIN, CAP_BPF): run `sudo wpprotect doctor`",
             )
         ]
+    # The priority the settings checks found (the host's, or the node's containerised
+    # system-probe's), else the agent's default: assess() reads no file itself.
     priority = ctx.classifier_priority
+    source = ctx.classifier_priority_source
     if priority is None:
-        priority = int(CLASSIFIER_PRIORITY.default)
+        priority, source = int(CLASSIFIER_PRIORITY.default), "default"
     try:
         report = TCInspector(netns="all").scan()
-        assessment = report.assess(priority, agent_version=ctx.host_version_text)
+        assessment = report.assess(priority, agent_version=ctx.host_version_text, source=source)
     except WPProtectError as exc:
         return [Check("tc", "error", f"the TC scan failed: {exc}")]
     findings = [f for f in assessment.findings if f.needs_action]
