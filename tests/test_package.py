@@ -84,8 +84,8 @@ def test_backends_are_imported_only_in_their_own_module() -> None:
 
 
 def test_the_version_is_written_once() -> None:
-    """pyproject.toml takes the version from ``wpprotect/_version.py`` (re-exported as
-    ``wpprotect.__version__``); it has no literal."""
+    """pyproject.toml takes the version from ``wpprotect/_version.py``, which the package
+    re-exports as ``wpprotect.__version__``; pyproject.toml has no literal."""
     import tomllib
 
     pyproject = tomllib.loads((PKG.parent / "pyproject.toml").read_text())
@@ -93,6 +93,9 @@ def test_the_version_is_written_once() -> None:
     assert "version" in pyproject["project"]["dynamic"]
     attr = pyproject["tool"]["setuptools"]["dynamic"]["version"]["attr"]
     assert attr == "wpprotect._version.__version__"
+    from wpprotect._version import __version__
+
+    assert wpprotect.__version__ is __version__
     assert re.fullmatch(
         r"\d+\.\d+\.\d+(?:(?:a|b|rc)\d+)?(?:\.post\d+)?(?:\.dev\d+)?", wpprotect.__version__
     )

@@ -14,6 +14,7 @@ from __future__ import annotations
 from typing import TYPE_CHECKING
 
 from wpprotect import _lazy
+from wpprotect._version import __version__
 from wpprotect.errors import (
     AgentError,
     AgentNotFoundError,
@@ -68,7 +69,6 @@ if TYPE_CHECKING:
     )
     from wpprotect.tc import Assessment, Finding, TCInspector, TCProgram, TCReport
 
-from wpprotect._version import __version__
 
 # name -> module that defines it; imported on first attribute access (PEP 562).
 _LAZY: dict[str, str] = {

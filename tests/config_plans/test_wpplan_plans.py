@@ -217,7 +217,8 @@ def test_both_spellings_are_updated(tmp_path: Path) -> None:
     plan_classifier_priority(d / "system-probe.yaml", 3).apply()
     ev = effective_value(CLASSIFIER_PRIORITY, config_dir=d)
     assert ev.value == 3
-    assert ev.shadowed[0].endswith("classifier_priority: 3")
+    assert str(ev.shadowed[0]).endswith("classifier_priority: 3")
+    assert ev.ignored == ()  # both spellings now agree
 
 
 def test_host_dir_plan_has_two_changes_and_a_restart_note(tmp_path: Path) -> None:

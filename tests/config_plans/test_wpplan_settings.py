@@ -13,6 +13,7 @@ from wpprotect.config import (
     NETWORK_ENABLED,
     SETTINGS,
     EffectiveValue,
+    ShadowedValue,
     effective_settings,
     effective_value,
     scope_settings,
@@ -166,7 +167,9 @@ def test_deprecated_key_wins_over_the_new_key(tmp_path: Path) -> None:
     )
     ev = effective_value(CLASSIFIER_PRIORITY, config_dir=tmp_path)
     assert (ev.value, ev.source, ev.key) == (3, str(sp), PRIO_DEP)
-    assert ev.shadowed == (f"{sp} {PRIO_NEW}: 7",)
+    assert ev.shadowed == (ShadowedValue(str(sp), PRIO_NEW, 7, 7),)
+    assert str(ev.shadowed[0]) == f"{sp} {PRIO_NEW}: 7"
+    assert ev.ignored == ev.shadowed  # 7 differs from the 3 in effect
     assert any("deprecated" in n for n in ev.notes)
 
 
@@ -181,7 +184,14 @@ def test_deprecated_yaml_key_beats_env_vars(tmp_path: Path) -> None:
     )
     assert ev.value is False
     assert ev.key == "runtime_security_config.network.enabled"
-    assert ev.shadowed == ("env DD_RUNTIME_SECURITY_CONFIG_NETWORK_ENABLED=true",)
+    (lost,) = ev.shadowed
+    assert (lost.source, lost.raw, lost.value, lost.from_env) == (
+        "env DD_RUNTIME_SECURITY_CONFIG_NETWORK_ENABLED",
+        "true",
+        True,
+        True,
+    )
+    assert str(lost) == "env DD_RUNTIME_SECURITY_CONFIG_NETWORK_ENABLED=true"
 
 
 def test_env_beats_the_yaml_of_the_key_it_is_bound_to(tmp_path: Path) -> None:
@@ -192,14 +202,14 @@ def test_env_beats_the_yaml_of_the_key_it_is_bound_to(tmp_path: Path) -> None:
     )
     ev = effective_value(CLASSIFIER_PRIORITY, config_dir=tmp_path, env={ENV_RS: "5"})
     assert (ev.value, ev.source, ev.key) == (5, f"env {ENV_RS}", ENV_RS)
-    assert len(ev.shadowed) == 1
-    assert PRIO_NEW in ev.shadowed[0]
+    (lost,) = ev.shadowed
+    assert (lost.key, lost.value, lost.from_env) == (PRIO_NEW, 7, False)
 
 
 def test_event_monitoring_env_name_is_looked_up_first(tmp_path: Path) -> None:
     ev = effective_value(CLASSIFIER_PRIORITY, config_dir=tmp_path, env={ENV_RS: "5", ENV_EM: "6"})
     assert (ev.value, ev.key) == (6, ENV_EM)
-    assert ev.shadowed == (f"env {ENV_RS}=5",)
+    assert ev.shadowed == (ShadowedValue(f"env {ENV_RS}", ENV_RS, "5", 5, from_env=True),)
 
 
 def test_empty_env_value_counts_as_unset(tmp_path: Path) -> None:
@@ -222,7 +232,14 @@ def test_cws_reports_system_probe_and_notes_a_disagreement(tmp_path: Path) -> No
     write(tmp_path, "security-agent.yaml", "runtime_security_config:\n  enabled: false\n")
     ev = effective_value(CWS_ENABLED, config_dir=tmp_path)
     assert (ev.value, ev.source) == (True, str(sp))
-    assert any("security-agent.yaml gives false" in n for n in ev.notes)
+    (conflict,) = ev.conflicts
+    assert (conflict.file, conflict.value, conflict.other_value) == (
+        "security-agent.yaml",
+        False,
+        True,
+    )
+    assert str(conflict).startswith("security-agent.yaml gives false")
+    assert ev.notes == ()  # the disagreement is data, not a note
 
 
 def test_null_key_counts_as_unset(tmp_path: Path) -> None:

@@ -402,3 +402,56 @@ def test_tc_findings_are_a_problem_with_a_fix(tmp_path: Path) -> None:
     }
     assert set(scene.expected) <= found  # other suites' namespaces may add their own
     assert report.exit_status == 1
+
+
+def test_an_env_var_the_agent_reads_as_false_is_reported_ignored(
+    tmp_path: Path, upstream: Path, install_dir: Path
+) -> None:
+    """`yes` is not a Go boolean: the agent reads the env var as false, which the winning YAML
+    `true` ignores. Doctor compares the values the agent reads, not their spellings."""
+    cfg = make_config_dir(
+        tmp_path / "etc",
+        upstream,
+        system_probe="runtime_security_config:\n  network:\n    enabled: true\n",
+    )
+    env = {"DD_RUNTIME_SECURITY_CONFIG_NETWORK_ENABLED": "yes"}
+    report = diagnose(
+        install_dir=install_dir, config_dir=cfg, docker=False, kubernetes=False, tc=False, env=env
+    )
+    check = report.get("config.network_enabled")
+    assert check is not None
+    assert check.status == "problem"
+    assert "ignored because it loses: env DD_RUNTIME_SECURITY_CONFIG_NETWORK_ENABLED=yes" in (
+        check.detail
+    )
+    (shadowed,) = check.data["effective"]["shadowed"]
+    assert (shadowed["raw"], shadowed["value"]) == ("yes", False)
+    env["DD_RUNTIME_SECURITY_CONFIG_NETWORK_ENABLED"] = "true"
+    report = diagnose(
+        install_dir=install_dir, config_dir=cfg, docker=False, kubernetes=False, tc=False, env=env
+    )
+    check = report.get("config.network_enabled")
+    assert check is not None
+    assert check.status == "ok", check
+
+
+def test_the_tc_fix_names_the_config_dir_given(tmp_path: Path) -> None:
+    """No kernel needed: the fix is built from an assessment."""
+    from wpprotect.doctor._context import Context, Options
+    from wpprotect.doctor._tc import _tc_fix
+    from wpprotect.tc import Assessment
+
+    options = Options(
+        install_dir=tmp_path, config_dir=tmp_path / "etc", proc=Path("/proc"), docker=False,
+        kubernetes=False, tc=False, self_test=False, timeout=1.0, self_test_timeout=1.0,
+        kubeconfig=None, namespace=None, containers=(), env=None,
+    )  # fmt: skip
+    ctx = Context(options, host_present=True)
+    assessment = Assessment(
+        findings=(),
+        classifier_priority=10,
+        classifier_priority_source="caller",
+        recommended_classifier_priority=4,
+        fixable_by_priority=True,
+    )
+    assert f'wp.plan_classifier_priority("{tmp_path / "etc"}", 4)' in _tc_fix(ctx, assessment)

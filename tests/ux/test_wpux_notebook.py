@@ -50,9 +50,7 @@ def test_tour_notebook_executes() -> None:
     pytest.importorskip("ipykernel", reason="the dev extra (ipykernel) is not installed")
     nb = nbformat.read(NOTEBOOK, as_version=4)
     old = os.environ.get("WPPROTECT_TOUR_PREFIX")
-    os.environ["WPPROTECT_TOUR_PREFIX"] = (
-        PREFIX  # inherited by the kernel
-    )
+    os.environ["WPPROTECT_TOUR_PREFIX"] = PREFIX  # inherited by the kernel
     try:
         client = nbclient.NotebookClient(
             nb, timeout=300, kernel_name="python3", resources={"metadata": {"path": str(ROOT)}}

@@ -12,9 +12,12 @@ import shutil
 import sys
 import textwrap
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from wpprotect.cli._output import Styler, add_host_dir_options, add_json_option, print_json
+
+if TYPE_CHECKING:
+    from wpprotect.doctor import DoctorReport
 
 __all__ = ["register", "render"]
 
@@ -112,7 +115,7 @@ def _wrap(text: str, width: int) -> list[str]:
     return textwrap.wrap(text, width, break_long_words=False, break_on_hyphens=False)
 
 
-def render(report: Any, style: Styler, *, width: int | None = None) -> str:
+def render(report: DoctorReport, style: Styler, *, width: int | None = None) -> str:
     """The report for people: one block per check (status, name, detail, fix), then a summary.
 
     :param report: a :class:`~wpprotect.doctor.DoctorReport`.

@@ -228,17 +228,20 @@ def add_dry_run_option(parser: argparse.ArgumentParser) -> None:
 
 def add_host_dir_options(parser: argparse.ArgumentParser | argparse._ArgumentGroup) -> None:
     """Add ``--install-dir`` and ``--config-dir``: where a host install lives."""
+    # Only the commands that act on a host install load the agent package for its layout.
+    from wpprotect.agent._layout import DEFAULT_CONFIG_DIR, DEFAULT_INSTALL_DIR
+
     parser.add_argument(
         "--install-dir",
         type=_Path,
-        default=_Path("/opt/datadog-agent"),
+        default=DEFAULT_INSTALL_DIR,
         metavar="DIR",
         help="the agent's install directory (default: %(default)s)",
     )
     parser.add_argument(
         "--config-dir",
         type=_Path,
-        default=_Path("/etc/datadog-agent"),
+        default=DEFAULT_CONFIG_DIR,
         metavar="DIR",
         help="the agent's config directory, with system-probe.yaml and security-agent.yaml "
         "(default: %(default)s)",

@@ -8,7 +8,8 @@ chart's values key and the Datadog Operator's ``DatadogAgent`` field. The edit f
 this table; nothing else in wpprotect spells these keys.
 
 :func:`effective_value` answers "what does the agent actually use?" by following the agent's own
-reading order, and says where the value came from and what it shadows.
+reading order, and says where the value came from, what it shadows (:class:`ShadowedValue`) and
+which component reads another value (:class:`SettingConflict`), as data.
 """
 
 from __future__ import annotations
@@ -44,13 +45,17 @@ __all__ = [
     "EffectiveValue",
     "FileSource",
     "Setting",
+    "SettingConflict",
     "SettingValue",
+    "ShadowedValue",
     "dotted_get",
     "effective_settings",
     "effective_value",
     "get_setting",
     "load_yaml_document",
     "parse_agent_value",
+    "parse_go_bool",
+    "parse_go_int",
     "parse_yaml_bytes",
     "scope_settings",
     "validate_classifier_priority",
@@ -369,18 +374,44 @@ def validate_settings(settings: Mapping[Setting, object]) -> dict[Setting, Setti
 
 # --- reading values the way the agent does ---------------------------------------------------
 
-# strconv.ParseBool, which cast.ToBool (viper's GetBool) uses for strings.
+# The one truth table for the agent's values. strconv.ParseBool, which cast.ToBool (viper's
+# GetBool) uses for strings, accepts exactly these (go/src/strconv/atob.go).
 _GO_TRUE = frozenset({"1", "t", "T", "TRUE", "true", "True"})
 _GO_FALSE = frozenset({"0", "f", "F", "FALSE", "false", "False"})
 # go-yaml v2 (YAML 1.1) resolves these plain scalars to booleans, which a YAML 1.2 reader
-# leaves as strings.
+# leaves as strings. They reach the agent only from YAML, never from an env var.
 _YAML11_TRUE = frozenset({"y", "Y", "yes", "Yes", "YES", "on", "On", "ON"})
 _YAML11_FALSE = frozenset({"n", "N", "no", "No", "NO", "off", "Off", "OFF"})
 _GO_INT = re.compile(r"^[+-]?(0[xX][0-9a-fA-F_]+|0[oO][0-7_]+|0[bB][01_]+|0[0-7_]*|[1-9][0-9_]*)$")
 
 
-def _go_parse_int(text: str) -> int | None:
-    """strconv.ParseInt(s, 0, 0) after cast's trimZeroDecimal, or None when Go would fail."""
+def parse_go_bool(text: str) -> bool | None:
+    """``strconv.ParseBool(text)``: the boolean Go reads, or ``None`` where Go returns an error.
+
+    >>> from wpprotect.config import parse_go_bool
+    >>> parse_go_bool("True"), parse_go_bool("0"), parse_go_bool("yes")
+    (True, False, None)
+
+    :param text: the string as the agent sees it (an env var's value, a quoted YAML scalar).
+    """
+    if text in _GO_TRUE:
+        return True
+    if text in _GO_FALSE:
+        return False
+    return None
+
+
+def parse_go_int(text: str) -> int | None:
+    """``strconv.ParseInt(text, 0, 0)`` after cast's ``trimZeroDecimal``: the integer Go reads
+    (base prefixes ``0x``/``0o``/``0b``, a leading ``0`` for octal, ``_`` separators, ``"4.0"``
+    as 4), or ``None`` where Go returns an error.
+
+    >>> from wpprotect.config import parse_go_int
+    >>> parse_go_int("010"), parse_go_int("0x1f"), parse_go_int("4.0"), parse_go_int("four")
+    (8, 31, 4, None)
+
+    :param text: the string as the agent sees it.
+    """
     s = text.strip()
     s = re.sub(r"\.0+$", "", s)  # cast.ToIntE: "4.0" -> "4"
     if not _GO_INT.match(s):
@@ -413,10 +444,9 @@ def parse_agent_value(
             return bool(raw), None
         if isinstance(raw, str):
             s = raw.strip() if from_env else raw
-            if s in _GO_TRUE:
-                return True, None
-            if s in _GO_FALSE:
-                return False, None
+            parsed = parse_go_bool(s)
+            if parsed is not None:
+                return parsed, None
             if not from_env and s in _YAML11_TRUE:
                 return True, None
             if not from_env and s in _YAML11_FALSE:
@@ -431,7 +461,7 @@ def parse_agent_value(
     elif isinstance(raw, float):
         value = int(raw)
     elif isinstance(raw, str):
-        value = _go_parse_int(raw)
+        value = parse_go_int(raw)
     else:
         value = None
     if value is None:
@@ -445,6 +475,104 @@ def parse_agent_value(
     return value, None
 
 
+def _fmt(raw: object) -> str:
+    if isinstance(raw, bool):
+        return "true" if raw else "false"
+    return repr(raw) if isinstance(raw, str) else str(raw)
+
+
+def _plain(raw: object) -> str | int | float | bool | None:
+    """A raw YAML scalar as JSON (a date or a list, which no setting takes, as its text)."""
+    if raw is None or isinstance(raw, str | int | float | bool):
+        return raw
+    return str(raw)
+
+
+@attrs.frozen
+class ShadowedValue:
+    """A place that sets a setting but loses to the one in effect.
+
+    :param source: the file (path or name) or ``env NAME``.
+    :param key: the YAML key or env var.
+    :param raw: the value as written there (a YAML scalar, or the env var's string).
+    :param value: what the agent would read from it (see :func:`parse_agent_value`).
+    :param from_env: it is an env var.
+    """
+
+    source: str
+    key: str
+    raw: object
+    value: SettingValue
+    from_env: bool = False
+
+    def __str__(self) -> str:
+        """``env NAME=raw`` or ``<source> <key>: <raw>``."""
+        if self.from_env:
+            return f"{self.source}={self.raw}"
+        return f"{self.source} {self.key}: {_fmt(self.raw)}"
+
+    def to_dict(self) -> dict[str, Any]:
+        """JSON-ready: ``source``, ``key``, ``raw``, ``value``, ``from_env``."""
+        return {
+            "source": self.source,
+            "key": self.key,
+            "raw": _plain(self.raw),
+            "value": self.value,
+            "from_env": self.from_env,
+        }
+
+
+@attrs.frozen
+class SettingConflict:
+    """Two agent components read one setting from different files and get different values
+    (on a host, system-probe and security-agent both read ``runtime_security_config.enabled``).
+
+    :param file: the file whose value is *not* the one reported (``security-agent.yaml``).
+    :param value: the value that file gives.
+    :param source: where in that file's reading order the value came from (a path, ``env
+        NAME``, ``default``).
+    :param other_file: the file whose value is reported (``system-probe.yaml``).
+    :param other_value: the value reported.
+    """
+
+    file: str
+    value: SettingValue
+    source: str
+    other_file: str
+    other_value: SettingValue
+
+    def __str__(self) -> str:
+        """The disagreement in one sentence."""
+        return (
+            f"{self.file} gives {_fmt(self.value)} (from {self.source}) while "
+            f"{self.other_file} gives {_fmt(self.other_value)}: on a host CWS runs only when "
+            "both are true"
+        )
+
+    def to_dict(self) -> dict[str, Any]:
+        """JSON-ready: every field, and ``message`` (the sentence)."""
+        return {
+            "file": self.file,
+            "value": self.value,
+            "source": self.source,
+            "other_file": self.other_file,
+            "other_value": self.other_value,
+            "message": str(self),
+        }
+
+
+def _shadowed_tuple(items: Iterable[ShadowedValue]) -> tuple[ShadowedValue, ...]:
+    return tuple(items)
+
+
+def _conflict_tuple(items: Iterable[SettingConflict]) -> tuple[SettingConflict, ...]:
+    return tuple(items)
+
+
+def _str_tuple(items: Iterable[str]) -> tuple[str, ...]:
+    return tuple(items)
+
+
 @attrs.frozen(repr=False)
 class EffectiveValue:
     """The value the agent uses for one setting, and where it comes from.
@@ -454,40 +582,51 @@ class EffectiveValue:
     :param source: a file path (``/etc/datadog-agent/system-probe.yaml``), ``env NAME``, or
         ``default``.
     :param key: the YAML key or env var that set it (``None`` for the default).
-    :param shadowed: other places that set it but lose, each ``"<source> <key>: <value>"``.
-    :param notes: anything else worth knowing (deprecated key, value the agent cannot parse,
-        disagreement between system-probe.yaml and security-agent.yaml...).
+    :param shadowed: the other places that set it but lose, in the agent's reading order.
+    :param conflicts: components that read it from another file and get another value.
+    :param notes: anything else worth knowing, for people (deprecated key, value the agent
+        cannot parse...).
     """
 
     setting: Setting
     value: SettingValue
     source: str
     key: str | None = None
-    shadowed: tuple[str, ...] = ()
-    notes: tuple[str, ...] = ()
+    shadowed: tuple[ShadowedValue, ...] = attrs.field(default=(), converter=_shadowed_tuple)
+    conflicts: tuple[SettingConflict, ...] = attrs.field(default=(), converter=_conflict_tuple)
+    notes: tuple[str, ...] = attrs.field(default=(), converter=_str_tuple)
 
     @property
     def is_default(self) -> bool:
         """True when nothing sets the value (the agent's default applies)."""
         return self.source == "default"
 
+    @property
+    def from_env(self) -> bool:
+        """True when an environment variable sets the value."""
+        return self.source.startswith("env ")
+
+    @property
+    def ignored(self) -> tuple[ShadowedValue, ...]:
+        """The shadowed places whose value differs from the one in effect: settings someone
+        wrote that the agent silently ignores."""
+        return tuple(s for s in self.shadowed if s.value != self.value)
+
     def to_dict(self) -> dict[str, Any]:
-        """JSON-ready: ``setting``, ``value``, ``source``, ``key``, ``shadowed``, ``notes``."""
+        """JSON-ready: ``setting``, ``value``, ``source``, ``key``, ``shadowed``,
+        ``conflicts``, ``notes``."""
         return {
             "setting": self.setting.name,
             "value": self.value,
             "source": self.source,
             "key": self.key,
-            "shadowed": list(self.shadowed),
+            "shadowed": [s.to_dict() for s in self.shadowed],
+            "conflicts": [c.to_dict() for c in self.conflicts],
             "notes": list(self.notes),
         }
 
     def __repr__(self) -> str:
-        where = (
-            self.source
-            if self.key is None or self.source.startswith("env ")
-            else (f"{self.source} {self.key}")
-        )
+        where = self.source if self.key is None or self.from_env else f"{self.source} {self.key}"
         extra = f", {len(self.shadowed)} shadowed" if self.shadowed else ""
         return f"<EffectiveValue {self.setting.name}={self.value!r} from {where}{extra}>"
 
@@ -500,7 +639,8 @@ class EffectiveValue:
             + (f" ({html.escape(self.key)})" if self.key else "")
             + "</small>"
         ]
-        rows += [f"<br><s>{html.escape(s)}</s>" for s in self.shadowed]
+        rows += [f"<br><s>{html.escape(str(s))}</s>" for s in self.shadowed]
+        rows += [f"<br><b>{html.escape(str(c))}</b>" for c in self.conflicts]
         rows += [f"<br><i>{html.escape(n)}</i>" for n in self.notes]
         return "<p>" + "".join(rows) + "</p>"
 
@@ -585,12 +725,6 @@ def dotted_get(doc: Mapping[str, Any] | None, dotted: str) -> Any:
     return node
 
 
-def _fmt(raw: object) -> str:
-    if isinstance(raw, bool):
-        return "true" if raw else "false"
-    return repr(raw) if isinstance(raw, str) else str(raw)
-
-
 def _resolve(
     setting: Setting,
     doc: Mapping[str, Any] | None,
@@ -616,7 +750,7 @@ def _resolve(
     if not hits:
         if doc is None:
             notes.append(f"{source} not found: the agent's default applies")
-        return EffectiveValue(setting, setting.default, "default", None, (), tuple(notes))
+        return EffectiveValue(setting, setting.default, "default", notes=notes)
     src, key, raw, from_env = hits[0]
     value, note = parse_agent_value(setting, raw, from_env=from_env)
     if note:
@@ -627,8 +761,11 @@ def _resolve(
             f"{key} is deprecated (the agent logs 'please set {new_key} instead') but it takes "
             "precedence over the env vars and the new key"
         )
-    shadowed = tuple(f"{s}={r}" if fe else f"{s} {k}: {_fmt(r)}" for s, k, r, fe in hits[1:])
-    return EffectiveValue(setting, value, src, key, shadowed, tuple(notes))
+    shadowed = [
+        ShadowedValue(s, k, r, parse_agent_value(setting, r, from_env=fe)[0], from_env=fe)
+        for s, k, r, fe in hits[1:]
+    ]
+    return EffectiveValue(setting, value, src, key, shadowed=shadowed, notes=notes)
 
 
 def _load_sources(
@@ -679,12 +816,10 @@ def _effective(
     sa = _resolve(setting, sa_doc, sa_label, env)
     if sa.value == result.value:
         return result
-    note = (
-        f"{SECURITY_AGENT_YAML} gives {_fmt(sa.value)} (from {sa.source}) while "
-        f"{SYSTEM_PROBE_YAML} gives {_fmt(result.value)}: on a host CWS runs only when both "
-        "are true"
+    conflict = SettingConflict(
+        SECURITY_AGENT_YAML, sa.value, sa.source, SYSTEM_PROBE_YAML, result.value
     )
-    return attrs.evolve(result, notes=(*result.notes, note))
+    return attrs.evolve(result, conflicts=(*result.conflicts, conflict))
 
 
 def effective_value(
@@ -700,7 +835,8 @@ def effective_value(
     ``runtime_security_config.network.*`` key wins over env vars and over
     ``event_monitoring_config.network.*`` (see :attr:`Setting.precedence`); an env var beats
     the YAML of the key it is bound to; then the default. For :data:`CWS_ENABLED` the value is
-    system-probe's, and a note says when ``security-agent.yaml`` disagrees.
+    system-probe's, and :attr:`EffectiveValue.conflicts` says when ``security-agent.yaml``
+    disagrees.
 
     :param setting: e.g. :data:`CLASSIFIER_PRIORITY`.
     :param config_dir: the host config directory; ``/etc/datadog-agent`` when neither it nor

@@ -16,6 +16,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING
 
 from wpprotect._contract import Component, ExecResult
+from wpprotect.agent._layout import BINARIES, DEFAULT_CONFIG_DIR, DEFAULT_INSTALL_DIR
 from wpprotect.errors import (
     AgentNotFoundError,
     ExecError,
@@ -34,12 +35,6 @@ __all__ = ["HostPlatform", "RestartChange"]
 
 log = logging.getLogger(__name__)
 
-# Binary locations of a host install (systemd units; reference section 3.2).
-_BINARIES = {
-    "security-agent": ("embedded", "bin", "security-agent"),
-    "system-probe": ("embedded", "bin", "system-probe"),
-    "agent": ("bin", "agent", "agent"),
-}
 # `systemctl restart datadog-agent` also restarts datadog-agent-sysprobe and
 # datadog-agent-security (BindsTo=/Wants=, reference section 3.2); `service` without systemd.
 SYSTEMCTL_RESTART = ("systemctl", "restart", "datadog-agent")
@@ -71,8 +66,8 @@ class HostPlatform(BasePlatform):
 
     def __init__(
         self,
-        install_dir: str | os.PathLike[str] = "/opt/datadog-agent",
-        config_dir: str | os.PathLike[str] = "/etc/datadog-agent",
+        install_dir: str | os.PathLike[str] = DEFAULT_INSTALL_DIR,
+        config_dir: str | os.PathLike[str] = DEFAULT_CONFIG_DIR,
         *,
         sudo: bool | None = None,
         restart_command: Sequence[str] | None = None,
@@ -96,19 +91,19 @@ class HostPlatform(BasePlatform):
 
     def binary(self, name: str) -> str:
         """The full path of ``name`` under :attr:`install_dir`."""
-        parts = _BINARIES.get(name)
-        if parts is None:
+        rel = BINARIES.get(name)  # type: ignore[call-overload]
+        if rel is None:
             raise InvalidArgumentError(
-                f"unknown agent binary {name!r}; valid: {', '.join(sorted(_BINARIES))}"
+                f"unknown agent binary {name!r}; valid: {', '.join(sorted(BINARIES))}"
             )
-        return str(self.install_dir.joinpath(*parts))
+        return str(self.install_dir / rel)
 
     def agents(self) -> list[BasePlatform]:
         """``[self]`` when an agent is installed in :attr:`install_dir`.
 
         :raises AgentNotFoundError: none of the agent binaries is there.
         """
-        if not any(Path(self.binary(n)).exists() for n in _BINARIES):
+        if not any(Path(self.binary(n)).exists() for n in BINARIES):
             raise AgentNotFoundError(
                 "no Datadog Agent install found (no embedded/bin/security-agent, "
                 "embedded/bin/system-probe or bin/agent/agent)",
