@@ -14,6 +14,7 @@ directions a veth's host side would use for them.
 
 from __future__ import annotations
 
+import functools
 import html
 import json
 from collections.abc import Iterable, Mapping, Sequence
@@ -32,8 +33,13 @@ __all__ = [
 ]
 
 
+_SCALARS = frozenset({str, int, bool, float, type(None)})
+
+
 def _plain(value: Any) -> Any:
     # One JSON-ready form for every field value: tuples become lists, nested results their dicts.
+    if type(value) in _SCALARS:  # nearly every value: the scan's rows are flat
+        return value
     if isinstance(value, tuple | list):
         return [_plain(v) for v in value]
     if isinstance(value, dict):
@@ -49,7 +55,12 @@ def fields_dict(obj: Any) -> dict[str, Any]:
     The one serialisation of the TC results: a field added to a class appears in ``to_dict()``
     and the JSON without being written again.
     """
-    return {f.name: _plain(getattr(obj, f.name)) for f in attrs.fields(type(obj))}
+    return {name: _plain(getattr(obj, name)) for name in _field_names(type(obj))}
+
+
+@functools.cache
+def _field_names(cls: type) -> tuple[str, ...]:
+    return tuple(f.name for f in attrs.fields(cls))
 
 
 def dumps(doc: Any) -> str:
