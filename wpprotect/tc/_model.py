@@ -14,7 +14,6 @@ directions a veth's host side would use for them.
 
 from __future__ import annotations
 
-import functools
 import html
 import json
 from collections.abc import Iterable, Mapping, Sequence
@@ -55,12 +54,14 @@ def fields_dict(obj: Any) -> dict[str, Any]:
     The one serialisation of the TC results: a field added to a class appears in ``to_dict()``
     and the JSON without being written again.
     """
-    return {name: _plain(getattr(obj, name)) for name in _field_names(type(obj))}
+    cls = type(obj)
+    names = _FIELD_NAMES.get(cls)
+    if names is None:
+        names = _FIELD_NAMES[cls] = tuple(f.name for f in attrs.fields(cls))
+    return {name: _plain(getattr(obj, name)) for name in names}
 
 
-@functools.cache
-def _field_names(cls: type) -> tuple[str, ...]:
-    return tuple(f.name for f in attrs.fields(cls))
+_FIELD_NAMES: dict[type, tuple[str, ...]] = {}
 
 
 def dumps(doc: Any) -> str:
