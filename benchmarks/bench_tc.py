@@ -3,7 +3,8 @@
 Scenes are built by :class:`wpprotect.tc._lab.Lab` (namespaces ``wptc4b-*``, removed at the end):
 
 1. one namespace, 500 veth pairs (1000 interfaces + lo), clsact and 3 direct-action filters on
-   each host side (1500 filters), as in tc-ebpf.md §7. Every device is up, as a pod's veth is:
+   each host side (1500 filters), as in docs/reference/kernel-tc.md#tc-speed. Every device is up,
+   as a pod's veth is:
    an up device gets a ``noqueue`` root qdisc, and that is what bpftool's per-device qdisc dumps
    pay for (with the devices down it takes ~380 ms here instead of ~900 ms):
 
@@ -110,7 +111,7 @@ def _row(label: str, t: float, cpu: float | None = None, ref: float | None = Non
 
 def _bare_query() -> Callable[[int, int], None]:
     """BPF_PROG_QUERY count-only with one preallocated attr: the cheapest call ctypes allows
-    (bpf cmd 16; target_ifindex @0, attach_type @4; tc-ebpf.md §2)."""
+    (bpf cmd 16; target_ifindex @0, attach_type @4; docs/reference/kernel-tc.md#tc-bpf-syscall)."""
     import ctypes
     import platform
 

@@ -98,9 +98,6 @@ def test_the_outside_pattern_tells_old_forms_from_new() -> None:
     assert [n for n in new if OUTSIDE.search(n)] == []
 
 
-@pytest.mark.xfail(
-    reason="citations in files under refactor are switched after merge", strict=False
-)
 def test_nothing_cites_a_file_outside_the_repository() -> None:
     offenders = []
     for path in _sources():

@@ -42,7 +42,8 @@ def test_self_test(agent: Any) -> None:
     assert res.exit_code == 0
     assert res.target == box.target
     newer = tuple(int(x) for x in version.split(".")[:2]) >= (7, 67)
-    # security-agent lost `runtime` in 7.67 (reference §2.1): system-probe must have run it.
+    # security-agent lost `runtime` in 7.67 (docs/reference/agent-cli.md#cli-runtime-binary):
+    # system-probe must have run it.
     if newer:
         assert res.command[0] == "system-probe"
     assert "Runtime self test: OK" in res.output

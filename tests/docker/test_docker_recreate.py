@@ -77,7 +77,8 @@ def volume(client: Any) -> Iterator[str]:
 
 @pytest.fixture
 def cws_container(client: Any, agent_image: str, network: str, volume: str) -> Iterator[str]:
-    """A container shaped like the documented CWS ``docker run`` (deployments.md §4), plus the
+    """A container shaped like the documented CWS ``docker run``
+    (docs/reference/deployments.md#deploy-docker), plus the
     other settings a recreate must carry over: user network with an alias, named and anonymous
     volumes, tmpfs, labels, hostname, user, workdir, restart policy, log config, extra hosts,
     healthcheck, devices, dns, ulimits, stop signal/timeout."""
@@ -386,7 +387,7 @@ def test_network_scope_and_classifier_priority(
 ) -> None:
     pytest.importorskip("wpprotect.config._surfaces")
     # The event-monitoring spelling is already set: it is the one updated (both names bind the
-    # same key, reference §3.1), not shadowed by a second variable.
+    # same key, docs/reference/agent-cli.md#cli-config-keys), not shadowed by a second variable.
     name = make_container(
         agent_image,
         "priority",

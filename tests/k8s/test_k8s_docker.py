@@ -27,7 +27,7 @@ pytestmark = pytest.mark.docker
 
 PREFIX = "wpk8s"
 # Before system-probe had `runtime` (7.56), between (7.59), and after the security-agent process
-# stopped running (7.77): reference datadog-agent-cli.md §2.
+# stopped running (7.77): docs/reference/agent-cli.md#cli-runtime-binary.
 NODE_VERSIONS = {"node-1": "7.50.3", "node-2": "7.59.1", "node-3": "7.78.2"}
 
 
@@ -91,7 +91,8 @@ def test_fleet_self_test_across_three_nodes(docker_cluster: DockerCluster) -> No
         assert "Runtime self test: OK" in res.output
         version = tuple(int(x) for x in docker_cluster.versions[str(agent.pod)].split(".")[:2])
         # system-probe has no `runtime` before 7.56 and security-agent none from 7.67
-        # (reference §2.1): each pod's exec went to the container that has it
+        # (docs/reference/agent-cli.md#cli-runtime-binary): each pod's exec went to the container
+        # that has it
         if version < (7, 56):
             assert res.command[0] == "security-agent"
         if version >= (7, 67):

@@ -161,7 +161,8 @@ def test_operator_network_disable_patches_the_datadogagent(
     plan.apply()
     spec = cluster.server.get("datadogagents", "datadog", "datadog")["spec"]
     assert spec["features"]["cws"]["network"] == {"enabled": False}
-    # the Operator never writes "false" env vars: the override carries it (deployments.md §3.2)
+    # the Operator never writes "false" env vars: the override carries it
+    # (docs/reference/deployments.md#deploy-operator)
     assert spec["override"]["nodeAgent"]["containers"]["system-probe"]["env"] == [
         {"name": NETWORK, "value": "false"}
     ]

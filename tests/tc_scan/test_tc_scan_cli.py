@@ -15,7 +15,8 @@ from tests.conftest import ROOT
 from tests.tc_scan._scene import Scene
 from wpprotect.tc import _bpf
 
-# design.md §2: the documented keys, in this order, with these JSON types (extra keys follow).
+# docs/reference/contract.md#contract-scan-json: the documented keys, in this order, with these
+# JSON types (extra keys follow).
 PROGRAM_KEYS = {
     "netns": str, "ifname": str, "ifindex": int, "direction": str, "attach": str,
     "priority": (int, type(None)), "handle": (int, type(None)), "protocol": str, "name": str,

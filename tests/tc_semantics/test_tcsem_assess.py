@@ -1,4 +1,5 @@
-"""The priority assessment on hand-built program lists (no kernel): every rule of design.md's
+"""The priority assessment on hand-built program lists (no kernel): every rule of
+docs/reference/contract.md#contract-findings's
 finding table, each "no finding" case, the recommendation, and the report's JSON shape."""
 
 from __future__ import annotations

@@ -437,7 +437,8 @@ def _runs(prog_id: int, at_least: int) -> int:
 
 def test_kernel_chain_semantics_the_assessment_relies_on() -> None:
     """OK at a lower priority starves Datadog's filter, UNSPEC does not; a tcx PASS program
-    starves every clsact filter, a tcx NEXT program does not (tc-ebpf.md §2, §3)."""
+    starves every clsact filter, a tcx NEXT program does not
+    (docs/reference/kernel-tc.md#tc-actions, #tc-tcx)."""
     ok, unspec = _bpf.TC_ACT_OK, _bpf.TC_ACT_UNSPEC
     with Lab("wptc3") as lab:
         ns = lab.netns("chain")

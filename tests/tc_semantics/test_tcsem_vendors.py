@@ -20,7 +20,7 @@ from wpprotect.tc._vendors import (
 @pytest.mark.parametrize(
     ("filter_name", "prog_name", "vendor"),
     [
-        # tc-ebpf.md §4, names as they appear in the wild
+        # docs/reference/kernel-tc.md#tc-vendors, names as they appear in the wild
         ("cil_from_container-lxc461b2341ecd6", "cil_from_contai", "cilium"),
         ("bpf_lxc.o:[from-container]", None, "cilium"),
         ("bpf_host.o:[to-host]", None, "cilium"),

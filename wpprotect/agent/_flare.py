@@ -44,7 +44,8 @@ __all__ = ["Flare", "collect_flare", "flare_binaries", "parse_flare_output"]
 log = logging.getLogger(__name__)
 
 # "<path> is going to be uploaded to Datadog" / "Aborting. (You can still use <path>)"
-# (requestFlare, reference section 1.2); the archive name comes from the flare builder (1.4).
+# (requestFlare, docs/reference/agent-cli.md#cli-flare-output); the archive name comes from the
+# flare builder (docs/reference/agent-cli.md#cli-flare-archive).
 _GOING_RE = re.compile(r"^(?P<path>/\S+\.zip) is going to be uploaded to Datadog\s*$", re.M)
 _ABORT_RE = re.compile(r"^Aborting\. \(You can still use (?P<path>/\S+\.zip)\)\s*$", re.M)
 _SENT_RE = re.compile(
@@ -60,7 +61,7 @@ def flare_binaries(version: AgentVersion | None) -> tuple[AgentBinary, ...]:
 
     ``security-agent flare`` is the documented command; from 7.77 the security-agent runtime
     is deprecated and its flare "does not work when the process is not running", so the core
-    ``agent flare`` comes first (deployments.md section 6).
+    ``agent flare`` comes first (docs/reference/deployments.md#deploy-troubleshooting-page).
     """
     if version is not None and version.at_least(7, 77):
         return ("agent", "security-agent")

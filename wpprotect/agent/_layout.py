@@ -1,9 +1,10 @@
 """Where the Linux packages put the agent: its install and config directories, and the path of
 each binary under the install directory.
 
-The paths are the ``ExecStart`` lines of the packages' systemd units (datadog-agent-cli.md
-§3.2; upstream ``DataDog/datadog-agent``: ``omnibus/config/templates/datadog-agent/
-systemd.service.erb``, ``systemd.sysprobe.service.erb``, ``systemd.security.service.erb``).
+The paths are the ``ExecStart`` lines of the packages' systemd units
+(``docs/reference/agent-cli.md#cli-host-layout``; upstream ``DataDog/datadog-agent``:
+``omnibus/config/templates/datadog-agent/systemd.service.erb``, ``systemd.sysprobe.service.erb``,
+``systemd.security.service.erb``).
 """
 
 from __future__ import annotations

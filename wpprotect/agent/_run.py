@@ -24,7 +24,8 @@ AgentBinary = Literal["agent", "security-agent", "system-probe"]
 _ANSI_RE = re.compile(r"\x1b\[[0-9;?]*[A-Za-z]")
 
 # cobra's answer to a removed or not-yet-added subcommand, e.g.
-# `Error: unknown command "runtime" for "datadog-security-agent"` (reference section 2.1).
+# `Error: unknown command "runtime" for "datadog-security-agent"`
+# (docs/reference/agent-cli.md#cli-runtime-binary).
 _UNKNOWN_RE = re.compile(r'unknown command "[^"]*" for "[^"]*"')
 
 

@@ -1,6 +1,7 @@
 """Find secrets the agent's flare scrubber missed, without ever keeping the secret itself.
 
-The rules mirror the scrubber's (``pkg/util/scrubber/default.go``, reference section 1.6) plus
+The rules mirror the scrubber's (``pkg/util/scrubber/default.go``,
+docs/reference/agent-cli.md#cli-flare-scrubbing) plus
 common cloud and chat credentials. A value the scrubber already replaced (``********`` or a run
 of ``*``) is not reported.
 """

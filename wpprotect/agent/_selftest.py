@@ -45,7 +45,8 @@ def self_test_binaries(version: AgentVersion | None) -> tuple[AgentBinary, ...]:
     """The binaries to try for ``runtime self-test``, best first.
 
     ``system-probe runtime`` exists from 7.56 (PR #27016); ``security-agent runtime`` is
-    deprecated in 7.66 (PR #35703) and gone from 7.67 (PR #36367): reference section 2.1.
+    deprecated in 7.66 (PR #35703) and gone from 7.67 (PR #36367):
+    docs/reference/agent-cli.md#cli-runtime-binary.
     The other binary is kept as a fallback for builds that do not match their version.
     """
     if version is None or version.at_least(7, 56):
@@ -55,7 +56,8 @@ def self_test_binaries(version: AgentVersion | None) -> tuple[AgentBinary, ...]:
 
 @attrs.frozen
 class StatusSelfTests:
-    """The "Self Tests" block of ``security-agent status`` (reference section 6)."""
+    """The "Self Tests" block of ``security-agent status``
+    (docs/reference/agent-cli.md#cli-status)."""
 
     last_execution: str | None
     succeeded: tuple[str, ...] = attrs.field(converter=str_tuple)
@@ -149,7 +151,7 @@ class SelfTestResult:
 
     ``ok`` is True only when the CLI printed ``Runtime self test: OK`` *and* the agent's status,
     where it could be read, lists no failed test: the CLI answers OK once events are generated,
-    whatever the rules then see (reference section 2.3).
+    whatever the rules then see (docs/reference/agent-cli.md#cli-self-test-transport).
     """
 
     ok: bool

@@ -1,5 +1,5 @@
 """Upload a flare archive with the agent's own protocol (``comp/core/flare/helpers/send_flare.go``,
-reference section 1.5), using only the standard library."""
+docs/reference/agent-cli.md#cli-flare-upload), using only the standard library."""
 
 from __future__ import annotations
 

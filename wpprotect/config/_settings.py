@@ -133,7 +133,8 @@ class Setting:
         ``event_monitoring_config.*``. The env vars are bound (``eventMonitorBindEnvAndSetDefault``
         in ``pkg/config/setup/system_probe.go``) to the ``event_monitoring_config.*`` key, so
         viper lets them override only that key's YAML value, not the deprecated alias (an
-        inference from the code, not tested against a running agent: deployments.md §1.2). For a
+        inference from the code, not tested against a running agent:
+        docs/reference/deployments.md#deploy-helm-priority). For a
         key with no alias (``runtime_security_config.enabled``) the usual viper order applies:
         env, then YAML, then the default.
         """
@@ -253,7 +254,8 @@ NETWORK_ENABLED = Setting(
 )
 
 #: The TC priority of the agent's classifiers (default 10). No Helm values key and no
-#: DatadogAgent field exist for it (deployments.md §1.2, §3): Helm takes it as an env entry on
+#: DatadogAgent field exist for it (docs/reference/deployments.md#deploy-helm-priority,
+# #deploy-operator): Helm takes it as an env entry on
 #: the system-probe container, the Operator as an override env entry.
 CLASSIFIER_PRIORITY = Setting(
     name="classifier_priority",

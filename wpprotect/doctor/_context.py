@@ -20,7 +20,7 @@ __all__ = ["Context", "Options", "restart_hint"]
 T = TypeVar("T")
 
 #: How the packages restart every component (datadog-agent-sysprobe and datadog-agent-security
-#: are bound to datadog-agent's unit: datadog-agent-cli.md §3.2).
+#: are bound to datadog-agent's unit: docs/reference/agent-cli.md#cli-host-layout).
 restart_hint = "sudo systemctl restart datadog-agent"
 
 

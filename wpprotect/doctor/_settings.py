@@ -34,7 +34,8 @@ from wpprotect.platforms.kubernetes import KubernetesPlatform
 
 __all__ = ["agent_settings", "check_container_processes", "check_settings"]
 
-# From 7.77 the security-agent runtime is not used any more (deployments.md §5; upstream
+# From 7.77 the security-agent runtime is not used any more
+# (docs/reference/deployments.md#deploy-host; upstream
 # DataDog/datadog-agent releasenotes for 7.77.0): only system-probe's value of
 # runtime_security_config.enabled matters.
 _SECURITY_AGENT_UNUSED = (7, 77)

@@ -1,7 +1,8 @@
 """Recreate a container with new environment variables and everything else identical.
 
 A container's environment is fixed at creation, and the agent reads ``DD_*`` variables only at
-start (deployments.md §4: ``DD_RUNTIME_SECURITY_CONFIG_ENABLED=false`` is how a hand-run
+start (docs/reference/deployments.md#deploy-docker: ``DD_RUNTIME_SECURITY_CONFIG_ENABLED=false`` is
+how a hand-run
 container is reconfigured). So the change creates a twin of the container from its own
 ``inspect`` document (config, host config, networks), swaps it in under the same name, and keeps
 the original, stopped, so :meth:`RecreateWithEnv.undo` can bring exactly that container back.

@@ -2,7 +2,8 @@
 
 The documented deployment is one container named ``dd-agent`` (setup page) or ``datadog-agent``
 (troubleshooting page) from ``registry.datadoghq.com/agent:7``, running both ``system-probe`` and
-``security-agent`` under s6 (deployments.md §4). So ``component`` only matters for the binary
+``security-agent`` under s6 (docs/reference/deployments.md#deploy-docker). So ``component`` only
+matters for the binary
 name; every command runs in that container with ``docker exec`` semantics.
 
 The ``docker`` SDK is imported lazily, here and in ``_docker_*`` only; its exceptions are
@@ -53,7 +54,7 @@ __all__ = ["AGENT_IMAGES", "DEFAULT_NAMES", "DockerPlatform"]
 log = logging.getLogger(__name__)
 
 #: Container names tried in order when none is given: the troubleshooting page's, then the
-#: setup page's (deployments.md §4: the docs themselves use both).
+#: setup page's (docs/reference/deployments.md#deploy-docker: the docs themselves use both).
 DEFAULT_NAMES: tuple[str, ...] = ("datadog-agent", "dd-agent")
 
 #: Image repositories of the agent. Any repository ending in ``/agent`` also matches (mirrors).
@@ -382,7 +383,8 @@ class DockerPlatform(BasePlatform):
         is run in the container with the pids as the container sees them: read from
         ``/proc/<pid>/status`` (NSpid) when the daemon is local and the process is in this
         container's cgroup, or the host pids themselves when the container shares the host's
-        pid namespace (``--pid host``, as the documented CWS command does, deployments.md §4).
+        pid namespace (``--pid host``, as the documented CWS command does,
+        docs/reference/deployments.md#deploy-docker).
         """
         try:
             info = self.api.exec_inspect(exec_id)

@@ -36,7 +36,8 @@ __all__ = ["HostPlatform", "RestartChange"]
 log = logging.getLogger(__name__)
 
 # `systemctl restart datadog-agent` also restarts datadog-agent-sysprobe and
-# datadog-agent-security (BindsTo=/Wants=, reference section 3.2); `service` without systemd.
+# datadog-agent-security (BindsTo=/Wants=, docs/reference/agent-cli.md#cli-host-layout); `service`
+# without systemd.
 SYSTEMCTL_RESTART = ("systemctl", "restart", "datadog-agent")
 SERVICE_RESTART = ("service", "datadog-agent", "restart")
 _KILL_GRACE = 5.0

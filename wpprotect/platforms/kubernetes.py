@@ -2,7 +2,8 @@
 
 ``kubernetes`` (the official client) is imported only here and in the private ``_k8s_*``
 modules beside it, on first use. Agent pods are found with the label both the Helm chart and the
-Operator put on them, ``agent.datadoghq.com/component=agent`` (deployments.md §2.1, §3.3; the
+Operator put on them, ``agent.datadoghq.com/component=agent``
+(``docs/reference/deployments.md#deploy-helm-daemonset``, ``#deploy-operator-daemonset``; the
 ``kubectl datadog`` plugin's ``AgentLabel``), then ``app.kubernetes.io/component=agent``.
 """
 

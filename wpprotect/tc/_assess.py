@@ -1,8 +1,11 @@
-"""The priority assessment: design.md's finding table applied to a list of :class:`TCProgram`.
+"""The priority assessment: the finding table of ``docs/reference/contract.md#contract-findings``
+applied to a list of :class:`TCProgram`.
 
 Pure functions (no kernel access) except :func:`annotate_programs` with ``probe=True``.
 
-Kernel facts relied on (``shared/reference/tc-ebpf.md`` §2, §3, §5, checked on Linux 6.18):
+Kernel facts relied on (``docs/reference/kernel-tc.md#tc-actions``, ``#tc-tcx``, ``#tc-vendors``;
+checked on
+Linux 6.18):
 
 - clsact filters run in ascending priority; in direct-action mode ``TC_ACT_OK``, ``SHOT``,
   ``STOLEN``, ``TRAP`` and ``REDIRECT`` end classification, anything else continues

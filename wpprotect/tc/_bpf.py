@@ -2,7 +2,7 @@
 
 Everything here is a thin, typed wrapper over one syscall command, with the ``union bpf_attr``
 offsets taken from the kernel UAPI header (``include/uapi/linux/bpf.h``, as listed in
-``shared/reference/tc-ebpf.md`` §2 and checked on Linux 6.18):
+``docs/reference/kernel-tc.md#tc-bpf-syscall`` and checked on Linux 6.18):
 
 - reading: :func:`prog_get_fd_by_id`, :func:`prog_info`,
   :func:`prog_query` (tcx / netkit attachments of one device);

@@ -18,7 +18,8 @@ How, and why so:
   lack of privilege), chained with ``from``. The scan never imports it.
 - Each lab namespace has one worker thread that *is* in it. ``BPF_LINK_CREATE``,
   ``BPF_PROG_QUERY`` and ``AF_PACKET`` sends run there, because the kernel resolves ifindexes in
-  the calling thread's namespace (tc-ebpf.md §1, §3). The thread calls ``unshare(CLONE_NEWNET)``
+  the calling thread's namespace (``docs/reference/kernel-tc.md#tc-netns``, ``#tc-tcx``). The
+  thread calls ``unshare(CLONE_NEWNET)``
   itself: pyroute2's ``netns.create()`` runs that in a forked child, leaving no thread inside
   (svinota/pyroute2, ``pyroute2/netns/__init__.py``). pyroute2's ``netns.attach()`` then
   bind-mounts the thread's namespace under ``/var/run/netns`` (as ``ip netns add`` does) and
@@ -997,7 +998,8 @@ class Lab:
     ) -> LabNetns:
         """Many veth pairs with clsact and 3 direct-action filters on each host end: Cilium-like
         OK at priority 1 on ingress and egress, and a Datadog-like UNSPEC at priority 10 on
-        ingress (2 programs in all), as in tc-ebpf.md §7's benchmark scene.
+        ingress (2 programs in all), as in the benchmark scene of
+        ``docs/reference/kernel-tc.md#tc-speed``.
 
         :param pairs: how many veth pairs.
         :param netns: where (default: a new namespace).

@@ -2,7 +2,8 @@
 
 All classes are frozen attrs classes with a short ``repr``, a JSON-ready ``to_dict()`` and a
 ``_repr_html_`` for notebooks. The JSON shape of :meth:`TCReport.to_dict` is the public contract
-of ``wpprotect tc scan --json`` (design.md §2): the documented keys come first, with those exact
+of ``wpprotect tc scan --json`` (``docs/reference/contract.md#contract-scan-json``): the documented
+keys come first, with those exact
 names, and extra keys follow.
 
 Netkit programs: the kernel runs a netkit program on the *transmit* path of the device it belongs
@@ -253,7 +254,8 @@ class TCProgram:
 class Finding:
     """One thing in the TC state that affects Datadog's network detection.
 
-    Codes (design.md): ``network-blind``, ``lower-classifier-priority``, ``priority-collision``,
+    Codes (``docs/reference/contract.md#contract-findings``): ``network-blind``,
+    ``lower-classifier-priority``, ``priority-collision``,
     ``tcx-bypass``; informational: ``cilium-race``, ``tcx-unsupported``,
     ``classifier-priority-mismatch``, ``unassessed-filter``.
 
@@ -389,7 +391,7 @@ class Assessment:
         return not any(f.needs_action for f in self.findings)
 
     def to_dict(self) -> dict[str, Any]:
-        """:returns: ``findings``, ``classifier_priority`` (design.md keys), then the rest."""
+        """:returns: ``findings``, ``classifier_priority`` (the contract's keys), then the rest."""
         return {**fields_dict(self), "ok": self.ok}
 
     def summary(self) -> str:

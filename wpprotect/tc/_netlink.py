@@ -1,7 +1,8 @@
 """A lean rtnetlink reader: links, clsact qdiscs and tc filters, decoded with ``struct`` only.
 
 Why not pyroute2's decoder: on 1000 links it spends ~290 ms decoding whole link messages and
-~170 µs per filter request against ~4 µs of kernel time (reference tc-ebpf.md §7). This module
+~170 µs per filter request against ~4 µs of kernel time (``docs/reference/kernel-tc.md#tc-speed``).
+This module
 decodes only the fields the inspector reports, straight from the receive buffer:
 
 - ``RTM_GETLINK`` dump, with ``RTEXT_FILTER_SKIP_STATS`` so the kernel leaves the counters out:
@@ -9,7 +10,7 @@ decodes only the fields the inspector reports, straight from the receive buffer:
 - "qdisc-first": one ``RTM_GETQDISC`` dump finds the devices owning a clsact (or ingress) qdisc,
   so filter dumps are sent only for those.
 - ``RTM_GETTFILTER`` dumps per (ifindex, direction): the kernel returns nothing for ifindex 0
-  and only the root qdisc's filters for parent 0 (reference §1 "Pitfalls").
+  and only the root qdisc's filters for parent 0 (``docs/reference/kernel-tc.md#tc-dump``).
 
 The kernel allows one dump in flight per socket, and sizes each dump's skb from the largest read
 seen on the socket, so the per-device filter dumps use their own socket with page-sized reads.
@@ -429,7 +430,7 @@ class RtnlReader:
         """ifindex → the filter parents to dump: both for clsact, ingress only for ``ingress``.
 
         Found with one qdisc dump for the whole namespace (the kernel ignores ``tcm_ifindex``
-        in qdisc dumps, so asking per device costs O(N²); reference §7).
+        in qdisc dumps, so asking per device costs O(N²); ``docs/reference/kernel-tc.md#tc-speed``).
         """
         out: dict[int, tuple[int, ...]] = {}
         unpack_body = _TCMSG_BODY.unpack_from

@@ -7,7 +7,7 @@ They are deduplicated by the (st_dev, st_ino) of the nsfs inode, which is the na
 
 Entering one is done per thread with ``setns(fd, CLONE_NEWNET)``: unlike pyroute2's netns support
 this forks no helper process, and it never opens a path with ``O_CREAT`` (pyroute2's default flags
-create a missing named namespace; reference tc-ebpf.md §1 "Other network namespaces").
+create a missing named namespace; ``docs/reference/kernel-tc.md#tc-netns``).
 """
 
 from __future__ import annotations

@@ -4,7 +4,7 @@ A table of :class:`VendorSignature` rows, tried in order; the first whose patter
 clsact filter name (``TCA_BPF_NAME``) or the program name (``bpf_prog_info.name``, at most 15
 characters) wins. :func:`register` adds rows ahead of the built-in ones, so users can name their
 own programs. Every built-in row cites where its names and verdict come from
-(``shared/reference/tc-ebpf.md`` §4 and §5).
+(``docs/reference/kernel-tc.md#tc-vendors``).
 """
 
 from __future__ import annotations
