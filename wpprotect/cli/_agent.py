@@ -95,6 +95,16 @@ def make_platform(args: argparse.Namespace) -> BasePlatform:
     return platforms.KubernetesPlatform(**{k: v for k, v in options.items() if v is not None})
 
 
+def _add_timeout(parser: argparse.ArgumentParser, default: float, what: str) -> None:
+    parser.add_argument(
+        "--timeout",
+        type=_seconds,
+        default=default,
+        metavar="SECONDS",
+        help=f"deadline for {what} (default: %(default)s)",
+    )
+
+
 def register(subparsers: Any) -> None:
     """Add ``self-test``, ``flare`` and ``disable`` to the CLI.
 
@@ -111,13 +121,7 @@ def register(subparsers: Any) -> None:
         ),
     )
     _add_target_options(p)
-    p.add_argument(
-        "--timeout",
-        type=_seconds,
-        default=120.0,
-        metavar="SECONDS",
-        help="deadline for each self-test (default: %(default)s)",
-    )
+    _add_timeout(p, 120.0, "each self-test")
     p.add_argument(
         "--max-workers",
         type=_workers,
@@ -144,13 +148,7 @@ def register(subparsers: Any) -> None:
     p.add_argument(
         "--dest", type=Path, metavar="DIR", help="where to copy the archive (default: a temp dir)"
     )
-    p.add_argument(
-        "--timeout",
-        type=_seconds,
-        default=600.0,
-        metavar="SECONDS",
-        help="deadline for the flare command (default: %(default)s)",
-    )
+    _add_timeout(p, 600.0, "the flare command")
     p.set_defaults(handler=_flare)
 
     p = subparsers.add_parser(

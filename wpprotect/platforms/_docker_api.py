@@ -12,8 +12,6 @@ from __future__ import annotations
 import contextlib
 import logging
 import re
-import threading
-import warnings
 from collections.abc import Iterator
 from typing import Any, cast
 
@@ -24,6 +22,7 @@ from wpprotect.errors import (
     PlatformError,
     WPProtectError,
 )
+from wpprotect.platforms._owned import OwnedClient
 from wpprotect.platforms._thirdparty import DockerAPI, DockerClient
 
 __all__ = [
@@ -55,7 +54,7 @@ def import_docker() -> Any:
     return docker
 
 
-class DockerConnection:
+class DockerConnection(OwnedClient):
     """The daemon connection one :class:`~wpprotect.DockerPlatform` and the platforms its
     ``agents()`` returned share.
 
@@ -79,9 +78,7 @@ class DockerConnection:
         self._api: DockerAPI | None = None if client is None else _low_level(client)
         self._base_url = base_url
         self._timeout = timeout
-        self._created: DockerClient | None = None
-        self._closed = False
-        self._lock = threading.Lock()
+        super().__init__()
 
     @property
     def api(self) -> DockerAPI:
@@ -117,27 +114,10 @@ class DockerConnection:
                 ) from exc
         return client
 
-    def close(self) -> None:
-        """Close the client if it was created here; the connection cannot be used after."""
-        with self._lock:
-            self._closed = True
-            created, self._created = self._created, None
-        if created is not None:
-            with contextlib.suppress(Exception):
-                created.close()
-
-    def __del__(self) -> None:
-        created = getattr(self, "_created", None)
-        if created is not None:
-            warnings.warn(
-                "a DockerPlatform that created its Docker client was not closed: call close() "
-                "or use it in a with block",
-                ResourceWarning,
-                stacklevel=1,
-                source=self,
-            )
-            with contextlib.suppress(Exception):
-                created.close()
+    unclosed_message = (
+        "a DockerPlatform that created its Docker client was not closed: call close() or use "
+        "it in a with block"
+    )
 
 
 def _low_level(client: DockerClient | DockerAPI) -> DockerAPI:

@@ -12,7 +12,6 @@ import importlib
 import json
 import logging
 import threading
-import warnings
 from collections.abc import Iterator
 from typing import Any, NoReturn
 
@@ -25,6 +24,7 @@ from wpprotect.errors import (
     PlatformError,
     RemoteConflictError,
 )
+from wpprotect.platforms._owned import OwnedClient
 from wpprotect.platforms._thirdparty import ExecStream, JSONObject, K8sApiClient
 
 __all__ = ["DDA_GROUP", "DDA_PLURAL", "DDA_VERSION", "K8sAPI", "api_error", "stream_errors"]
@@ -157,7 +157,7 @@ def load_api_client(
     return made
 
 
-class K8sAPI:
+class K8sAPI(OwnedClient):
     """The few API calls the platform makes, each returning parsed JSON.
 
     One instance is shared by a platform and the single-pod platforms its ``agents()`` returned.
@@ -184,9 +184,7 @@ class K8sAPI:
         self._context = context
         self._kubeconfig = kubeconfig
         self._client: K8sApiClient | None = None
-        self._created: K8sApiClient | None = None
-        self._closed = False
-        self._lock = threading.Lock()
+        super().__init__()
         #: False once the client turned out to have no binary exec frames (kubernetes < 31)
         self.binary_frames = True
 
@@ -207,27 +205,10 @@ class K8sAPI:
                     self._created = self._client
             return self._client
 
-    def close(self) -> None:
-        """Close the client if it was loaded here; this object cannot be used after."""
-        with self._lock:
-            self._closed = True
-            created, self._created = self._created, None
-        if created is not None:
-            with contextlib.suppress(Exception):
-                created.close()
-
-    def __del__(self) -> None:
-        created = getattr(self, "_created", None)
-        if created is not None:
-            warnings.warn(
-                "a KubernetesPlatform that loaded its Kubernetes client was not closed: call "
-                "close() or use it in a with block",
-                ResourceWarning,
-                stacklevel=1,
-                source=self,
-            )
-            with contextlib.suppress(Exception):
-                created.close()
+    unclosed_message = (
+        "a KubernetesPlatform that loaded its Kubernetes client was not closed: call close() or "
+        "use it in a with block"
+    )
 
     @property
     def host(self) -> str:
