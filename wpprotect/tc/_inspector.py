@@ -22,7 +22,7 @@ from collections.abc import Callable, Iterable
 from typing import Any, Literal
 
 from wpprotect.errors import BPFError, CapabilityError, InvalidArgumentError, TCError
-from wpprotect.tc import _bpf, _bpfsys, _caps, _netlink, _netns
+from wpprotect.tc import _bpf, _bpfsys, _caps, _measure, _netlink, _netns
 from wpprotect.tc._model import NamespaceInfo, TCProgram
 from wpprotect.tc._report import TCReport
 from wpprotect.tc._vendors import identify, resolve_verdict, signatures
@@ -244,6 +244,20 @@ class TCInspector:
         refs = self.namespaces()
         return self._report(self._read_all(refs))
 
+    def measure(self, seconds: float = 10.0) -> _measure.TCMeasurement:
+        """Measure whether Datadog's classifiers ran for the traffic their devices carried.
+
+        Holds BPF run-time statistics on for ``seconds`` and compares, per hook carrying
+        Datadog's classifier, its run count with the device's packet counter
+        (:mod:`wpprotect.tc._measure`). Read-only: nothing is attached or sent.
+
+        :param seconds: the measurement window.
+        :returns: the measurement (``measured-blind`` findings, idle hooks reported as idle).
+        :raises CapabilityError: not root.
+        :raises NetnsNotFoundError: the namespace asked for does not exist.
+        """
+        return _measure.measure(self.scan, seconds)
+
     # -- internals ---------------------------------------------------------------------------
 
     def _report(self, raws: list[_RawNetns | str]) -> TCReport:
@@ -302,7 +316,8 @@ class TCInspector:
         cache: dict[int, _bpfsys.ProgFields | None] = {}
         # Namespaces are read one after the other: decoding holds the interpreter lock, so
         # reader threads only added switching (100 namespaces: 48 ms with 1 thread, 81 ms with 3).
-        return [self._read_one(ref, cache) for ref in refs]
+        # One worker thread, never the calling one (docs: _netns.run_in_thread).
+        return _netns.run_in_thread(lambda: [self._read_one(ref, cache) for ref in refs])
 
     def _join(self, raws: Iterable[_RawNetns], warnings: list[str]) -> list[TCProgram]:
         """Build the programs: program info once per id, vendor, verdict."""

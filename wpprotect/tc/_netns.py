@@ -19,6 +19,7 @@ import re
 import threading
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
+from typing import TypeVar
 
 from wpprotect.errors import CapabilityError, InvalidArgumentError, NetnsNotFoundError, TCError
 
@@ -31,6 +32,7 @@ __all__ = [
     "list_netns",
     "open_netns",
     "resolve_netns",
+    "run_in_thread",
 ]
 
 
@@ -43,6 +45,8 @@ NS_GET_NSTYPE = 0xB703  # _IO(0xb7, 0x3), include/uapi/linux/nsfs.h (Linux 4.11+
 
 # A 64-hex container id anywhere in a cgroup path (docker-<id>.scope, /docker/<id>,
 # cri-containerd-<id>.scope, crio-<id>.scope); compiled on first use.
+T = TypeVar("T")
+
 _CONTAINER_ID = r"([0-9a-f]{64})"
 _NAME_CHARS = frozenset("ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789_.@:+-")
 
@@ -369,3 +373,30 @@ def entered(ref: NetnsRef) -> Iterator[None]:
                 ) from exc
     finally:
         os.close(home)
+
+
+def run_in_thread(fn: Callable[..., T], *args: object) -> T:
+    """Call ``fn(*args)`` in a new worker thread, wait for it, and return its result (or raise
+    its exception).
+
+    Code that enters namespaces (:func:`entered`) runs here, never in the calling thread: when
+    that is the process's main thread, ``/proc/self`` (and so ``/proc/net``) follows it, and
+    every other thread of the process would see the entered namespace's ``/proc/net`` meanwhile.
+    A Ctrl-C in the caller interrupts the wait; the worker (a daemon thread) finishes its
+    namespace and goes home on its own.
+    """
+    result: list[T] = []
+    error: list[BaseException] = []
+
+    def work() -> None:
+        try:
+            result.append(fn(*args))
+        except BaseException as exc:
+            error.append(exc)
+
+    worker = threading.Thread(target=work, name="wpprotect-netns", daemon=True)
+    worker.start()
+    worker.join()
+    if error:
+        raise error[0]
+    return result[0]
