@@ -14,10 +14,13 @@ from __future__ import annotations
 import argparse
 import logging
 import sys
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from wpprotect.cli._output import print_json
 from wpprotect.errors import WPProtectError
+
+if TYPE_CHECKING:
+    from wpprotect.tc import Assessment, TCReport
 
 __all__ = ["register"]
 
@@ -140,13 +143,31 @@ def _scan(args: argparse.Namespace) -> int:
     if priority is None:
         priority, source = _configured_priority()
     report = TCInspector(netns=args.netns, probe=args.probe).scan()
-    assessment = report.assess(priority, source=source)
+    assessment = _with_netns_findings(report, report.assess(priority, source=source))
     if args.json:
         print_json(report.to_dict(assessment=assessment))
     else:
         sys.stdout.write(f"{report.table()}\n\n{assessment.table()}\n")
         sys.stdout.flush()
     return _EXIT_ACTION if not assessment.ok else _EXIT_OK
+
+
+def _with_netns_findings(report: TCReport, assessment: Assessment) -> Assessment:
+    """The assessment plus ``netns-held-by-agent`` for namespaces only an agent's descriptor
+    keeps alive (skipped when the assessment already raised them)."""
+    import attrs
+
+    from wpprotect.tc._netns import held_by_agent_findings
+
+    have = {(f.code, f.netns) for f in assessment.findings}
+    extra = [
+        f
+        for f in held_by_agent_findings(report.namespaces, assessment.classifier_priority)
+        if (f.code, f.netns) not in have
+    ]
+    if not extra:
+        return assessment
+    return attrs.evolve(assessment, findings=(*assessment.findings, *extra))
 
 
 def _watch(args: argparse.Namespace) -> int:

@@ -241,8 +241,14 @@ class TCInspector:
         """
         # Checked before anything is opened: one clear error instead of a partial report.
         _caps.require("CAP_NET_ADMIN", "CAP_SYS_ADMIN")
-        refs = self.namespaces()
-        return self._report(self._read_all(refs))
+        notes: list[_RawNetns | str] = []
+        if self.netns == "all":
+            # Every namespace with what holds it; what could not be read becomes a warning.
+            found = _netns.discover()
+            refs, notes = found.refs, [*found.warnings]
+        else:
+            refs = self.namespaces()
+        return self._report([*notes, *self._read_all(refs)])
 
     def measure(self, seconds: float = 10.0) -> _measure.TCMeasurement:
         """Measure whether Datadog's classifiers ran for the traffic their devices carried.
@@ -280,7 +286,10 @@ class TCInspector:
         return TCReport(
             programs=programs,
             namespaces=[
-                NamespaceInfo(label=r.ref.label, id=r.ref.id, path=r.ref.path) for r in done
+                NamespaceInfo(
+                    label=r.ref.label, id=r.ref.id, path=r.ref.path, holders=r.ref.holder_labels()
+                )
+                for r in done
             ],
             warnings=warnings,
             tcx_supported=tcx_supported,
