@@ -62,7 +62,16 @@ class World:
                 name=f"classifier_{direction}_{dev}",
             )  # fmt: skip
 
+        # One Datadog-like program on two devices, blind on one: runs cannot be told apart.
+        ns.add_veths([("wmx0", "wmx0p"), ("wmy0", "wmy0p")], up=True)
+        ns.add_filter("wmx0", "ingress", OK, prog_name="wptcm_vendor", priority=1, handle=1)
+        for dev in ("wmx0", "wmy0"):
+            ns.add_filter(dev, "ingress", UNSPEC, prog_name="wptcm_dd_shared", priority=10,
+                          handle=2, name=f"classifier_ingress_{dev}")  # fmt: skip
+
     def send(self) -> None:
+        self.ns.send("wmx0p", count=5)
+        self.ns.send("wmy0p", count=5)
         self.ns.send("wmb0p", count=5)  # arrives on wmb0 ingress
         self.ns.send("wms0p", count=5)
         self.ns.send("wme0", count=5)  # leaves through wme0 egress
@@ -104,6 +113,9 @@ def test_blind_seen_idle_agree_with_the_kernel(world: World) -> None:
     assert state[("wme0", "egress")].state == "blind"
     assert state[("wms0", "ingress")].state == "seen"
     assert state[("wmi0", "ingress")].state == "idle"
+    shared = [state[("wmx0", "ingress")], state[("wmy0", "ingress")]]
+    assert [(h.state, h.shared) for h in shared] == [("unknown", True)] * 2
+    assert "one program per device" in m.table()
     assert state[("wmb0", "ingress")].packets >= 5  # type: ignore[operator]
     assert state[("wms0", "ingress")].classifier_runs >= 5  # type: ignore[operator]
     blind = {(f.ifname, f.direction): f for f in m.findings}

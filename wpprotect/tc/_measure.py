@@ -219,6 +219,13 @@ class TCMeasurement:
         lines: list[str] = []
         if self.hooks:
             lines += [render_table(HOOK_COLUMNS, (h._row() for h in self.hooks)), ""]
+        notes: dict[str, list[str]] = {}
+        for h in self.hooks:
+            if h.note:
+                notes.setdefault(h.note, []).append(f"{h.ifname}/{h.direction}")
+        for note, where in notes.items():
+            more = f" and {len(where) - 6} more" if len(where) > 6 else ""
+            lines.append(f"note: {note} ({', '.join(where[:6])}{more})")
         lines += [f"{f.severity}: {f.code}: {f.message}" for f in self.findings]
         lines += [f"warning: {w}" for w in self.warnings]
         lines.append(self.summary())
@@ -446,7 +453,8 @@ def _judge(  # noqa: PLR0917 - one internal step of measure()
             state = "unknown" if packets > 0 else "idle"
             note = note or (
                 "Datadog's program also sits on other hooks and ran there: its runs cannot be "
-                "told apart per device"
+                "told apart per device (the agent loads one program per device; a shared one "
+                "is judged blind only when it did not run at all)"
             )
         elif packets == 0:
             state = "idle"
