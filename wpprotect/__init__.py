@@ -67,7 +67,14 @@ if TYPE_CHECKING:
         KubernetesPlatform,
         Platform,
     )
-    from wpprotect.tc import Assessment, Finding, TCInspector, TCProgram, TCReport
+    from wpprotect.tc import (
+        Assessment,
+        Finding,
+        TCInspector,
+        TCMeasurement,
+        TCProgram,
+        TCReport,
+    )
 
 
 # name -> module that defines it; imported on first attribute access (PEP 562).
@@ -94,6 +101,7 @@ _LAZY: dict[str, str] = {
     "SelfTestResult": "wpprotect.agent",
     "Setting": "wpprotect.config",
     "TCInspector": "wpprotect.tc",
+    "TCMeasurement": "wpprotect.tc",
     "TCProgram": "wpprotect.tc",
     "TCReport": "wpprotect.tc",
     "diagnose": "wpprotect.doctor",
@@ -150,6 +158,7 @@ __all__ = [
     "Setting",
     "TCError",
     "TCInspector",
+    "TCMeasurement",
     "TCProgram",
     "TCReport",
     "TargetKindError",

@@ -1,7 +1,8 @@
-"""``wpprotect tc scan``: which eBPF classifiers run before Datadog's, and what to do about it.
+"""``wpprotect tc scan``: which eBPF classifiers run before Datadog's, and what to do about it;
+``wpprotect tc watch``: whether Datadog's classifiers really ran for the traffic, measured.
 
-Exit status: 0 nothing needs action, 1 a finding needs action, 2 a usage or environment error
-(not root, unknown ``--netns``), printed as one line on stderr.
+Exit status: 0 nothing needs action (``watch``: nothing blind), 1 a finding needs action, 2 a
+usage or environment error (not root, unknown ``--netns``), printed as one line on stderr.
 
 Without ``--classifier-priority`` the scan is judged against the agent's effective
 ``runtime_security_config.network.classifier_priority`` read from ``/etc/datadog-agent`` (else the
@@ -13,10 +14,13 @@ from __future__ import annotations
 import argparse
 import logging
 import sys
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from wpprotect.cli._output import print_json
 from wpprotect.errors import WPProtectError
+
+if TYPE_CHECKING:
+    from wpprotect.tc import Assessment, TCReport
 
 __all__ = ["register"]
 
@@ -37,8 +41,18 @@ def _priority(text: str) -> int:
     return value
 
 
+def _seconds(text: str) -> float:
+    try:
+        value = float(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"not a number: {text!r}") from None
+    if not 0 < value <= 86400:
+        raise argparse.ArgumentTypeError(f"must be in (0, 86400], got {text}")
+    return value
+
+
 def register(subparsers: Any) -> None:
-    """Add ``tc`` and its ``scan`` subcommand to the CLI.
+    """Add ``tc`` and its ``scan`` and ``watch`` subcommands to the CLI.
 
     :param subparsers: the top-level parser's subparsers action.
     """
@@ -84,12 +98,41 @@ def register(subparsers: Any) -> None:
         "--json", action="store_true", help="print one JSON document on stdout instead of tables"
     )
     scan.set_defaults(handler=_scan)
+    watch = sub.add_parser(
+        "watch",
+        help="measure whether Datadog's classifiers ran for the traffic each device carried",
+        description=(
+            "Turn BPF run-time statistics on for a window and compare, per device and direction "
+            "carrying Datadog's classifier, how often it ran with how many packets the device "
+            "carried. Read-only: nothing is attached or sent. Exit status: 0 nothing blind, "
+            "1 a device carried traffic Datadog's classifier never saw, 2 usage or environment "
+            "error."
+        ),
+    )
+    watch.add_argument(
+        "--netns",
+        default="all",
+        metavar="all|NAME|PATH",
+        help="'all' (default), a name from `ip netns list` or /var/run/docker/netns, or a path "
+        "such as /proc/PID/ns/net; never created",
+    )
+    watch.add_argument(
+        "--seconds",
+        type=_seconds,
+        default=10.0,
+        metavar="N",
+        help="how long to measure (default 10)",
+    )
+    watch.add_argument(
+        "--json", action="store_true", help="print one JSON document on stdout instead of tables"
+    )
+    watch.set_defaults(handler=_watch)
     tc.set_defaults(handler=lambda _args: _usage(tc))
 
 
 def _usage(parser: argparse.ArgumentParser) -> int:
     parser.print_usage(sys.stderr)
-    print("wpprotect: error: tc needs a subcommand: scan", file=sys.stderr)
+    print("wpprotect: error: tc needs a subcommand: scan or watch", file=sys.stderr)
     return _EXIT_USAGE
 
 
@@ -100,13 +143,48 @@ def _scan(args: argparse.Namespace) -> int:
     if priority is None:
         priority, source = _configured_priority()
     report = TCInspector(netns=args.netns, probe=args.probe).scan()
-    assessment = report.assess(priority, source=source)
+    assessment = _with_netns_findings(report, report.assess(priority, source=source))
     if args.json:
         print_json(report.to_dict(assessment=assessment))
     else:
         sys.stdout.write(f"{report.table()}\n\n{assessment.table()}\n")
         sys.stdout.flush()
     return _EXIT_ACTION if not assessment.ok else _EXIT_OK
+
+
+def _with_netns_findings(report: TCReport, assessment: Assessment) -> Assessment:
+    """The assessment plus ``netns-held-by-agent`` for namespaces only an agent's descriptor
+    keeps alive (skipped when the assessment already raised them)."""
+    import attrs
+
+    from wpprotect.tc._netns import held_by_agent_findings
+
+    have = {(f.code, f.netns) for f in assessment.findings}
+    extra = [
+        f
+        for f in held_by_agent_findings(report.namespaces, assessment.classifier_priority)
+        if (f.code, f.netns) not in have
+    ]
+    if not extra:
+        return assessment
+    return attrs.evolve(assessment, findings=(*assessment.findings, *extra))
+
+
+def _watch(args: argparse.Namespace) -> int:
+    from wpprotect.tc import TCInspector
+
+    if not args.json:
+        print(
+            f"measuring for {args.seconds:g} s (Ctrl-C stops; statistics are turned off on exit)",
+            file=sys.stderr,
+        )
+    measurement = TCInspector(netns=args.netns).measure(args.seconds)
+    if args.json:
+        print_json(measurement.to_dict())
+    else:
+        sys.stdout.write(measurement.table() + "\n")
+        sys.stdout.flush()
+    return _EXIT_OK if measurement.ok else _EXIT_ACTION
 
 
 def _configured_priority() -> tuple[int | None, str]:

@@ -12,11 +12,12 @@ that builds test scenes (``wpprotect demo``).
 from __future__ import annotations
 
 from wpprotect.tc._inspector import TCInspector
+from wpprotect.tc._measure import TCMeasurement
 from wpprotect.tc._model import Assessment, Finding, TCProgram
 from wpprotect.tc._report import TCReport
 
-__all__ = ["Assessment", "Finding", "TCInspector", "TCProgram", "TCReport"]
+__all__ = ["Assessment", "Finding", "TCInspector", "TCMeasurement", "TCProgram", "TCReport"]
 
-for _cls in (Assessment, Finding, TCInspector, TCProgram, TCReport):
+for _cls in (Assessment, Finding, TCInspector, TCMeasurement, TCProgram, TCReport):
     _cls.__module__ = __name__
 del _cls

@@ -19,7 +19,15 @@ from wpprotect.errors import BPFError, CapabilityError
 if TYPE_CHECKING:
     from typing import Final, NoReturn
 
-__all__ = ["ProgFields", "QueryTuple", "call", "info_fields_by_fd", "prog_fields", "query"]
+__all__ = [
+    "ProgFields",
+    "QueryTuple",
+    "call",
+    "enable_stats",
+    "info_fields_by_fd",
+    "prog_fields",
+    "query",
+]
 
 # bpf(2) commands (include/uapi/linux/bpf.h).
 BPF_PROG_LOAD: Final = 5
@@ -256,3 +264,22 @@ def prog_fields(prog_id: int) -> ProgFields | None:
         return info_fields_by_fd(fd, f"prog {prog_id}")
     finally:
         os.close(fd)
+
+
+# --- run-time statistics ------------------------------------------------------------------------
+
+BPF_STATS_RUN_TIME: Final = 0  # enum bpf_stats_type
+
+
+def enable_stats() -> int:
+    """``BPF_ENABLE_STATS`` (``BPF_STATS_RUN_TIME``): ``run_cnt``/``run_time_ns`` of every
+    program count while the returned fd is open (docs/reference/kernel-tc.md#tc-measure).
+
+    :returns: an fd the caller closes (statistics stop when no such fd is open, unless
+        ``kernel.bpf_stats_enabled`` is set).
+    :raises CapabilityError: CAP_SYS_ADMIN is missing.
+    :raises BPFError: the kernel refused (e.g. before Linux 5.8).
+    """
+    attr = ctypes.create_string_buffer(8)
+    struct.pack_into("<I", attr, 0, BPF_STATS_RUN_TIME)
+    return call(BPF_ENABLE_STATS, attr, "run-time statistics")

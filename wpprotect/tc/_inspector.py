@@ -22,7 +22,7 @@ from collections.abc import Callable, Iterable
 from typing import Any, Literal
 
 from wpprotect.errors import BPFError, CapabilityError, InvalidArgumentError, TCError
-from wpprotect.tc import _bpf, _bpfsys, _caps, _netlink, _netns
+from wpprotect.tc import _bpf, _bpfsys, _caps, _measure, _netlink, _netns
 from wpprotect.tc._model import NamespaceInfo, TCProgram
 from wpprotect.tc._report import TCReport
 from wpprotect.tc._vendors import identify, resolve_verdict, signatures
@@ -241,8 +241,28 @@ class TCInspector:
         """
         # Checked before anything is opened: one clear error instead of a partial report.
         _caps.require("CAP_NET_ADMIN", "CAP_SYS_ADMIN")
-        refs = self.namespaces()
-        return self._report(self._read_all(refs))
+        notes: list[_RawNetns | str] = []
+        if self.netns == "all":
+            # Every namespace with what holds it; what could not be read becomes a warning.
+            found = _netns.discover()
+            refs, notes = found.refs, [*found.warnings]
+        else:
+            refs = self.namespaces()
+        return self._report([*notes, *self._read_all(refs)])
+
+    def measure(self, seconds: float = 10.0) -> _measure.TCMeasurement:
+        """Measure whether Datadog's classifiers ran for the traffic their devices carried.
+
+        Holds BPF run-time statistics on for ``seconds`` and compares, per hook carrying
+        Datadog's classifier, its run count with the device's packet counter
+        (:mod:`wpprotect.tc._measure`). Read-only: nothing is attached or sent.
+
+        :param seconds: the measurement window.
+        :returns: the measurement (``measured-blind`` findings, idle hooks reported as idle).
+        :raises CapabilityError: not root.
+        :raises NetnsNotFoundError: the namespace asked for does not exist.
+        """
+        return _measure.measure(self.scan, seconds)
 
     # -- internals ---------------------------------------------------------------------------
 
@@ -266,7 +286,10 @@ class TCInspector:
         return TCReport(
             programs=programs,
             namespaces=[
-                NamespaceInfo(label=r.ref.label, id=r.ref.id, path=r.ref.path) for r in done
+                NamespaceInfo(
+                    label=r.ref.label, id=r.ref.id, path=r.ref.path, holders=r.ref.holder_labels()
+                )
+                for r in done
             ],
             warnings=warnings,
             tcx_supported=tcx_supported,
@@ -302,7 +325,8 @@ class TCInspector:
         cache: dict[int, _bpfsys.ProgFields | None] = {}
         # Namespaces are read one after the other: decoding holds the interpreter lock, so
         # reader threads only added switching (100 namespaces: 48 ms with 1 thread, 81 ms with 3).
-        return [self._read_one(ref, cache) for ref in refs]
+        # One worker thread, never the calling one (docs: _netns.run_in_thread).
+        return _netns.run_in_thread(lambda: [self._read_one(ref, cache) for ref in refs])
 
     def _join(self, raws: Iterable[_RawNetns], warnings: list[str]) -> list[TCProgram]:
         """Build the programs: program info once per id, vendor, verdict."""

@@ -77,6 +77,10 @@ Severity = Literal["error", "warning", "info"]
 Basis = Literal["documented", "probed", "assumed", "measured"]
 
 
+def _coerce_strs(value: Iterable[str]) -> tuple[str, ...]:
+    return tuple(value)
+
+
 def _opt_strs(value: Iterable[str] | None) -> tuple[str, ...] | None:
     return None if value is None else tuple(value)
 
@@ -336,11 +340,17 @@ class NamespaceInfo:
     :ivar label: how it is named in programs and findings (a name, a path, ``pid N``).
     :ivar id: its ``dev:inode``, when known.
     :ivar path: a path that opens it, when known.
+    :ivar holders: what keeps it alive, e.g. ``pid 812 (containerd-shim)``,
+        ``tid 90 of pid 88 (python3)``, ``mount /var/run/netns/blue``,
+        ``fd 7 of pid 1203 (system-probe) [datadog agent]``: every mount and descriptor, the
+        first few processes and threads (then ``and N more processes or threads``); empty when
+        not looked up (a namespace given by name or path).
     """
 
     label: str
     id: str | None = None
     path: str | None = None
+    holders: tuple[str, ...] = attrs.field(default=(), converter=_coerce_strs)
 
     def to_dict(self) -> dict[str, Any]:
         """:returns: the fields as a JSON-ready dict."""

@@ -1,9 +1,22 @@
-"""Network namespaces: find them, label them, enter them from a thread, never create one.
+"""Network namespaces: find them, say what holds them, label them, enter them from a worker
+thread, never create one.
 
-Namespaces are found in three places: the named ones ``ip netns`` keeps under ``/var/run/netns``,
-the sandboxes Docker keeps under ``/var/run/docker/netns``, and every process's
-``/proc/<pid>/ns/net`` (which reaches namespaces nobody named, e.g. one made by ``unshare -n``).
-They are deduplicated by the (st_dev, st_ino) of the nsfs inode, which is the namespace's identity.
+:func:`discover` finds every namespace something keeps alive (docs/reference/kernel-tc.md#tc-netns),
+each once, deduplicated by the (st_dev, st_ino) of its nsfs inode (the namespace's identity), and
+records what holds it (:class:`Holder`):
+
+- processes (``/proc/<pid>/ns/net``) and their threads (``/proc/<pid>/task/<tid>/ns/net``: a thread
+  may have entered another namespace on its own);
+- bind mounts anywhere, in every mount namespace this process can reach: the ``nsfs`` entries of
+  each mount namespace's ``/proc/<pid>/mountinfo`` (``ip netns`` puts them under
+  ``/var/run/netns``, Docker under ``/var/run/docker/netns``, others elsewhere);
+- open descriptors (``/proc/<pid>/fd/<n>`` -> ``net:[<inode>]``), e.g. an agent that kept a
+  namespace's fd after its pod went away.
+
+What cannot be read (a process whose namespace or descriptors are refused to us) is counted in
+:attr:`Discovery.warnings`, never skipped silently. The initial namespace is labelled ``host`` only
+when it is really init's (a process of the initial PID namespace holds it): inside a PID+network
+namespace, PID 1 is that namespace's own init.
 
 Entering one is done per thread with ``setns(fd, CLONE_NEWNET)``: unlike pyroute2's netns support
 this forks no helper process, and it never opens a path with ``O_CREAT`` (pyroute2's default flags
@@ -17,20 +30,27 @@ import fcntl
 import os
 import re
 import threading
-from collections.abc import Callable, Iterator
+from collections.abc import Callable, Iterable, Iterator
 from contextlib import contextmanager
+from typing import TypeVar
 
 from wpprotect.errors import CapabilityError, InvalidArgumentError, NetnsNotFoundError, TCError
+from wpprotect.tc._model import Finding, NamespaceInfo
 
 __all__ = [
     "NAMED_DIRS",
+    "Discovery",
+    "Holder",
     "NetnsGoneError",
     "NetnsRef",
     "current_netns",
+    "discover",
     "entered",
+    "held_by_agent_findings",
     "list_netns",
     "open_netns",
     "resolve_netns",
+    "run_in_thread",
 ]
 
 
@@ -39,10 +59,13 @@ __all__ = [
 NAMED_DIRS: tuple[str, ...] = ("/var/run/netns", "/var/run/docker/netns")
 
 CLONE_NEWNET = 0x40000000  # include/uapi/linux/sched.h
+PROC_PID_INIT_INO = 0xEFFFFFFC  # include/linux/proc_ns.h: the initial PID namespace (Linux 3.8+)
 NS_GET_NSTYPE = 0xB703  # _IO(0xb7, 0x3), include/uapi/linux/nsfs.h (Linux 4.11+)
 
 # A 64-hex container id anywhere in a cgroup path (docker-<id>.scope, /docker/<id>,
 # cri-containerd-<id>.scope, crio-<id>.scope); compiled on first use.
+T = TypeVar("T")
+
 _CONTAINER_ID = r"([0-9a-f]{64})"
 _NAME_CHARS = frozenset("ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789_.@:+-")
 
@@ -61,16 +84,26 @@ class NetnsRef:
     :ivar dev: st_dev of the nsfs inode.
     :ivar ino: st_ino of the nsfs inode: the ``net:[ino]`` number ``ls -l /proc/*/ns/net`` shows.
     :ivar current: True if it is the namespace the calling process runs in.
+    :ivar holders: what keeps it alive, as :func:`discover` found it (empty when not looked up).
     """
 
-    __slots__ = ("current", "dev", "ino", "label", "path")
+    __slots__ = ("current", "dev", "holders", "ino", "label", "path")
 
-    def __init__(self, label: str, path: str, dev: int, ino: int, current: bool = False) -> None:
+    def __init__(  # noqa: PLR0917 - a record
+        self, label: str, path: str, dev: int, ino: int, current: bool = False,
+        holders: tuple[Holder, ...] = (),
+    ) -> None:  # fmt: skip
         self.label = label
         self.path = path
         self.dev = dev
         self.ino = ino
         self.current = current
+        self.holders = holders
+
+    def holder_labels(self, limit: int = 5) -> tuple[str, ...]:
+        """The holders as text for :class:`~wpprotect.tc._model.NamespaceInfo`: every mount and
+        descriptor, and up to ``limit`` processes and threads (then ``and N more processes``)."""
+        return holder_labels(self.holders, limit)
 
     @property
     def id(self) -> str:
@@ -107,18 +140,30 @@ def _self_key() -> tuple[int, int]:
     return key
 
 
+def _initial_pidns(pid: int) -> bool:
+    """Whether ``pid`` (as /proc numbers it) lives in the initial PID namespace."""
+    try:
+        return os.stat(f"/proc/{pid}/ns/pid").st_ino == PROC_PID_INIT_INO
+    except OSError:
+        return False
+
+
 def _host() -> tuple[tuple[int, int], str] | None:
     """The initial namespace's key and a path to it, when this process can see it."""
-    # PID 1 may be unreadable (a sandboxing init); kthreadd (PID 2) always lives in init_net,
-    # but inside a PID namespace PID 2 is an ordinary process, hence the name check.
+    # PID 1 holds init_net only if it is the real init: inside a PID namespace (with its own
+    # /proc) PID 1 is that namespace's first process, whose network namespace may be ours.
+    # PID 1 may also be unreadable (a sandboxing init); kthreadd (PID 2) always lives in
+    # init_net, but inside a PID namespace PID 2 is an ordinary process, hence the checks.
     key = _stat_key("/proc/1/ns/net")
-    if key is not None:
+    if key is not None and _initial_pidns(1):
         return key, "/proc/1/ns/net"
     try:
         with open("/proc/2/comm", encoding="ascii", errors="replace") as fh:
             if fh.read().strip() != "kthreadd":
                 return None
     except OSError:
+        return None
+    if not _initial_pidns(2):
         return None
     key = _stat_key("/proc/2/ns/net")
     return None if key is None else (key, "/proc/2/ns/net")
@@ -164,41 +209,19 @@ def current_netns() -> NetnsRef:
     for _name, label, path in _named():
         if _stat_key(path) == (dev, ino):
             return NetnsRef(label, path, dev, ino, current=True)
-    return NetnsRef(f"pid {os.getpid()}", f"/proc/{os.getpid()}/ns/net", dev, ino, current=True)
+    pid = os.getpid()
+    return NetnsRef(_pid_label(pid), f"/proc/{pid}/ns/net", dev, ino, current=True)
 
 
 def list_netns() -> list[NetnsRef]:
-    """Every network namespace reachable on this host, each once, current one first.
+    """Every network namespace reachable on this host, each once, current one first, each
+    with what holds it (:func:`discover` without its warnings).
 
     The initial namespace is ``host``; named ones keep their name (``docker:<name>`` for
-    Docker's); the rest are labelled by their lowest PID. Nothing is opened or created.
+    Docker's); the rest are labelled by their lowest PID, a bind mount's path, or the process
+    holding a descriptor. Nothing is opened or created.
     """
-    me = _self_key()
-    host = _host()
-    found: dict[tuple[int, int], NetnsRef] = {}
-    if host is not None:
-        # "host" wins over names: Docker bind-mounts the initial namespace as "default".
-        (dev, ino), path = host
-        found[(dev, ino)] = NetnsRef("host", path, dev, ino, current=(dev, ino) == me)
-    for _name, label, path in _named():
-        key = _stat_key(path)
-        # A name left behind by a crashed `ip netns` is a plain file on /var/run, not nsfs.
-        if key is None or key in found or key[0] != me[0]:
-            continue
-        found[key] = NetnsRef(label, path, key[0], key[1], current=key == me)
-    pids = sorted(int(p) for p in os.listdir("/proc") if p.isdigit())
-    for pid in pids:
-        path = f"/proc/{pid}/ns/net"
-        key = _stat_key(path)
-        if key is None or key in found:
-            continue  # kernel threads and exited processes have no readable ns link
-        label = _pid_label(pid)
-        found[key] = NetnsRef(label, path, key[0], key[1], current=key == me)
-    if me not in found:  # /proc hidden (hidepid): still scan where we are
-        found[me] = current_netns()
-    refs = list(found.values())
-    refs.sort(key=lambda r: not r.current)  # stable: current first, then names, then pids
-    return refs
+    return discover().refs
 
 
 def resolve_netns(spec: str | os.PathLike[str] | None) -> NetnsRef:
@@ -369,3 +392,348 @@ def entered(ref: NetnsRef) -> Iterator[None]:
                 ) from exc
     finally:
         os.close(home)
+
+
+def run_in_thread(fn: Callable[..., T], *args: object) -> T:
+    """Call ``fn(*args)`` in a new worker thread, wait for it, and return its result (or raise
+    its exception).
+
+    Code that enters namespaces (:func:`entered`) runs here, never in the calling thread: when
+    that is the process's main thread, ``/proc/self`` (and so ``/proc/net``) follows it, and
+    every other thread of the process would see the entered namespace's ``/proc/net`` meanwhile.
+    A Ctrl-C in the caller interrupts the wait; the worker (a daemon thread) finishes its
+    namespace and goes home on its own.
+    """
+    result: list[T] = []
+    error: list[BaseException] = []
+
+    def work() -> None:
+        try:
+            result.append(fn(*args))
+        except BaseException as exc:
+            error.append(exc)
+
+    worker = threading.Thread(target=work, name="wpprotect-netns", daemon=True)
+    worker.start()
+    worker.join()
+    if error:
+        raise error[0]
+    return result[0]
+
+
+# --- discovery: every namespace, and what holds it ----------------------------------------------
+
+_AGENT_COMMS = frozenset({"system-probe", "security-agent", "process-agent", "trace-agent"})
+_AGENT_MARK = " [datadog agent]"
+_MORE = "and "
+
+
+class Holder:
+    """One thing that keeps a network namespace alive.
+
+    :ivar kind: ``process`` (its main thread runs there), ``thread`` (one thread entered it),
+        ``mount`` (an nsfs bind mount) or ``fd`` (an open descriptor).
+    :ivar pid: the process (for ``mount``: a process of the mount namespace holding it).
+    :ivar comm: the process's name.
+    :ivar tid: the thread (``thread``).
+    :ivar fd: the descriptor number (``fd``).
+    :ivar path: the mount point (``mount``), as the mount namespace sees it.
+    :ivar foreign_mnt: the mount lives in another mount namespace than ours.
+    :ivar agent: the process is a Datadog agent (``system-probe``, ``security-agent``...).
+    """
+
+    __slots__ = ("agent", "comm", "fd", "foreign_mnt", "kind", "path", "pid", "tid")
+
+    def __init__(
+        self, kind: str, pid: int, *, comm: str = "", tid: int | None = None,
+        fd: int | None = None, path: str | None = None, foreign_mnt: bool = False,
+        agent: bool = False,
+    ) -> None:  # fmt: skip
+        self.kind = kind
+        self.pid = pid
+        self.comm = comm
+        self.tid = tid
+        self.fd = fd
+        self.path = path
+        self.foreign_mnt = foreign_mnt
+        self.agent = agent
+
+    def __str__(self) -> str:
+        who = f"pid {self.pid}" + (f" ({self.comm})" if self.comm else "")
+        if self.kind == "thread":
+            return f"tid {self.tid} of {who}"
+        if self.kind == "mount":
+            where = f" (mount namespace of {who})" if self.foreign_mnt else ""
+            return f"mount {self.path}{where}"
+        if self.kind == "fd":
+            return f"fd {self.fd} of {who}" + (_AGENT_MARK if self.agent else "")
+        return who
+
+    def __repr__(self) -> str:
+        return f"<Holder {self}>"
+
+
+def holder_labels(holders: tuple[Holder, ...], limit: int = 5) -> tuple[str, ...]:
+    """Holders as text: mounts and descriptors all, processes and threads up to ``limit``."""
+    busy = [h for h in holders if h.kind in {"process", "thread"}]
+    out = [str(h) for h in busy[:limit]]
+    if len(busy) > limit:
+        out.append(f"{_MORE}{len(busy) - limit} more processes or threads")
+    out += [str(h) for h in holders if h.kind not in {"process", "thread"}]
+    return tuple(out)
+
+
+class Discovery:
+    """What :func:`discover` found.
+
+    :ivar refs: every namespace, current first, each with its holders.
+    :ivar warnings: what could not be read (counted, with the first few named).
+    """
+
+    __slots__ = ("refs", "warnings")
+
+    def __init__(self, refs: list[NetnsRef], warnings: list[str]) -> None:
+        self.refs = refs
+        self.warnings = warnings
+
+    def __repr__(self) -> str:
+        return f"<Discovery {len(self.refs)} namespaces, {len(self.warnings)} warnings>"
+
+
+def _comm(pid: int) -> str:
+    try:
+        with open(f"/proc/{pid}/comm", encoding="utf-8", errors="replace") as fh:
+            return fh.read().strip()
+    except OSError:
+        return ""
+
+
+def _is_agent(pid: int, comm: str) -> bool:
+    """A Datadog agent process: by name, or by its executable under /opt/datadog-agent."""
+    if comm in _AGENT_COMMS:
+        return True
+    try:
+        exe = os.readlink(f"/proc/{pid}/exe")
+    except OSError:
+        return False
+    return exe.startswith("/opt/datadog-agent/")
+
+
+def _unescape(field: str) -> str:
+    # mountinfo escapes space, tab, newline and backslash as \ooo (fs/proc_namespace.c).
+    if "\\" not in field:
+        return field
+    return re.sub(r"\\([0-7]{3})", lambda m: chr(int(m.group(1), 8)), field)
+
+
+def _nsfs_mounts(pid: int) -> list[tuple[int, str]] | None:
+    """``(inode, mount point)`` of every network-namespace bind mount in the mount namespace of
+    ``pid``; None when its mountinfo cannot be read."""
+    out: list[tuple[int, str]] = []
+    try:
+        with open(f"/proc/{pid}/mountinfo", encoding="utf-8", errors="surrogateescape") as fh:
+            for line in fh:
+                if " - nsfs " not in line:
+                    continue
+                fields = line.split(" ", 5)  # id, parent, dev, root, mount point, rest
+                root = fields[3]
+                if root.startswith("net:[") and root.endswith("]"):
+                    out.append((int(root[5:-1]), _unescape(fields[4])))
+    except (OSError, ValueError, IndexError):
+        return None
+    return out
+
+
+def _named_labels() -> dict[str, str]:
+    """Mount path -> label (the ``ip netns`` name, or ``docker:<name>``)."""
+    return {path: label for _name, label, path in _named()}
+
+
+def _refused(exc: OSError) -> bool:
+    return exc.errno in (errno.EACCES, errno.EPERM)
+
+
+def _warn(what: str, items: list[str]) -> str:
+    shown = ", ".join(items[:5]) + (f" and {len(items) - 5} more" if len(items) > 5 else "")
+    return (
+        f"{what} of {len(items)} process{'es' * (len(items) != 1)} could not be read "
+        f"(permission denied): {shown}; a network namespace only they reach was not scanned"
+    )
+
+
+def discover() -> Discovery:
+    """Every network namespace something keeps alive, each once, with its holders.
+
+    Order: the current namespace first, then ``host``, named ones, the rest by lowest PID.
+    Nothing is opened for writing or created; only ``/proc`` is read.
+    """
+    me = _self_key()
+    nsdev = me[0]
+    host = _host()
+    found: dict[tuple[int, int], NetnsRef] = {}
+    holders: dict[tuple[int, int], list[Holder]] = {}
+    if host is not None:
+        # "host" wins over names: Docker bind-mounts the initial namespace as "default".
+        (dev, ino), path = host
+        found[(dev, ino)] = NetnsRef("host", path, dev, ino, current=(dev, ino) == me)
+    for _name, label, path in _named():
+        key = _stat_key(path)
+        # A name left behind by a crashed `ip netns` is a plain file on /var/run, not nsfs.
+        if key is None or key in found or key[0] != nsdev:
+            continue
+        found[key] = NetnsRef(label, path, key[0], key[1], current=key == me)
+
+    def hold(key: tuple[int, int], holder: Holder, path: str, label: str | None = None) -> None:
+        if key not in found:  # labelled by the first holder found (the lowest PID)
+            if label is None:
+                label = _pid_label(holder.pid)
+                if holder.kind == "thread":
+                    label = f"tid {holder.tid} of {label}"
+                elif holder.kind == "fd":
+                    label = f"fd {holder.fd} of {label}"
+            found[key] = NetnsRef(label, path, key[0], key[1], current=key == me)
+        holders.setdefault(key, []).append(holder)
+
+    refused_ns: list[str] = []
+    refused_fd: list[str] = []
+    refused_mnt: list[str] = []
+    my_mnt = _stat_key("/proc/self/ns/mnt")
+    mount_namespaces: set[tuple[int, int]] = set()
+    named = _named_labels()
+    pids = sorted(int(p) for p in os.listdir("/proc") if p.isdigit())
+    for pid in pids:
+        base = f"/proc/{pid}"
+        comm = ""
+        try:
+            st = os.stat(f"{base}/ns/net")
+        except OSError as exc:
+            if _refused(exc):
+                refused_ns.append(_pid_label(pid))
+            continue  # exited meanwhile (or a zombie): nothing holds a namespace there
+        key = (st.st_dev, st.st_ino)
+        comm = _comm(pid)
+        hold(key, Holder("process", pid, comm=comm), f"{base}/ns/net")
+        # Threads that entered another namespace on their own.
+        try:
+            tids = os.listdir(f"{base}/task")
+        except OSError:
+            tids = []
+        if len(tids) > 1:
+            for t in tids:
+                if t == str(pid):
+                    continue
+                tkey = _stat_key(f"{base}/task/{t}/ns/net")
+                if tkey is not None and tkey != key:
+                    hold(
+                        tkey,
+                        Holder("thread", pid, comm=comm, tid=int(t)),
+                        f"{base}/task/{t}/ns/net",
+                    )
+        # Bind mounts, once per mount namespace.
+        mkey = _stat_key(f"{base}/ns/mnt")
+        if mkey is not None and mkey not in mount_namespaces:
+            mount_namespaces.add(mkey)
+            mounts = _nsfs_mounts(pid)
+            if mounts is None:
+                refused_mnt.append(_pid_label(pid))
+            for ino, point in mounts or ():
+                ours = mkey == my_mnt
+                path = point if ours else f"{base}/root{point}"
+                label = (
+                    named.get(point, point) if ours else f"{point} (mount namespace of pid {pid})"
+                )
+                hold(
+                    (nsdev, ino),
+                    Holder("mount", pid, comm=comm, path=point, foreign_mnt=not ours),
+                    path,
+                    label,
+                )
+        # Open descriptors.
+        try:
+            fds = os.listdir(f"{base}/fd")
+        except OSError as exc:
+            if _refused(exc):
+                refused_fd.append(_pid_label(pid))
+            continue
+        agent: bool | None = None
+        for fd in fds:
+            try:
+                target = os.readlink(f"{base}/fd/{fd}")
+            except OSError:
+                continue
+            if not target.startswith("net:["):
+                continue
+            if agent is None:
+                agent = _is_agent(pid, comm)
+            fkey = (nsdev, int(target[5:-1]))
+            hold(
+                fkey,
+                Holder("fd", pid, comm=comm, fd=int(fd), agent=agent),
+                f"{base}/fd/{fd}",
+            )
+    if me not in found:  # /proc hidden (hidepid): still scan where we are
+        found[me] = current_netns()
+    elif found[me].label.startswith(("pid ", "tid ", "fd ")):
+        # Our own namespace, not init's nor named: labelled as current_netns() labels it.
+        ref = found[me]
+        found[me] = NetnsRef(current_netns().label, ref.path, ref.dev, ref.ino, current=True)
+    refs = []
+    for key, ref in found.items():
+        ref.holders = tuple(holders.get(key, ()))
+        refs.append(ref)
+    refs.sort(key=lambda r: not r.current)  # stable: current first, then host, names, pids
+    warnings = []
+    if refused_ns:
+        warnings.append(_warn("the network namespace", refused_ns))
+    if refused_fd:
+        warnings.append(_warn("the open descriptors", refused_fd))
+    if refused_mnt:
+        warnings.append(_warn("the mount table", refused_mnt))
+    return Discovery(refs, warnings)
+
+
+def held_by_agent_findings(
+    namespaces: Iterable[NamespaceInfo], classifier_priority: int = 10
+) -> list[Finding]:
+    """``netns-held-by-agent`` (warning) for each namespace kept alive only by open descriptors
+    of Datadog agent processes: no process or thread runs in it and no bind mount names it
+    (datadog-agent#41350: on EKS such leaked namespaces keep their ENIs and IP addresses).
+
+    Reads nothing: it judges the ``holders`` a scan recorded (``TCReport.namespaces``).
+
+    :param namespaces: the namespaces of a report.
+    :param classifier_priority: the priority the assessment judges against (the finding's row
+        shape carries it).
+    :returns: one finding per such namespace.
+    """
+    out: list[Finding] = []
+    for ns in namespaces:
+        holders = tuple(getattr(ns, "holders", ()) or ())
+        if not holders or not all(h.startswith("fd ") and h.endswith(_AGENT_MARK) for h in holders):
+            continue
+        names = "; ".join(h.removesuffix(_AGENT_MARK) for h in holders)
+        out.append(
+            Finding(
+                code="netns-held-by-agent",
+                severity="warning",
+                netns=ns.label,
+                ifname=None,
+                direction=None,
+                vendor="datadog-cws",
+                vendor_priority=None,
+                classifier_priority=classifier_priority,
+                recommended_classifier_priority=None,
+                message=(
+                    f"network namespace {ns.label} ({ns.id}) is kept alive only by a Datadog "
+                    f"agent's open descriptor ({names}): no process runs in it and no mount "
+                    "names it, so its devices (and on EKS its ENI and IP addresses) stay "
+                    "allocated"
+                ),
+                fix=(
+                    "restart the agent process holding it (system-probe) to release the "
+                    "namespace; upgrade to an agent release that closes them "
+                    "(DataDog/datadog-agent#41350)"
+                ),
+            )
+        )
+    return out
