@@ -23,6 +23,7 @@ import attrs
 
 __all__ = [
     "Assessment",
+    "DeviceInfo",
     "Direction",
     "Finding",
     "NamespaceInfo",
@@ -59,9 +60,13 @@ def dumps(doc: Any) -> str:
 
 Direction = Literal["ingress", "egress"]
 Attach = Literal["clsact", "tcx", "netkit"]
-VerdictSource = Literal["documented", "probed", "assumed"]
+VerdictSource = Literal["documented", "probed", "assumed", "decoded"]
 Severity = Literal["error", "warning", "info"]
-Basis = Literal["documented", "probed", "assumed", "measured"]
+Basis = Literal["documented", "probed", "assumed", "measured", "decoded"]
+
+
+def _strs(value: Iterable[str]) -> tuple[str, ...]:
+    return tuple(value)
 
 
 def _opt_strs(value: Iterable[str] | None) -> tuple[str, ...] | None:
@@ -160,6 +165,15 @@ class TCProgram:
     :ivar run_cnt: times run while BPF statistics were on.
     :ivar run_time_ns: run time while BPF statistics were on.
     :ivar load_time_ns: load time, nanoseconds since boot.
+    :ivar qdisc: the qdisc holding a filter: ``clsact`` or the legacy ``ingress`` (None for
+        tcx/netkit).
+    :ivar block: the shared block the filter lives in (None: the device's own); its filters
+        run on every device bound to the block and are listed on each.
+    :ivar match: None when the filter takes every packet of its protocol; else what it matches
+        (``u32 00000050/0000ffff at 20``...): it decides only for matching traffic.
+    :ivar actions: the filter's actions in run order, as ``tc`` names them.
+    :ivar action_verdict: what the action list returns (``ok`` when there are none, ``unspec``
+        for ``continue``, ``pipe``, ``goto_chain 1``...; None: not readable statically).
     """
 
     netns: str
@@ -187,6 +201,11 @@ class TCProgram:
     run_cnt: int | None = None
     run_time_ns: int | None = None
     load_time_ns: int | None = None
+    qdisc: str | None = None
+    block: int | None = None
+    match: str | None = None
+    actions: tuple[str, ...] = attrs.field(default=(), converter=_strs)
+    action_verdict: str | None = None
 
     def to_dict(self) -> dict[str, Any]:
         """Every field, in declaration order: the contract's keys first (``netns`` ...
@@ -313,6 +332,31 @@ class Finding:
         return html_table(FINDING_COLUMNS, [self._row()]) + (
             f"<p>Fix: {html.escape(self.fix)}</p>" if self.fix else ""
         )
+
+
+@attrs.frozen(kw_only=True)
+class DeviceInfo:
+    """A device that owns a clsact or legacy ``ingress`` qdisc (where clsact filters can be).
+
+    :ivar netns: the namespace label.
+    :ivar ifname: the device name.
+    :ivar ifindex: the device index.
+    :ivar qdisc: ``clsact`` or ``ingress`` (the legacy qdisc: ingress filters only, and it keeps
+        clsact, so Datadog's egress classifier, out).
+    :ivar ingress_block: the shared block its ingress filters come from (0: its own).
+    :ivar egress_block: the same for egress.
+    """
+
+    netns: str
+    ifname: str
+    ifindex: int
+    qdisc: str
+    ingress_block: int = 0
+    egress_block: int = 0
+
+    def to_dict(self) -> dict[str, Any]:
+        """:returns: the fields as a JSON-ready dict."""
+        return fields_dict(self)
 
 
 @attrs.frozen(kw_only=True)
