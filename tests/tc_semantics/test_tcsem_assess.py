@@ -340,9 +340,12 @@ def test_non_bpf_filter_ahead_of_datadog_is_judged_by_its_actions() -> None:
     ]
     # `continue` goes on: nothing to report.
     goes_on = attrs.evolve(
-        u32, verdict="unspec", verdict_source="decoded", actions=("mirred egress mirror dev 2 unspec",),
+        u32,
+        verdict="unspec",
+        verdict_source="decoded",
+        actions=("mirred egress mirror dev 2 unspec",),
         action_verdict="unspec",
-    )  # fmt: skip
+    )
     assert assess([goes_on], 10).findings == ()
 
 

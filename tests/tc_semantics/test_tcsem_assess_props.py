@@ -118,6 +118,8 @@ def test_findings_follow_the_kernel_walk(programs: list[TCProgram], prio: int) -
             assert f.vendor_priority == 1
         elif f.code == "lower-classifier-priority":
             assert 2 <= f.vendor_priority < f.classifier_priority
-        assert f.netns and f.ifname and f.direction
+        assert f.netns
+        assert f.ifname
+        assert f.direction
         found.add((f.netns, f.ifname, f.direction, f.prog_id, f.classifier_priority))
     assert found == expected

@@ -2,41 +2,50 @@
 
 Pure functions (no kernel access) except :func:`annotate_programs` with ``probe=True``.
 
-Kernel facts relied on (``shared/reference/tc-ebpf.md`` §2, §3, §5, checked on Linux 6.18):
+Kernel facts relied on (docs/reference/kernel-tc.md#tc-walk and #tc-tcx, checked with real
+packets by ``tests/tc_truth``):
 
-- clsact filters run in ascending priority; in direct-action mode ``TC_ACT_OK``, ``SHOT``,
-  ``STOLEN``, ``TRAP`` and ``REDIRECT`` end classification, anything else continues
-  (``net/sched/cls_bpf.c``, ``net/sched/cls_api.c``).
-- tcx programs run before every clsact filter, which runs only if tcx answers ``TCX_NEXT``
-  (``net/core/dev.c`` ``sch_handle_ingress``; ``include/net/tcx.h``).
-- netkit programs run on the transmit path; ``NETKIT_PASS`` hands the packet to the other
-  device's receive path (where its clsact ingress still runs), while ``DROP`` and ``REDIRECT``
-  take it away (``drivers/net/netkit.c``). So only those (or an unknown verdict) bypass clsact.
+- clsact filters run in ascending priority (chain 0 first; the dump order is the run order within
+  one priority). A direct-action ``bpf`` filter ends the walk with OK, SHOT, STOLEN, TRAP or
+  REDIRECT, anything else continues. Any other filter (or a ``bpf`` filter not in direct-action
+  mode that matches: it returns something other than 0) runs its actions: the first that is not
+  PIPE decides (none: OK); UNSPEC (tc's ``continue``) goes on, ``goto chain`` leaves chain 0,
+  anything else ends the walk. A u32 key without flowid or actions is not terminal.
+- A filter's protocol limits the traffic it sees; a u32/flower match, the packets it decides;
+  ``skip_sw`` filters are not on the software path.
+- tcx programs run before every clsact filter; the tcx walk stops at the first program that does
+  not return NEXT, and only PASS, DROP and REDIRECT then skip clsact (``include/net/tcx.h``).
+- netkit: each device runs its own programs when it transmits (``drivers/net/netkit.c``): PEER
+  programs (the pod's transmit) run before the primary's ingress hooks and only PASS/NEXT hand the
+  packet on; PRIMARY programs run after the primary's egress hooks.
 
-Finding codes and when they are raised, per ``(netns, ifname, direction)``, with ``P`` the
-Datadog classifier priority (default 10, ``runtime_security_config.network.classifier_priority``):
+Finding codes and when they are raised, per ``(netns, ifname, direction)``, with ``P`` Datadog's
+priority on that hook: its filter as attached there, else the configured one (default 10,
+``runtime_security_config.network.classifier_priority``):
 
-============================  ========  ===========================================================
-code                          severity  when
-============================  ========  ===========================================================
-``network-blind``             error     a non-Datadog clsact bpf filter that stops the chain sits at
-                                        priority 1 (no Datadog priority can run before it)
-``lower-classifier-priority`` error     such a filter sits at priority 2..P-1
-``priority-collision``        warning   such a filter sits at priority P (order within one priority
-                                        is not stable)
-``tcx-bypass``                error     a tcx program returning PASS/DROP/REDIRECT (or a netkit
-                                        program returning DROP/REDIRECT) runs before every filter
-``cilium-race``               warning   Cilium <= 1.9 with Agent 7.36 - 7.39.1 (both versions given)
-``classifier-priority-        info      Datadog's own filter was seen at another priority than P
-mismatch``
-``unassessed-filter``         info      a non-bpf filter (u32, matchall...) at priority <= P
-``tcx-unsupported``           info      the kernel rejected tcx queries (before Linux 6.6)
-============================  ========  ===========================================================
+================================  ========  =======================================================
+code                              severity  when
+================================  ========  =======================================================
+``network-blind``                 error     a non-Datadog filter that ends the walk sits at
+                                            priority 1 (no Datadog priority can run before it)
+``lower-classifier-priority``     error     such a filter sits at priority 2..P-1
+``priority-collision``            warning   such a filter sits at priority P, ahead of Datadog's
+``tcx-bypass``                    error     a tcx program returning PASS/DROP/REDIRECT (or a netkit
+                                            peer program not passing the packet on) runs first
+``datadog-classifier-missing``    warning   Datadog's classifiers are elsewhere in the namespace
+                                            (or network detection is on) but not on this hook
+``priority-unavailable``          warning   Datadog is not attached on this hook and P is held by
+                                            a filter of another kind or protocol
+``cilium-race``                   warning   Cilium <= 1.9 with Agent 7.36 - 7.39.1 (both versions)
+``classifier-priority-mismatch``  info      Datadog's own filter was seen at another priority than
+                                            the configured one
+``tcx-unsupported``               info      the kernel rejected tcx queries (before Linux 6.6)
+================================  ========  =======================================================
 
-A verdict that is not known (no vendor documentation, no probe) counts as stopping the chain; the
-finding is then a ``warning`` and says it was assumed. No finding for filters that continue
-(``TC_ACT_UNSPEC``), sit above ``P`` (e.g. Calico's automatic 49152), or are in a chain other
-than 0.
+A verdict that is not known (no vendor documentation, no probe, an action that cannot be read
+statically) counts as ending the walk; the finding is then a ``warning`` (so is one that holds for
+matching traffic only, or a protocol). Errors and warnings covering all traffic of a hook end its
+walk: filters after them are not reported (the kernel never runs them).
 """
 
 from __future__ import annotations

@@ -7,9 +7,10 @@ names, and extra keys follow.
 
 Netkit programs: the kernel runs a netkit program on the *transmit* path of the device it belongs
 to. wpprotect lists both on the primary device (where ``BPF_PROG_QUERY`` finds them) and maps
-``BPF_NETKIT_PEER`` (packets the pod sends, arriving on the host side) to ``direction="ingress"``
-and ``BPF_NETKIT_PRIMARY`` (packets the host sends to the pod) to ``direction="egress"``, the same
-directions a veth's host side would use for them.
+``BPF_NETKIT_PEER`` (packets the pod sends, arriving on the host side, before the primary's
+ingress hooks) to ``direction="ingress"`` and ``BPF_NETKIT_PRIMARY`` (packets the host sends to
+the pod, after the primary's egress hooks) to ``direction="egress"``; the assessment places them
+in that run order.
 """
 
 from __future__ import annotations
@@ -261,8 +262,8 @@ class Finding:
     """One thing in the TC state that affects Datadog's network detection.
 
     Codes (design.md): ``network-blind``, ``lower-classifier-priority``, ``priority-collision``,
-    ``tcx-bypass``; informational: ``cilium-race``, ``tcx-unsupported``,
-    ``classifier-priority-mismatch``, ``unassessed-filter``.
+    ``tcx-bypass``, ``datadog-classifier-missing``, ``priority-unavailable``, ``cilium-race``;
+    informational: ``tcx-unsupported``, ``classifier-priority-mismatch``.
 
     :ivar code: the finding code.
     :ivar severity: ``error`` and ``warning`` need action; ``info`` does not.
@@ -279,8 +280,9 @@ class Finding:
     :ivar protocols: the traffic affected when it is not all of it (e.g. ``("ipv4",)``); None
         for all traffic.
     :ivar basis: how the verdict behind the finding is known: ``documented`` (the vendor's
-        source), ``probed`` (a test run), ``assumed`` (unknown, counted as stopping the chain) or
-        ``measured`` (BPF run counts against packet counters); None for node-wide findings.
+        source), ``probed`` (a test run), ``assumed`` (unknown, counted as stopping the chain),
+        ``measured`` (BPF run counts against packet counters) or ``decoded`` (the filter's own
+        actions and match, as the kernel dumped them); None for node-wide findings.
     """
 
     code: str
