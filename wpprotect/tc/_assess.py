@@ -565,6 +565,8 @@ def _placement_findings(
     """``datadog-classifier-missing`` and ``priority-unavailable``, per device and direction."""
     out: list[Finding] = []
     with_dd = {p.netns for progs in hooks.values() for p in progs if _is_datadog(p)}
+    if not with_dd and not network_detection:
+        return out  # nothing says Datadog's classifiers are expected anywhere
     # Devices as the scan listed them: both directions are expected. Without that list (programs
     # built by hand), only the hooks that hold clsact filters.
     qdisc: dict[tuple[str, str], tuple[str, tuple[str, ...]]] = {}
