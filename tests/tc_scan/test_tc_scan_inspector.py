@@ -251,8 +251,10 @@ def test_one_unreadable_namespace_does_not_hide_the_others(
     report = TCInspector(netns="all").scan()
     assert [w for w in report.warnings if str(world["b"]) in w and "could not be read" in w]
     assert any(p.netns == world["a"] for p in report.programs)
-    with pytest.raises(BPFError, match="Input/output error"):
-        TCInspector(netns=str(world["b"])).scan()
+    # One device's failed query is a warning about that device, never a lost namespace.
+    alone = TCInspector(netns=str(world["b"])).scan()
+    assert [n.label for n in alone.namespaces] == [world["b"]]
+    assert any("Input/output error" in w and "device" in w for w in alone.warnings)
 
 
 @pytest.mark.root

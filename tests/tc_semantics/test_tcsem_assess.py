@@ -327,15 +327,32 @@ def test_datadog_filter_at_another_priority_is_reported_once_per_netns() -> None
     assert a.ok
 
 
-def test_non_bpf_filter_ahead_of_datadog_is_flagged_but_not_judged() -> None:
+def test_non_bpf_filter_ahead_of_datadog_is_judged_by_its_actions() -> None:
     u32 = attrs.evolve(clsact("", 2), kind="u32", prog_id=None, direct_action=None)
+    # Nothing known about its actions: assumed to end the walk, a warning.
     a = assess([u32], 10)
-    assert [(f.code, f.severity) for f in a.findings] == [("unassessed-filter", "info")]
+    assert [(f.code, f.severity, f.basis) for f in a.findings] == [
+        ("lower-classifier-priority", "warning", "assumed")
+    ]
+    # A match-all u32 with a flowid and no action ends the walk: an error (tc-ebpf §8).
+    ends = attrs.evolve(u32, verdict="ok", verdict_source="decoded", action_verdict="ok")
+    assert [(f.code, f.severity) for f in assess([ends], 10).findings] == [
+        ("lower-classifier-priority", "error")
+    ]
+    # `continue` goes on: nothing to report.
+    goes_on = attrs.evolve(
+        u32,
+        verdict="unspec",
+        verdict_source="decoded",
+        actions=("mirred egress mirror dev 2 unspec",),
+        action_verdict="unspec",
+    )
+    assert assess([goes_on], 10).findings == ()
 
 
 def test_errors_come_before_warnings_and_infos() -> None:
     a = assess(
-        [clsact("mystery", 10), CILIUM],
+        [clsact("mystery", 10, ifname="lxc2"), CILIUM],
         10,
         tcx_supported=False,
     )

@@ -47,7 +47,9 @@ def fds() -> Iterator[list[int]]:
         (0, "tcx", "pass"),
         (2, "netkit", "drop"),
         (7, "tcx", "redirect"),
-        (3, "tcx", "next"),  # tcx_action_code maps unknown codes to NEXT
+        # Not NEXT: the tcx walk stops there; tcx_action_code() then treats it as NEXT (clsact
+        # still runs), so it keeps its own name and does not stop the chain.
+        (3, "tcx", "pipe"),
     ],
 )
 def test_verdict_name(code: int, attach: str, name: str) -> None:
@@ -60,6 +62,7 @@ def test_stops_chain() -> None:
     assert not _bpf.stops_chain("pipe")
     assert _bpf.stops_chain("pass", "tcx")
     assert not _bpf.stops_chain("next", "tcx")
+    assert not _bpf.stops_chain("pipe", "tcx")
 
 
 def _ones_complement_ok(data: bytes) -> bool:

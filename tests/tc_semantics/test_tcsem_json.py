@@ -124,7 +124,7 @@ def test_report_document_covers_every_field(  # noqa: PLR0917 - one per field
     assert list(doc) == [
         "programs", "findings", "classifier_priority", "classifier_priority_source",
         "recommended_classifier_priority", "fixable_by_priority", "warnings", "namespaces",
-        "tcx_supported", "probe",
+        "tcx_supported", "probe", "devices",
     ]  # fmt: skip
     # Every field of the report and of the assessment is in the document (the report's own
     # classifier priority is the one the assessment judged against).
@@ -133,7 +133,7 @@ def test_report_document_covers_every_field(  # noqa: PLR0917 - one per field
         assert doc[name] == judged[name]
     for name in ("recommended_classifier_priority", "fixable_by_priority"):
         assert doc[name] == judged[name]
-    for name in ("programs", "warnings", "namespaces", "tcx_supported", "probe"):
+    for name in ("programs", "warnings", "namespaces", "tcx_supported", "probe", "devices"):
         assert doc[name] == plain(getattr(report, name))
     assert report.to_json(assessment=assessment) == dumps(doc)
 

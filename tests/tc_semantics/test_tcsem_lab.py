@@ -12,6 +12,7 @@ import sys
 from pathlib import Path
 from typing import Any
 
+import attrs
 import pytest
 
 import wpprotect
@@ -148,14 +149,17 @@ def test_vendor_scene_assessment(probe: bool) -> None:
         assert a.recommended_classifier_priority == scene.recommended_classifier_priority
         lower = next(f for f in a.findings if f.code == "lower-classifier-priority")
         assert lower.severity == ("error" if probe else "warning")
-        # Priority 4 fixes the unknown program; Cilium/AWS at 1 and the tcx program remain.
-        after = assess(progs, 4)
+        # Datadog's filters moved to priority 4 (the agent restarted with it) fix the unknown
+        # program; Cilium/AWS at 1 and the tcx program remain.
+        moved = [attrs.evolve(p, priority=4) if p.vendor == "datadog-cws" else p for p in progs]
+        assert assess(progs, 4).recommended_classifier_priority == 4  # judged as attached: 10
+        after = assess(moved, 4)
         assert {f.code for f in after.findings if f.needs_action} == {
             "network-blind",
             "tcx-bypass",
         }
-        # The lab's Datadog filters still sit at 10: the agent was not restarted.
-        assert {f.code for f in after.findings if not f.needs_action} == {
+        # Judged at 10 (the lab's filters as attached) against a configured 4: said, as info.
+        assert {f.code for f in assess(progs, 4).findings if not f.needs_action} == {
             "classifier-priority-mismatch"
         }
 

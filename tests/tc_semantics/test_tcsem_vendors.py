@@ -71,7 +71,7 @@ def test_probe_beats_documentation_and_unknown_is_assumed() -> None:
     cilium = identify("cil_from_container-lxc1", None)
     assert resolve_verdict(cilium, "clsact", probed=_bpf.TC_ACT_UNSPEC) == ("unspec", "probed")
     assert resolve_verdict(UNKNOWN, "clsact") == (None, "assumed")
-    assert resolve_verdict(UNKNOWN, "tcx", probed=42) == ("next", "probed")
+    assert resolve_verdict(UNKNOWN, "tcx", probed=42) == ("42", "probed")
 
 
 def test_registered_rows_win_over_builtins_and_can_be_removed() -> None:

@@ -3,43 +3,50 @@ applied to a list of :class:`TCProgram`.
 
 Pure functions (no kernel access) except :func:`annotate_programs` with ``probe=True``.
 
-Kernel facts relied on (``docs/reference/kernel-tc.md#tc-actions``, ``#tc-tcx``, ``#tc-vendors``;
-checked on
-Linux 6.18):
+Kernel facts relied on (``docs/reference/kernel-tc.md#tc-walk`` and ``#tc-tcx``, checked with
+real packets by ``tests/tc_truth``):
 
-- clsact filters run in ascending priority; in direct-action mode ``TC_ACT_OK``, ``SHOT``,
-  ``STOLEN``, ``TRAP`` and ``REDIRECT`` end classification, anything else continues
-  (``net/sched/cls_bpf.c``, ``net/sched/cls_api.c``).
-- tcx programs run before every clsact filter, which runs only if tcx answers ``TCX_NEXT``
-  (``net/core/dev.c`` ``sch_handle_ingress``; ``include/net/tcx.h``).
-- netkit programs run on the transmit path; ``NETKIT_PASS`` hands the packet to the other
-  device's receive path (where its clsact ingress still runs), while ``DROP`` and ``REDIRECT``
-  take it away (``drivers/net/netkit.c``). So only those (or an unknown verdict) bypass clsact.
+- clsact filters run in ascending priority (chain 0 first; the dump order is the run order within
+  one priority). A direct-action ``bpf`` filter ends the walk with OK, SHOT, STOLEN, TRAP or
+  REDIRECT, anything else continues. Any other filter (or a ``bpf`` filter not in direct-action
+  mode that matches: it returns something other than 0) runs its actions: the first that is not
+  PIPE decides (none: OK); UNSPEC (tc's ``continue``) goes on, ``goto chain`` leaves chain 0,
+  anything else ends the walk. A u32 key without flowid or actions is not terminal.
+- A filter's protocol limits the traffic it sees; a u32/flower match, the packets it decides;
+  ``skip_sw`` filters are not on the software path.
+- tcx programs run before every clsact filter; the tcx walk stops at the first program that does
+  not return NEXT, and only PASS, DROP and REDIRECT then skip clsact (``include/net/tcx.h``).
+- netkit: each device runs its own programs when it transmits (``drivers/net/netkit.c``): PEER
+  programs (the pod's transmit) run before the primary's ingress hooks and only PASS/NEXT hand the
+  packet on; PRIMARY programs run after the primary's egress hooks.
 
-Finding codes and when they are raised, per ``(netns, ifname, direction)``, with ``P`` the
-Datadog classifier priority (default 10, ``runtime_security_config.network.classifier_priority``):
+Finding codes and when they are raised, per ``(netns, ifname, direction)``, with ``P`` Datadog's
+priority on that hook: its filter as attached there, else the configured one (default 10,
+``runtime_security_config.network.classifier_priority``):
 
-============================  ========  ===========================================================
-code                          severity  when
-============================  ========  ===========================================================
-``network-blind``             error     a non-Datadog clsact bpf filter that stops the chain sits at
-                                        priority 1 (no Datadog priority can run before it)
-``lower-classifier-priority`` error     such a filter sits at priority 2..P-1
-``priority-collision``        warning   such a filter sits at priority P (order within one priority
-                                        is not stable)
-``tcx-bypass``                error     a tcx program returning PASS/DROP/REDIRECT (or a netkit
-                                        program returning DROP/REDIRECT) runs before every filter
-``cilium-race``               warning   Cilium <= 1.9 with Agent 7.36 - 7.39.1 (both versions given)
-``classifier-priority-        info      Datadog's own filter was seen at another priority than P
-mismatch``
-``unassessed-filter``         info      a non-bpf filter (u32, matchall...) at priority <= P
-``tcx-unsupported``           info      the kernel rejected tcx queries (before Linux 6.6)
-============================  ========  ===========================================================
+================================  ========  =======================================================
+code                              severity  when
+================================  ========  =======================================================
+``network-blind``                 error     a non-Datadog filter that ends the walk sits at
+                                            priority 1 (no Datadog priority can run before it)
+``lower-classifier-priority``     error     such a filter sits at priority 2..P-1
+``priority-collision``            warning   such a filter sits at priority P, ahead of Datadog's
+``tcx-bypass``                    error     a tcx program returning PASS/DROP/REDIRECT (or a netkit
+                                            peer program not passing the packet on) runs first
+``datadog-classifier-missing``    warning   Datadog's classifiers are elsewhere in the namespace
+                                            (or network detection is on) but not on this hook
+``priority-unavailable``          warning   Datadog is not attached on this hook and P is held by
+                                            a filter of another kind or protocol
+``cilium-race``                   warning   Cilium <= 1.9 with Agent 7.36 - 7.39.1 (both versions)
+``classifier-priority-mismatch``  info      Datadog's own filter was seen at another priority than
+                                            the configured one
+``tcx-unsupported``               info      the kernel rejected tcx queries (before Linux 6.6)
+================================  ========  =======================================================
 
-A verdict that is not known (no vendor documentation, no probe) counts as stopping the chain; the
-finding is then a ``warning`` and says it was assumed. No finding for filters that continue
-(``TC_ACT_UNSPEC``), sit above ``P`` (e.g. Calico's automatic 49152), or are in a chain other
-than 0.
+A verdict that is not known (no vendor documentation, no probe, an action that cannot be read
+statically) counts as ending the walk; the finding is then a ``warning`` (so is one that holds for
+matching traffic only, or a protocol). Errors and warnings covering all traffic of a hook end its
+walk: filters after them are not reported (the kernel never runs them).
 """
 
 from __future__ import annotations
@@ -52,7 +59,7 @@ from collections.abc import Iterable
 import attrs
 
 from wpprotect.errors import BPFError, InvalidArgumentError
-from wpprotect.tc._model import Assessment, Basis, Finding, Severity, TCProgram
+from wpprotect.tc._model import Assessment, Basis, DeviceInfo, Finding, Severity, TCProgram
 from wpprotect.tc._vendors import (
     DATADOG,
     VendorSignature,
@@ -133,10 +140,14 @@ def cilium_race(agent_version: str, cilium_version: str) -> bool:
 
 
 def _order(p: TCProgram) -> tuple[int, int, int]:
+    # The run order on one hook: netkit PEER programs (the peer's transmit, before the primary's
+    # receive hooks), tcx, clsact by priority, then netkit PRIMARY programs (the primary's own
+    # transmit, after its egress hooks). Same priority: the dump order is the run order (cls_bpf
+    # runs the newest first and dumps it first), and Python's sort is stable.
+    if p.attach == "netkit":
+        return (-1 if p.direction == "ingress" else 2, p.position or 0, 0)
     if p.attach != "clsact":
         return (0, p.position if p.position is not None else 0, 0)
-    # Same priority: cls_bpf runs the newest handle first; handles are not a reliable age, so
-    # keep the dump order (Python's sort is stable).
     return (1, p.priority if p.priority is not None else 0, 0)
 
 
@@ -201,17 +212,91 @@ def annotate_programs(
 
 
 def _stops(p: TCProgram) -> bool:
-    if p.verdict is None:
-        return True  # unknown: assumed to stop (the safe side for Datadog)
-    if p.attach == "netkit":
-        return p.verdict in ("drop", "redirect")
+    """Whether a tcx/netkit program, or a clsact filter, ends the walk for what it matches."""
+    if p.attach in ("tcx", "netkit"):
+        return _linked_effect(p) != "continue"
+    return _clsact_effect(p)[0] != "continue"
+
+
+_TRAFFIC = {"all": None, "ip": "ipv4", "ipv6": "ipv6", "arp": "arp"}
+_RACING_VENDORS = frozenset({"cilium", "aws-network-policy"})
+
+
+def _traffic(protocol: str) -> str | None:
+    """The traffic class a filter's protocol limits it to (None: all traffic)."""
+    return _TRAFFIC.get(protocol, protocol)
+
+
+def _linked_effect(p: TCProgram) -> str:
+    """What a tcx or netkit program does to the hooks after it.
+
+    ``continue`` (NEXT: the next program runs), ``handover`` (the program walk ends, the clsact
+    filters still run), ``bypass`` (nothing after it on the device runs) or ``assumed`` (verdict
+    unknown: counted as bypass). docs/reference/kernel-tc.md#tc-tcx
+    """
+    v = p.verdict
+    if v is None:
+        return "assumed"
+    if v == "next":
+        return "continue"
     if p.attach == "tcx":
-        return stops_chain(p.verdict, "tcx")
-    if p.direct_action is False:
-        # Classic mode (man tc-bpf): 0 = no match, continue; anything else runs the actions,
-        # which with none attached accept the packet.
-        return p.verdict != "ok"
-    return stops_chain(p.verdict, "clsact")
+        # tcx_action_code(): only PASS, DROP and REDIRECT are kept; any other value ends the
+        # tcx walk and then acts as NEXT (include/net/tcx.h).
+        return "bypass" if v in ("pass", "drop", "redirect") else "handover"
+    # netkit_xmit(): NEXT and PASS hand the packet to the other device's receive path (its
+    # hooks run); REDIRECT, DROP and any other value take it away (drivers/net/netkit.c).
+    return "handover" if v == "pass" else "bypass"
+
+
+def _continues(verdict: str | None) -> bool:
+    return verdict == "unspec"
+
+
+def _clsact_effect(p: TCProgram) -> tuple[str, str]:
+    """What a clsact filter does to the filters after it, for the traffic it matches.
+
+    :returns: ``(effect, why)``: effect ``continue``, ``stop``, ``leave`` (a goto chain leaves
+        chain 0) or ``assumed`` (not known statically: counted as stop).
+        docs/reference/kernel-tc.md#tc-walk
+    """
+    if "skip_sw" in p.hw_flags:
+        return "continue", "it is offloaded only (skip_sw): not on the software path"
+    av = p.action_verdict
+    if p.kind == "bpf" and p.direct_action is not False:
+        if p.verdict is None:
+            return "assumed", _verdict_words(p)
+        if stops_chain(p.verdict, "clsact"):
+            return "stop", _verdict_words(p)
+        return "continue", _verdict_words(p)
+    if p.kind == "bpf":
+        # Classic (not direct-action) mode (cls_bpf_classify): 0 is "no match", continue; any
+        # other return is a match, and then the action list decides; none means TC_ACT_OK.
+        if _continues(av):
+            return "continue", "its actions continue"
+        if p.verdict == "ok" and p.verdict_source != "assumed":
+            return "continue", "it returns 0 (no match)"
+        if p.verdict is None:
+            return "assumed", (
+                "it is not in direct-action mode and what it returns is unknown; on a match its "
+                + (f"actions return {av.upper()}" if av else "actions decide")
+            )
+        what = "it matches (returns a class) and " + (
+            "has no actions, which ends the walk" if not p.actions else f"its actions return {av}"
+        )
+        if av is None:
+            return "assumed", what
+        return ("leave" if av.startswith("goto_chain") else "stop"), what
+    # Every other kind: a match runs the actions (none: TC_ACT_OK); a u32 key without flowid or
+    # actions is not terminal and never ends anything.
+    if _continues(p.verdict) or (p.verdict is None and _continues(av)):
+        return "continue", "its actions continue" if p.actions else "it is not terminal"
+    if av is None:
+        return "assumed", "an action's verdict cannot be read statically"
+    if not p.actions:
+        return "stop", f"a matching {p.kind} filter with no actions ends the walk"
+    return ("leave" if av.startswith("goto_chain") else "stop"), (
+        f"its actions ({'; '.join(p.actions)}) return {av.upper()}"
+    )
 
 
 def _basis(p: TCProgram) -> Basis:
@@ -248,11 +333,14 @@ class _Raw:
     """A finding before the node-wide recommendation is known (one per blocking program: a
     plain slotted record, as cheap to build as the assessment needs)."""
 
-    __slots__ = ("code", "fix", "fixable", "message", "program", "severity")
+    __slots__ = (
+        "code", "fix", "fixable", "judged", "message", "program", "protocols", "severity",
+    )  # fmt: skip
 
     def __init__(  # noqa: PLR0917 - a record, built positionally
         self, code: str, severity: Severity, program: TCProgram | None, message: str,
-        fix: str = "", fixable: bool = False,
+        fix: str = "", fixable: bool = False, judged: int | None = None,
+        protocols: tuple[str, ...] | None = None,
     ) -> None:  # fmt: skip
         self.code = code
         self.severity = severity
@@ -260,17 +348,43 @@ class _Raw:
         self.message = message
         self.fix = fix
         self.fixable = fixable  # a lower classifier priority resolves it
+        self.judged = judged  # Datadog's priority on that hook (as attached, else configured)
+        self.protocols = protocols
+
+
+def _datadog_on(programs: tuple[TCProgram, ...]) -> TCProgram | None:
+    """Datadog's first classifier in chain 0 of one hook, in run order (None: not attached)."""
+    for p in programs:
+        if (
+            p.attach == "clsact"
+            and _is_datadog(p)
+            and p.chain in (None, 0)
+            and "skip_sw" not in p.hw_flags
+        ):
+            return p
+    return None
 
 
 def _hook_findings(
     programs: tuple[TCProgram, ...], prio: int, sigs: tuple[VendorSignature, ...]
 ) -> list[_Raw]:
+    """Walk one hook as the kernel does and report what runs before Datadog's classifier.
+
+    :param programs: the hook's programs in run order (:func:`group_hooks`).
+    :param prio: the configured priority, used only when Datadog's filter is not attached here.
+    """
     raws: list[_Raw] = []
-    linked = [p for p in programs if p.attach in ("tcx", "netkit")]
-    for p in linked:
-        if _is_datadog(p) or not _stops(p):
+    for p in programs:
+        if p.attach == "clsact" or (p.attach == "netkit" and p.direction == "egress"):
+            continue  # netkit PRIMARY programs run after this device's egress hooks
+        if _is_datadog(p):
             continue
-        severity: Severity = "warning" if p.verdict is None else "error"
+        effect = _linked_effect(p)
+        if effect == "continue":
+            continue
+        if effect == "handover":
+            break  # later tcx/netkit programs never run; the clsact filters do
+        severity: Severity = "warning" if effect == "assumed" else "error"
         if p.vendor == "cilium":
             vfix = (
                 "run Cilium with enable-tcx=false (Helm bpf.enableTCX=false) and "
@@ -278,77 +392,269 @@ def _hook_findings(
             )
         else:
             vfix = f"make {p.vendor} return NEXT or stop attaching with {p.attach}"
+        where = (
+            "on the pod's side of the netkit pair, before every hook of this device"
+            if p.attach == "netkit"
+            else "before every clsact filter"
+        )
         raws.append(
             _Raw(
                 "tcx-bypass",
                 severity,
                 p,
-                f"{_describe(p)} at position {p.position} on {p.where} runs before every clsact "
-                f"filter and {_verdict_words(p)}: Datadog's classifier never sees these packets, "
-                "whatever its priority.",
+                f"{_describe(p)} at position {p.position} on {p.where} runs {where} and "
+                f"{_verdict_words(p)}: Datadog's classifier never sees these packets, whatever "
+                "its priority.",
                 f"{vfix}; or {_DISABLE_FIX}",
             )
         )
-        break  # later tcx programs, and every clsact filter, do not run after this one
+        return raws  # nothing after it on this hook runs
+    dd = _datadog_on(programs)
+    judged = prio if dd is None else (dd.priority or prio)
+    as_attached = (
+        f"Datadog's classifier (priority {judged}, as attached)"
+        if dd is not None
+        else f"Datadog's classifier (priority {judged}, configured; not attached here)"
+    )
+    blinded: set[str | None] = set()
     for p in programs:
-        if p.attach != "clsact" or _is_datadog(p) or p.priority is None:
+        if p.attach != "clsact" or p.priority is None:
             continue
-        if p.chain not in (None, 0):
-            continue  # reached only through goto_chain, not in the path Datadog's filter is on
-        if p.kind != "bpf":
-            if p.priority <= prio:
-                raws.append(
-                    _Raw(
-                        "unassessed-filter",
-                        "info",
-                        p,
-                        f"{p.kind} filter at priority {p.priority} on {p.where} runs before "
-                        "Datadog's classifier; its actions were not assessed.",
-                    )
-                )
+        if p is dd:
+            break
+        if _is_datadog(p) or p.chain not in (None, 0):
+            continue  # other chains are reached only through a goto chain
+        if p.priority > judged:
+            break
+        effect, why = _clsact_effect(p)
+        if effect == "continue":
             continue
-        if not _stops(p) or p.priority > prio:
+        traffic = _traffic(p.protocol)
+        if None in blinded or traffic in blinded:
             continue
-        assumed = p.verdict is None
-        proto = "" if p.protocol == "all" else f" (protocol {p.protocol} only)"
-        head = f"{_describe(p)} at priority {p.priority}{proto} on {p.where}: {_verdict_words(p)}"
+        assumed = effect == "assumed"
+        partial = p.match is not None
+        protocols = None if traffic is None else (traffic,)
+        label = (
+            f"{_describe(p)}" if p.kind == "bpf" else f"{p.kind} filter (handle {p.handle:#x})"
+            if p.handle is not None else f"{p.kind} filter"
+        )  # fmt: skip
+        scope = "" if traffic is None else f" (protocol {p.protocol}: {traffic} traffic only)"
+        if partial:
+            scope += f", for matching traffic ({p.match})"
+        block = f" from shared block {p.block}" if p.block else ""
+        qdisc = " on the legacy ingress qdisc" if p.qdisc == "ingress" else ""
+        head = f"{label} at priority {p.priority}{scope}{block}{qdisc} on {p.where}: {why}"
+        if effect == "leave":
+            head += " (it leaves chain 0, where Datadog's classifier is)"
         vfix = _vendor_fix(p.vendor, sigs)
-        if p.priority == 1:
-            raws.append(
-                _Raw(
-                    "network-blind",
-                    "warning" if assumed else "error",
-                    p,
-                    f"{head}, so classification ends before Datadog's classifier (priority "
-                    f"{prio}); no Datadog priority can run before priority 1: network detection "
-                    "is blind there.",
-                    (f"{vfix}; or " if vfix else "change the vendor's filter priority; or ")
-                    + _DISABLE_FIX,
-                )
-            )
-        elif p.priority < prio:
-            raws.append(
-                _Raw(
-                    "lower-classifier-priority",
-                    "warning" if assumed else "error",
-                    p,
-                    f"{head}, so classification ends before Datadog's classifier (priority "
-                    f"{prio}).",
-                    fixable=True,
-                )
-            )
-        else:
+        weak = assumed or partial
+        if p.priority == judged:
             raws.append(
                 _Raw(
                     "priority-collision",
                     "warning",
                     p,
-                    f"{head}, and shares Datadog's priority {prio}: which one runs first is not "
-                    "stable.",
+                    f"{head}; it shares the priority of {as_attached} and runs first now: "
+                    "which one runs first is not stable.",
                     fixable=True,
+                    judged=judged,
+                    protocols=protocols,
                 )
             )
+        elif p.priority == 1:
+            raws.append(
+                _Raw(
+                    "network-blind",
+                    "warning" if weak else "error",
+                    p,
+                    f"{head}, so classification ends before {as_attached}; no Datadog priority "
+                    "can run before priority 1: network detection is blind there"
+                    + (" for that traffic." if traffic or partial else "."),
+                    (f"{vfix}; or " if vfix else "change the filter's priority; or ")
+                    + _DISABLE_FIX,
+                    judged=judged,
+                    protocols=protocols,
+                )
+            )
+        else:
+            raws.append(
+                _Raw(
+                    "lower-classifier-priority",
+                    "warning" if weak else "error",
+                    p,
+                    f"{head}, so classification ends before {as_attached}"
+                    + (" for that traffic." if traffic or partial else "."),
+                    fixable=True,
+                    judged=judged,
+                    protocols=protocols,
+                )
+            )
+        if not weak:
+            blinded.add(traffic)
+            if traffic is None:
+                break
     return raws
+
+
+def _takeable(programs: tuple[TCProgram, ...], value: int) -> str | None:
+    """Why Datadog's ``protocol all`` bpf filter cannot take ``value`` on this hook (None: it
+    can). The kernel refuses a second kind or protocol at one priority; a stopping filter there
+    would collide. docs/reference/kernel-tc.md#tc-walk"""
+    for p in programs:
+        if p.attach != "clsact" or p.priority != value or _is_datadog(p):
+            continue
+        if p.kind != "bpf":
+            return f"a {p.kind} filter holds priority {value} on {p.where}"
+        if p.protocol != "all":
+            return f"a protocol {p.protocol} filter holds priority {value} on {p.where}"
+        if p.chain in (None, 0) and _clsact_effect(p)[0] != "continue":
+            return f"{_describe(p)} ends the walk at priority {value} on {p.where}"
+    return None
+
+
+def _pick_priority(
+    start: int, hooks: dict[HookKey, tuple[TCProgram, ...]], racing: bool
+) -> tuple[int | None, list[str]]:
+    """The highest priority <= ``start`` Datadog's filter can take on every hook of ``hooks``.
+
+    :returns: the priority (None: none) and why the ones above it were refused.
+    """
+    refused: list[str] = []
+    # Wherever Datadog's filter would go, no filter that ends the walk may run before it: the
+    # new priority stays below the first such filter of every hook (those behind a definite
+    # priority-1 stop excepted: no priority helps there).
+    for progs in hooks.values():
+        for p in progs:
+            if p.attach != "clsact" or p.priority is None or _is_datadog(p):
+                continue
+            if p.chain not in (None, 0):
+                continue
+            effect = _clsact_effect(p)[0]
+            if effect == "continue":
+                continue
+            if p.priority == 1:
+                if effect != "assumed" and p.match is None and _traffic(p.protocol) is None:
+                    break
+                continue
+            if p.priority <= start:
+                start = p.priority - 1
+                refused.append(
+                    f"{_describe(p)} ends the walk at priority {p.priority} on {p.where}"
+                )
+            break
+    for value in range(start, 0, -1):
+        if value == 1 and racing:
+            refused.append(
+                "priority 1 is where Cilium / the AWS network policy agent attach (handle 1, "
+                "replace): sharing it races (DataDog/datadog-agent#13692)"
+            )
+            continue
+        why = next((w for w in (_takeable(h, value) for h in hooks.values()) if w), None)
+        if why is None:
+            return value, refused
+        refused.append(why)
+    return None, refused
+
+
+def _placement_findings(
+    hooks: dict[HookKey, tuple[TCProgram, ...]],
+    devices: Iterable[DeviceInfo],
+    prio: int,
+    network_detection: bool | None,
+) -> list[Finding]:
+    """``datadog-classifier-missing`` and ``priority-unavailable``, per device and direction."""
+    out: list[Finding] = []
+    with_dd = {p.netns for progs in hooks.values() for p in progs if _is_datadog(p)}
+    if not with_dd and not network_detection:
+        return out  # nothing says Datadog's classifiers are expected anywhere
+    # Devices as the scan listed them: both directions are expected. Without that list (programs
+    # built by hand), only the hooks that hold clsact filters.
+    qdisc: dict[tuple[str, str], tuple[str, tuple[str, ...]]] = {}
+    for d in devices:
+        qdisc[(d.netns, d.ifname)] = (d.qdisc, ("ingress", "egress"))
+    for (ns, ifname, direction), progs in hooks.items():
+        if (ns, ifname) not in qdisc and any(p.attach == "clsact" for p in progs):
+            kind = next(p.qdisc or "clsact" for p in progs if p.attach == "clsact")
+            qdisc[(ns, ifname)] = (kind, (*qdisc.get((ns, ifname), ("", ()))[1], direction))
+    for (ns, ifname), (kind, directions) in sorted(qdisc.items()):
+        if ifname == "lo" or not (network_detection or ns in with_dd):
+            continue
+        for direction in directions:
+            progs = hooks.get((ns, ifname, direction), ())
+            if any(_is_datadog(p) and p.attach == "clsact" for p in progs):
+                continue
+            where = f"{ns}/{ifname}/{direction}"
+            held = _takeable(progs, prio)
+            if held is not None and kind == "clsact" and "holds" in held:
+                out.append(
+                    Finding(
+                        code="priority-unavailable",
+                        severity="warning",
+                        netns=ns,
+                        ifname=ifname,
+                        direction=direction,
+                        vendor=None,
+                        vendor_priority=prio,
+                        classifier_priority=prio,
+                        recommended_classifier_priority=None,
+                        message=(
+                            f"Datadog's classifier is not attached on {where}, and cannot be at "
+                            f"priority {prio}: {held} (the kernel refuses a second kind or "
+                            "protocol at one priority)."
+                        ),
+                        fix="set the classifier priority to a free one below the blocking "
+                        "filters (see recommended_classifier_priority), or move that filter",
+                        basis="decoded",
+                    )
+                )
+                continue
+            if kind == "ingress":
+                cause = (
+                    "the device has a legacy ingress qdisc, which holds the slot clsact needs: "
+                    + (
+                        "no egress filter can be attached at all"
+                        if direction == "egress"
+                        else "Datadog's classifier is not among its filters"
+                    )
+                )
+                fix = (
+                    "replace the legacy ingress qdisc with clsact (`tc qdisc del dev DEV "
+                    "ingress`, then re-add its filters under clsact) and restart the agent"
+                )
+            elif any(p.attach == "tcx" for p in progs):
+                cause = (
+                    "tcx programs are attached there; Cilium deletes every clsact filter of a "
+                    "direction once it attaches with tcx"
+                )
+                fix = "run Cilium with enable-tcx=false, or accept no network detection there"
+            else:
+                cause = (
+                    "the device has clsact but no Datadog filter in that direction (the agent "
+                    "may not have seen the device, or attaching failed: see system-probe's log)"
+                )
+                fix = "restart system-probe, then scan again"
+            out.append(
+                Finding(
+                    code="datadog-classifier-missing",
+                    severity="warning",
+                    netns=ns,
+                    ifname=ifname,
+                    direction=direction,
+                    vendor=None,
+                    vendor_priority=None,
+                    classifier_priority=prio,
+                    recommended_classifier_priority=None,
+                    message=(
+                        f"Datadog's classifier is attached elsewhere in {ns}"
+                        if ns in with_dd
+                        else "Network detection is on"
+                    )
+                    + f", but not on {where}: {cause}.",
+                    fix=fix,
+                )
+            )
+    return out
 
 
 def _priority_fix(value: int) -> str:
@@ -370,6 +676,8 @@ def assess(
     tcx_supported: bool | None = None,
     agent_version: str | None = None,
     cilium_version: str | None = None,
+    devices: Iterable[DeviceInfo] = (),
+    network_detection: bool | None = None,
 ) -> Assessment:
     """Apply the finding table (module docstring) to a node's programs.
 
@@ -381,6 +689,10 @@ def assess(
     :param tcx_supported: False adds a ``tcx-unsupported`` info finding.
     :param agent_version: the Datadog Agent version, for ``cilium-race``.
     :param cilium_version: the Cilium version, for ``cilium-race``.
+    :param devices: the devices owning a clsact or ``ingress`` qdisc (:attr:`TCReport.devices`),
+        for ``datadog-classifier-missing`` and ``priority-unavailable``.
+    :param network_detection: True: the agent's network detection is known to be on, so every
+        such device should carry Datadog's classifiers.
     :returns: the findings, the node-wide recommended priority and per-namespace ones.
     :raises InvalidArgumentError: ``P`` outside 1..65535 or a malformed version.
     """
@@ -409,29 +721,40 @@ def assess(
                     f"Datadog's classifier {p.name!r} runs at priority {p.priority} in "
                     f"{p.netns}, not at {prio} ({classifier_priority_source}): the agent may not "
                     "have been restarted since the setting changed, or another value is in "
-                    "effect.",
+                    "effect. Each device is judged by the filter as attached there.",
                 )
             )
 
-    # Node-wide and per-namespace recommendation: lowest blocking vendor priority - 1.
-    fixable_prios = [
-        r.program.priority
-        for r in raws
-        if r.fixable and r.program is not None and r.program.priority is not None
-    ]
-    recommended = min(fixable_prios) - 1 if fixable_prios else None
+    # The recommendation: the highest priority below every blocking filter that Datadog's
+    # filter can take on every hook (not held by another kind or protocol, not a racing
+    # vendor's priority-1 slot).
+    racing = any(
+        p.vendor in _RACING_VENDORS and p.attach == "clsact" and p.priority == 1 for p in progs
+    )
+    blocking = [r for r in raws if r.fixable and r.program is not None]
+    recommended: int | None = None
+    refused: list[str] = []
+    if blocking:
+        start = min(r.program.priority or 1 for r in blocking if r.program is not None) - 1
+        recommended, refused = _pick_priority(start, hooks, racing)
     per_ns: dict[str, int | None] = {p.netns: None for p in progs}
-    for r in raws:
-        if r.fixable and r.program is not None and r.program.priority is not None:
-            cur = per_ns.get(r.program.netns)
-            val = r.program.priority - 1
-            per_ns[r.program.netns] = val if cur is None else min(cur, val)
+    for ns in {r.program.netns for r in blocking if r.program is not None}:
+        ns_raws = [r for r in blocking if r.program is not None and r.program.netns == ns]
+        ns_hooks = {k: v for k, v in hooks.items() if k[0] == ns}
+        first = min(r.program.priority or 1 for r in ns_raws if r.program is not None) - 1
+        per_ns[ns] = _pick_priority(first, ns_hooks, racing)[0]
 
     findings: list[Finding] = []
-    priority_fix = _priority_fix(recommended) if recommended else ""
+    if recommended:
+        priority_fix = _priority_fix(recommended)
+    else:
+        why = "; ".join(dict.fromkeys(refused)) or "nothing runs before priority 1"
+        priority_fix = (
+            "no classifier priority below the blocking filters can be taken on every device "
+            f"({why}): {_DISABLE_FIX}"
+        )
     for r in raws:
         rp = r.program
-        fixed = r.fixable and bool(recommended)
         findings.append(
             Finding(
                 code=r.code,
@@ -441,14 +764,16 @@ def assess(
                 direction=None if rp is None else rp.direction,
                 vendor=None if rp is None else rp.vendor,
                 vendor_priority=None if rp is None else rp.priority,
-                classifier_priority=prio,
+                classifier_priority=prio if r.judged is None else r.judged,
                 recommended_classifier_priority=recommended if r.fixable else None,
                 message=r.message,
-                fix=priority_fix if fixed else r.fix,
+                fix=priority_fix if r.fixable else r.fix,
                 prog_id=None if rp is None else rp.prog_id,
+                protocols=r.protocols,
                 basis=None if rp is None else _basis(rp),
             )
         )
+    findings.extend(_placement_findings(hooks, devices, prio, network_detection))
 
     for version, what in ((agent_version, "agent_version"), (cilium_version, "cilium_version")):
         if version is not None:

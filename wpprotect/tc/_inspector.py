@@ -23,9 +23,10 @@ from typing import Any, Literal
 
 from wpprotect.errors import BPFError, CapabilityError, InvalidArgumentError, TCError
 from wpprotect.tc import _bpf, _bpfsys, _caps, _measure, _netlink, _netns
-from wpprotect.tc._model import NamespaceInfo, TCProgram
+from wpprotect.tc._model import DeviceInfo, NamespaceInfo, TCProgram
 from wpprotect.tc._report import TCReport
 from wpprotect.tc._vendors import identify, resolve_verdict, signatures
+from wpprotect.tc._verdicts import action_list_verdict, action_name
 
 __all__ = ["TCInspector"]
 
@@ -37,14 +38,22 @@ BPF_TCX_INGRESS = _bpf.BPF_TCX_INGRESS
 BPF_TCX_EGRESS = _bpf.BPF_TCX_EGRESS
 BPF_NETKIT_PRIMARY = _bpf.BPF_NETKIT_PRIMARY
 BPF_NETKIT_PEER = _bpf.BPF_NETKIT_PEER
-# tcx: ingress/egress as named. netkit: the kernel runs PEER programs on what the pod sends
-# (arriving on the host side) and PRIMARY ones on what the host sends to the pod
-# (drivers/net/netkit.c); _model's docstring maps them to ingress / egress likewise.
+# tcx: ingress/egress as named. netkit (drivers/net/netkit.c): each device runs its own
+# programs when it transmits; PEER programs are the peer's (what the pod sends), so they run
+# before the primary's ingress hooks; PRIMARY programs run when the primary transmits, after its
+# egress hooks, on the way into the pod. _model's docstring and _assess's walk place them so.
 _HOOKS: dict[int, tuple[Literal["tcx", "netkit"], Literal["ingress", "egress"]]] = {
     BPF_TCX_INGRESS: ("tcx", "ingress"),
     BPF_TCX_EGRESS: ("tcx", "egress"),
     BPF_NETKIT_PEER: ("netkit", "ingress"),
     BPF_NETKIT_PRIMARY: ("netkit", "egress"),
+}
+_NETKIT_TYPES = (BPF_NETKIT_PRIMARY, BPF_NETKIT_PEER)
+_ATTACH_NAMES = {
+    BPF_TCX_INGRESS: "tcx ingress",
+    BPF_TCX_EGRESS: "tcx egress",
+    BPF_NETKIT_PRIMARY: "netkit primary",
+    BPF_NETKIT_PEER: "netkit peer",
 }
 # What the join learns per (program, filter name, hook): prog_name, prog_tag, vendor, verdict,
 # verdict_source, run_cnt, run_time_ns, load_time_ns.
@@ -72,7 +81,10 @@ class _HookProg:
 class _RawNetns:
     """What one worker read in one namespace, before the program join."""
 
-    __slots__ = ("filters", "hooks", "names", "progs", "ref", "tcx_supported", "warnings")
+    __slots__ = (
+        "blocks", "filters", "hooks", "names", "progs", "qdiscs", "ref", "tcx_supported",
+        "warnings",
+    )  # fmt: skip
 
     def __init__(  # noqa: PLR0917 - a record, built positionally
         self, ref: _netns.NetnsRef, names: dict[int, str], filters: list[_netlink.FilterRecord],
@@ -87,6 +99,9 @@ class _RawNetns:
         self.tcx_supported = tcx_supported
         #: bpf_prog_info of every program id seen (None: it vanished before it was read).
         self.progs: dict[int, _bpfsys.ProgFields | None] = {} if progs is None else progs
+        #: ifindex → ``clsact`` / ``ingress``; ifindex → (ingress block, egress block).
+        self.qdiscs: dict[int, str] = {}
+        self.blocks: dict[int, tuple[int, int]] = {}
 
 
 def _hw_flags(flags_gen: int) -> tuple[str, ...]:
@@ -117,6 +132,8 @@ def read_netns(
     with _netns.entered(ref), _netlink.RtnlReader() as reader:
         # qdiscs before links: a device created in between is then still named.
         devices = reader.clsact_devices()
+        qdiscs = reader.qdiscs
+        blocks = reader.blocks
         links = reader.links()
         names = {link.ifindex: link.name for link in links}
         for ifindex in sorted(devices):
@@ -149,7 +166,20 @@ def read_netns(
                                 "its tcx programs were not read"
                             )
                             break
-                        raise
+                        if attach_type in _NETKIT_TYPES and exc.errno in (
+                            errno.EACCES,
+                            errno.ENXIO,
+                        ):
+                            # A netkit peer answers EACCES: its programs are listed (and
+                            # attached) through its primary only (drivers/net/netkit.c).
+                            break
+                        # One device's failure is that device's, never the namespace's.
+                        warnings.append(
+                            f"{ref.label}: device {link.name}: its "
+                            f"{_ATTACH_NAMES.get(attach_type, attach_type)} programs could not "
+                            f"be read ({exc}); the rest of the namespace was"
+                        )
+                        continue
                     if result is None:
                         # EINVAL: no tcx in this kernel (before 6.6), or a netkit type the
                         # device does not take (e.g. its peer side).
@@ -175,7 +205,10 @@ def read_netns(
         if prog_id not in cache:
             cache[prog_id] = _bpfsys.prog_fields(prog_id)
         progs[prog_id] = cache[prog_id]
-    return _RawNetns(ref, names, filters, hooks, warnings, tcx_supported, progs)
+    raw = _RawNetns(ref, names, filters, hooks, warnings, tcx_supported, progs)
+    raw.qdiscs = qdiscs
+    raw.blocks = blocks
+    return raw
 
 
 class TCInspector:
@@ -283,6 +316,18 @@ class TCInspector:
                 )
         done = [r for r in raws if not isinstance(r, str)]
         programs = self._join(done, warnings)
+        devices = [
+            DeviceInfo(
+                netns=r.ref.label,
+                ifname=r.names.get(ifindex) or f"ifindex {ifindex}",
+                ifindex=ifindex,
+                qdisc=kind,
+                ingress_block=r.blocks.get(ifindex, (0, 0))[0],
+                egress_block=r.blocks.get(ifindex, (0, 0))[1],
+            )
+            for r in done
+            for ifindex, kind in r.qdiscs.items()
+        ]
         return TCReport(
             programs=programs,
             namespaces=[
@@ -296,6 +341,7 @@ class TCInspector:
             probe=self.probe,
             classifier_priority=self.classifier_priority,
             classifier_priority_source=None if self.classifier_priority is None else "caller",
+            devices=devices,
         )
 
     def _read_one(
@@ -412,11 +458,23 @@ class TCInspector:
                         load_time_ns=load_time,
                     )
                 )
+            qdiscs = raw.qdiscs
             for f in raw.filters:
                 is_bpf = f.kind == "bpf"
                 prog_name, tag, vendor, verdict, source, run_cnt, run_time, load_time = (
                     details(f.prog_id, f.name or "", "clsact", label) if is_bpf else not_bpf
                 )
+                actions: tuple[str, ...] = ()
+                action_verdict: str | None = None
+                if f.actions:
+                    actions = tuple(f"{a.detail} {action_name(a.code) or '?'}" for a in f.actions)
+                if f.actions or not is_bpf or not f.flags & 1:
+                    action_verdict = action_name(action_list_verdict([a.code for a in f.actions]))
+                if not is_bpf:
+                    # A non-bpf filter's verdict is its configuration, dumped by the kernel.
+                    verdict = action_verdict if f.terminal else "unspec"
+                    source = "decoded" if verdict is not None else "assumed"
+
                 gen = hw_flags.get(f.flags_gen)
                 if gen is None:
                     gen = hw_flags[f.flags_gen] = _hw_flags(f.flags_gen)
@@ -448,6 +506,11 @@ class TCInspector:
                         run_cnt=run_cnt,
                         run_time_ns=run_time,
                         load_time_ns=load_time,
+                        qdisc=qdiscs.get(f.ifindex, "clsact"),
+                        block=f.block or None,
+                        match=f.match,
+                        actions=actions,
+                        action_verdict=action_verdict,
                     )
                 )
         return out

@@ -8,9 +8,10 @@ names, and extra keys follow.
 
 Netkit programs: the kernel runs a netkit program on the *transmit* path of the device it belongs
 to. wpprotect lists both on the primary device (where ``BPF_PROG_QUERY`` finds them) and maps
-``BPF_NETKIT_PEER`` (packets the pod sends, arriving on the host side) to ``direction="ingress"``
-and ``BPF_NETKIT_PRIMARY`` (packets the host sends to the pod) to ``direction="egress"``, the same
-directions a veth's host side would use for them.
+``BPF_NETKIT_PEER`` (packets the pod sends, arriving on the host side, before the primary's
+ingress hooks) to ``direction="ingress"`` and ``BPF_NETKIT_PRIMARY`` (packets the host sends to
+the pod, after the primary's egress hooks) to ``direction="egress"``; the assessment places them
+in that run order.
 """
 
 from __future__ import annotations
@@ -24,6 +25,7 @@ import attrs
 
 __all__ = [
     "Assessment",
+    "DeviceInfo",
     "Direction",
     "Finding",
     "NamespaceInfo",
@@ -72,12 +74,12 @@ def dumps(doc: Any) -> str:
 
 Direction = Literal["ingress", "egress"]
 Attach = Literal["clsact", "tcx", "netkit"]
-VerdictSource = Literal["documented", "probed", "assumed"]
+VerdictSource = Literal["documented", "probed", "assumed", "decoded"]
 Severity = Literal["error", "warning", "info"]
-Basis = Literal["documented", "probed", "assumed", "measured"]
+Basis = Literal["documented", "probed", "assumed", "measured", "decoded"]
 
 
-def _coerce_strs(value: Iterable[str]) -> tuple[str, ...]:
+def _strs(value: Iterable[str]) -> tuple[str, ...]:
     return tuple(value)
 
 
@@ -177,6 +179,15 @@ class TCProgram:
     :ivar run_cnt: times run while BPF statistics were on.
     :ivar run_time_ns: run time while BPF statistics were on.
     :ivar load_time_ns: load time, nanoseconds since boot.
+    :ivar qdisc: the qdisc holding a filter: ``clsact`` or the legacy ``ingress`` (None for
+        tcx/netkit).
+    :ivar block: the shared block the filter lives in (None: the device's own); its filters
+        run on every device bound to the block and are listed on each.
+    :ivar match: None when the filter takes every packet of its protocol; else what it matches
+        (``u32 00000050/0000ffff at 20``...): it decides only for matching traffic.
+    :ivar actions: the filter's actions in run order, as ``tc`` names them.
+    :ivar action_verdict: what the action list returns (``ok`` when there are none, ``unspec``
+        for ``continue``, ``pipe``, ``goto_chain 1``...; None: not readable statically).
     """
 
     netns: str
@@ -204,6 +215,11 @@ class TCProgram:
     run_cnt: int | None = None
     run_time_ns: int | None = None
     load_time_ns: int | None = None
+    qdisc: str | None = None
+    block: int | None = None
+    match: str | None = None
+    actions: tuple[str, ...] = attrs.field(default=(), converter=_strs)
+    action_verdict: str | None = None
 
     def to_dict(self) -> dict[str, Any]:
         """Every field, in declaration order: the contract's keys first (``netns`` ...
@@ -259,9 +275,10 @@ class Finding:
     """One thing in the TC state that affects Datadog's network detection.
 
     Codes (``docs/reference/contract.md#contract-findings``): ``network-blind``,
-    ``lower-classifier-priority``, ``priority-collision``,
-    ``tcx-bypass``; informational: ``cilium-race``, ``tcx-unsupported``,
-    ``classifier-priority-mismatch``, ``unassessed-filter``.
+    ``lower-classifier-priority``, ``priority-collision``, ``tcx-bypass``,
+    ``datadog-classifier-missing``, ``priority-unavailable``, ``cilium-race``,
+    ``measured-blind``, ``netns-held-by-agent``; informational: ``tcx-unsupported``,
+    ``classifier-priority-mismatch``.
 
     :ivar code: the finding code.
     :ivar severity: ``error`` and ``warning`` need action; ``info`` does not.
@@ -278,8 +295,9 @@ class Finding:
     :ivar protocols: the traffic affected when it is not all of it (e.g. ``("ipv4",)``); None
         for all traffic.
     :ivar basis: how the verdict behind the finding is known: ``documented`` (the vendor's
-        source), ``probed`` (a test run), ``assumed`` (unknown, counted as stopping the chain) or
-        ``measured`` (BPF run counts against packet counters); None for node-wide findings.
+        source), ``probed`` (a test run), ``assumed`` (unknown, counted as stopping the chain),
+        ``measured`` (BPF run counts against packet counters) or ``decoded`` (the filter's own
+        actions and match, as the kernel dumped them); None for node-wide findings.
     """
 
     code: str
@@ -334,6 +352,31 @@ class Finding:
 
 
 @attrs.frozen(kw_only=True)
+class DeviceInfo:
+    """A device that owns a clsact or legacy ``ingress`` qdisc (where clsact filters can be).
+
+    :ivar netns: the namespace label.
+    :ivar ifname: the device name.
+    :ivar ifindex: the device index.
+    :ivar qdisc: ``clsact`` or ``ingress`` (the legacy qdisc: ingress filters only, and it keeps
+        clsact, so Datadog's egress classifier, out).
+    :ivar ingress_block: the shared block its ingress filters come from (0: its own).
+    :ivar egress_block: the same for egress.
+    """
+
+    netns: str
+    ifname: str
+    ifindex: int
+    qdisc: str
+    ingress_block: int = 0
+    egress_block: int = 0
+
+    def to_dict(self) -> dict[str, Any]:
+        """:returns: the fields as a JSON-ready dict."""
+        return fields_dict(self)
+
+
+@attrs.frozen(kw_only=True)
 class NamespaceInfo:
     """A network namespace that was scanned.
 
@@ -350,7 +393,7 @@ class NamespaceInfo:
     label: str
     id: str | None = None
     path: str | None = None
-    holders: tuple[str, ...] = attrs.field(default=(), converter=_coerce_strs)
+    holders: tuple[str, ...] = attrs.field(default=(), converter=_strs)
 
     def to_dict(self) -> dict[str, Any]:
         """:returns: the fields as a JSON-ready dict."""

@@ -30,6 +30,7 @@ from wpprotect.errors import CapabilityError, TCError
 __all__ = [
     "EGRESS_PARENT",
     "INGRESS_PARENT",
+    "Action",
     "FilterRecord",
     "LinkGoneError",
     "LinkRecord",
@@ -68,6 +69,12 @@ IFLA_INFO_KIND = 1
 TCA_KIND = 1
 TCA_OPTIONS = 2
 TCA_CHAIN = 11
+TCA_INGRESS_BLOCK = 13
+TCA_EGRESS_BLOCK = 14
+#: ``tcm_ifindex`` of a filter dumped from a shared block (``TCM_IFINDEX_MAGIC_BLOCK``).
+TCM_IFINDEX_MAGIC_BLOCK = 0xFFFFFFFF
+TCA_BPF_ACT = 1
+TCA_BPF_OPS_LEN = 4
 TCA_BPF_NAME = 7
 TCA_BPF_FLAGS = 8
 TCA_BPF_FLAGS_GEN = 9
@@ -176,12 +183,19 @@ class FilterRecord:
     :ivar prog_id: ``TCA_BPF_ID``.
     :ivar tag: ``TCA_BPF_TAG`` as 16 hex digits.
     :ivar flags: ``TCA_BPF_FLAGS`` (bit 0: direct-action).
-    :ivar flags_gen: ``TCA_BPF_FLAGS_GEN`` (skip_hw 1, skip_sw 2, in_hw 4, not_in_hw 8).
+    :ivar flags_gen: ``TCA_BPF_FLAGS_GEN`` or the kind's own flags attribute (skip_hw 1,
+        skip_sw 2, in_hw 4, not_in_hw 8).
+    :ivar actions: the filter's action list (``TCA_<KIND>_ACT``), in the order they run.
+    :ivar match: None when the filter matches every packet of its protocol; else what it
+        matches, as text (``u32 00000050/0000ffff at 20``...).
+    :ivar terminal: False for a u32 key without flowid or actions (it never ends the walk).
+    :ivar classic: a ``bpf`` filter running classic BPF bytecode (no program id).
+    :ivar block: the shared block index the filter lives in (0: the device's own).
     """
 
     __slots__ = (
-        "chain", "flags", "flags_gen", "handle", "ifindex", "kind", "name", "parent",
-        "priority", "prog_id", "protocol", "tag",
+        "actions", "block", "chain", "classic", "flags", "flags_gen", "handle", "ifindex", "kind",
+        "match", "name", "parent", "priority", "prog_id", "protocol", "tag", "terminal",
     )  # fmt: skip
 
     def __init__(  # noqa: PLR0917 - a record, built positionally on the hot path
@@ -201,6 +215,11 @@ class FilterRecord:
         self.tag = tag
         self.flags = flags
         self.flags_gen = flags_gen
+        self.actions: tuple[Action, ...] = ()
+        self.match: str | None = None
+        self.terminal = True
+        self.classic = False
+        self.block = 0
 
     @property
     def direction(self) -> str:
@@ -253,10 +272,166 @@ def _link_kind(buf: bytearray, start: int, end: int) -> str:
     return "" if kind is None else _str(buf, *kind)
 
 
+class Action:
+    """One action of a filter's action list, as the kernel dumped it.
+
+    :ivar order: its place in the list (1 runs first).
+    :ivar kind: ``mirred``, ``gact``...
+    :ivar code: the control verdict it returns (``TC_ACT_*``, or ``TC_ACT_GOTO_CHAIN | n``);
+        None when the kind's verdict cannot be read statically (``police``, ``bpf``...).
+    :ivar detail: how ``tc`` would describe it (``mirred egress mirror dev 5``...).
+    """
+
+    __slots__ = ("code", "detail", "kind", "order")
+
+    def __init__(self, order: int, kind: str, code: int | None, detail: str) -> None:
+        self.order = order
+        self.kind = kind
+        self.code = code
+        self.detail = detail
+
+    def __repr__(self) -> str:
+        return f"Action({self.order}, {self.kind!r}, code={self.code}, {self.detail!r})"
+
+
+# TCA_ACT_* (pkt_cls.h) inside each numbered action nest.
+TCA_ACT_KIND = 1
+TCA_ACT_OPTIONS = 2
+# The attribute holding each action kind's parameters, which start with ``tc_gen`` (index,
+# capab, action, refcnt, bindcnt): the control verdict is the int at offset 8.
+# include/uapi/linux/tc_act/tc_*.h.
+_ACT_PARMS = {
+    "gact": 2, "mirred": 2, "pedit": 2, "skbedit": 2, "vlan": 2, "tunnel_key": 2, "skbmod": 2,
+    "sample": 2, "mpls": 2, "gate": 2, "simple": 2, "csum": 1, "nat": 1, "connmark": 1,
+    "ct": 1, "ife": 1, "ctinfo": 3,
+}  # fmt: skip
+_MIRRED = {1: "egress redirect", 2: "egress mirror", 3: "ingress redirect", 4: "ingress mirror"}
+# TCA_<KIND>_ACT and TCA_<KIND>_FLAGS per classifier kind (pkt_cls.h).
+_KIND_ACT = {"bpf": 1, "u32": 7, "matchall": 2, "flower": 3, "basic": 3, "fw": 4, "route": 6,
+             "flow": 9, "cgroup": 1}  # fmt: skip
+_KIND_FLAGS = {"bpf": 9, "u32": 11, "matchall": 3, "flower": 22}
+TCA_U32_SEL = 5
+TCA_U32_LINK = 3
+TCA_U32_DIVISOR = 4
+TCA_U32_INDEV = 8
+TCA_U32_MARK = 10
+TC_U32_TERMINAL = 1
+TCA_BASIC_EMATCHES = 2
+# flower attributes that are not match keys: CLASSID 1, ACT 3, KEY_ETH_TYPE 8 (the filter's
+# own protocol), FLAGS 22, IN_HW_COUNT.
+_FLOWER_NOT_KEYS = frozenset({0, 1, 3, 8, 22, 92})
+_FLOWER_KEYS = {2: "indev", 9: "ip_proto", 10: "src_ip", 12: "dst_ip", 14: "src_ip6",
+                16: "dst_ip6", 18: "tcp src_port", 19: "tcp dst_port", 20: "udp src_port",
+                21: "udp dst_port", 23: "vlan_id"}  # fmt: skip
+_i32 = struct.Struct("=i").unpack_from
+_be32 = struct.Struct("!I").unpack_from
+
+
+def _nested(buf: bytearray | bytes, off: int, end: int) -> list[tuple[int, int, int]]:
+    """``(type, payload start, payload end)`` of every attribute in ``buf[off:end]``."""
+    out = []
+    while off + 4 <= end:
+        alen, atype = _unpack_nla(buf, off)
+        if alen < 4:
+            break
+        out.append((atype & NLA_TYPE_MASK, off + 4, min(off + alen, end)))
+        off += (alen + 3) & ~3
+    return out
+
+
+def parse_actions(buf: bytearray | bytes, start: int, end: int) -> tuple[Action, ...]:
+    """Decode a ``TCA_<KIND>_ACT`` nest: one nest per action, numbered by its order.
+
+    :returns: the actions sorted by order.
+    """
+    out = []
+    for order, astart, aend in _nested(buf, start, end):
+        kind = ""
+        opts: tuple[int, int] | None = None
+        for atype, pstart, pend in _nested(buf, astart, aend):
+            if atype == TCA_ACT_KIND:
+                kind = _str(buf, pstart, pend)
+            elif atype == TCA_ACT_OPTIONS:
+                opts = (pstart, pend)
+        code: int | None = None
+        detail = kind
+        parms_type = _ACT_PARMS.get(kind)
+        if parms_type is not None and opts is not None:
+            parms = _nla(bytearray(buf) if isinstance(buf, bytes) else buf, *opts, parms_type)
+            if parms is not None and parms[1] - parms[0] >= 12:
+                (code,) = _i32(buf, parms[0] + 8)
+                if kind == "mirred" and parms[1] - parms[0] >= 28:
+                    (eaction,) = _i32(buf, parms[0] + 20)
+                    (dev,) = _unpack_u32(buf, parms[0] + 24)
+                    detail = f"mirred {_MIRRED.get(eaction, str(eaction))} dev {dev}"
+        out.append(Action(order, kind, code, detail))
+    out.sort(key=lambda a: a.order)
+    return tuple(out)
+
+
+def _u32_match(
+    buf: bytearray | bytes, attrs: list[tuple[int, int, int]]
+) -> tuple[str | None, bool]:
+    """A u32 knode's match as text (None: every packet) and whether it is terminal."""
+    parts: list[str] = []
+    terminal = False
+    for atype, pstart, pend in attrs:
+        if atype == TCA_U32_SEL and pend - pstart >= 16:
+            flags = buf[pstart]
+            nkeys = buf[pstart + 2]
+            terminal = bool(flags & TC_U32_TERMINAL)
+            for k in range(nkeys):
+                koff = pstart + 16 + 16 * k
+                if koff + 16 > pend:
+                    break
+                (mask,) = _be32(buf, koff)
+                (val,) = _be32(buf, koff + 4)
+                (at,) = _i32(buf, koff + 8)
+                if mask:
+                    parts.append(f"u32 {val:08x}/{mask:08x} at {at}")
+        elif atype == TCA_U32_LINK:
+            (link,) = _unpack_u32(buf, pstart)
+            parts.append(f"then hash table {link >> 20:x}:")
+        elif atype == TCA_U32_INDEV:
+            parts.append(f"indev {_str(buf, pstart, pend)}")
+        elif atype == TCA_U32_MARK:
+            parts.append("mark")
+    return (" ".join(parts) or None), terminal
+
+
+def _other_options(record: FilterRecord, buf: bytearray | bytes, start: int, end: int) -> bool:
+    """Fill a non-bpf filter's actions, match and flags. False for a u32 hash table (not a
+    classifier: ``tc`` prints it as ``fh 800: ht divisor 1``)."""
+    kind = record.kind
+    attrs = _nested(buf, start, end)
+    act = _KIND_ACT.get(kind)
+    flags = _KIND_FLAGS.get(kind)
+    for atype, pstart, pend in attrs:
+        if atype == act:
+            record.actions = parse_actions(buf, pstart, pend)
+        elif atype == flags and pend - pstart >= 4:
+            (record.flags_gen,) = _unpack_u32(buf, pstart)
+    if kind == "u32":
+        if record.handle & 0xFFF == 0 or any(a[0] == TCA_U32_DIVISOR for a in attrs):
+            return False
+        record.match, record.terminal = _u32_match(buf, attrs)
+    elif kind == "flower":
+        keys = sorted({_FLOWER_KEYS.get(a[0], f"key {a[0]}") for a in attrs
+                       if a[0] not in _FLOWER_NOT_KEYS})  # fmt: skip
+        record.match = ("flower " + ", ".join(keys)) if keys else None
+    elif kind == "basic":
+        if any(a[0] == TCA_BASIC_EMATCHES for a in attrs):
+            record.match = "basic ematch"
+    elif kind != "matchall":
+        record.match = f"{kind} classification"
+    return True
+
+
 def parse_filter(buf: bytearray | bytes, start: int, end: int) -> FilterRecord | None:
     """Decode one ``RTM_NEWTFILTER`` message (``buf[start:end]``, netlink header included).
 
-    :returns: the filter, or None for the per-priority header message (handle 0).
+    :returns: the filter, or None for the per-priority header message (handle 0) and for u32
+        hash tables (handle ``ht:`` with node 0), which are not classifiers.
     """
     index, handle, fparent, info = _unpack_body(buf, start + 20)
     if handle == 0:
@@ -270,6 +445,9 @@ def parse_filter(buf: bytearray | bytes, start: int, end: int) -> FilterRecord |
     prog_id: int | None = None
     tag: str | None = None
     flags = flags_gen = chain = 0
+    options: tuple[int, int] | None = None
+    actions: tuple[Action, ...] = ()
+    classic = False
     # tcf_fill_node puts TCA_KIND first; "bpf" is by far the common case, matched in one go.
     if buf[start + 36 : start + 44] == _BPF_KIND:
         kind = "bpf"
@@ -304,16 +482,32 @@ def parse_filter(buf: bytearray | bytes, start: int, end: int) -> FilterRecord |
                         (flags,) = unpack_u32(buf, sub + 4)
                     elif stype == TCA_BPF_FLAGS_GEN:
                         (flags_gen,) = unpack_u32(buf, sub + 4)
+                    elif stype == TCA_BPF_ACT:  # only on non-direct-action filters
+                        actions = parse_actions(buf, sub + 4, sub + slen)
+                    elif stype == TCA_BPF_OPS_LEN:  # classic BPF bytecode: no program id
+                        classic = True
                     sub += (slen + 3) & ~3
+            else:
+                options = (off + 4, off + alen)
         elif atype == TCA_CHAIN:
             (chain,) = unpack_u32(buf, off + 4)
         elif atype == TCA_KIND:
             kind = _str(buf, off + 4, off + alen)
         off += (alen + 3) & ~3
-    return FilterRecord(
+    record = FilterRecord(
         index, fparent, info >> 16, _ntohs(info & 0xFFFF), handle, chain,
         kind, name, prog_id, tag, flags, flags_gen,
     )  # fmt: skip
+    if kind == "bpf":
+        if actions:
+            record.actions = actions
+        if classic:
+            record.classic = True
+    elif options is not None and not _other_options(record, buf, *options):
+        return None  # a u32 hash table, not a classifier
+    elif options is None and kind == "u32":
+        return None
+    return record
 
 
 class RtnlReader:
@@ -340,6 +534,10 @@ class RtnlReader:
         self._filter_req = bytearray(_TC_REQ.size)
         self._seq = 0
         self.interrupted = False  #: a dump was marked NLM_F_DUMP_INTR (changed while read)
+        #: ifindex → the kind of its ingress-slot qdisc (``clsact`` or ``ingress``).
+        self.qdiscs: dict[int, str] = {}
+        #: ifindex → (ingress block, egress block), for devices bound to shared blocks.
+        self.blocks: dict[int, tuple[int, int]] = {}
 
     def close(self) -> None:
         """Close both sockets."""
@@ -483,10 +681,17 @@ class RtnlReader:
         """ifindex → the filter parents to dump: both for clsact, ingress only for ``ingress``.
 
         Found with one qdisc dump for the whole namespace (the kernel ignores ``tcm_ifindex``
-        in qdisc dumps, so asking per device costs O(N²); ``docs/reference/kernel-tc.md#tc-speed``).
+        in qdisc dumps, so asking per device costs O(N²);
+        ``docs/reference/kernel-tc.md#tc-speed``). Also sets :attr:`qdiscs` (ifindex → ``clsact``
+        or ``ingress``) and :attr:`blocks` (ifindex → ``(ingress block, egress block)`` for
+        devices bound to shared blocks; 0: not shared).
         """
         out: dict[int, tuple[int, ...]] = {}
         unpack_body = _TCMSG_BODY.unpack_from
+        qdiscs: dict[int, str] = {}
+        blocks: dict[int, tuple[int, int]] = {}
+        self.qdiscs = qdiscs
+        self.blocks = blocks
 
         def on_qdisc(buf: bytearray, start: int, end: int) -> None:
             ifindex, _handle, parent, _info = unpack_body(buf, start + 20)
@@ -498,6 +703,17 @@ class RtnlReader:
                 out[ifindex] = (INGRESS_PARENT, EGRESS_PARENT)
             elif kind == "ingress":
                 out[ifindex] = (INGRESS_PARENT,)
+            else:
+                return
+            qdiscs[ifindex] = kind
+            # Shared blocks: only dumped when set (tc_fill_qdisc, net/sched/sch_api.c).
+            ing = _nla(buf, start + 36, end, TCA_INGRESS_BLOCK)
+            egr = _nla(buf, start + 36, end, TCA_EGRESS_BLOCK)
+            if ing is not None or egr is not None:
+                blocks[ifindex] = (
+                    0 if ing is None else _unpack_u32(buf, ing[0])[0],
+                    0 if egr is None else _unpack_u32(buf, egr[0])[0],
+                )
 
         request = _TC_REQ.pack(
             _TC_REQ.size, RTM_GETQDISC, NLM_F_REQUEST | NLM_F_DUMP, 0, 0,
@@ -543,6 +759,11 @@ class RtnlReader:
                         if mtype == RTM_NEWTFILTER:
                             record = parse_filter(buf, off, off + length)
                             if record is not None:
+                                if record.ifindex == -1:  # TCM_IFINDEX_MAGIC_BLOCK
+                                    # A shared block's filter: it runs on this device too.
+                                    record.block = record.parent
+                                    record.ifindex = ifindex
+                                    record.parent = parent
                                 out.append(record)
                         elif mtype == NLMSG_DONE:
                             return out
@@ -570,6 +791,10 @@ class RtnlReader:
         def on_filter(buf: bytearray, start: int, end: int) -> None:
             record = parse_filter(buf, start, end)
             if record is not None:
+                if record.ifindex == -1:  # TCM_IFINDEX_MAGIC_BLOCK, as in filters()
+                    record.block = record.parent
+                    record.ifindex = ifindex
+                    record.parent = parent
                 out.append(record)
 
         request = _TC_REQ.pack(

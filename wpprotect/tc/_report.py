@@ -18,6 +18,7 @@ from wpprotect.tc._assess import DEFAULT_CLASSIFIER_PRIORITY, assess, check_prio
 from wpprotect.tc._model import (
     PROGRAM_COLUMNS,
     Assessment,
+    DeviceInfo,
     NamespaceInfo,
     TCProgram,
     dumps,
@@ -41,6 +42,10 @@ def _coerce_strs(value: Iterable[str]) -> tuple[str, ...]:
     return tuple(value)
 
 
+def _coerce_devices(value: Iterable[DeviceInfo]) -> tuple[DeviceInfo, ...]:
+    return tuple(value)
+
+
 @attrs.frozen(repr=False)
 class TCReport:
     """Everything one scan saw: programs on every device of every namespace scanned.
@@ -53,6 +58,8 @@ class TCReport:
     :ivar classifier_priority: Datadog's classifier priority to judge against, when the scan was
         given one (None: :meth:`assess` uses its argument, else the agent's default 10).
     :ivar classifier_priority_source: where that value came from (``caller``, a config file...).
+    :ivar devices: every device owning a clsact or legacy ``ingress`` qdisc, with its shared
+        blocks (the assessment looks there for devices Datadog's classifier is missing from).
     """
 
     programs: tuple[TCProgram, ...] = attrs.field(converter=_coerce_programs, default=())
@@ -62,6 +69,7 @@ class TCReport:
     probe: bool = False
     classifier_priority: int | None = None
     classifier_priority_source: str | None = None
+    devices: tuple[DeviceInfo, ...] = attrs.field(converter=_coerce_devices, default=())
 
     def assess(
         self,
@@ -70,6 +78,7 @@ class TCReport:
         agent_version: str | None = None,
         cilium_version: str | None = None,
         source: str | None = None,
+        network_detection: bool | None = None,
     ) -> Assessment:
         """Judge the programs against Datadog's classifier priority (the finding table in
         ``docs/reference/contract.md``).
@@ -84,6 +93,10 @@ class TCReport:
         :param cilium_version: the Cilium version (e.g. ``"1.9.4"``), for the same race.
         :param source: where ``classifier_priority`` came from, shown in the summary (default
             ``caller``).
+        :param network_detection: True when the caller knows the agent's network detection is
+            on: then every device with a clsact or ``ingress`` qdisc is expected to carry
+            Datadog's classifiers (``datadog-classifier-missing``), not only in namespaces where
+            they are seen elsewhere.
         :returns: the findings and the recommended priority.
         :raises InvalidArgumentError: the priority is not in 1..65535 or a version is malformed.
         """
@@ -101,6 +114,8 @@ class TCReport:
             tcx_supported=self.tcx_supported,
             agent_version=agent_version,
             cilium_version=cilium_version,
+            devices=self.devices,
+            network_detection=network_detection,
         )
 
     def to_dict(
@@ -113,7 +128,8 @@ class TCReport:
             ``classifier_priority`` is not used).
         :returns: ``programs``, ``findings``, ``classifier_priority`` (the contract's keys), then
             ``classifier_priority_source``, ``recommended_classifier_priority``,
-            ``fixable_by_priority``, ``warnings``, ``namespaces``, ``tcx_supported``, ``probe``.
+            ``fixable_by_priority``, ``warnings``, ``namespaces``, ``tcx_supported``, ``probe``,
+            ``devices``.
         """
         a = self.assess(classifier_priority) if assessment is None else assessment
         own = fields_dict(self)
@@ -129,6 +145,7 @@ class TCReport:
             "namespaces": own["namespaces"],
             "tcx_supported": own["tcx_supported"],
             "probe": own["probe"],
+            "devices": own["devices"],
         }
 
     def to_json(

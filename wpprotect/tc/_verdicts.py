@@ -26,6 +26,8 @@ __all__ = [
     "TC_ACT_STOLEN",
     "TC_ACT_TRAP",
     "TC_ACT_UNSPEC",
+    "action_list_verdict",
+    "action_name",
     "stops_chain",
     "verdict_name",
 ]
@@ -50,6 +52,11 @@ TC_ACT_REDIRECT: Final = 7
 """Redirected to another device by the program."""
 TC_ACT_TRAP: Final = 8
 """Trap, equivalent to STOLEN in the software path."""
+TC_ACT_JUMP: Final = 1 << 28
+"""Action control: skip the next N actions of the list (N in the low bits)."""
+TC_ACT_GOTO_CHAIN: Final = 2 << 28
+"""Action control: continue classification in chain N (N in the low bits)."""
+_EXT_MASK: Final = 0x0FFFFFFF
 
 TCX_NEXT: Final = -1
 """tcx/netkit: run the next program (and then the clsact filters)."""
@@ -88,12 +95,58 @@ def verdict_name(code: int, attach: str = "clsact") -> str:
     :param code: the signed return value (e.g. from :func:`prog_test_run`).
     :param attach: ``"clsact"`` (``TC_ACT_*`` names: ``ok``, ``unspec``, ``shot``, ``redirect``...)
         or ``"tcx"`` / ``"netkit"`` (``pass``, ``next``, ``drop``, ``redirect``).
-    :returns: the lower-case name; for tcx/netkit an unknown code is named ``next`` (the kernel
-        maps it to TCX_NEXT); for clsact an unknown code is its decimal value.
+    :returns: the lower-case name; for tcx/netkit a code other than NEXT/PASS/DROP/REDIRECT keeps
+        its ``TC_ACT_*`` name or decimal value (it ends the tcx walk, and then acts as NEXT: the
+        clsact filters still run); for clsact an unknown code is its decimal value.
     """
     if attach in ("tcx", "netkit"):
-        return _TCX_NAMES.get(code, "next")
+        # Not NEXT, so the tcx walk stops here; not PASS/DROP/REDIRECT, so tcx_action_code()
+        # turns it into NEXT and the clsact filters still run (include/net/tcx.h).
+        found = _TCX_NAMES.get(code)
+        return found if found is not None else _TC_NAMES.get(code, str(code))
     return _TC_NAMES.get(code, str(code))
+
+
+def action_name(code: int | None) -> str | None:
+    """Name an action's control verdict: ``unspec`` (tc's ``continue``), ``pipe``, ``ok``,
+    ``goto_chain 1``, ``jump 2``... None stays None (not readable statically)."""
+    if code is None:
+        return None
+    ext = code & ~_EXT_MASK
+    if ext == TC_ACT_GOTO_CHAIN:
+        return f"goto_chain {code & _EXT_MASK}"
+    if ext == TC_ACT_JUMP:
+        return f"jump {code & _EXT_MASK}"
+    return _TC_NAMES.get(code, str(code))
+
+
+def action_list_verdict(codes: tuple[int | None, ...] | list[int | None]) -> int | None:
+    """What a filter's action list returns to the classification walk.
+
+    ``tcf_action_exec`` (net/sched/act_api.c) runs the actions in order: PIPE goes on to the next
+    action, JUMP skips some, anything else is returned at once; after the last action its value is
+    returned. An empty list returns ``TC_ACT_OK`` (``tcf_exts_exec``).
+    See docs/reference/kernel-tc.md#tc-walk.
+
+    :param codes: each action's control verdict in order (None: not readable statically).
+    :returns: the verdict, or None when an action that decides it cannot be read.
+    """
+    if not codes:
+        return TC_ACT_OK
+    ret: int | None = TC_ACT_PIPE
+    i = 0
+    while i < len(codes):
+        ret = codes[i]
+        if ret is None:
+            return None
+        if ret & ~_EXT_MASK == TC_ACT_JUMP:
+            i += 1 + (ret & _EXT_MASK)
+            ret = TC_ACT_PIPE
+            continue
+        if ret != TC_ACT_PIPE:
+            return ret
+        i += 1
+    return ret
 
 
 def stops_chain(verdict: str, attach: str = "clsact") -> bool:
