@@ -871,36 +871,52 @@ class ConfigEditor:
             return x + shift[bisect.bisect_right(ends, x)]
 
         y = self._checker()
-        dropped: dict[tuple[Any, ...], tuple[list[Any], list[Any]]] = {}
+        got: list[Any] = []
         for n, run in enumerate(runs):
             text = _dedented(merged[pos(run.start) : pos(run.end)], run.col)
             if text is None:
                 return n
             try:
-                got = self._parse_raw(y, text)
+                parsed = self._parse_raw(y, text)
             except Exception:  # does not read alone: a wider run may
                 return n
+            if not isinstance(parsed, Mapping):
+                return n
+            got.append(parsed)
+        # Per mapping, its current keys must be the base's outside the runs and, in each run's
+        # place, the keys the run read as; and those must hold the current values.
+        groups: dict[tuple[Any, ...], list[int]] = {}
+        for n, run in enumerate(runs):  # in text order
+            groups.setdefault(run.path, []).append(n)
+        dropped: dict[tuple[Any, ...], tuple[list[Any], list[Any]]] = {}
+        for path, members in groups.items():
             current: Any = self._data
-            for k in run.path:
+            for k in path:
                 current = current.get(k) if isinstance(current, Mapping) else None
-            if not isinstance(current, Mapping) or not isinstance(got, Mapping):
-                return n
+            if not isinstance(current, Mapping):
+                return members[0]
             keys = list(current.keys())
-            inside_end = len(keys) - (len(run.keys) - 1 - run.last)
-            if (
-                inside_end < run.first
-                or keys[: run.first] != run.keys[: run.first]
-                or keys[inside_end:] != run.keys[run.last + 1 :]
-            ):
-                return n
-            inside = keys[run.first : inside_end]
-            if [_plain(k) for k in got] != [_plain(k) for k in inside]:
-                return n
-            if any(_plain(got[k]) != _plain(current[k]) for k in inside):
-                return n
-            base_keys, cur_keys = dropped.setdefault(tuple(_plain(k) for k in run.path), ([], []))
-            base_keys.extend(_plain(k) for k in run.keys[run.first : run.last + 1])
-            cur_keys.extend(_plain(k) for k in inside)
+            base = runs[members[0]].keys
+            at = 0  # in keys
+            after = 0  # in base: the end of the previous run
+            base_keys, cur_keys = dropped.setdefault(tuple(_plain(k) for k in path), ([], []))
+            for m in members:
+                r = runs[m]
+                between = r.first - after
+                if keys[at : at + between] != base[after : r.first]:
+                    return m
+                at += between
+                inside = keys[at : at + len(got[m])]
+                if [_plain(k) for k in got[m]] != [_plain(k) for k in inside]:
+                    return m
+                if any(_plain(got[m][k]) != _plain(current[k]) for k in inside):
+                    return m
+                at += len(inside)
+                after = r.last + 1
+                base_keys.extend(_plain(k) for k in base[r.first : after])
+                cur_keys.extend(_plain(k) for k in inside)
+            if keys[at:] != base[after:]:
+                return members[-1]
         if not _same_outside(_plain(self._data), self._base_plain, (), dropped):
             return -1
         return None
