@@ -142,6 +142,22 @@ def merged(ed: ConfigEditor) -> tuple[list[str], list[tuple[int, int, int]]]:
     return _merge(ed._orig_lines, base, ed._dump(ed.data).splitlines(True))
 
 
+def without_change(
+    orig: list[str], lines: list[str], changes: list[tuple[int, int, int]], lost: int
+) -> list[str]:
+    """``lines`` (``orig`` with ``changes``) with change number ``lost`` not made."""
+    out: list[str] = []
+    at = 0  # in orig
+    pos = 0  # in lines
+    for n, (start, end, count) in enumerate(changes):
+        out += orig[at:start]
+        pos += start - at
+        out += orig[start:end] if n == lost else lines[pos : pos + count]
+        pos += count
+        at = end
+    return out + orig[at:]
+
+
 def changes_between(a: list[str], b: list[str]) -> list[tuple[int, int, int]]:
     sm = difflib.SequenceMatcher(None, a, b, autojunk=False)
     return [(i1, i2, j2 - j1) for tag, i1, i2, j1, j2 in sm.get_opcodes() if tag != "equal"]
@@ -188,6 +204,13 @@ def test_local_check_never_accepts_a_text_that_reads_differently(
     lines, changes = merged(ed)
     if ed._proved_locally(lines, changes):
         assert ed._same_document("".join(lines))
+    # A merge that lost one of its changes: the text outside the checked entries no longer
+    # says what the document holds.
+    if changes:
+        lost = data.draw(st.integers(0, len(changes) - 1))
+        kept = without_change(ed._orig_lines, lines, changes, lost)
+        if ed._proved_locally(kept, changes[:lost] + changes[lost + 1 :]):
+            assert ed._same_document("".join(kept)), "".join(kept)
     # Any other text with the same document data: accepted only if it reads back the same.
     at = data.draw(st.integers(0, max(0, len(lines) - 1)))
     bad = corrupt(lines, at, data.draw(st.integers(0, 100)))
@@ -209,3 +232,56 @@ def test_lazy_sets_end_where_eager_sets_do(doc: dict[str, Any], edits: list[Any]
         eager.set(path, value)
         _ = eager.text
     assert lazy.text == eager.text
+
+
+# Lines whose redaction depends on the lines before them (block scalars and PEM bodies under
+# secret keys, env name/value pairs), and a hunk-like line that makes redact_text read a diff.
+REDACTION_LINES = [
+    "api_key: 0123456789abcdef0123456789abcdef\n",
+    "password: |\n",
+    "  line of a secret block\n",
+    "    deeper secret\n",
+    "-----BEGIN RSA PRIVATE KEY-----\n",
+    "MIIEpAIBAAKCAQEA\n",
+    "-----END RSA PRIVATE KEY-----\n",
+    "- name: DD_API_KEY\n",
+    "  value: plain-secret\n",
+    "@@ -1 +1 @@\n",
+    "site: datadoghq.com\n",
+    "x: 1\n",
+    "\n",
+]
+
+
+@settings(max_examples=300, deadline=None)
+@given(
+    before=st.lists(st.sampled_from(REDACTION_LINES), max_size=25),
+    edits=st.lists(
+        st.tuples(st.integers(0, 30), st.sampled_from(["drop", *REDACTION_LINES])), max_size=3
+    ),
+    context=st.integers(0, 3),
+)
+def test_diff_redacts_as_if_each_whole_text_were_redacted(
+    before: list[str], edits: list[tuple[int, str]], context: int
+) -> None:
+    # diff() redacts only up to its last hunk: the same output as redacting both texts whole.
+    from wpprotect._redact import redact_text
+    from wpprotect.config._editor import _redacted_diff, _unified_diff
+
+    after = list(before)
+    for at, line in edits:
+        if line == "drop":
+            if after:
+                del after[at % len(after)]
+        else:
+            after.insert(at % (len(after) + 1), line)
+    a, b = "".join(before), "".join(after)
+    whole = _unified_diff(
+        a.splitlines(keepends=True),
+        b.splitlines(keepends=True),
+        redact_text(a).splitlines(keepends=True),
+        redact_text(b).splitlines(keepends=True),
+        names=("a/f.yaml", "b/f.yaml"),
+        context=context,
+    )
+    assert _redacted_diff(a, b, Path("/f.yaml"), context) == whole

@@ -1794,11 +1794,51 @@ def _redacted_diff(before: str, after: str, path: Path | None, context: int) -> 
     name = str(path).lstrip("/") if path else "<text>"
     a_raw = before.splitlines(keepends=True)
     b_raw = after.splitlines(keepends=True)
-    a = redact_text(before).splitlines(keepends=True)
-    b = redact_text(after).splitlines(keepends=True)
-    if len(a) != len(a_raw) or len(b) != len(b_raw):  # pragma: no cover - never expected
-        a_raw, b_raw = a, b  # redaction keeps lines; if not, diff the redacted texts
-    return _unified_diff(a_raw, b_raw, a, b, names=(f"a/{name}", f"b/{name}"), context=context)
+    groups = _diff_groups(a_raw, b_raw, context)
+    if not groups:
+        return ""
+    a = _redacted_head(a_raw, groups[-1][-1][2])
+    b = _redacted_head(b_raw, groups[-1][-1][4])
+    if a is None or b is None:  # pragma: no cover - redaction keeps lines; if not, diff that
+        a = redact_text(before).splitlines(keepends=True)
+        b = redact_text(after).splitlines(keepends=True)
+        groups = _diff_groups(a, b, context)
+    return _format_diff(groups, a, b, names=(f"a/{name}", f"b/{name}"))
+
+
+def _redacted_head(lines: list[str], shown: int) -> list[str] | None:
+    """The first ``shown`` lines of a text, redacted as in the whole text (None if redaction
+    changed their number).
+
+    A line's redaction depends on the lines before it only, so the lines after the diff's last
+    hunk need not be read, unless they hold ``@@`` (:func:`redact_text` reads a text with
+    ``@@`` hunk lines as a diff).
+    """
+    rest = "".join(lines[shown:])
+    text = "".join(lines[:shown]) + (rest if "@@" in rest else "")
+    out = redact_text(text).splitlines(keepends=True)
+    if len(out) != len(text.splitlines(keepends=True)):
+        return None
+    return out
+
+
+_Group = list[tuple[str, int, int, int, int]]
+
+
+def _diff_groups(a: list[str], b: list[str], context: int) -> list[_Group]:
+    """The hunks of a unified diff from ``a`` to ``b`` (``difflib`` grouped opcodes)."""
+    # Only the part between the common first and last lines can differ: match that (and the
+    # context lines around it), not the whole file.
+    head, tail = _common_ends(a, b)
+    lo = max(0, head - context)
+    cut = max(0, tail - context)
+    matcher = difflib.SequenceMatcher(
+        None, a[lo : len(a) - cut], b[lo : len(b) - cut], autojunk=False
+    )
+    return [
+        [(t, i1 + lo, i2 + lo, j1 + lo, j2 + lo) for t, i1, i2, j1, j2 in group]
+        for group in matcher.get_grouped_opcodes(context)
+    ]
 
 
 def _unified_diff(
@@ -1812,6 +1852,13 @@ def _unified_diff(
 ) -> str:
     """A unified diff of ``a_raw`` -> ``b_raw`` whose lines are printed from ``a_show`` and
     ``b_show`` (the same lines, redacted)."""
+    return _format_diff(_diff_groups(a_raw, b_raw, context), a_show, b_show, names=names)
+
+
+def _format_diff(
+    groups: list[_Group], a_show: list[str], b_show: list[str], *, names: tuple[str, str]
+) -> str:
+    """Print the hunks ``groups`` with lines from ``a_show`` and ``b_show``."""
 
     def rng(start: int, length: int) -> str:
         if length == 1:
@@ -1824,16 +1871,7 @@ def _unified_diff(
         return prefix + line + "\n\\ No newline at end of file\n"
 
     out: list[str] = []
-    # Only the part between the common first and last lines can differ: match that (and the
-    # context lines around it), not the whole file.
-    head, tail = _common_ends(a_raw, b_raw)
-    lo = max(0, head - context)
-    cut = max(0, tail - context)
-    matcher = difflib.SequenceMatcher(
-        None, a_raw[lo : len(a_raw) - cut], b_raw[lo : len(b_raw) - cut], autojunk=False
-    )
-    for window_group in matcher.get_grouped_opcodes(context):
-        group = [(t, i1 + lo, i2 + lo, j1 + lo, j2 + lo) for t, i1, i2, j1, j2 in window_group]
+    for group in groups:
         if not out:
             out += [f"--- {names[0]}\n", f"+++ {names[1]}\n"]
         first, last = group[0], group[-1]
