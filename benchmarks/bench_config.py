@@ -24,7 +24,7 @@ VALUES = (
     / "helm-charts"
     / "values.yaml"
 )
-RUNS = 7
+RUNS = 9
 
 #: Realistic edits of the chart's values: CWS on, its network events off, then three more in
 #: other parts of the file.
@@ -37,14 +37,18 @@ EDITS: list[tuple[str, Any]] = [
 ]
 
 
-def _time(fn: Callable[[], Any]) -> float:
-    fn()  # warm: imports, regex compilation
-    samples = []
+def _time_all(fns: dict[str, Callable[[], Any]]) -> dict[str, float]:
+    """Median time of each function, timed in turns (one call of each per round), so that a
+    busy moment on a shared machine weighs on every row alike."""
+    for fn in fns.values():
+        fn()  # warm: imports, regex compilation
+    samples: dict[str, list[float]] = {label: [] for label in fns}
     for _ in range(RUNS):
-        start = time.perf_counter()
-        fn()
-        samples.append(time.perf_counter() - start)
-    return statistics.median(samples)
+        for label, fn in fns.items():
+            start = time.perf_counter()
+            fn()
+            samples[label].append(time.perf_counter() - start)
+    return {label: statistics.median(times) for label, times in samples.items()}
 
 
 def main() -> None:
@@ -76,17 +80,20 @@ def main() -> None:
     def render(ed: ConfigEditor, _count: int) -> None:
         _ = ed.text
 
-    base = _time(lambda: ConfigEditor.load(VALUES))
-    rows = [
-        ("yaml.safe_load (context)", _time(lambda: yaml.safe_load(text))),
-        ("ruamel.yaml round-trip load (context)", _time(lambda: YAML().load(text))),
-        ("ConfigEditor.load (baseline)", base),
-        ("load + 1 set + text", _time(edit(1, render))),
-        ("load + 2 sets + diff", _time(edit(2, diff))),
-        ("load + 5 sets + diff", _time(edit(5, diff))),
-    ]
-    print(f"{VALUES.name}: {text.count(chr(10))} lines, {len(text)} bytes, median of {RUNS}")
-    for label, t in rows:
+    baseline = "ConfigEditor.load (baseline)"
+    times = _time_all(
+        {
+            "yaml.safe_load (context)": lambda: yaml.safe_load(text),
+            "ruamel.yaml round-trip load (context)": lambda: YAML().load(text),
+            baseline: lambda: ConfigEditor.load(VALUES),
+            "load + 1 set + text": edit(1, render),
+            "load + 2 sets + diff": edit(2, diff),
+            "load + 5 sets + diff": edit(5, diff),
+        }
+    )
+    base = times[baseline]
+    print(f"{VALUES.name}: {text.count(chr(10))} lines, {len(text)} bytes, median of {RUNS} rounds")
+    for label, t in times.items():
         print(f"{label:40s} {t * 1000:8.1f} ms   {t / base:5.2f}x one load")
 
 
