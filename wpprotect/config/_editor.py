@@ -389,6 +389,11 @@ class ConfigEditor:
       comment-only file is an empty mapping.
     - :meth:`save` writes atomically beside the file, keeps mode, owner and group, optionally
       backs up first, and refuses to overwrite a file changed on disk since it was loaded.
+    - Edits are checked together when the text is next needed (:attr:`text`, :meth:`diff`,
+      :meth:`save`, :attr:`changed`, the end of a :meth:`batch`), re-reading only the entries
+      they changed where that suffices. An edit that cannot be written without changing other
+      values raises :class:`~wpprotect.ConfigStructureError` there, and the edits made since
+      the last check are undone (nothing is saved).
 
     For code building on the editor:
 
@@ -683,14 +688,18 @@ class ConfigEditor:
     def text(self) -> str:
         """The document as :meth:`save` would write it.
 
-        :raises ConfigStructureError: in-place edits of :attr:`data` cannot be written without
-            changing other values.
+        :raises ConfigStructureError: the edits cannot be written without changing other values.
+            If :meth:`set` or :meth:`delete` was called since the last check, everything since
+            is undone; in-place edits of :attr:`data` alone are not.
         """
         return self._finish(self._render_body())
 
     @property
     def changed(self) -> bool:
-        """Whether :attr:`text` differs from :attr:`original_text`."""
+        """Whether :attr:`text` differs from :attr:`original_text`.
+
+        :raises ConfigStructureError: as :attr:`text`.
+        """
         return self.text != self._original_text
 
     def __repr__(self) -> str:
@@ -1449,6 +1458,7 @@ class ConfigEditor:
 
         :param context: lines of context around each change.
         :returns: the diff ('' when nothing changed).
+        :raises ConfigStructureError: as :attr:`text`.
         """
         return _redacted_diff(self._original_text, self.text, self._path, context)
 
@@ -1466,6 +1476,7 @@ class ConfigEditor:
         :raises ConfigConflictError: the file changed on disk since it was loaded (its content
             is compared with what was loaded). The check and the rename are two steps, so a
             writer racing in between is not detected; the backup holds what was checked.
+        :raises ConfigStructureError: as :attr:`text` (nothing is written).
         """
         if self._part_of is not None:
             raise ConfigFileError(
