@@ -9,9 +9,14 @@ from the dumper wholesale. Instead, :attr:`ConfigEditor.text` is a three-way mer
 of the document as it was parsed (*base*) is diffed against the dump of the edited document, and
 only the changed hunks are carried over onto the real text, anchored on lines that the base dump
 and the real text share. Lines an edit does not touch are therefore byte-for-byte the original.
-The merged text is parsed again and must equal the edited document; if it ever did not, the full
-dump is used instead (correct, but with a larger diff) and a warning is logged; if even that does
-not read back as the edited document, the edit is refused with ``ConfigStructureError``.
+The merged text must read back as the edited document. That is shown locally when it can be: the
+changed lines lie within a few entries of some block mapping; those entries' merged lines, read
+alone, must give their new values, every other value must be as parsed, and the other lines are
+the original's. Otherwise the whole merged text is parsed again. If it ever did not read back,
+the full dump is used instead (correct, but with a larger diff) and a warning is logged; if even
+that does not read back as the edited document, the edit is refused with ``ConfigStructureError``.
+This check runs when the text is needed (``text``, ``diff``, ``save``, the end of a ``batch``),
+once for all the edits made since the last one, not once per ``set``.
 :meth:`ConfigEditor.delete` works on the text directly (the entry's lines are removed, then the
 text is parsed again), which keeps the comments around the entry where they were.
 
@@ -31,6 +36,7 @@ activation is only kept if the re-parsed document equals the old one plus the ac
 
 from __future__ import annotations
 
+import bisect
 import contextlib
 import difflib
 import hashlib
@@ -173,6 +179,183 @@ def _line_of(node: Any, key: Any = None) -> int | None:
         return None
 
 
+# The local check (ConfigEditor._proved_locally) reads parts of a document alone; these make a
+# part read differently in place: anchors and aliases, directives, and line breaks other than LF.
+_ANCHOR_OR_ALIAS = re.compile(r"(?:^|[\s\[{,])[&*][^\s\[\]{},]", re.MULTILINE)
+_COMMENT_LINE = re.compile(r"^[ ]*#.*$", re.MULTILINE)
+_DIRECTIVE = re.compile(r"^%", re.MULTILINE)
+
+
+def _locally_checkable(body: str, lines: list[str]) -> bool:
+    """Whether the local check may be used on edits of ``body`` (split into ``lines``)."""
+    if len(lines) != body.count("\n") or _DIRECTIVE.search(body):
+        return False
+    return _ANCHOR_OR_ALIAS.search(_COMMENT_LINE.sub("", body)) is None
+
+
+class _Run:
+    """Consecutive entries ``keys[first..last]`` of a block mapping of the base text: base lines
+    ``start`` (the first key's line) to ``end`` (excluded), keys at column ``col``."""
+
+    __slots__ = ("col", "depth", "end", "first", "keys", "last", "path", "start")
+
+    def __init__(self, index: _MapIndex, first: int, last: int, start: int, end: int) -> None:
+        self.path, self.depth, self.col, self.keys = index.path, index.depth, index.col, index.keys
+        self.first, self.last, self.start, self.end = first, last, start, end
+
+
+class _MapIndex:
+    """Where the block mappings of a parsed text are: each one's keys, their lines and column,
+    the line its block ends before, and the block mappings under its keys."""
+
+    __slots__ = ("children", "clean", "col", "depth", "end", "keys", "lines", "path")
+
+    def __init__(
+        self,
+        path: tuple[Any, ...],
+        *,
+        depth: int,
+        col: int,
+        keys: list[Any],
+        lines: list[int],
+        clean: list[bool],
+        end: int,
+    ) -> None:
+        self.path, self.depth, self.col = path, depth, col
+        self.keys, self.lines, self.clean, self.end = keys, lines, clean, end
+        self.children: dict[Any, _MapIndex] = {}
+
+    @classmethod
+    def build(cls, node: Any, lines: list[str], path: tuple[Any, ...] = ()) -> _MapIndex | None:
+        """Index ``node`` (as parsed from ``lines``) and the block mappings below it."""
+        ry = _ruamel()
+        if (
+            len(path) > 200
+            or not isinstance(node, ry.comments.CommentedMap)
+            or not node
+            or node.fa.flow_style()
+        ):
+            return None
+        keys: list[Any] = []
+        at: list[int] = []
+        clean: list[bool] = []
+        col = -1
+        for k in node:
+            try:
+                kline, kcol = (int(x) for x in node.lc.key(k))
+            except (KeyError, TypeError, AttributeError, ValueError):
+                return None
+            if col < 0:
+                col = kcol
+            if kcol != col or (at and kline <= at[-1]) or not 0 <= kline < len(lines):
+                return None
+            keys.append(k)
+            at.append(kline)
+            # A run may start here only if the line is the key alone at its column (not
+            # `- key:`, `? key`, or a key on its parent's line).
+            text = lines[kline]
+            clean.append(text[:col] == " " * col and text[col : col + 1] not in _NOT_A_KEY)
+        index = cls(
+            path,
+            depth=len(path),
+            col=col,
+            keys=keys,
+            lines=at,
+            clean=clean,
+            end=_block_end(lines, at[-1], col),
+        )
+        for k in keys:
+            child = cls.build(node[k], lines, (*path, k))
+            if child is not None:
+                index.children[k] = child
+        return index
+
+    def run_for(self, lo: int, hi: int, max_depth: int) -> _Run | None:
+        """The deepest run of entries (at most ``max_depth`` deep) whose lines hold the base
+        lines ``lo`` to ``hi``."""
+        best: _Run | None = None
+        m: _MapIndex | None = self
+        while m is not None and m.depth <= max_depth:
+            i = bisect.bisect_right(m.lines, lo) - 1
+            j = bisect.bisect_right(m.lines, hi) - 1
+            if i < 0 or hi >= m.end:
+                break
+            if m.clean[i]:
+                end = m.lines[j + 1] if j + 1 < len(m.lines) else m.end
+                best = _Run(m, i, j, m.lines[i], end)
+            if i != j:
+                break
+            m = m.children.get(m.keys[i])
+        return best
+
+
+_NOT_A_KEY = ("", " ", "\n", "\t", "-", "#", "?")
+
+
+def _block_end(lines: list[str], last_key: int, col: int) -> int:
+    """The line the block of a mapping whose last key is on ``last_key`` ends before: the next
+    content line left of ``col``, or at ``col`` and not a ``- `` item of the last key's list."""
+    for n in range(last_key + 1, len(lines)):
+        text = lines[n]
+        stripped = text.lstrip(" ")
+        if not stripped.strip() or stripped.startswith("#"):
+            continue
+        indent = len(text) - len(stripped)
+        if indent < col or (
+            indent == col and not (stripped.startswith("- ") or stripped.strip() == "-")
+        ):
+            return n
+    return len(lines)
+
+
+def _dedented(lines: list[str], col: int) -> str | None:
+    """``lines`` moved left by ``col`` columns, to be read alone; None if that would change
+    them (a content line left of ``col``, a line break other than LF, not a key first)."""
+    out: list[str] = []
+    pad = " " * col
+    for line in lines:
+        if not line.endswith("\n"):
+            return None
+        if line.startswith(pad):
+            out.append(line[col:])
+            continue
+        rest = line.lstrip(" ")
+        if rest == "\n":
+            out.append(rest)
+        elif rest.startswith("#"):
+            out.append(rest)  # a comment left of the block: still a comment at column 0
+        else:
+            return None
+    if not out or out[0][:1] in _NOT_A_KEY:
+        return None
+    return "".join(out)
+
+
+def _same_outside(
+    cur: Any,
+    base: Any,
+    path: tuple[Any, ...],
+    dropped: dict[tuple[Any, ...], tuple[list[Any], list[Any]]],
+) -> bool:
+    """Whether plain documents ``cur`` and ``base`` agree everywhere but the dropped keys
+    (per mapping path: the base's keys, the current keys)."""
+    if not isinstance(cur, dict) or not isinstance(base, dict):
+        return False
+    base_drop, cur_drop = dropped.get(path, ([], []))
+    depth = len(path)
+    below = {p[depth] for p in dropped if len(p) > depth and p[:depth] == path}
+    cur_keys = [k for k in cur if k not in cur_drop]
+    if set(cur_keys) != {k for k in base if k not in base_drop}:
+        return False
+    for k in cur_keys:
+        if k in below:
+            if not _same_outside(cur[k], base[k], (*path, k), dropped):
+                return False
+        elif cur[k] != base[k]:
+            return False
+    return True
+
+
 class ConfigEditor:
     """Edit a YAML config file the way a careful person would: only the needed lines change.
 
@@ -206,6 +389,11 @@ class ConfigEditor:
       comment-only file is an empty mapping.
     - :meth:`save` writes atomically beside the file, keeps mode, owner and group, optionally
       backs up first, and refuses to overwrite a file changed on disk since it was loaded.
+    - Edits are checked together when the text is next needed (:attr:`text`, :meth:`diff`,
+      :meth:`save`, :attr:`changed`, the end of a :meth:`batch`), re-reading only the entries
+      they changed where that suffices. An edit that cannot be written without changing other
+      values raises :class:`~wpprotect.ConfigStructureError` there, and the edits made since
+      the last check are undone (nothing is saved).
 
     For code building on the editor:
 
@@ -240,6 +428,7 @@ class ConfigEditor:
         self._loaded_bytes: bytes | None = None
         self._follow_symlinks = True
         self._in_batch = False
+        self._checker_yaml: YAML | None = None
         self._bom = text.startswith(_BOM)
         body = text[1:] if self._bom else text
         self._crlf = self._detect_newlines(body)
@@ -376,9 +565,10 @@ class ConfigEditor:
                 f"ruamel.yaml cannot read this document ({type(exc).__name__})", path=self._path
             ) from exc
 
-    def _load_base(self, body: str) -> None:
-        """Make ``body`` (LF, final newline) the new base text and parse it."""
-        probe = self._parse(body)
+    def _load_base(self, body: str, parsed: Any = _MISSING) -> None:
+        """Make ``body`` (LF, final newline) the new base text and parse it (``parsed``: its
+        parse, when the caller has just made it)."""
+        probe = self._parse(body) if parsed is _MISSING else parsed
         ry = _ruamel()
         if probe is None:
             root: Any = ry.comments.CommentedMap()
@@ -401,7 +591,20 @@ class ConfigEditor:
         self._base_dump = self._dump(root)
         self._render_cache: tuple[str, str] | None = None
         self._anchor: dict[int, int] | None = None
+        self._base_parents: list[tuple[str, ...]] | None = None
         self._quote = self._detect_quote(root)
+        # The last text known to be writable, and the edits made since (checked when the text
+        # is next rendered; undone if it cannot be written).
+        self._rendered = body
+        self._pending: list[str] = []
+        # What the local check (_proved_locally) needs from the text as parsed, taken before
+        # any edit: where each block mapping's keys are, and the parsed values.
+        self._orig_lines = body.splitlines(True)
+        self._index: _MapIndex | None = None
+        self._base_plain: Any = None
+        if _locally_checkable(body, self._orig_lines) and not self._empty_root:
+            self._index = _MapIndex.build(root, self._orig_lines)
+            self._base_plain = _plain(root)
 
     def _detect_indent(self, root: Any, lines: list[str]) -> _Indent:
         ry = _ruamel()
@@ -485,21 +688,26 @@ class ConfigEditor:
     def text(self) -> str:
         """The document as :meth:`save` would write it.
 
-        :raises ConfigStructureError: in-place edits of :attr:`data` cannot be written without
-            changing other values.
+        :raises ConfigStructureError: the edits cannot be written without changing other values.
+            If :meth:`set` or :meth:`delete` was called since the last check, everything since
+            is undone; in-place edits of :attr:`data` alone are not.
         """
         return self._finish(self._render_body())
 
     @property
     def changed(self) -> bool:
-        """Whether :attr:`text` differs from :attr:`original_text`."""
+        """Whether :attr:`text` differs from :attr:`original_text`.
+
+        :raises ConfigStructureError: as :attr:`text`.
+        """
         return self.text != self._original_text
 
     def __repr__(self) -> str:
         # Never any content: values may be secrets. Never raises.
         where = str(self._path) if self._path else None
         try:
-            changed: object = self.changed
+            # Never undoes edits either (a failed check is left for text, diff and save).
+            changed: object = self._finish(self._render_body(undo=False)) != self._original_text
         except ConfigError:
             changed = "?"
         return f"<ConfigEditor path={where!r} changed={changed}>"
@@ -520,25 +728,49 @@ class ConfigEditor:
             ) from exc
         return buf.getvalue()
 
-    def _render_body(self) -> str:
-        new = self._dump(self._data)
-        if new == self._base_dump:
-            return self._base
-        if self._render_cache is not None and self._render_cache[0] == new:
-            return self._render_cache[1]
-        body = self._merge_body(new)
-        self._render_cache = (new, body)
+    def _render_body(self, *, undo: bool = True) -> str:
+        """The body as it would be written: the merge of the edits, checked.
+
+        :param undo: when the check fails after :meth:`set` or :meth:`delete` calls that were
+            not yet checked, go back to the last text that was (and say so in the error).
+        :raises ConfigStructureError: the document cannot be written as it is.
+        """
+        try:
+            new = self._dump(self._data)
+            if new == self._base_dump:
+                body = self._base
+            elif self._render_cache is not None and self._render_cache[0] == new:
+                body = self._render_cache[1]
+            else:
+                body = self._merge_body(new)
+                self._render_cache = (new, body)
+        except ConfigStructureError as exc:
+            if not undo or not self._pending:
+                raise
+            edits = ", ".join(self._pending)
+            self._restore(self._rendered)
+            raise ConfigStructureError(
+                f"{exc.message}; undone: {edits}", path=self._path, line=exc.line, key=exc.key
+            ) from exc
+        self._rendered = body
+        self._pending.clear()
         return body
 
     def _merge_body(self, new: str) -> str:
         if self._empty_root:
             merged = self._base + new
         else:
-            orig = self._base.splitlines(True)
+            orig = self._orig_lines
             base = self._base_dump.splitlines(True)
-            if self._anchor is None:  # depends on the base only: computed once per base
+            if self._anchor is None:  # these depend on the base only: computed once per base
                 self._anchor = _anchors(base, orig)
-            merged = "".join(_merge(orig, base, new.splitlines(True), self._anchor))
+                self._base_parents = _with_parents(base)
+            lines, changes = _merge(
+                orig, base, new.splitlines(True), self._anchor, self._base_parents
+            )
+            merged = "".join(lines)
+            if self._proved_locally(lines, changes):
+                return merged
         if self._same_document(merged):
             return merged
         if not self._same_document(new):
@@ -559,6 +791,150 @@ class ConfigEditor:
         if again is None:
             again = {}
         return bool(_plain(again) == _plain(self._data))
+
+    def _proved_locally(self, merged: list[str], changes: _Changes) -> bool:
+        """Whether ``merged`` (the real text with ``changes``) reads as :attr:`data`, proved by
+        parsing only the changed entries.
+
+        Each change is covered by a run of consecutive entries of a block mapping of the base
+        text, as deep as works. The merged lines of each run, taken out and dedented, must
+        parse to those entries' current values; every value outside the runs must equal its
+        value as parsed; the text outside the runs is the base text, unchanged. Then the whole
+        merged text reads as :attr:`data`. Whatever this cannot show (anchors and aliases,
+        directives, a run that does not read alone) is left to the full check.
+        """
+        if self._index is None or not changes:
+            return False
+        clusters: list[tuple[int, int, int]] = []  # base lines to cover, and how deep a run may be
+        at = 0
+        for start, end, _count in changes:
+            if start < at or end < start:
+                return False
+            at = end
+            line = start if start < end else start - 1  # an insertion: the line before it
+            if line < 0:
+                return False
+            clusters.append((line, end - 1 if start < end else line, 1 << 30))
+        for _ in range(8 * len(clusters) + 64):
+            covered = self._cover(self._index, clusters)
+            if covered is None:
+                return False
+            failed = self._runs_read_back(merged, changes, [run for run, _c in covered])
+            if failed is None:
+                return True
+            if failed < 0:
+                return False
+            run, (lo, hi, _depth) = covered[failed]
+            if run.depth == 0:
+                return False
+            # Try the run one level up (new keys added after a nested block, say).
+            clusters = [c for _r, c in covered]
+            clusters[failed] = (lo, hi, run.depth - 1)
+        return False
+
+    @staticmethod
+    def _cover(
+        index: _MapIndex, clusters: list[tuple[int, int, int]]
+    ) -> list[tuple[_Run, tuple[int, int, int]]] | None:
+        """A run for each cluster (base lines ``lo..hi``, at most ``depth`` deep), clusters
+        whose runs overlap being joined until none do."""
+        while True:
+            found: list[tuple[_Run, tuple[int, int, int]]] = []
+            for lo, hi, depth in clusters:
+                run = index.run_for(lo, hi, depth)
+                if run is None:
+                    return None
+                found.append((run, (lo, hi, depth)))
+            found.sort(key=lambda f: f[0].start)
+            joined: list[tuple[_Run, tuple[int, int, int]]] = []
+            for run, (lo, hi, depth) in found:
+                if joined and run.start < joined[-1][0].end:
+                    prev, (plo, phi, pdepth) = joined[-1]
+                    # The joined cluster needs a run at (or above) the shallower of the two.
+                    cluster = (
+                        min(plo, lo),
+                        max(phi, hi),
+                        min(pdepth, depth, prev.depth, run.depth),
+                    )
+                    outer = prev if prev.end >= run.end else run
+                    joined[-1] = (outer, cluster)
+                else:
+                    joined.append((run, (lo, hi, depth)))
+            if len(joined) == len(found):
+                return joined
+            clusters = [c for _r, c in joined]
+
+    def _runs_read_back(self, merged: list[str], changes: _Changes, runs: list[_Run]) -> int | None:
+        """Check each run (see :meth:`_proved_locally`).
+
+        :returns: None when all read back and nothing else changed; else the index of a run
+            that does not read alone, or -1 when the rest of the document does not match.
+        """
+        ends: list[int] = []
+        shift = [0]  # merged position of base line x: x + the shift of the changes ending by x
+        for start, end, count in changes:
+            ends.append(end)
+            shift.append(shift[-1] + count - (end - start))
+
+        def pos(x: int) -> int:
+            return x + shift[bisect.bisect_right(ends, x)]
+
+        y = self._checker()
+        got: list[Any] = []
+        for n, run in enumerate(runs):
+            text = _dedented(merged[pos(run.start) : pos(run.end)], run.col)
+            if text is None:
+                return n
+            try:
+                parsed = self._parse_raw(y, text)
+            except Exception:  # does not read alone: a wider run may
+                return n
+            if not isinstance(parsed, Mapping):
+                return n
+            got.append(parsed)
+        # Per mapping, its current keys must be the base's outside the runs and, in each run's
+        # place, the keys the run read as; and those must hold the current values.
+        groups: dict[tuple[Any, ...], list[int]] = {}
+        for n, run in enumerate(runs):  # in text order
+            groups.setdefault(run.path, []).append(n)
+        dropped: dict[tuple[Any, ...], tuple[list[Any], list[Any]]] = {}
+        for path, members in groups.items():
+            current: Any = self._data
+            for k in path:
+                current = current.get(k) if isinstance(current, Mapping) else None
+            if not isinstance(current, Mapping):
+                return members[0]
+            keys = list(current.keys())
+            base = runs[members[0]].keys
+            at = 0  # in keys
+            after = 0  # in base: the end of the previous run
+            base_keys, cur_keys = dropped.setdefault(tuple(_plain(k) for k in path), ([], []))
+            for m in members:
+                r = runs[m]
+                between = r.first - after
+                if keys[at : at + between] != base[after : r.first]:
+                    return m
+                at += between
+                inside = keys[at : at + len(got[m])]
+                if [_plain(k) for k in got[m]] != [_plain(k) for k in inside]:
+                    return m
+                if any(_plain(got[m][k]) != _plain(current[k]) for k in inside):
+                    return m
+                at += len(inside)
+                after = r.last + 1
+                base_keys.extend(_plain(k) for k in base[r.first : after])
+                cur_keys.extend(_plain(k) for k in inside)
+            if keys[at:] != base[after:]:
+                return members[-1]
+        if not _same_outside(_plain(self._data), self._base_plain, (), dropped):
+            return -1
+        return None
+
+    def _checker(self) -> YAML:
+        """The parser of the local check (made once per editor)."""
+        if self._checker_yaml is None:
+            self._checker_yaml = _make_yaml(_Indent())
+        return self._checker_yaml
 
     def _finish(self, body: str) -> str:
         if not self._final_newline and body.endswith("\n"):
@@ -640,35 +1016,31 @@ class ConfigEditor:
         when YAML would otherwise read another type, e.g. ``"false"``), ``None``, and lists
         and dicts of these.
 
-        The edit is all-or-nothing: if it raises, the document is as it was.
+        The path and the value are checked at once; if they are refused, nothing changed.
+        Whether the result can be written without changing other lines is checked when the
+        text is next needed (:attr:`text`, :meth:`diff`, :meth:`save`, :attr:`changed`, the end
+        of a :meth:`batch`), once for all the edits made since: if it cannot, that raises
+        :class:`~wpprotect.ConfigStructureError` naming them, and they are undone.
 
         :param path: ``"a.b.c"`` or a sequence of keys.
         :param value: the new value.
-        :raises ConfigStructureError: a key on the way holds a scalar or a list, or the result
-            could not be written without changing other values.
+        :raises ConfigStructureError: a key on the way holds a scalar or a list (or, when a
+            commented-out line is activated, earlier edits cannot be written).
         :raises InvalidArgumentError: the path or the value's type is not supported.
         """
         keys = _split_path(path)
         self._to_node(value, keys, None)  # refuse a bad value before anything changes
         self._walk(keys, for_write=True)  # likewise a path through a scalar or a list
-        if self._in_batch:
-            self._set(keys, value)  # checked once when the batch ends
-            return
-        before = self._render_body()
-        try:
-            self._set(keys, value)
-            self._render_body()  # prove the result can be written
-        except ConfigError:
-            self._restore(before)
-            raise
+        self._set(keys, value)
+        self._pending.append(f"set {_dotted(keys)!r}")
 
     @contextlib.contextmanager
     def batch(self) -> Iterator[ConfigEditor]:
-        """Make several edits as one: all-or-nothing, and checked once at the end.
+        """Make several edits as one: all-or-nothing, and checked when the block ends.
 
-        Each :meth:`set` or :meth:`delete` otherwise renders and checks the whole document;
-        on a large file (a Helm chart's 3000-line values) a batch of edits is much faster.
-        If anything in the block raises, every edit made in it is undone.
+        If anything in the block raises, or the edits together cannot be written without
+        changing other values, every edit made in it is undone (edits made before the block
+        are checked when it starts).
 
         >>> ed = ConfigEditor.from_text("a: 1\\nb: 2\\n")
         >>> with ed.batch():
@@ -689,16 +1061,16 @@ class ConfigEditor:
         try:
             yield self
             self._in_batch = False
-            self._render_body()
+            self._render_body(undo=False)
         except BaseException:
             self._in_batch = False
             self._restore(before)
             raise
 
-    def _restore(self, body: str) -> None:
-        """Go back to a text rendered before a failed edit."""
+    def _restore(self, body: str, parsed: Any = _MISSING) -> None:
+        """Go back to (or on to) a text known to be right, keeping the loaded text."""
         saved = (self._original_text, self._final_newline)
-        self._load_base(body)
+        self._load_base(body, parsed)
         self._original_text, self._final_newline = saved
 
     def _set(self, keys: Sequence[str], value: Any) -> None:
@@ -908,16 +1280,8 @@ class ConfigEditor:
             return False
         if self._delete_lines(keys):
             return True
-        if self._in_batch:
-            self._delete_node(node, keys[-1])
-            return True
-        before = self._render_body()
-        try:
-            self._delete_node(node, keys[-1])
-            self._render_body()
-        except ConfigError:
-            self._restore(before)
-            raise
+        self._delete_node(node, keys[-1])  # checked with the next rendering, like set()
+        self._pending.append(f"delete {_dotted(keys)!r}")
         return True
 
     def _delete_lines(self, keys: Sequence[str]) -> bool:
@@ -967,7 +1331,7 @@ class ConfigEditor:
             return False
         if _plain(reparsed if reparsed is not None else {}) != expected:
             return False
-        self._load_base(new_body)
+        self._load_base(new_body, reparsed)
         return True
 
     def _delete_node(self, node: Any, last: str) -> None:
@@ -1044,7 +1408,7 @@ class ConfigEditor:
         if not steps:
             return False
         log.debug("activated commented-out %s", _dotted(keys[: depth + len(steps)]))
-        self._restore(new_body)
+        self._restore(new_body, new_data)
         return True
 
     def _may_activate(self, keys: Sequence[str], depth: int) -> bool:
@@ -1094,6 +1458,7 @@ class ConfigEditor:
 
         :param context: lines of context around each change.
         :returns: the diff ('' when nothing changed).
+        :raises ConfigStructureError: as :attr:`text`.
         """
         return _redacted_diff(self._original_text, self.text, self._path, context)
 
@@ -1111,6 +1476,7 @@ class ConfigEditor:
         :raises ConfigConflictError: the file changed on disk since it was loaded (its content
             is compared with what was loaded). The check and the rename are two steps, so a
             writer racing in between is not detected; the backup holds what was checked.
+        :raises ConfigStructureError: as :attr:`text` (nothing is written).
         """
         if self._part_of is not None:
             raise ConfigFileError(
@@ -1439,11 +1805,51 @@ def _redacted_diff(before: str, after: str, path: Path | None, context: int) -> 
     name = str(path).lstrip("/") if path else "<text>"
     a_raw = before.splitlines(keepends=True)
     b_raw = after.splitlines(keepends=True)
-    a = redact_text(before).splitlines(keepends=True)
-    b = redact_text(after).splitlines(keepends=True)
-    if len(a) != len(a_raw) or len(b) != len(b_raw):  # pragma: no cover - never expected
-        a_raw, b_raw = a, b  # redaction keeps lines; if not, diff the redacted texts
-    return _unified_diff(a_raw, b_raw, a, b, names=(f"a/{name}", f"b/{name}"), context=context)
+    groups = _diff_groups(a_raw, b_raw, context)
+    if not groups:
+        return ""
+    a = _redacted_head(a_raw, groups[-1][-1][2])
+    b = _redacted_head(b_raw, groups[-1][-1][4])
+    if a is None or b is None:  # pragma: no cover - redaction keeps lines; if not, diff that
+        a = redact_text(before).splitlines(keepends=True)
+        b = redact_text(after).splitlines(keepends=True)
+        groups = _diff_groups(a, b, context)
+    return _format_diff(groups, a, b, names=(f"a/{name}", f"b/{name}"))
+
+
+def _redacted_head(lines: list[str], shown: int) -> list[str] | None:
+    """The first ``shown`` lines of a text, redacted as in the whole text (None if redaction
+    changed their number).
+
+    A line's redaction depends on the lines before it only, so the lines after the diff's last
+    hunk need not be read, unless they hold ``@@`` (:func:`redact_text` reads a text with
+    ``@@`` hunk lines as a diff).
+    """
+    rest = "".join(lines[shown:])
+    text = "".join(lines[:shown]) + (rest if "@@" in rest else "")
+    out = redact_text(text).splitlines(keepends=True)
+    if len(out) != len(text.splitlines(keepends=True)):
+        return None
+    return out
+
+
+_Group = list[tuple[str, int, int, int, int]]
+
+
+def _diff_groups(a: list[str], b: list[str], context: int) -> list[_Group]:
+    """The hunks of a unified diff from ``a`` to ``b`` (``difflib`` grouped opcodes)."""
+    # Only the part between the common first and last lines can differ: match that (and the
+    # context lines around it), not the whole file.
+    head, tail = _common_ends(a, b)
+    lo = max(0, head - context)
+    cut = max(0, tail - context)
+    matcher = difflib.SequenceMatcher(
+        None, a[lo : len(a) - cut], b[lo : len(b) - cut], autojunk=False
+    )
+    return [
+        [(t, i1 + lo, i2 + lo, j1 + lo, j2 + lo) for t, i1, i2, j1, j2 in group]
+        for group in matcher.get_grouped_opcodes(context)
+    ]
 
 
 def _unified_diff(
@@ -1457,6 +1863,13 @@ def _unified_diff(
 ) -> str:
     """A unified diff of ``a_raw`` -> ``b_raw`` whose lines are printed from ``a_show`` and
     ``b_show`` (the same lines, redacted)."""
+    return _format_diff(_diff_groups(a_raw, b_raw, context), a_show, b_show, names=names)
+
+
+def _format_diff(
+    groups: list[_Group], a_show: list[str], b_show: list[str], *, names: tuple[str, str]
+) -> str:
+    """Print the hunks ``groups`` with lines from ``a_show`` and ``b_show``."""
 
     def rng(start: int, length: int) -> str:
         if length == 1:
@@ -1469,8 +1882,7 @@ def _unified_diff(
         return prefix + line + "\n\\ No newline at end of file\n"
 
     out: list[str] = []
-    matcher = difflib.SequenceMatcher(None, a_raw, b_raw, autojunk=False)
-    for group in matcher.get_grouped_opcodes(context):
+    for group in groups:
         if not out:
             out += [f"--- {names[0]}\n", f"+++ {names[1]}\n"]
         first, last = group[0], group[-1]
@@ -1659,18 +2071,54 @@ def _norm(line: str) -> str:
 def _anchors(base: list[str], orig: list[str]) -> dict[int, int]:
     """Map ``base`` line numbers to the ``orig`` lines they align with (see :func:`_merge`)."""
     anchor: dict[int, int] = {}
-    matcher = difflib.SequenceMatcher(
-        None, [_norm(x) for x in base], [_norm(x) for x in orig], autojunk=False
-    )
-    for a, b, size in matcher.get_matching_blocks():
-        for k in range(size):
-            anchor[a + k] = b + k
+    for tag, i1, i2, j1, _j2 in _opcodes([_norm(x) for x in base], [_norm(x) for x in orig]):
+        if tag == "equal":
+            for k in range(i2 - i1):
+                anchor[i1 + k] = j1 + k
     return anchor
 
 
+def _common_ends(a: Sequence[Any], b: Sequence[Any]) -> tuple[int, int]:
+    """How many items ``a`` and ``b`` share at their start, and then at their end."""
+    n = min(len(a), len(b))
+    head = 0
+    while head < n and a[head] == b[head]:
+        head += 1
+    tail = 0
+    while tail < n - head and a[len(a) - 1 - tail] == b[len(b) - 1 - tail]:
+        tail += 1
+    return head, tail
+
+
+def _opcodes(a: Sequence[Any], b: Sequence[Any]) -> list[tuple[str, int, int, int, int]]:
+    """``difflib`` opcodes from ``a`` to ``b``, matching only what lies between their common
+    start and end (an edit changes a few lines of a long file: the rest need not be matched)."""
+    head, tail = _common_ends(a, b)
+    ops: list[tuple[str, int, int, int, int]] = []
+    if head:
+        ops.append(("equal", 0, head, 0, head))
+    a_end, b_end = len(a) - tail, len(b) - tail
+    if head < a_end or head < b_end:
+        matcher = difflib.SequenceMatcher(None, a[head:a_end], b[head:b_end], autojunk=False)
+        for tag, i1, i2, j1, j2 in matcher.get_opcodes():
+            ops.append((tag, i1 + head, i2 + head, j1 + head, j2 + head))
+    if tail:
+        ops.append(("equal", a_end, len(a), b_end, len(b)))
+    return ops
+
+
+#: A merge's changes to the real text: ``(start, end, count)``, the real lines
+#: ``[start, end)`` replaced by ``count`` new lines, in order and not overlapping.
+_Changes = list[tuple[int, int, int]]
+
+
 def _merge(
-    orig: list[str], base: list[str], new: list[str], anchor: dict[int, int] | None = None
-) -> list[str]:
+    orig: list[str],
+    base: list[str],
+    new: list[str],
+    anchor: dict[int, int] | None = None,
+    base_parents: list[tuple[str, ...]] | None = None,
+) -> tuple[list[str], _Changes]:
     """Apply the changes from ``base`` to ``new`` onto ``orig`` (``base`` ≈ ``orig``).
 
     ``base`` lines are aligned with ``orig`` lines ignoring whitespace and null spellings (the
@@ -1678,16 +2126,18 @@ def _merge(
     ``orig`` lines replaces exactly those; an insertion goes right after the ``orig`` line of
     the ``base`` line before it. Otherwise (or if hunks would overlap) the hunk is widened until
     both edges align, and the ``orig`` lines between are replaced by the ``new`` lines between.
+
+    :returns: the merged lines and where they differ from ``orig``.
     """
     if anchor is None:
         anchor = _anchors(base, orig)
+    if base_parents is None:
+        base_parents = _with_parents(base)
     newpos: dict[int, int] = {}
     hunks: list[tuple[int, int, int, int]] = []
     # Lines are compared with the keys they sit under, so `  enabled:` under `a:` never
     # matches `  enabled:` under `b:` when a block moves.
-    for tag, i1, i2, j1, j2 in difflib.SequenceMatcher(
-        None, _with_parents(base), _with_parents(new), autojunk=False
-    ).get_opcodes():
+    for tag, i1, i2, j1, j2 in _opcodes(base_parents, _with_parents(new)):
         if tag == "equal":
             for k in range(i2 - i1):
                 newpos[i1 + k] = j1 + k
@@ -1714,15 +2164,17 @@ def _merge(
             continue
         edits.append((edit[0], edit[1], new[j1:j2]))
     out: list[str] = []
+    changes: _Changes = []
     at = 0
     for start, end, lines in edits:
         if start < at:
             return _merge_wide(orig, base, new, anchor=anchor, newpos=newpos, hunks=hunks)
         out.extend(orig[at:start])
         out.extend(lines)
+        changes.append((start, end, len(lines)))
         at = end
     out.extend(orig[at:])
-    return out
+    return out, changes
 
 
 _KEY_AT = re.compile(r"^(?P<indent>[ ]*(?:-[ ]+)*)(?P<key>[^\s#\-][^#]*?):(?:[ ]|$)")
@@ -1783,7 +2235,7 @@ def _merge_wide(
     anchor: dict[int, int],
     newpos: dict[int, int],
     hunks: list[tuple[int, int, int, int]],
-) -> list[str]:
+) -> tuple[list[str], _Changes]:
     """The widening merge (see :func:`_merge`)."""
 
     def stable(i: int) -> bool:
@@ -1804,6 +2256,7 @@ def _merge_wide(
         else:
             regions.append([lo, hi])
     out: list[str] = []
+    changes: _Changes = []
     o_at = 0
     for lo, hi in regions:
         o_lo = anchor[lo] + 1 if lo >= 0 else 0
@@ -1812,6 +2265,7 @@ def _merge_wide(
         n_hi = newpos[hi] if hi < len(base) else len(new)
         out.extend(orig[o_at:o_lo])
         out.extend(new[n_lo:n_hi])
+        changes.append((o_lo, o_hi, n_hi - n_lo))
         o_at = o_hi
     out.extend(orig[o_at:])
-    return out
+    return out, changes
