@@ -122,14 +122,22 @@ class Flare:
         roots = {PurePosixPath(name).parts[0] for name in self.files if "/" in name}
         return roots.pop() if len(roots) == 1 else "unknown"
 
-    def scan_secrets(self) -> list[SecretFinding]:
+    def scan_secrets(
+        self, *, max_total_bytes: int | None = None, max_members: int | None = None
+    ) -> list[SecretFinding]:
         """Secrets the agent's scrubber missed, one finding per value (the value redacted).
 
-        :raises FlareError: there is no local archive to scan.
+        Every byte of every member is scanned; an archive past a bound is refused, not scanned
+        in part.
+
+        :param max_total_bytes: uncompressed bytes allowed in all (None: 1 GiB).
+        :param max_members: entries allowed in the archive (None: 20,000).
+        :raises FlareError: there is no local archive to scan, it is not a readable zip, or it
+            passes a bound.
         """
         if self.archive is None:
             raise FlareError("no local copy of the flare to scan", target=self.target)
-        return scan_zip(self.archive)
+        return scan_zip(self.archive, max_total_bytes=max_total_bytes, max_members=max_members)
 
     def send(
         self,
