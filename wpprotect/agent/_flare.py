@@ -76,7 +76,11 @@ def parse_flare_output(stdout: str, stderr: str = "") -> tuple[str | None, str |
     path = match["path"] if match else None
     sent = _SENT_RE.search(out)
     error_match = _ERROR_RE.search(err) or _ERROR_RE.search(out)
-    return path, sent["case"] if sent else None, error_match["msg"].strip() if error_match else None
+    if error_match is None:
+        return path, sent["case"] if sent else None, None
+    from wpprotect.agent._upload import safe_excerpt  # the agent's text may quote its key
+
+    return path, sent["case"] if sent else None, safe_excerpt(error_match["msg"].strip())
 
 
 def _zip_names(archive: Path) -> tuple[str, ...]:
@@ -123,14 +127,22 @@ class Flare:
         roots = {PurePosixPath(name).parts[0] for name in self.files if "/" in name}
         return roots.pop() if len(roots) == 1 else "unknown"
 
-    def scan_secrets(self) -> list[SecretFinding]:
+    def scan_secrets(
+        self, *, max_total_bytes: int | None = None, max_members: int | None = None
+    ) -> list[SecretFinding]:
         """Secrets the agent's scrubber missed, one finding per value (the value redacted).
 
-        :raises FlareError: there is no local archive to scan.
+        Every byte of every member is scanned; an archive past a bound is refused, not scanned
+        in part.
+
+        :param max_total_bytes: uncompressed bytes allowed in all (None: 1 GiB).
+        :param max_members: entries allowed in the archive (None: 20,000).
+        :raises FlareError: there is no local archive to scan, it is not a readable zip, or it
+            passes a bound.
         """
         if self.archive is None:
             raise FlareError("no local copy of the flare to scan", target=self.target)
-        return scan_zip(self.archive)
+        return scan_zip(self.archive, max_total_bytes=max_total_bytes, max_members=max_members)
 
     def send(
         self,
@@ -154,7 +166,8 @@ class Flare:
         :param site: the Datadog site, e.g. ``datadoghq.eu``; the host is
             ``<maj>-<min>-<patch>-flare.agent.<site>``.
         :param url: an explicit base URL (the agent's ``dd_url``, a proxy, a test server).
-        :param timeout: seconds for each HTTP request (the agent uses 60).
+        :param timeout: seconds for the whole upload: connecting, sending and every read,
+            redirects included (the agent allows 60 per request).
         :returns: the backend's answer.
         :raises FlareError: no local archive, or it changed since it was copied out.
         :raises FlareUploadError: the backend refused the archive or could not be reached.
@@ -175,7 +188,7 @@ class Flare:
         version = str(self.version) if self.version is not None else None
         base = flare_base_url(site, version=version, url=url)
         target_url = flare_url(base, self.case_id)
-        log.info("sending flare %s to %s", self.archive.name, target_url)
+        log.info("sending flare %s", self.archive.name)  # the URL, redacted, is logged below
         try:
             return upload_flare(
                 data,
@@ -291,7 +304,10 @@ def collect_flare(
                 refused.append(f"{name}: no flare command")
             else:
                 failed.append(f"{name}: {error or f'exit status {res.exit_code}'}")
-            log.info("flare with %s failed on %s: %s", name, platform.target, res.output[-300:])
+            from wpprotect.agent._upload import safe_excerpt
+
+            tail = safe_excerpt(res.output, tail=True)  # agent output may quote its key
+            log.info("flare with %s failed on %s: %s", name, platform.target, tail)
             continue
         if send and sent_case is None:
             raise FlareUploadError(

@@ -1,25 +1,46 @@
 """Upload a flare archive with the agent's own protocol (``comp/core/flare/helpers/send_flare.go``,
-docs/reference/agent-cli.md#cli-flare-upload), using only the standard library."""
+docs/reference/agent-cli.md#cli-flare-upload), using only the standard library.
+
+The exchange is bounded as a whole: one deadline covers connecting, sending and every read (a
+watchdog shuts the socket down when it passes, so a server trickling bytes cannot stretch it),
+the answer is read up to :data:`MAX_RESPONSE_BYTES`, and redirects are followed only to the same
+origin or to a Datadog flare host of the same site, so the API key never reaches another host.
+Credentials in the URL (``https://user:pass@proxy/``) are sent as Basic authentication to that
+origin only and never appear in a log, an error or a repr; every text from the other side is
+redacted before it is shown.
+"""
 
 from __future__ import annotations
 
+import base64
+import contextlib
 import http.client
 import json
 import logging
 import re
 import secrets
+import socket
 import ssl
-import urllib.error
+import threading
+import time
 import urllib.parse
-import urllib.request
 from typing import Any
 
 import attrs
 
+from wpprotect._redact import MASK, redact_text
 from wpprotect.agent._validate import validate_site
 from wpprotect.errors import FlareUploadError, InvalidArgumentError
 
-__all__ = ["FlareUpload", "flare_base_url", "flare_url", "upload_flare"]
+__all__ = [
+    "MAX_RESPONSE_BYTES",
+    "FlareUpload",
+    "flare_base_url",
+    "flare_url",
+    "safe_excerpt",
+    "safe_url",
+    "upload_flare",
+]
 
 log = logging.getLogger(__name__)
 
@@ -28,6 +49,22 @@ SUPPORT_PATH = "/support/flare"
 _DD_HOST_RE = re.compile(
     r"^app(\.mrf)?(\.[a-z]{2}\d)?\.(datad(oghq|0g)\.(com|eu)|ddog-gov\.com)(\.)?$"
 )
+# The hosts the agent sends a flare to, for one site: app.<site> and its versioned flare host
+# <maj>-<min>-<patch>-flare.agent.<site> (the rewrite in flare_base_url). A redirect between
+# two of them for the same site keeps the API key; any other host change drops the request.
+_DD_FLARE_HOST_RE = re.compile(
+    r"^(?:app|[0-9]{1,4}-[0-9]{1,4}-[0-9]{1,4}-flare\.agent)(?:\.mrf)?"
+    r"\.(?P<site>(?:[a-z]{2}[0-9]\.)?(?:datad(?:oghq|0g)\.(?:com|eu)|ddog-gov\.com))\.?$"
+)
+#: The most of the backend's answer that is read (its JSON answer is a few hundred bytes).
+MAX_RESPONSE_BYTES = 1 << 20
+# Go's http.Client, which the agent uses for the HEAD, stops after 10 redirects.
+_MAX_REDIRECTS = 10
+_REDIRECTS = frozenset({301, 302, 303, 307, 308})
+# Texts from the other side are redacted over at most this much, then cut for display (the
+# redaction patterns are line-based; the bound keeps their cost fixed whatever is answered).
+_EXCERPT_SCAN = 4096
+_EXCERPT_SHOW = 300
 
 
 @attrs.frozen
@@ -68,7 +105,9 @@ def flare_base_url(
     else:
         parsed = urllib.parse.urlsplit(url)
         if parsed.scheme not in ("http", "https") or not parsed.netloc:
-            raise InvalidArgumentError(f"flare URL must be http(s)://host[:port], got {url[:80]!r}")
+            raise InvalidArgumentError(
+                f"flare URL must be http(s)://host[:port], got {safe_url(url[:200])!r}"
+            )
         base = url.rstrip("/")
     parts = urllib.parse.urlsplit(base)
     host = parts.hostname or ""
@@ -86,10 +125,6 @@ def flare_url(base: str, case_id: str | None) -> str:
     """``<base>/support/flare`` plus ``/<case_id>`` when there is one (``mkURL``)."""
     url = base.rstrip("/") + SUPPORT_PATH
     return f"{url}/{case_id}" if case_id else url
-
-
-def _redact(text: str, api_key: str) -> str:
-    return text.replace(api_key, "********") if api_key else text
 
 
 def _multipart(
@@ -118,39 +153,164 @@ def _multipart(
     return b"".join(chunks), f"multipart/form-data; boundary={boundary}"
 
 
-def _same_site(a: str, b: str) -> bool:
-    """True when URL ``b`` may receive the API key meant for URL ``a``: same scheme or an upgrade
-    to https, and the same host or the same parent domain (``app.datadoghq.com`` →
-    ``7-59-0-flare.agent.datadoghq.com``)."""
-    pa, pb = urllib.parse.urlsplit(a), urllib.parse.urlsplit(b)
-    if pb.scheme not in ("http", "https") or (pa.scheme == "https" and pb.scheme != "https"):
+def safe_url(url: str) -> str:
+    """``url`` fit for a log or an error: any userinfo (``user:pass@``) replaced by ``********``
+    and secret-looking query parameters (``api_key=...``) masked.
+
+    >>> safe_url("https://ops:hunter2@proxy.corp:8443/support/flare?api_key=x")
+    'https://********@proxy.corp:8443/support/flare?api_key=********'
+    """
+    head, sep, rest = url.partition("://")
+    if sep:
+        netloc, slash, tail = rest.partition("/")
+        if "@" in netloc:
+            netloc = MASK + "@" + netloc.rpartition("@")[2]
+        url = f"{head}{sep}{netloc}{slash}{tail}"
+    return safe_excerpt(url)
+
+
+def safe_excerpt(text: str, *secrets_: str, tail: bool = False) -> str:
+    """A bounded, redacted excerpt of ``text`` from the other side (agent output, a backend's
+    answer, a socket error): each of ``secrets_`` replaced, then :func:`redact_text` over at most
+    4096 characters (the first, or the last with ``tail=True``), shown up to 300 of them."""
+    text = text[-_EXCERPT_SCAN:] if tail else text[:_EXCERPT_SCAN]
+    for secret in secrets_:
+        if secret:
+            text = text.replace(secret, MASK)
+    text = redact_text(text)
+    if len(text) <= _EXCERPT_SHOW:
+        return text
+    return "..." + text[3 - _EXCERPT_SHOW :] if tail else text[: _EXCERPT_SHOW - 3] + "..."
+
+
+def _origin(url: str) -> tuple[str, str, int | None]:
+    parts = urllib.parse.urlsplit(url)
+    default = {"http": 80, "https": 443}.get(parts.scheme)
+    return parts.scheme, (parts.hostname or "").rstrip("."), parts.port or default
+
+
+def _may_follow(a: str, b: str) -> bool:
+    """True when the request for URL ``a`` (API key included) may be repeated at URL ``b``: the
+    same origin (scheme, host and port), or, over https, another Datadog flare host of the same
+    site (``app.datadoghq.com`` → ``7-59-0-flare.agent.datadoghq.com``). Sharing a parent
+    domain is not enough: ``proxy.corp.co.uk`` and ``attacker.co.uk`` share ``co.uk``."""
+    oa, ob = _origin(a), _origin(b)
+    if ob[0] not in ("http", "https") or not ob[1]:
         return False
-    ha, hb = (pa.hostname or "").rstrip("."), (pb.hostname or "").rstrip(".")
-    if ha == hb:
+    if oa == ob:
         return True
-    if not re.search(r"[a-z]", ha) or not re.search(r"[a-z]", hb):  # IP addresses: exact only
-        return False
-    return ha.split(".")[-2:] == hb.split(".")[-2:] and ha.count(".") >= 1
+    ma, mb = _DD_FLARE_HOST_RE.match(oa[1]), _DD_FLARE_HOST_RE.match(ob[1])
+    return bool(ob[0] == "https" and ma and mb and ma["site"] == mb["site"])
 
 
-class _KeySafeRedirect(urllib.request.HTTPRedirectHandler):
-    # urllib copies every header onto the redirected request; never hand the API key to
-    # another site (or over plain http after https).
-    def redirect_request(  # noqa: PLR0917 - urllib's signature
-        self, req: urllib.request.Request, fp: Any, code: int, msg: str, headers: Any, newurl: str
-    ) -> urllib.request.Request | None:
-        new = super().redirect_request(req, fp, code, msg, headers, newurl)
-        if new is not None and req.get_method() == "HEAD":
-            new.method = "HEAD"  # Python < 3.12 turns a redirected HEAD into a GET
-        if new is not None and not _same_site(req.full_url, new.full_url):
-            for key in [k for k in new.headers if k.lower() == "dd-api-key"]:
-                del new.headers[key]
-        return new
+class _Deadline:
+    """One deadline for a whole exchange."""
+
+    def __init__(self, seconds: float) -> None:
+        self.seconds = seconds
+        self.end = time.monotonic() + seconds
+
+    @property
+    def passed(self) -> bool:
+        return time.monotonic() >= self.end
+
+    def left(self) -> float:
+        """Seconds left; raises when there are none."""
+        left = self.end - time.monotonic()
+        if left <= 0:
+            raise TimeoutError
+        return left
 
 
-class _NoRedirect(urllib.request.HTTPRedirectHandler):
-    def redirect_request(self, *args: Any, **kwargs: Any) -> None:
-        return None
+def _shut(socks: list[socket.socket]) -> None:
+    # Runs on the watchdog thread: wakes a recv/send blocked in the caller's thread. The socket
+    # itself is held, not the connection: http.client hands it to the response and forgets it.
+    for sock in socks:
+        with contextlib.suppress(OSError):  # already closed: nothing to wake
+            sock.shutdown(socket.SHUT_RDWR)
+
+
+def _exchange(  # noqa: PLR0917 - one HTTP exchange, every part explicit
+    method: str,
+    url: str,
+    headers: dict[str, str],
+    body: bytes | None,
+    deadline: _Deadline,
+    ssl_context: ssl.SSLContext | None,
+    hide: tuple[str, ...],
+) -> tuple[int, str, http.client.HTTPMessage, bytes]:
+    """``(status, reason, headers, body)`` of one request, within ``deadline``; the body is read
+    (up to :data:`MAX_RESPONSE_BYTES`) only for a 200 answer to a POST."""
+    parts = urllib.parse.urlsplit(url)
+    target = (parts.path or "/") + (f"?{parts.query}" if parts.query else "")
+    conn: http.client.HTTPConnection
+    watchdog: threading.Timer | None = None
+    try:
+        host, port = parts.hostname or "", parts.port
+        if parts.scheme == "https":
+            conn = http.client.HTTPSConnection(
+                host, port, timeout=deadline.left(), context=ssl_context
+            )
+        else:
+            conn = http.client.HTTPConnection(host, port, timeout=deadline.left())
+        socks: list[socket.socket] = []
+        watchdog = threading.Timer(deadline.left(), _shut, (socks,))
+        watchdog.daemon = True
+        watchdog.start()
+        try:
+            conn.connect()  # bounded by its own timeout, the time left
+            if conn.sock is not None:
+                socks.append(conn.sock)
+            deadline.left()
+            conn.request(method, target, body=body, headers=headers)
+            resp = conn.getresponse()
+            raw = b""
+            if method == "POST" and resp.status == 200:
+                chunks: list[bytes] = []
+                size = 0
+                while chunk := resp.read(min(64 * 1024, MAX_RESPONSE_BYTES + 1 - size)):
+                    deadline.left()
+                    chunks.append(chunk)
+                    size += len(chunk)
+                    if size > MAX_RESPONSE_BYTES:
+                        raise FlareUploadError(
+                            f"the flare backend {safe_url(url)} answered more than "
+                            f"{MAX_RESPONSE_BYTES} bytes; the answer was not read further"
+                        )
+                raw = b"".join(chunks)
+            deadline.left()
+            return resp.status, resp.reason, resp.headers, raw
+        finally:
+            conn.close()
+    except (OSError, http.client.HTTPException, ValueError) as exc:
+        if deadline.passed or isinstance(exc, TimeoutError):
+            raise FlareUploadError(
+                f"the flare upload to {safe_url(url)} did not finish within "
+                f"{deadline.seconds:g} s (one deadline for connecting, sending and reading)"
+            ) from None
+        failed = "We couldn't reach" if method == "HEAD" else "could not upload to"
+        raise FlareUploadError(
+            f"{failed} the flare backend {safe_url(url)}: {safe_excerpt(str(exc), *hide)}"
+        ) from None
+    finally:
+        if watchdog is not None:
+            watchdog.cancel()
+
+
+def _basic_auth(url: str) -> dict[str, str]:
+    parts = urllib.parse.urlsplit(url)
+    if parts.username is None:
+        return {}
+    user = urllib.parse.unquote(parts.username)
+    password = urllib.parse.unquote(parts.password or "")
+    token = base64.b64encode(f"{user}:{password}".encode()).decode("ascii")
+    return {"Authorization": f"Basic {token}"}
+
+
+def _without_userinfo(url: str) -> str:
+    parts = urllib.parse.urlsplit(url)
+    netloc = parts.netloc.rpartition("@")[2]
+    return urllib.parse.urlunsplit((parts.scheme, netloc, parts.path, parts.query, ""))
 
 
 def upload_flare(
@@ -169,33 +329,53 @@ def upload_flare(
 ) -> FlareUpload:
     """HEAD then POST ``data`` to ``url`` the way the agent does; see :meth:`Flare.send`.
 
-    :raises FlareUploadError: the backend could not be reached or refused the archive.
+    :param timeout: seconds for the whole exchange (HEAD, redirects and POST).
+    :raises FlareUploadError: the backend could not be reached, refused the archive, redirected
+        to another host, answered too much, or the deadline passed.
+    :raises InvalidArgumentError: ``timeout`` is not a positive number.
     """
-    headers = {"DD-API-KEY": api_key, "User-Agent": "wpprotect"}
-    # 1. HEAD, following redirects; 200 or 404 are fine (the agent's getFlareURL).
-    try:
-        # The scheme was checked to be http(s) by flare_base_url.
-        head = urllib.request.Request(url, method="HEAD", headers=headers)  # noqa: S310
-        follow = urllib.request.build_opener(
-            _KeySafeRedirect, urllib.request.HTTPSHandler(context=ssl_context)
-        )
-        with follow.open(head, timeout=timeout) as resp:
-            final_url = resp.geturl()
-    except urllib.error.HTTPError as exc:
-        if exc.code != 404:
-            raise FlareUploadError(
-                f"We couldn't reach the flare backend {url} via redirects: {exc.code} {exc.reason}"
-            ) from None
-        final_url = exc.geturl() or url
-    except (urllib.error.URLError, OSError, http.client.HTTPException) as exc:
-        raise FlareUploadError(
-            f"We couldn't reach the flare backend {url}: {_redact(str(exc), api_key)}"
-        ) from None
+    limit: object = timeout
+    if isinstance(limit, bool) or not isinstance(limit, int | float) or not limit > 0:
+        raise InvalidArgumentError(f"timeout must be a positive number of seconds, got {timeout!r}")
+    deadline = _Deadline(float(timeout))
+    parts = urllib.parse.urlsplit(url)
+    hide = tuple(s for s in (api_key, parts.username, parts.password) if s)
+    origin = _origin(url)
+    auth = _basic_auth(url)
+    shown = safe_url(url)
+    log.info("uploading the flare to %s", shown)
 
-    if not _same_site(url, final_url):
+    def headers_for(target: str) -> dict[str, str]:
+        # URL credentials go to the origin they were given for, never further.
+        extra = auth if _origin(target) == origin else {}
+        return {"DD-API-KEY": api_key, "User-Agent": "wpprotect", **extra}
+
+    # 1. HEAD, following redirects; 200 or 404 are fine (the agent's getFlareURL).
+    current = _without_userinfo(url)
+    for _ in range(_MAX_REDIRECTS + 1):
+        status, reason, headers, _ = _exchange(
+            "HEAD", current, headers_for(current), None, deadline, ssl_context, hide
+        )
+        if status not in _REDIRECTS:
+            break
+        location = headers.get("Location")
+        if not location:
+            raise FlareUploadError(
+                f"the flare backend {shown} answered {status} without a Location to follow"
+            )
+        following = _without_userinfo(urllib.parse.urljoin(current, location))
+        if not _may_follow(current, following):
+            raise FlareUploadError(
+                f"the flare backend {shown} redirected to {safe_url(following)}, another host: "
+                "not sending the API key and the flare there"
+            )
+        current = following
+    else:
+        raise FlareUploadError(f"the flare backend {shown} redirected more than 10 times")
+    if status not in (200, 404):
         raise FlareUploadError(
-            f"the flare backend {url} redirected to {final_url}, another site: "
-            "not sending the API key and the flare there"
+            f"We couldn't reach the flare backend {shown} via redirects: {status} "
+            f"{safe_excerpt(reason, *hide)}"
         )
 
     # 2. POST multipart, no redirects. Field order: case_id, email, source, flare_file,
@@ -209,29 +389,29 @@ def upload_flare(
     body, content_type = _multipart(
         before, file_name, data, [("agent_version", agent_version), ("hostname", hostname)]
     )
-    post = urllib.request.Request(  # noqa: S310 - http(s) only, see above
-        final_url,
-        data=body,
-        method="POST",
-        headers={**headers, "Content-Type": content_type},
+    status, reason, _, raw = _exchange(
+        "POST",
+        current,
+        {**headers_for(current), "Content-Type": content_type},
+        body,
+        deadline,
+        ssl_context,
+        hide,
     )
-    opener = urllib.request.build_opener(
-        _NoRedirect, urllib.request.HTTPSHandler(context=ssl_context)
+    return _parse_response(
+        status, reason, raw, api_key=api_key, hide=hide, url=safe_url(current), sha256=sha256
     )
-    try:
-        with opener.open(post, timeout=timeout) as resp:
-            status, reason, raw = resp.status, resp.reason, resp.read()
-    except urllib.error.HTTPError as exc:
-        status, reason, raw = exc.code, exc.reason, exc.read()
-    except (urllib.error.URLError, OSError, http.client.HTTPException) as exc:
-        raise FlareUploadError(
-            f"could not upload the flare to {final_url}: {_redact(str(exc), api_key)}"
-        ) from None
-    return _parse_response(status, str(reason), raw, api_key=api_key, url=final_url, sha256=sha256)
 
 
 def _parse_response(
-    status: int, reason: str, raw: bytes, *, api_key: str, url: str, sha256: str
+    status: int,
+    reason: str,
+    raw: bytes,
+    *,
+    api_key: str,
+    hide: tuple[str, ...],
+    url: str,
+    sha256: str,
 ) -> FlareUpload:
     if status == 403:
         if not api_key:
@@ -241,7 +421,7 @@ def _parse_response(
             f"API Key ending with: {api_key[-5:]}"
         )
     if status != 200:
-        raise FlareUploadError(f"HTTP {status} {_redact(reason, api_key)}")
+        raise FlareUploadError(f"HTTP {status} {safe_excerpt(reason, *hide)}")
     text = raw.decode("utf-8", errors="replace")
     try:
         answer = json.loads(text)
@@ -250,14 +430,15 @@ def _parse_response(
     except ValueError:
         raise FlareUploadError(
             "Error: could not deserialize response body -- Please contact support by email. "
-            f"(body: {_redact(text[:150], api_key)!r})"
+            f"(body: {safe_excerpt(text[:150], *hide)!r})"
         ) from None
     error = answer.get("error") or ""
     uuid = answer.get("request_uuid") or None
+    uuid = safe_excerpt(str(uuid), *hide) if uuid else None
     if error:
         hint = f" and facilitate the request uuid: `{uuid}`" if uuid else ""
         raise FlareUploadError(
-            f"An error occurred while uploading the flare: {_redact(str(error), api_key)}. "
+            f"An error occurred while uploading the flare: {safe_excerpt(str(error), *hide)}. "
             f"Please contact support by email{hint}."
         )
     raw_case = answer.get("case_id")
