@@ -86,9 +86,9 @@ def serve() -> Iterator[Callable[[str, Behaviour], Server]]:
 
 
 @pytest.fixture
-def flare(sim_host: SimFactory) -> Flare:
+def flare(sim_host: SimFactory, tmp_path: Path) -> Flare:
     _, host = sim_host(version="7.59.0", hostname="node-7")
-    return host.flare(case_id="1234567")
+    return host.flare(case_id="1234567", dest=tmp_path)
 
 
 def _digest(flare: Flare) -> str:
