@@ -214,8 +214,8 @@ class TCMeasurement:
         return head + "; nothing blind."
 
     def table(self) -> str:
-        """:returns: the hooks as a plain-text table, the findings' messages, the warnings and
-        the summary."""
+        """The hooks as a plain-text table, the findings' messages, the warnings and the
+        summary."""
         lines: list[str] = []
         if self.hooks:
             lines += [render_table(HOOK_COLUMNS, (h._row() for h in self.hooks)), ""]
