@@ -62,8 +62,10 @@ class World:
         return report.assess(prio)
 
 
-@pytest.fixture(scope="module")
+@pytest.fixture
 def world() -> Iterator[World]:
+    # One namespace per test: node-wide results (the recommended priority) must not depend on
+    # what earlier tests left in a shared namespace.
     pins = Pins()
     try:
         with Lab("wpwalk") as lab:
