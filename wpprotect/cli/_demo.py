@@ -311,6 +311,7 @@ def _hold(netns: str, prog_ids: list[int], devices: dict[str, str]) -> None:
         f"           ip netns exec {netns} bpftool net\n"
         f"  scan:    wpprotect tc scan --netns {netns}\n"
         "  measure: send traffic into a few devices (each peer end <dev>p feeds <dev>), e.g.\n"
+        "           (no ping installed? `busybox ping` does the same)\n"
         f"           ip netns exec {netns} ping -6 -c 100 -i 0.2 ff02::1%{cilium}p &\n"
         f"           ip netns exec {netns} ping -6 -c 100 -i 0.2 ff02::1%{calico}p &\n"
         f"           wpprotect tc watch --netns {netns} --seconds 5\n"

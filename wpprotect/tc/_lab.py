@@ -779,6 +779,7 @@ class Lab:
         self._token = secrets.token_hex(3)
         self._state = _State()
         self._programs: dict[tuple[int, str], LabProgram] = {}
+        self._loaded: list[LabProgram] = []  # every program, shared or not, in load order
         self._count = 0
         self._link_ids: list[int] = []
         self._finalizer = weakref.finalize(self, self._state.cleanup)
@@ -786,7 +787,7 @@ class Lab:
     def __repr__(self) -> str:
         return (
             f"<Lab {self.prefix}-{self._token} {len(self._state.namespaces)} namespaces "
-            f"{len(self._programs)} programs {len(self._state.link_fds)} links"
+            f"{len(self._loaded)} programs {len(self._state.link_fds)} links"
             f"{' closed' if self._state.closed else ''}>"
         )
 
@@ -809,7 +810,7 @@ class Lab:
     @property
     def prog_ids(self) -> tuple[int, ...]:
         """The ids of every program the lab loaded."""
-        return tuple(p.id for p in self._programs.values())
+        return tuple(p.id for p in self._loaded)
 
     @property
     def link_ids(self) -> tuple[int, ...]:
@@ -891,6 +892,7 @@ class Lab:
             self._state.prog_fds.append(fd)
             info = _bpf.prog_info(fd=fd)
             prog = LabProgram(fd, info.id, name, info.tag, retcode)
+            self._loaded.append(prog)
             if shared:
                 self._programs[key] = prog
         return prog
