@@ -57,6 +57,8 @@ def test_network_detection_off_with_classifiers_attached_is_leftover(ns: LabNetn
     ns.add_veth("wlft1", "wlft1p")  # clsact, no Datadog filter
     _datadog(ns, "wlft0")
     _datadog(ns, "wlft0", "egress")
+    # A vendor returning OK ahead of Datadog's: it would blind network detection, were it on.
+    ns.add_filter("wlft0", "ingress", _bpf.TC_ACT_OK, prog_name="wplft_vendor", priority=1)
     report = _scan(ns)
     source = "/etc/datadog-agent/system-probe.yaml runtime_security_config.network.enabled"
     a = report.assess(10, network_detection=False, detection_source=source)
@@ -69,6 +71,12 @@ def test_network_detection_off_with_classifiers_attached_is_leftover(ns: LabNetn
     assert source in left[0].message
     assert "restart" in left[0].fix
     assert not a.ok
+    # Detection off: nothing to blind and no priority to recommend; only the leftovers.
+    assert {f.code for f in a.findings if f.needs_action} == {"datadog-classifier-leftover"}
+    assert a.recommended_classifier_priority is None
+    on = {f.code for f in report.assess(10).findings}  # detection not said off: as before
+    assert "network-blind" in on
+    assert "datadog-classifier-leftover" not in on
     # Nothing is expected on wlft1 while detection is off: no "missing" finding there.
     assert not [f for f in a.findings if f.code == "datadog-classifier-missing"]
     # Workload Protection off says the same; on (or unknown), nothing is left over.

@@ -39,6 +39,7 @@ code                              severity  when
                                             a filter of another kind or protocol
 ``datadog-classifier-leftover``   warning   the caller says network detection (or Workload
                                             Protection) is off, yet Datadog's classifier is here
+                                            (then no walk finding is raised: nothing to blind)
 ``netns-held-by-agent``           warning   only a Datadog agent's open descriptor keeps a
                                             namespace alive (from the report's holders)
 ``cilium-race``                   warning   Cilium <= 1.9 with Agent 7.36 - 7.39.1 (both versions)
@@ -852,13 +853,16 @@ def assess(
     hooks = group_hooks(progs)
     sigs = signatures()
 
+    # Network detection off: nothing can blind it, and no priority is to be recommended; what
+    # is left to say is that Datadog's classifiers are still attached (below).
+    detection_off = network_detection is False or workload_protection is False
     raws: list[_Raw] = []
-    for key in sorted(hooks):
+    for key in () if detection_off else sorted(hooks):
         raws.extend(_hook_findings(hooks[key], prio, sigs))
 
     # Datadog's own filters at another priority than the one judged against.
     seen: set[tuple[str, int]] = set()
-    for p in progs:
+    for p in () if detection_off else progs:
         if _is_datadog(p) and p.attach == "clsact" and p.priority not in (None, prio):
             assert p.priority is not None  # noqa: S101 - narrowed above
             if (p.netns, p.priority) in seen:
@@ -924,7 +928,6 @@ def assess(
                 basis=None if rp is None else _basis(rp),
             )
         )
-    detection_off = network_detection is False or workload_protection is False
     if detection_off:
         # Nothing is expected anywhere: Datadog's classifiers still attached are leftovers.
         findings.extend(
