@@ -19,6 +19,7 @@ from pathlib import Path
 
 import pytest
 
+from tests.tc_truth._kernel import quiet
 from wpprotect.cli import main
 from wpprotect.errors import InvalidArgumentError
 from wpprotect.tc import TCInspector, TCMeasurement, _bpf, _measure
@@ -255,3 +256,32 @@ def test_bad_window_is_a_usage_error(capsys: pytest.CaptureFixture[str]) -> None
     assert "--seconds" in capsys.readouterr().err
     with pytest.raises(InvalidArgumentError):
         _measure.measure(lambda: None, 0)  # type: ignore[arg-type,return-value]
+
+
+def test_demo_scene_tells_blind_seen_and_idle_devices_apart() -> None:
+    """The vendor scene `wpprotect demo` shows: Datadog's classifier is one program per device
+    and direction, so frames sent into two devices measure blind on one, seen on the other, and
+    idle everywhere else (never "unknown")."""
+    with Lab("wptcm") as lab:
+        scene = lab.scene_mimic_vendors(dev_prefix="wmd", up=True)
+        ns = next(n for n in lab.namespaces if n.name == scene.netns)
+        quiet(ns)  # no IPv6 autoconfiguration: only the frames sent here are counted
+        cil, cal = scene.devices["cilium"], scene.devices["calico"]
+        report = TCInspector(netns=scene.path).scan()
+        dd = [p for p in report.programs if p.vendor == "datadog-cws"]
+        assert len(dd) == 2 * len(scene.devices)
+        assert len({p.prog_id for p in dd}) == len(dd)  # one program per hook
+        assert {p.prog_id for p in dd} <= set(lab.prog_ids)
+
+        def send(_s: float) -> None:
+            ns.send(f"{cil}p", count=5)  # into cil's ingress: Cilium's OK@1 is ahead
+            ns.send(f"{cal}p", count=5)  # into cal's ingress: Calico's preamble continues
+
+        m = _measure.measure(TCInspector(netns=scene.path).scan, 0.2, sleep=send)
+    state = {(h.ifname, h.direction): h.state for h in m.hooks}
+    assert state[(cil, "ingress")] == "blind"
+    assert state[(cal, "ingress")] == "seen"
+    assert "unknown" not in state.values()
+    assert [(f.code, f.ifname) for f in m.findings if f.direction == "ingress"] == [
+        ("measured-blind", cil)
+    ]

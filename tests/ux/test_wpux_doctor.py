@@ -455,3 +455,72 @@ def test_the_tc_fix_names_the_config_dir_given(tmp_path: Path) -> None:
         fixable_by_priority=True,
     )
     assert f'wp.plan_classifier_priority("{tmp_path / "etc"}", 4)' in _tc_fix(ctx, assessment)
+
+
+@pytest.mark.root
+def test_tc_leftover_when_the_config_turns_network_detection_off(
+    tmp_path: Path, upstream: Path
+) -> None:
+    """Network detection off in system-probe.yaml, Datadog's classifiers still attached (the
+    agent was not restarted): doctor reports each as a leftover, with the restart as the fix."""
+    from wpprotect.tc._lab import Lab
+
+    cfg = make_config_dir(
+        tmp_path / "etc",
+        upstream,
+        system_probe="runtime_security_config:\n  enabled: true\n  network:\n    enabled: false\n",
+    )
+    install = make_install_dir(tmp_path / "opt", version="7.59.0")
+    with Lab("wpux") as lab:
+        scene = lab.scene_mimic_vendors()
+        report = diagnose(install_dir=install, config_dir=cfg, docker=False, kubernetes=False)
+    check = report.get("tc")
+    assert check is not None
+    assert check.status == "problem"
+    mine = [f for f in check.data["assessment"]["findings"] if f["netns"] == scene.netns]
+    left = {
+        (f["ifname"], f["direction"]) for f in mine if f["code"] == "datadog-classifier-leftover"
+    }
+    assert left == {
+        (d, direction) for d in scene.devices.values() for direction in ("ingress", "egress")
+    }
+    assert "datadog-classifier-leftover" in check.detail
+    assert all(
+        "runtime_security_config.network.enabled" in f["message"]
+        for f in mine
+        if f["code"] == "datadog-classifier-leftover"
+    )
+    assert check.fix
+    assert "datadog-classifier-leftover: restart the agent" in check.fix
+    # Nothing is "missing" while detection is off.
+    assert not [f for f in mine if f["code"] == "datadog-classifier-missing"]
+
+
+@pytest.mark.root
+def test_tc_netns_held_only_by_an_agent_descriptor(tmp_path: Path) -> None:
+    """A namespace kept alive only by a process named system-probe: doctor's TC check reports
+    netns-held-by-agent, with the agent restart as its fix."""
+    from tests.tc_scan._scene import Scene
+    from tests.tc_scan.test_tc_scan_netns import _holder_process, _kill_creator, _orphan
+
+    scene = Scene()
+    try:
+        path, ino = _orphan(scene)
+        holder = _holder_process(path, "system-probe")
+        scene.procs.insert(0, holder)
+        _kill_creator(scene)
+        report = diagnose(install_dir=tmp_path, config_dir=tmp_path, docker=False, kubernetes=False)
+    finally:
+        scene.close()
+    check = report.get("tc")
+    assert check is not None
+    assert check.status == "problem"
+    held = [
+        f
+        for f in check.data["assessment"]["findings"]
+        if f["code"] == "netns-held-by-agent" and f"pid {holder.pid} (system-probe)" in f["message"]
+    ]
+    assert len(held) == 1
+    assert f":{ino})" in held[0]["message"]
+    assert check.fix
+    assert "netns-held-by-agent: restart the agent process" in check.fix

@@ -169,7 +169,8 @@ def _demo(args: argparse.Namespace, gate: SignalGate) -> int:
     try:
         with gate.held():
             lab = Lab(args.prefix, wait_released=True)
-            scene = lab.scene_mimic_vendors()
+            # Devices up under --hold: traffic can then flow for `wpprotect tc watch`.
+            scene = lab.scene_mimic_vendors(up=args.hold)
         prog_ids = sorted(set(lab.prog_ids))
         if human:
             out.write(
@@ -303,10 +304,18 @@ def _plan_doc(plan: Any, sample: Path) -> dict[str, Any]:
 
 def _hold(netns: str, prog_ids: list[int], devices: dict[str, str]) -> None:
     dev = next(iter(devices.values()))
+    calico, cilium = devices.get("calico", dev), devices.get("cilium", dev)
     sys.stderr.write(
         f"lab is up: netns {netns}, programs {','.join(map(str, prog_ids))}\n"
         f"  explore: ip netns exec {netns} tc filter show dev {dev} ingress\n"
         f"           ip netns exec {netns} bpftool net\n"
+        f"  scan:    wpprotect tc scan --netns {netns}\n"
+        "  measure: send traffic into a few devices (each peer end <dev>p feeds <dev>), e.g.\n"
+        "           (no ping installed? `busybox ping` does the same)\n"
+        f"           ip netns exec {netns} ping -6 -c 100 -i 0.2 ff02::1%{cilium}p &\n"
+        f"           ip netns exec {netns} ping -6 -c 100 -i 0.2 ff02::1%{calico}p &\n"
+        f"           wpprotect tc watch --netns {netns} --seconds 5\n"
+        f"           ({cilium}: blind, {calico}: seen, the devices without traffic: idle)\n"
         "  press Ctrl-C (or send SIGTERM) to remove it\n"
     )
     sys.stderr.flush()

@@ -6,7 +6,9 @@ usage or environment error (not root, unknown ``--netns``), printed as one line 
 
 Without ``--classifier-priority`` the scan is judged against the agent's effective
 ``runtime_security_config.network.classifier_priority`` read from ``/etc/datadog-agent`` (else the
-default 10); the TC package itself never reads the agent's files.
+default 10); where those files turn network detection or Workload Protection off, Datadog's
+classifiers still attached are reported as leftovers. The TC package itself never reads the
+agent's files.
 """
 
 from __future__ import annotations
@@ -14,13 +16,10 @@ from __future__ import annotations
 import argparse
 import logging
 import sys
-from typing import TYPE_CHECKING, Any
+from typing import Any
 
 from wpprotect.cli._output import print_json
 from wpprotect.errors import WPProtectError
-
-if TYPE_CHECKING:
-    from wpprotect.tc import Assessment, TCReport
 
 __all__ = ["register"]
 
@@ -86,7 +85,9 @@ def register(subparsers: Any) -> None:
         type=_priority,
         metavar="N",
         help="Datadog's classifier priority to judge against (default: the agent's effective "
-        "runtime_security_config.network.classifier_priority, else 10)",
+        "runtime_security_config.network.classifier_priority, else 10; without this option "
+        "the agent's files are also read for network detection or Workload Protection turned "
+        "off, which makes classifiers still attached leftovers)",
     )
     scan.add_argument(
         "--probe",
@@ -139,35 +140,20 @@ def _usage(parser: argparse.ArgumentParser) -> int:
 def _scan(args: argparse.Namespace) -> int:
     from wpprotect.tc import TCInspector
 
+    # With --classifier-priority the caller speaks for the agent: no file of its is read.
     priority, source = args.classifier_priority, "caller"
+    detection: dict[str, Any] = {}
     if priority is None:
         priority, source = _configured_priority()
+        detection = _configured_detection()
     report = TCInspector(netns=args.netns, probe=args.probe).scan()
-    assessment = _with_netns_findings(report, report.assess(priority, source=source))
+    assessment = report.assess(priority, source=source, **detection)
     if args.json:
         print_json(report.to_dict(assessment=assessment))
     else:
         sys.stdout.write(f"{report.table()}\n\n{assessment.table()}\n")
         sys.stdout.flush()
     return _EXIT_ACTION if not assessment.ok else _EXIT_OK
-
-
-def _with_netns_findings(report: TCReport, assessment: Assessment) -> Assessment:
-    """The assessment plus ``netns-held-by-agent`` for namespaces only an agent's descriptor
-    keeps alive (skipped when the assessment already raised them)."""
-    import attrs
-
-    from wpprotect.tc._netns import held_by_agent_findings
-
-    have = {(f.code, f.netns) for f in assessment.findings}
-    extra = [
-        f
-        for f in held_by_agent_findings(report.namespaces, assessment.classifier_priority)
-        if (f.code, f.netns) not in have
-    ]
-    if not extra:
-        return assessment
-    return attrs.evolve(assessment, findings=(*assessment.findings, *extra))
 
 
 def _watch(args: argparse.Namespace) -> int:
@@ -185,6 +171,32 @@ def _watch(args: argparse.Namespace) -> int:
         sys.stdout.write(measurement.table() + "\n")
         sys.stdout.flush()
     return _EXIT_OK if measurement.ok else _EXIT_ACTION
+
+
+def _configured_detection() -> dict[str, Any]:
+    """What the agent's files on this host say about network detection and Workload
+    Protection, as :meth:`TCReport.assess` takes it: only a value turned off explicitly (in a
+    file) is passed, so a host without an agent config raises no ``datadog-classifier-leftover``.
+    """
+    from wpprotect import config
+
+    out: dict[str, Any] = {}
+    sources: list[str] = []
+    for name, setting in (
+        ("network_detection", config.NETWORK_ENABLED),
+        ("workload_protection", config.CWS_ENABLED),
+    ):
+        try:
+            found = config.effective_value(setting)
+        except (WPProtectError, OSError) as exc:
+            log.debug("cannot read the agent's %s: %s", setting.name, exc)
+            continue
+        if found.source != "default" and found.value is False:
+            out[name] = False
+            sources.append(f"{found.source} {found.key or ''}".strip())
+    if sources:
+        out["detection_source"] = "; ".join(sources)
+    return out
 
 
 def _configured_priority() -> tuple[int | None, str]:

@@ -53,6 +53,10 @@ class Context:
     :ivar host_present: an agent install or config was found on the host.
     :ivar host_version: the host install's version, when known.
     :ivar cws_enabled: the host's effective ``runtime_security_config.enabled``.
+    :ivar cws_enabled_source: where that value came from (``default`` when no file or env sets
+        it).
+    :ivar network_enabled: the host's effective ``runtime_security_config.network.enabled``.
+    :ivar network_enabled_source: where that value came from.
     :ivar classifier_priority: the classifier priority the TC assessment is judged against.
     :ivar classifier_priority_source: where that priority came from.
     :ivar agents: every agent found (host, containers, pods), for the self-test.
@@ -68,6 +72,9 @@ class Context:
     host_version: AgentVersion | None = None
     host_version_text: str | None = None
     cws_enabled: bool | None = None
+    cws_enabled_source: str | None = None
+    network_enabled: bool | None = None
+    network_enabled_source: str | None = None
     classifier_priority: int | None = None
     classifier_priority_source: str | None = None
     agents: list[BasePlatform] = attrs.field(factory=list)

@@ -17,6 +17,7 @@ from wpprotect.config import (
     CLASSIFIER_PRIORITY,
     CWS_ENABLED,
     HOST_FILES,
+    NETWORK_ENABLED,
     SECURITY_AGENT_YAML,
     SYSTEM_PROBE_YAML,
     EffectiveValue,
@@ -95,6 +96,10 @@ def _settings_checks(
             )
         if ctx is not None and ev.setting is CWS_ENABLED:
             ctx.cws_enabled = bool(ev.value)
+            ctx.cws_enabled_source = f"{ev.source} {ev.key or ''}".strip()
+        if ctx is not None and ev.setting is NETWORK_ENABLED:
+            ctx.network_enabled = bool(ev.value)
+            ctx.network_enabled_source = f"{ev.source} {ev.key or ''}".strip()
         if ctx is not None and ev.setting is CLASSIFIER_PRIORITY:
             ctx.classifier_priority = int(ev.value)
             ctx.classifier_priority_source = f"{ev.source} {ev.key or ''}".strip()

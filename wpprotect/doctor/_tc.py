@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import os
+from typing import Any
 
 from wpprotect.config import CLASSIFIER_PRIORITY
 from wpprotect.doctor._context import Context, restart_hint
@@ -13,6 +14,27 @@ from wpprotect.tc import Assessment, TCInspector
 __all__ = ["check_tc"]
 
 _DISABLE_NETWORK = "`wpprotect disable --platform host --scope network --dry-run`"
+_WATCH = "`sudo wpprotect tc watch --seconds 10`"
+
+
+def _detection(ctx: Context) -> dict[str, Any]:
+    """What the host's configuration says about network detection, as ``assess()`` takes it:
+    only a value turned off explicitly (not the default), and only when no containerised
+    system-probe (with its own configuration) shares the kernel."""
+    if not ctx.host_present or ctx.container_priorities:
+        return {}
+    out: dict[str, Any] = {}
+    sources: list[str] = []
+    for key, value, source in (
+        ("network_detection", ctx.network_enabled, ctx.network_enabled_source),
+        ("workload_protection", ctx.cws_enabled, ctx.cws_enabled_source),
+    ):
+        if value is False and source and not source.startswith("default"):
+            out[key] = False
+            sources.append(source)
+    if sources:
+        out["detection_source"] = "; ".join(sources)
+    return out
 
 
 def check_tc(ctx: Context) -> list[Check]:
@@ -37,7 +59,9 @@ def check_tc(ctx: Context) -> list[Check]:
         priority, source = int(CLASSIFIER_PRIORITY.default), "default"
     try:
         report = TCInspector(netns="all").scan()
-        assessment = report.assess(priority, agent_version=ctx.host_version_text, source=source)
+        assessment = report.assess(
+            priority, agent_version=ctx.host_version_text, source=source, **_detection(ctx)
+        )
     except WPProtectError as exc:
         return [Check("tc", "error", f"the TC scan failed: {exc}")]
     findings = [f for f in assessment.findings if f.needs_action]
@@ -55,7 +79,8 @@ def check_tc(ctx: Context) -> list[Check]:
                 "tc",
                 "ok",
                 f"{len(report.programs)} TC program(s) in {len(report.namespaces)} namespace(s); "
-                f"nothing blinds network detection at {prio}",
+                f"nothing blinds network detection at {prio} (statically: {_WATCH} measures "
+                "whether Datadog's classifiers see the traffic)",
                 data=data,
             )
         ]
@@ -70,7 +95,20 @@ def check_tc(ctx: Context) -> list[Check]:
     return [Check("tc", "problem", detail, fix=_tc_fix(ctx, assessment), data=data)]
 
 
+# Findings a classifier priority or disabling network detection does not address: each keeps
+# its own fix, named by code.
+_OWN_FIX = frozenset({"datadog-classifier-leftover", "netns-held-by-agent", "measured-blind"})
+
+
 def _tc_fix(ctx: Context, assessment: Assessment) -> str:
+    """The priority fix (or the disable) for the walk findings, then each other code's fix."""
+    acting = [f for f in assessment.findings if f.needs_action]
+    own: dict[str, str] = {}
+    for f in acting:
+        if f.code in _OWN_FIX and f.fix:
+            own.setdefault(f.code, f"{f.code}: {f.fix}")
+    rest = [f for f in acting if f.code not in _OWN_FIX]
+    parts: list[str] = []
     rec = assessment.recommended_classifier_priority
     if rec is not None:
         target = (
@@ -82,10 +120,13 @@ def _tc_fix(ctx: Context, assessment: Assessment) -> str:
             f"set the classifier priority to {rec}: python3 -c 'import wpprotect as wp; "
             f'wp.plan_classifier_priority("{target}", {rec}).apply()\' then {restart_hint}'
         )
-        if assessment.fixable_by_priority:
-            return how
-        return how + f"; the other findings need network detection off: {_DISABLE_NETWORK}"
-    fixes = [str(f.fix) for f in assessment.findings if f.needs_action and f.fix]
-    if fixes:
-        return fixes[0]
-    return f"turn off network detection: {_DISABLE_NETWORK}"
+        if not all(f.recommended_classifier_priority is not None for f in rest):
+            how += f"; the other findings need network detection off: {_DISABLE_NETWORK}"
+        parts.append(how)
+    elif rest:
+        fixes = [str(f.fix) for f in rest if f.fix]
+        parts.append(fixes[0] if fixes else f"turn off network detection: {_DISABLE_NETWORK}")
+    parts += own.values()
+    if not parts:
+        return f"turn off network detection: {_DISABLE_NETWORK}"
+    return "; ".join(parts)

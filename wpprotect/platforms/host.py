@@ -11,11 +11,13 @@ import signal
 import socket
 import subprocess
 import time
-from collections.abc import Mapping, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from pathlib import Path
 from typing import TYPE_CHECKING
 
-from wpprotect._contract import Component, ExecResult
+import attrs
+
+from wpprotect._contract import Component, ExecResult, Scope
 from wpprotect.agent._layout import BINARIES, DEFAULT_CONFIG_DIR, DEFAULT_INSTALL_DIR
 from wpprotect.errors import (
     AgentNotFoundError,
@@ -23,6 +25,8 @@ from wpprotect.errors import (
     ExecTimeoutError,
     InvalidArgumentError,
     PermissionDeniedError,
+    PlanVerifyError,
+    WPProtectError,
 )
 from wpprotect.plan import Change, Plan
 from wpprotect.platforms._base import BasePlatform, check_timeout
@@ -30,8 +34,9 @@ from wpprotect.platforms._base import BasePlatform, check_timeout
 if TYPE_CHECKING:
     from wpprotect.config import Setting
     from wpprotect.config._settings import SettingValue
+    from wpprotect.tc import TCReport
 
-__all__ = ["HostPlatform", "RestartChange"]
+__all__ = ["HostDisablePlan", "HostPlatform", "RestartChange"]
 
 log = logging.getLogger(__name__)
 
@@ -253,6 +258,27 @@ class HostPlatform(BasePlatform):
             return SYSTEMCTL_RESTART
         return SERVICE_RESTART
 
+    def disable(self, scope: Scope = "workload-protection") -> Plan:
+        """A plan that turns off Workload Protection, or only its network detection, restarts
+        the agent, and whose :meth:`~HostDisablePlan.verify` also proves in the kernel that no
+        Datadog classifier is left attached (every device, every network namespace).
+
+        :param scope: ``"workload-protection"`` or ``"network"``.
+        :returns: a :class:`HostDisablePlan`.
+        :raises InvalidArgumentError: unknown scope.
+        """
+        plan = super().disable(scope)
+        return HostDisablePlan(
+            plan.title,
+            plan.changes,
+            [
+                *plan.notes,
+                "verify() then checks the kernel: no Datadog TC classifier may be left attached "
+                "on any device of any network namespace (needs root)",
+            ],
+            kernel_scan=_scan_all_namespaces,
+        )
+
     def _settings_plan(self, settings: Mapping[Setting, SettingValue], *, title: str) -> Plan:
         from wpprotect.config._plans import RESTART_NOTE, host_dir_changes
 
@@ -275,6 +301,66 @@ class HostPlatform(BasePlatform):
                 f"{' '.join(argv)} failed with exit status {res.exit_code}: "
                 f"{res.output.strip()[-300:]}",
                 target=self.target,
+            )
+
+
+def _scan_all_namespaces() -> TCReport:
+    from wpprotect.tc import TCInspector
+
+    return TCInspector(netns="all").scan()
+
+
+@attrs.define(eq=False)
+class HostDisablePlan(Plan):
+    """The host's disable plan: the config files, the agent restart, and a :meth:`verify` that
+    reads the kernel after that restart.
+
+    :ivar kernel_scan: what :meth:`verify` reads the kernel with (default: a scan of every
+        network namespace of this host); None skips the kernel check.
+    :ivar kernel_report: the last scan :meth:`verify` made (None before one).
+    """
+
+    kernel_scan: Callable[[], TCReport] | None = attrs.field(default=None, kw_only=True)
+    kernel_report: TCReport | None = attrs.field(default=None, init=False)
+
+    def verify(self) -> None:
+        """Check every file reads back as planned, then that no Datadog classifier is left
+        attached in the kernel (on any device, in any namespace the scan reaches).
+
+        :raises PlanVerifyError: a file is not in the planned state; Datadog's classifiers are
+            still attached (the message names them); or the kernel could not be read, so the
+            disable cannot be proven (it is never reported as done then).
+        """
+        super().verify()
+        if self.kernel_scan is None:
+            return
+        try:
+            report = self.kernel_scan()
+        except (WPProtectError, OSError) as exc:
+            raise PlanVerifyError(
+                "the configuration reads back as planned, but the kernel could not be read to "
+                f"prove that no Datadog classifier is left attached: {exc}",
+                target="kernel:tc",
+            ) from exc
+        self.kernel_report = report
+        for warning in report.warnings:
+            log.warning("disable verify: part of the kernel could not be read: %s", warning)
+        from wpprotect.tc._assess import annotate_programs
+
+        left = [
+            p
+            for p in annotate_programs(report.programs)
+            if p.vendor == "datadog-cws" and p.attach == "clsact"
+        ]
+        if left:
+            where = ", ".join(f"{p.where} (priority {p.priority})" for p in left[:5])
+            more = f" and {len(left) - 5} more" if len(left) > 5 else ""
+            raise PlanVerifyError(
+                f"Datadog's classifiers are still attached after the restart: {where}{more}. "
+                "The agent did not detach them (an agent released before "
+                "DataDog/datadog-agent#46062 attaches them even with network detection off: "
+                "disable the workload-protection scope or upgrade; else restart it again)",
+                target="kernel:tc",
             )
 
 

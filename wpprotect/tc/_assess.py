@@ -37,6 +37,11 @@ code                              severity  when
                                             (or network detection is on) but not on this hook
 ``priority-unavailable``          warning   Datadog is not attached on this hook and P is held by
                                             a filter of another kind or protocol
+``datadog-classifier-leftover``   warning   the caller says network detection (or Workload
+                                            Protection) is off, yet Datadog's classifier is here
+                                            (then no walk finding is raised: nothing to blind)
+``netns-held-by-agent``           warning   only a Datadog agent's open descriptor keeps a
+                                            namespace alive (from the report's holders)
 ``cilium-race``                   warning   Cilium <= 1.9 with Agent 7.36 - 7.39.1 (both versions)
 ``classifier-priority-mismatch``  info      Datadog's own filter was seen at another priority than
                                             the configured one
@@ -59,7 +64,15 @@ from collections.abc import Iterable
 import attrs
 
 from wpprotect.errors import BPFError, InvalidArgumentError
-from wpprotect.tc._model import Assessment, Basis, DeviceInfo, Finding, Severity, TCProgram
+from wpprotect.tc._model import (
+    Assessment,
+    Basis,
+    DeviceInfo,
+    Finding,
+    NamespaceInfo,
+    Severity,
+    TCProgram,
+)
 from wpprotect.tc._vendors import (
     DATADOG,
     VendorSignature,
@@ -72,6 +85,7 @@ from wpprotect.tc._verdicts import stops_chain
 log = logging.getLogger(__name__)
 
 __all__ = [
+    "AGENT_HOLDER_MARK",
     "CLASSIFIER_PRIORITY_ENV",
     "CLASSIFIER_PRIORITY_KEY",
     "DEFAULT_CLASSIFIER_PRIORITY",
@@ -80,6 +94,8 @@ __all__ = [
     "check_priority",
     "cilium_race",
     "group_hooks",
+    "held_by_agent_findings",
+    "leftover_findings",
     "parse_version",
 ]
 
@@ -665,6 +681,133 @@ def _priority_fix(value: int) -> str:
     )
 
 
+AGENT_HOLDER_MARK = " [datadog agent]"
+"""How a namespace holder that is a Datadog agent process's descriptor ends (``NamespaceInfo``)."""
+
+_LEFTOVER_FIX = (
+    "restart the agent so system-probe detaches its classifiers (sudo systemctl restart "
+    "datadog-agent; on Kubernetes or Docker, restart the agent pod or container); an agent "
+    "released before DataDog/datadog-agent#46062 attaches them even with network detection off: "
+    "turn Workload Protection off (`wpprotect disable --scope workload-protection`) or upgrade"
+)
+
+
+def leftover_findings(
+    programs: Iterable[TCProgram],
+    *,
+    network_detection: bool | None = None,
+    workload_protection: bool | None = None,
+    source: str | None = None,
+    classifier_priority: int = DEFAULT_CLASSIFIER_PRIORITY,
+) -> list[Finding]:
+    """``datadog-classifier-leftover`` (warning): one per hook where Datadog's classifier is
+    still attached although the effective configuration turns it off.
+
+    Reads nothing: the caller says what the configuration is (e.g. from
+    ``wpprotect.config.effective_value(NETWORK_ENABLED)``) and where it comes from.
+
+    :param programs: the programs of a report (annotated or not).
+    :param network_detection: the effective ``runtime_security_config.network.enabled``.
+    :param workload_protection: the effective ``runtime_security_config.enabled``.
+    :param source: where those values come from, named in the message.
+    :param classifier_priority: the priority judged against (the finding's row shape).
+    :returns: the findings, in hook order; none unless one of the two is False.
+    """
+    off = [
+        what
+        for what, value in (
+            ("Workload Protection", workload_protection),
+            ("network detection", network_detection),
+        )
+        if value is False
+    ]
+    if not off:
+        return []
+    origin = f" ({source})" if source else ""
+    out: list[Finding] = []
+    progs = annotate_programs(programs)
+    seen: set[tuple[str, str, str, int | None]] = set()
+    for p in sorted(progs, key=lambda q: (q.netns, q.ifname, q.direction, q.priority or 0)):
+        if not _is_datadog(p) or p.attach != "clsact":
+            continue
+        key = (p.netns, p.ifname, p.direction, p.priority)
+        if key in seen:
+            continue
+        seen.add(key)
+        out.append(
+            Finding(
+                code="datadog-classifier-leftover",
+                severity="warning",
+                netns=p.netns,
+                ifname=p.ifname,
+                direction=p.direction,
+                vendor=p.vendor,
+                vendor_priority=p.priority,
+                classifier_priority=p.priority or classifier_priority,
+                recommended_classifier_priority=None,
+                message=(
+                    f"{off[0][0].upper()}{off[0][1:]} is off in the effective configuration"
+                    f"{origin}, yet Datadog's classifier {p.name or p.prog_name!r} is still "
+                    f"attached on {p.where} at priority {p.priority}: the agent was not "
+                    "restarted since, or it attaches them regardless (agents before "
+                    "DataDog/datadog-agent#46062 start the TC loop with network detection off)."
+                ),
+                fix=_LEFTOVER_FIX,
+                prog_id=p.prog_id,
+                basis="decoded",
+            )
+        )
+    return out
+
+
+def held_by_agent_findings(
+    namespaces: Iterable[NamespaceInfo], classifier_priority: int = DEFAULT_CLASSIFIER_PRIORITY
+) -> list[Finding]:
+    """``netns-held-by-agent`` (warning) for each namespace kept alive only by open descriptors
+    of Datadog agent processes: no process or thread runs in it and no bind mount names it
+    (datadog-agent#41350: on EKS such leaked namespaces keep their ENIs and IP addresses).
+
+    Reads nothing: it judges the ``holders`` a scan recorded (``TCReport.namespaces``).
+
+    :param namespaces: the namespaces of a report.
+    :param classifier_priority: the priority the assessment judges against (the finding's row
+        shape carries it).
+    :returns: one finding per such namespace.
+    """
+    out: list[Finding] = []
+    mark = AGENT_HOLDER_MARK
+    for ns in namespaces:
+        holders = tuple(getattr(ns, "holders", ()) or ())
+        if not holders or not all(h.startswith("fd ") and h.endswith(mark) for h in holders):
+            continue
+        names = "; ".join(h.removesuffix(mark) for h in holders)
+        out.append(
+            Finding(
+                code="netns-held-by-agent",
+                severity="warning",
+                netns=ns.label,
+                ifname=None,
+                direction=None,
+                vendor=DATADOG.name,
+                vendor_priority=None,
+                classifier_priority=classifier_priority,
+                recommended_classifier_priority=None,
+                message=(
+                    f"network namespace {ns.label} ({ns.id}) is kept alive only by a Datadog "
+                    f"agent's open descriptor ({names}): no process runs in it and no mount "
+                    "names it, so its devices (and on EKS its ENI and IP addresses) stay "
+                    "allocated"
+                ),
+                fix=(
+                    "restart the agent process holding it (system-probe) to release the "
+                    "namespace; upgrade to an agent release that closes them "
+                    "(DataDog/datadog-agent#41350)"
+                ),
+            )
+        )
+    return out
+
+
 _SEVERITY_ORDER = {"error": 0, "warning": 1, "info": 2}
 
 
@@ -678,6 +821,9 @@ def assess(
     cilium_version: str | None = None,
     devices: Iterable[DeviceInfo] = (),
     network_detection: bool | None = None,
+    workload_protection: bool | None = None,
+    detection_source: str | None = None,
+    namespaces: Iterable[NamespaceInfo] = (),
 ) -> Assessment:
     """Apply the finding table (module docstring) to a node's programs.
 
@@ -691,8 +837,14 @@ def assess(
     :param cilium_version: the Cilium version, for ``cilium-race``.
     :param devices: the devices owning a clsact or ``ingress`` qdisc (:attr:`TCReport.devices`),
         for ``datadog-classifier-missing`` and ``priority-unavailable``.
-    :param network_detection: True: the agent's network detection is known to be on, so every
-        such device should carry Datadog's classifiers.
+    :param network_detection: the effective ``runtime_security_config.network.enabled`` as the
+        caller read it (None: not known). True: every such device should carry Datadog's
+        classifiers; False: any that is still attached is ``datadog-classifier-leftover``.
+    :param workload_protection: the effective ``runtime_security_config.enabled`` (None: not
+        known); False as for ``network_detection``.
+    :param detection_source: where those two values come from, named in the findings.
+    :param namespaces: the namespaces of the report (:attr:`TCReport.namespaces`), with their
+        holders, for ``netns-held-by-agent``.
     :returns: the findings, the node-wide recommended priority and per-namespace ones.
     :raises InvalidArgumentError: ``P`` outside 1..65535 or a malformed version.
     """
@@ -701,13 +853,16 @@ def assess(
     hooks = group_hooks(progs)
     sigs = signatures()
 
+    # Network detection off: nothing can blind it, and no priority is to be recommended; what
+    # is left to say is that Datadog's classifiers are still attached (below).
+    detection_off = network_detection is False or workload_protection is False
     raws: list[_Raw] = []
-    for key in sorted(hooks):
+    for key in () if detection_off else sorted(hooks):
         raws.extend(_hook_findings(hooks[key], prio, sigs))
 
     # Datadog's own filters at another priority than the one judged against.
     seen: set[tuple[str, int]] = set()
-    for p in progs:
+    for p in () if detection_off else progs:
         if _is_datadog(p) and p.attach == "clsact" and p.priority not in (None, prio):
             assert p.priority is not None  # noqa: S101 - narrowed above
             if (p.netns, p.priority) in seen:
@@ -773,7 +928,20 @@ def assess(
                 basis=None if rp is None else _basis(rp),
             )
         )
-    findings.extend(_placement_findings(hooks, devices, prio, network_detection))
+    if detection_off:
+        # Nothing is expected anywhere: Datadog's classifiers still attached are leftovers.
+        findings.extend(
+            leftover_findings(
+                progs,
+                network_detection=network_detection,
+                workload_protection=workload_protection,
+                source=detection_source,
+                classifier_priority=prio,
+            )
+        )
+    else:
+        findings.extend(_placement_findings(hooks, devices, prio, network_detection))
+    findings.extend(held_by_agent_findings(namespaces, prio))
 
     for version, what in ((agent_version, "agent_version"), (cilium_version, "cilium_version")):
         if version is not None:

@@ -362,6 +362,9 @@ class FilterSpec:
     :ivar protocol: ``all``, ``ip``, ``ipv6``, ``arp`` or an EtherType.
     :ivar direct_action: direct-action mode (every vendor uses it).
     :ivar chain: the filter chain, or None for the default 0.
+    :ivar shared: reuse the lab's program of the same name and return code (False: load one
+        for this filter alone, as Datadog's agent does per device, so that its run count is
+        this hook's own).
     """
 
     ifname: str
@@ -374,6 +377,7 @@ class FilterSpec:
     protocol: str | int = "all"
     direct_action: bool = True
     chain: int | None = None
+    shared: bool = True
 
 
 @attrs.frozen
@@ -563,7 +567,7 @@ class LabNetns:
                         f"clsact on {spec.ifname}",
                     )
                 )
-            prog = self._owner().program(spec.retcode, spec.prog_name)
+            prog = self._owner().program(spec.retcode, spec.prog_name, shared=spec.shared)
             if isinstance(spec.protocol, str) and spec.protocol not in _PROTOCOLS:
                 raise InvalidArgumentError(
                     f"protocol {spec.protocol!r}: use one of {sorted(_PROTOCOLS)} or an int"
@@ -775,6 +779,7 @@ class Lab:
         self._token = secrets.token_hex(3)
         self._state = _State()
         self._programs: dict[tuple[int, str], LabProgram] = {}
+        self._loaded: list[LabProgram] = []  # every program, shared or not, in load order
         self._count = 0
         self._link_ids: list[int] = []
         self._finalizer = weakref.finalize(self, self._state.cleanup)
@@ -782,7 +787,7 @@ class Lab:
     def __repr__(self) -> str:
         return (
             f"<Lab {self.prefix}-{self._token} {len(self._state.namespaces)} namespaces "
-            f"{len(self._programs)} programs {len(self._state.link_fds)} links"
+            f"{len(self._loaded)} programs {len(self._state.link_fds)} links"
             f"{' closed' if self._state.closed else ''}>"
         )
 
@@ -805,7 +810,7 @@ class Lab:
     @property
     def prog_ids(self) -> tuple[int, ...]:
         """The ids of every program the lab loaded."""
-        return tuple(p.id for p in self._programs.values())
+        return tuple(p.id for p in self._loaded)
 
     @property
     def link_ids(self) -> tuple[int, ...]:
@@ -869,24 +874,27 @@ class Lab:
         name = f"{self.prefix}-{self._token}-{self._count}" + (f"-{suffix}" if suffix else "")
         return LabNetns(self, name)
 
-    def program(self, retcode: int, name: str) -> LabProgram:
+    def program(self, retcode: int, name: str, *, shared: bool = True) -> LabProgram:
         """Load (once per ``(retcode, name)``) a program ``r0 = retcode; exit``.
 
         :param retcode: what it returns.
         :param name: its name (at most 15 characters from ``[A-Za-z0-9_.]``).
+        :param shared: False loads a new program every call (never reused).
         :returns: the program (its fd closes with the lab).
         :raises InvalidArgumentError: a bad name.
         :raises CapabilityError: not allowed to load BPF programs.
         """
         self._check_open()
         key = (retcode, name)
-        prog = self._programs.get(key)
+        prog = self._programs.get(key) if shared else None
         if prog is None:
             fd = _bpf.prog_load_return(retcode, name)
             self._state.prog_fds.append(fd)
             info = _bpf.prog_info(fd=fd)
             prog = LabProgram(fd, info.id, name, info.tag, retcode)
-            self._programs[key] = prog
+            self._loaded.append(prog)
+            if shared:
+                self._programs[key] = prog
         return prog
 
     def _register_link(self, fd: int) -> int:
@@ -897,7 +905,7 @@ class Lab:
 
     # --- scenes -------------------------------------------------------------------------------
 
-    def scene_mimic_vendors(self, dev_prefix: str = "w3") -> VendorScene:
+    def scene_mimic_vendors(self, dev_prefix: str = "w3", *, up: bool = False) -> VendorScene:
         """Build one namespace where each vendor sits as it does in the wild.
 
         - ``<p>cil0``: Cilium (legacy tc) at priority 1, handle 1, returning OK, both directions;
@@ -906,9 +914,13 @@ class Lab:
         - ``<p>unk0``: an unknown program at priority 5 returning OK;
         - ``<p>tcx0``: netobserv's tcx program (NEXT) then Cilium's tcx ``cil_from_netdev``
           (PASS) on ingress;
-        - Datadog CWS's ``classifier_ingress``/``egress`` at priority 10 (UNSPEC) on every device.
+        - Datadog CWS's ``classifier_ingress``/``egress`` at priority 10 (UNSPEC) on every device,
+          one program per device and direction as the agent loads them, so that each hook's
+          run count is its own (``measure()`` tells blind, seen and idle devices apart).
 
         :param dev_prefix: start of the device names (at most 8 characters).
+        :param up: bring every device up, so traffic can flow (e.g. ``ping -6 ff02::1%<dev>p``
+            from a peer end arrives on the device's ingress hooks).
         :returns: what was built and the findings expected at classifier priority 10.
         """
         if len(dev_prefix) > 8:
@@ -917,7 +929,7 @@ class Lab:
         roles = ("cilium", "calico", "aws", "unknown", "tcx")
         short = {"cilium": "cil", "calico": "cal", "aws": "aws", "unknown": "unk", "tcx": "tcx"}
         devices = {r: f"{dev_prefix}{short[r]}0" for r in roles}
-        ns.add_veths([(d, f"{d}p") for d in devices.values()])
+        ns.add_veths([(d, f"{d}p") for d in devices.values()], up=up)
         ok, unspec = _bpf.TC_ACT_OK, _bpf.TC_ACT_UNSPEC
         d = devices
         specs = [
@@ -964,6 +976,7 @@ class Lab:
                         10,
                         2,
                         f"classifier_{direction}_security_{ns.inode}_{os.getpid()}",
+                        shared=False,
                     )
                 )
         progs = ns.add_filters(specs)

@@ -35,6 +35,7 @@ from contextlib import contextmanager
 from typing import TypeVar
 
 from wpprotect.errors import CapabilityError, InvalidArgumentError, NetnsNotFoundError, TCError
+from wpprotect.tc._assess import AGENT_HOLDER_MARK
 from wpprotect.tc._model import Finding, NamespaceInfo
 
 __all__ = [
@@ -424,7 +425,7 @@ def run_in_thread(fn: Callable[..., T], *args: object) -> T:
 # --- discovery: every namespace, and what holds it ----------------------------------------------
 
 _AGENT_COMMS = frozenset({"system-probe", "security-agent", "process-agent", "trace-agent"})
-_AGENT_MARK = " [datadog agent]"
+_AGENT_MARK = AGENT_HOLDER_MARK
 _MORE = "and "
 
 
@@ -695,45 +696,8 @@ def discover() -> Discovery:
 def held_by_agent_findings(
     namespaces: Iterable[NamespaceInfo], classifier_priority: int = 10
 ) -> list[Finding]:
-    """``netns-held-by-agent`` (warning) for each namespace kept alive only by open descriptors
-    of Datadog agent processes: no process or thread runs in it and no bind mount names it
-    (datadog-agent#41350: on EKS such leaked namespaces keep their ENIs and IP addresses).
+    """``netns-held-by-agent`` findings for ``namespaces``: see
+    :func:`wpprotect.tc._assess.held_by_agent_findings` (the assessment raises them itself)."""
+    from wpprotect.tc._assess import held_by_agent_findings as judge
 
-    Reads nothing: it judges the ``holders`` a scan recorded (``TCReport.namespaces``).
-
-    :param namespaces: the namespaces of a report.
-    :param classifier_priority: the priority the assessment judges against (the finding's row
-        shape carries it).
-    :returns: one finding per such namespace.
-    """
-    out: list[Finding] = []
-    for ns in namespaces:
-        holders = tuple(getattr(ns, "holders", ()) or ())
-        if not holders or not all(h.startswith("fd ") and h.endswith(_AGENT_MARK) for h in holders):
-            continue
-        names = "; ".join(h.removesuffix(_AGENT_MARK) for h in holders)
-        out.append(
-            Finding(
-                code="netns-held-by-agent",
-                severity="warning",
-                netns=ns.label,
-                ifname=None,
-                direction=None,
-                vendor="datadog-cws",
-                vendor_priority=None,
-                classifier_priority=classifier_priority,
-                recommended_classifier_priority=None,
-                message=(
-                    f"network namespace {ns.label} ({ns.id}) is kept alive only by a Datadog "
-                    f"agent's open descriptor ({names}): no process runs in it and no mount "
-                    "names it, so its devices (and on EKS its ENI and IP addresses) stay "
-                    "allocated"
-                ),
-                fix=(
-                    "restart the agent process holding it (system-probe) to release the "
-                    "namespace; upgrade to an agent release that closes them "
-                    "(DataDog/datadog-agent#41350)"
-                ),
-            )
-        )
-    return out
+    return judge(namespaces, classifier_priority)

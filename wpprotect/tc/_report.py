@@ -79,12 +79,17 @@ class TCReport:
         cilium_version: str | None = None,
         source: str | None = None,
         network_detection: bool | None = None,
+        workload_protection: bool | None = None,
+        detection_source: str | None = None,
     ) -> Assessment:
         """Judge the programs against Datadog's classifier priority (the finding table in
         ``docs/reference/contract.md``).
 
         No file is read: to judge against the agent's configured priority, read it first (e.g.
-        ``wpprotect.config.effective_value(wpprotect.config.CLASSIFIER_PRIORITY)``) and pass it.
+        ``wpprotect.config.effective_value(wpprotect.config.CLASSIFIER_PRIORITY)``) and pass it;
+        the same for whether network detection is on (``NETWORK_ENABLED``, ``CWS_ENABLED``).
+        Namespaces kept alive only by an agent's descriptor (``netns-held-by-agent``) are judged
+        from :attr:`namespaces` as the scan recorded them.
 
         :param classifier_priority: the priority to judge against; None uses the report's value,
             else the agent's default 10.
@@ -96,7 +101,12 @@ class TCReport:
         :param network_detection: True when the caller knows the agent's network detection is
             on: then every device with a clsact or ``ingress`` qdisc is expected to carry
             Datadog's classifiers (``datadog-classifier-missing``), not only in namespaces where
-            they are seen elsewhere.
+            they are seen elsewhere; False when the agent's effective configuration turns it off:
+            then every Datadog classifier still attached is ``datadog-classifier-leftover``.
+        :param workload_protection: the agent's effective ``runtime_security_config.enabled``;
+            False as for ``network_detection``.
+        :param detection_source: where those two values come from (e.g. the file), shown in the
+            findings.
         :returns: the findings and the recommended priority.
         :raises InvalidArgumentError: the priority is not in 1..65535 or a version is malformed.
         """
@@ -116,6 +126,9 @@ class TCReport:
             cilium_version=cilium_version,
             devices=self.devices,
             network_detection=network_detection,
+            workload_protection=workload_protection,
+            detection_source=detection_source,
+            namespaces=self.namespaces,
         )
 
     def to_dict(
