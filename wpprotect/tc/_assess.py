@@ -326,19 +326,21 @@ def _clsact_effect(p: TCProgram) -> tuple[str, str]:
 
 
 def _stopping_classes(p: TCProgram) -> tuple[str, ...] | None:
-    """The traffic classes a probed program ends the walk for, when its probes disagree across
-    classes (None: not probed per class, or the same verdict for every class)."""
+    """The traffic classes a probed program ends the walk for, when that is some of the classes
+    it sees but not all (None: not probed per class, or every class alike: ``verdict`` says)."""
     probes = p.probes
     if not probes or len(set(probes.values())) < 2 or p.verdict_source != "probed":
         return None
     if p.attach in ("tcx", "netkit"):
-        return tuple(c for c, v in probes.items() if _verdict_effect(p.attach, v) == "bypass")
-    if p.direct_action is False:
+        found = tuple(c for c, v in probes.items() if _verdict_effect(p.attach, v) == "bypass")
+    elif p.direct_action is False:
         # Classic mode: 0 is "no match"; a match runs the actions, which decide.
         if _continues(p.action_verdict):
             return ()
-        return tuple(c for c, v in probes.items() if v != "ok")
-    return tuple(c for c, v in probes.items() if stops_chain(v, "clsact"))
+        found = tuple(c for c, v in probes.items() if v != "ok")
+    else:
+        found = tuple(c for c, v in probes.items() if stops_chain(v, "clsact"))
+    return None if len(found) == len(probes) else found
 
 
 def _basis(p: TCProgram) -> Basis:

@@ -166,7 +166,7 @@ def _probe_hooks(
         info = progs.get(prog_id)
         if info is None:
             continue  # vanished: nothing to run
-        if identify(filter_name or info[3], info[3], table=table) is DATADOG:
+        if identify(filter_name or info[3], info[3], table=table).name == DATADOG.name:
             continue  # Datadog's own: its verdict is documented, and a run could raise events
         classes = protocol_classes(protocol)
         if not classes:
