@@ -365,7 +365,7 @@ def _verdict_words(p: TCProgram) -> str:
         )
     words = f"it returns {p.verdict.upper()} ({p.verdict_source})"
     if p.probes and len(set(p.probes.values())) > 1:
-        by_verdict: dict[str, list[str]] = {}
+        by_verdict: dict[str, list[str]] = {p.verdict: []}  # the one that ends the walk first
         for cls, v in p.probes.items():
             by_verdict.setdefault(v, []).append(cls)
         words = (
