@@ -6,13 +6,14 @@ from __future__ import annotations
 import json
 import socket
 import struct
+from collections.abc import Mapping
 
 import pytest
 
 from wpprotect.errors import InvalidArgumentError
 from wpprotect.tc import _bpf
 from wpprotect.tc._assess import assess
-from wpprotect.tc._model import PACKET_CLASSES, TCProgram, protocol_classes
+from wpprotect.tc._model import PACKET_CLASSES, PacketClass, TCProgram, protocol_classes
 from wpprotect.tc._verdicts import probe_summary
 
 MAC = bytes.fromhex("0a0b0c0d0e0f")
@@ -21,7 +22,7 @@ MAC = bytes.fromhex("0a0b0c0d0e0f")
 def _sum16(data: bytes) -> int:
     if len(data) % 2:
         data += b"\0"
-    total = sum(struct.unpack(f"!{len(data) // 2}H", data))
+    total: int = sum(struct.unpack(f"!{len(data) // 2}H", data))
     while total >> 16:
         total = (total & 0xFFFF) + (total >> 16)
     return total
@@ -82,7 +83,7 @@ def test_protocol_classes() -> None:
 
 
 def test_probe_summary() -> None:
-    codes = dict.fromkeys(PACKET_CLASSES, -1) | {"udp/ipv4": 0}
+    codes = {str(c): -1 for c in PACKET_CLASSES} | {"udp/ipv4": 0}
     names, verdict = probe_summary(codes)
     assert verdict == "ok"  # the classes disagree: the one that ends the walk
     assert (names["udp/ipv4"], names["arp"]) == ("ok", "unspec")
@@ -96,7 +97,9 @@ def test_probe_summary() -> None:
     assert probe_summary({"tcp/ipv4": 0, "arp": -1}, "clsact", direct_action=False)[1] == "unspec"
 
 
-def _prog(probes: dict[str, str] | None, verdict: str, **kw: object) -> TCProgram:
+def _prog(
+    probes: Mapping[PacketClass, str] | Mapping[str, str] | None, verdict: str, **kw: object
+) -> TCProgram:
     fields: dict[str, object] = {
         "netns": "n", "ifname": "eth0", "ifindex": 2, "direction": "ingress",
         "attach": "clsact", "priority": 1, "handle": 1, "name": "vendor", "prog_id": 7,

@@ -22,6 +22,7 @@ from wpprotect.tc._lab import Lab, LabNetns, LabProgram
 from wpprotect.tc._model import PACKET_CLASSES, Assessment, TCProgram
 
 from ._kernel import (
+    FRAMES_PER_CLASS,
     PROBE_FRAMES,
     Loaded,
     Pins,
@@ -56,7 +57,7 @@ class Scene:
             self.host, "ingress", UNSPEC, prog_name="classifier_ingr", priority=10, handle=2,
             name=f"classifier_ingress_security_{self.ns.inode}_{os.getpid()}",
         )  # fmt: skip
-        self.ns.add_filter(
+        self.datadog_egress = self.ns.add_filter(
             self.host, "egress", UNSPEC, prog_name="classifier_egre", priority=10, handle=2,
             name=f"classifier_egress_security_{self.ns.inode}_{os.getpid()}",
         )  # fmt: skip
@@ -174,6 +175,10 @@ def test_the_probe_runs_in_the_hooks_direction(scene: Scene) -> None:
        "object-pinned", scene.pins.pin(prog), "da")  # fmt: skip
     egress = [p for p in scene.assess().findings if p.direction == "egress" and p.needs_action]
     assert egress == []
+    # The kernel agrees: frames sent out of the host end pass the egress filter at priority 1
+    # and reach Datadog's egress classifier.
+    for cls, frame in _bpf.probe_packets("egress").items():
+        assert ran(scene.ns, scene.datadog_egress, scene.host, frame) == FRAMES_PER_CLASS, cls
 
 
 def test_a_tcx_program_passing_only_dns_bypasses_only_ipv4_udp(scene: Scene) -> None:

@@ -107,8 +107,10 @@ def protocol_classes(protocol: str) -> tuple[PacketClass, ...]:
     return _PROTOCOL_CLASSES.get(protocol, ())
 
 
-def _probes(value: Mapping[str, str] | None) -> dict[str, str] | None:
-    return None if value is None else dict(value)
+def _probes(
+    value: Mapping[PacketClass, str] | Mapping[str, str] | None,
+) -> dict[str, str] | None:
+    return None if value is None else {str(k): v for k, v in value.items()}
 
 
 def _strs(value: Iterable[str]) -> tuple[str, ...]:

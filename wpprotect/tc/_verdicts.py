@@ -9,6 +9,7 @@ from __future__ import annotations
 from typing import TYPE_CHECKING
 
 if TYPE_CHECKING:
+    from collections.abc import Mapping
     from typing import Final
 
 __all__ = [
@@ -164,7 +165,7 @@ def stops_chain(verdict: str, attach: str = "clsact") -> bool:
 
 
 def probe_summary(
-    codes: dict[str, int], attach: str = "clsact", direct_action: bool | None = None
+    codes: Mapping[str, int], attach: str = "clsact", direct_action: bool | None = None
 ) -> tuple[dict[str, str], str]:
     """Name a probe's return codes per traffic class, and pick the program's one verdict.
 
