@@ -16,6 +16,8 @@ Scenes are built by :class:`wpprotect.tc._lab.Lab` (namespaces ``wptc4b-*``, rem
    - in-process ``TCInspector(netns=NAME).scan()`` against bpftool and against a lean floor: the
      same netlink dumps (links, qdiscs, per-device filters) walked with ``struct`` only, plus the
      same 2 ``BPF_PROG_QUERY`` per device, decoding nothing;
+   - ``probe=True`` (opt-in: every program but Datadog's test-run once per traffic class) as a
+     ratio to the same scan without it;
 
 2. 100 namespaces x 10 interfaces: ``--netns all`` against a loop of
    ``ip netns exec NS bpftool net -j`` over those namespaces;
@@ -277,14 +279,17 @@ def scene_one_namespace() -> None:
         whole_p, whole_p_cpu = _proc([*cli, "--classifier-priority", "10"], 9)
         dash_m, _ = _proc([sys.executable, "-m", "wpprotect", *cli[-5:]], 9)
         inspector = TCInspector(netns=name)
-        inproc, no_tcx, floor = _interleaved(
+        prober = TCInspector(netns=name, probe=True)
+        inproc, no_tcx, floor, probed = _interleaved(
             [
                 lambda: inspector.scan().assess(10),
                 TCInspector(netns=name, tcx=False).scan,
                 _floor(name),
+                lambda: prober.scan().assess(10),
             ],
             11,
         )
+        runs = sum(len(p.probes or ()) for p in prober.scan().programs)
         report = inspector.scan()
         assert len(report.programs) == 1500, len(report.programs)
         heavy = _heavy_imports(name)
@@ -298,11 +303,14 @@ def scene_one_namespace() -> None:
     _row("TCInspector(netns=NS).scan().assess(10) in-process", inproc, None, bpftool)
     _row("  ... tcx=False (no BPF_PROG_QUERY per device)", no_tcx, None, bpftool)
     _row("lean floor: same dumps + queries, struct-only, no decoding", floor, None, bpftool)
+    _row("  ... probe=True (every program test-run per traffic class)", probed, None, bpftool)
     print(f"  whole process vs tc loop: {tc_loop / whole:7.1f}x faster")
     print(f"  whole process vs bpftool: {bpftool / whole:7.1f}x faster (no goal); "
           f"with --classifier-priority {bpftool / whole_p:.1f}x")  # fmt: skip
     print(f"  in-process vs bpftool:    {bpftool / inproc:7.1f}x faster (goal >= 20x)")
     print(f"  in-process vs floor:      {inproc / floor:7.2f}x the floor (goal <= 2x)")
+    print(f"  probe=True vs without:    {probed / inproc:7.2f}x the time ({runs} test runs, "
+          f"{(probed - inproc) / max(runs, 1) * 1e6:.1f} us each; no goal, opt-in)")  # fmt: skip
     print(f"  heavy backends imported by a whole `tc scan --json`: {heavy}")
     print("  where the time goes (each step best of 9, measured alone):")
     for label, t in parts:

@@ -104,6 +104,29 @@ def test_json_contract_and_exit_1_when_action_needed(scenes: dict[str, str]) -> 
 
 
 @pytest.mark.root
+def test_probe_shows_each_programs_verdict_per_traffic_class(scenes: dict[str, str]) -> None:
+    proc = wpprotect("tc", "scan", "--json", "--probe", "--netns", scenes["bad"])
+    assert proc.returncode == 1, proc.stderr
+    doc = json.loads(proc.stdout)
+    assert doc["probe"] is True
+    cil, dd = doc["programs"]
+    assert cil["probes"] == {
+        "tcp/ipv4": "ok", "udp/ipv4": "ok", "icmp/ipv4": "ok", "tcp/ipv6": "ok",
+        "udp/ipv6": "ok", "arp": "ok",
+    }  # fmt: skip
+    assert (cil["verdict"], cil["verdict_source"]) == ("ok", "probed")
+    assert (dd["vendor"], dd["probes"], dd["verdict_source"]) == (
+        "datadog-cws",
+        None,
+        "documented",
+    )
+    (finding,) = [f for f in doc["findings"] if f["code"] == "network-blind"]
+    assert (finding["basis"], finding["protocols"]) == ("probed", None)
+    without = json.loads(wpprotect("tc", "scan", "--json", "--netns", scenes["bad"]).stdout)
+    assert [p["probes"] for p in without["programs"]] == [None, None]
+
+
+@pytest.mark.root
 def test_exit_0_and_table_when_nothing_to_do(scenes: dict[str, str]) -> None:
     proc = wpprotect("tc", "scan", "--netns", scenes["good"], "--classifier-priority", "10")
     assert proc.returncode == 0, proc.stderr

@@ -125,13 +125,20 @@ def test_scan_one_name_or_path(world: dict[str, object]) -> None:
 
 
 @pytest.mark.root
-def test_probe_learns_unknown_verdicts_only(world: dict[str, object]) -> None:
+def test_probe_learns_every_verdict_but_datadogs(world: dict[str, object]) -> None:
     ids = world["ids"]
     assert isinstance(ids, dict)
     report = TCInspector(netns="all", probe=True).scan()
     mystery = _only(report, prog_id=ids["mystery"])
     assert (mystery.verdict, mystery.verdict_source) == ("unspec", "probed")
-    assert _only(report, prog_id=ids["cilium"]).verdict_source == "documented"
+    # Documented vendors are probed too (the scene's Cilium-named program returns OK).
+    cilium = _only(report, prog_id=ids["cilium"], attach="clsact")
+    assert (cilium.verdict, cilium.verdict_source) == ("ok", "probed")
+    assert cilium.probes is not None
+    assert set(cilium.probes.values()) == {"ok"}
+    for p in report.programs:
+        if p.vendor == "datadog-cws":
+            assert (p.verdict_source, p.probes) == ("documented", None)
     assert report.probe is True
 
 

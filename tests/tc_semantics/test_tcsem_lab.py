@@ -20,7 +20,7 @@ from wpprotect.errors import BPFError, InvalidArgumentError, TCError
 from wpprotect.tc import _bpf
 from wpprotect.tc._assess import annotate_programs, assess
 from wpprotect.tc._lab import FilterSpec, Lab
-from wpprotect.tc._model import TCProgram
+from wpprotect.tc._model import TCProgram, protocol_classes
 
 pytestmark = pytest.mark.root
 
@@ -142,7 +142,15 @@ def test_vendor_scene_assessment(probe: bool) -> None:
         else:
             assert (unknown.verdict, unknown.verdict_source) == (None, "assumed")
         cilium = next(p for p in progs if p.vendor == "cilium" and p.attach == "clsact")
-        assert (cilium.verdict, cilium.verdict_source) == ("ok", "documented")
+        # A documented vendor is probed too with probe=True: the test run is what it does.
+        assert (cilium.verdict, cilium.verdict_source) == (
+            "ok",
+            "probed" if probe else "documented",
+        )
+        if probe:
+            assert cilium.probes == dict.fromkeys(protocol_classes(cilium.protocol), "ok")
+        datadog = next(p for p in progs if p.vendor == "datadog-cws")
+        assert (datadog.verdict_source, datadog.probes) == ("documented", None)  # never run
         a = assess(progs, 10)
         found = {(f.code, f.ifname, f.direction) for f in a.findings}
         assert found == set(scene.expected)
@@ -362,9 +370,10 @@ def test_a_name_taken_by_someone_else_is_refused_and_left_alone() -> None:
         os.unlink(taken)
 
 
-def test_probe_runs_only_unknown_programs_and_survives_vanished_ones() -> None:
+def test_probe_runs_documented_programs_too_and_survives_vanished_ones() -> None:
     with Lab("wptc3") as lab:
-        # A program named like Cilium's but returning UNSPEC: the documentation is trusted.
+        # A program named like Cilium's but returning UNSPEC: the test run wins over the
+        # documented OK.
         cil = lab.program(_bpf.TC_ACT_UNSPEC, "cil_from_contai")
         unk = lab.program(_bpf.TC_ACT_SHOT, "wptc3_mystery")
         gone_fd = _bpf.prog_load_return(0, "wptc3_gone")
@@ -408,10 +417,12 @@ def test_probe_runs_only_unknown_programs_and_survives_vanished_ones() -> None:
         ]
         out = annotate_programs(rows, probe=True)
         assert [(p.verdict, p.verdict_source) for p in out] == [
-            ("ok", "documented"),
+            ("unspec", "probed"),
             ("shot", "probed"),
             (None, "assumed"),
         ]
+        assert out[0].probes == dict.fromkeys(protocol_classes("all"), "unspec")
+        assert out[2].probes is None
 
 
 def test_a_dropped_lab_is_cleaned_up_when_collected() -> None:

@@ -20,7 +20,7 @@ from collections.abc import Iterator
 
 from wpprotect.tc import _bpf, _bpfsys
 from wpprotect.tc._lab import LabNetns, LabProgram
-from wpprotect.tc._model import Finding
+from wpprotect.tc._model import Finding, PacketClass
 
 FRAMES_PER_CLASS = 5
 _SRC_MAC = bytes.fromhex("020000000001")
@@ -124,7 +124,7 @@ class Pins:
         self.dir = tempfile.mkdtemp(prefix="wpwalk-bpffs-")
         subprocess.run(["mount", "-t", "bpf", "bpf", self.dir], check=True)
 
-    def pin(self, prog: LabProgram) -> str:
+    def pin(self, prog: LabProgram | Loaded) -> str:
         """Pin ``prog`` (``BPF_OBJ_PIN``) and return the path."""
         path = os.path.join(self.dir, f"p{secrets.token_hex(4)}")
         raw = ctypes.create_string_buffer(path.encode() + b"\0")
@@ -149,3 +149,69 @@ def on_hook(findings: tuple[Finding, ...], ifname: str, direction: str) -> list[
     return [
         f for f in findings if f.needs_action and f.ifname == ifname and f.direction == direction
     ]
+
+
+# --- programs that look at the packet (for probes) --------------------------------------------
+
+#: Every traffic class a probe uses → a frame of it, as the veth peer sends it (ingress).
+PROBE_FRAMES: dict[PacketClass, bytes] = _bpf.probe_packets("ingress")
+
+
+class Loaded:
+    """A program loaded from raw instructions (closed by :meth:`close`)."""
+
+    def __init__(self, insns: list[tuple[int, int, int, int]], name: str) -> None:
+        code = b"".join(struct.pack("<BBhi", *insn) for insn in insns)
+        buf = ctypes.create_string_buffer(code, len(code))
+        lic = ctypes.create_string_buffer(b"GPL")
+        attr = ctypes.create_string_buffer(128)
+        struct.pack_into(
+            "<IIQQ", attr, 0, _bpf.BPF_PROG_TYPE_SCHED_CLS, len(insns), ctypes.addressof(buf),
+            ctypes.addressof(lic),
+        )  # fmt: skip
+        struct.pack_into("16s", attr, 48, name.encode())
+        self.fd = _bpfsys.call(_bpfsys.BPF_PROG_LOAD, attr, name)
+        self.id = _bpf.prog_info(fd=self.fd).id
+
+    def close(self) -> None:
+        """Close the fd (the program lives on while a filter holds it)."""
+        os.close(self.fd)
+
+
+def ok_for_ipv4_udp_only() -> list[tuple[int, int, int, int]]:
+    """``TC_ACT_OK`` for IPv4 UDP (EtherType 0x0800, IP protocol 17), ``TC_ACT_UNSPEC`` for the
+    rest: a filter that blinds DNS and nothing else."""
+    return [
+        (0x61, 0x12, 76, 0),  # r2 = skb->data
+        (0x61, 0x13, 80, 0),  # r3 = skb->data_end
+        (0xB7, 0x00, 0, -1),  # r0 = TC_ACT_UNSPEC
+        (0xBF, 0x24, 0, 0),  # r4 = r2
+        (0x07, 0x04, 0, 24),  # r4 += 24 (Ethernet + IPv4 up to the protocol byte)
+        (0x2D, 0x34, 5, 0),  # if r4 > r3 goto exit
+        (0x69, 0x25, 12, 0),  # r5 = EtherType (loaded little-endian: 0x0008 for IPv4)
+        (0x55, 0x05, 3, 0x0008),  # if r5 != 0x0008 goto exit
+        (0x71, 0x25, 23, 0),  # r5 = IP protocol
+        (0x55, 0x05, 1, 17),  # if r5 != UDP goto exit
+        (0xB7, 0x00, 0, 0),  # r0 = TC_ACT_OK
+        (0x95, 0x00, 0, 0),  # exit
+    ]
+
+
+def ok_when_received() -> list[tuple[int, int, int, int]]:
+    """``TC_ACT_OK`` when ``skb->ingress_ifindex`` is set (the packet was received: an ingress
+    hook), ``TC_ACT_UNSPEC`` otherwise: its verdict depends on the hook's direction."""
+    return [
+        (0xB7, 0x00, 0, -1),  # r0 = TC_ACT_UNSPEC
+        (0x61, 0x12, 36, 0),  # r2 = skb->ingress_ifindex
+        (0x15, 0x02, 1, 0),  # if r2 == 0 goto exit
+        (0xB7, 0x00, 0, 0),  # r0 = TC_ACT_OK
+        (0x95, 0x00, 0, 0),  # exit
+    ]
+
+
+def covers_class(finding: Finding, cls: str) -> bool:
+    """Whether a finding says this traffic class is hidden: all traffic, its IP version, or the
+    class itself (``udp/ipv4``...)."""
+    if finding.protocols is None:
+        return True
+    return cls in finding.protocols or cls.rpartition("/")[2] in finding.protocols

@@ -92,8 +92,10 @@ def register(subparsers: Any) -> None:
     scan.add_argument(
         "--probe",
         action="store_true",
-        help="run each program of unknown vendor once on a test packet (BPF_PROG_TEST_RUN) to "
-        "learn its verdict; without it nothing is run",
+        help="test-run every program but Datadog's (BPF_PROG_TEST_RUN) on one packet per "
+        "traffic class (IPv4 TCP/UDP 53/ICMP, IPv6 TCP/UDP 53, ARP) in its hook's direction, "
+        "to learn its verdict per class; a probe wins over a documented verdict. Without it "
+        "nothing is run",
     )
     scan.add_argument(
         "--json", action="store_true", help="print one JSON document on stdout instead of tables"

@@ -72,6 +72,7 @@ from wpprotect.tc._model import (
     NamespaceInfo,
     Severity,
     TCProgram,
+    protocol_classes,
 )
 from wpprotect.tc._vendors import (
     DATADOG,
@@ -80,7 +81,7 @@ from wpprotect.tc._vendors import (
     resolve_verdict,
     signatures,
 )
-from wpprotect.tc._verdicts import stops_chain
+from wpprotect.tc._verdicts import probe_summary, stops_chain, verdict_name
 
 log = logging.getLogger(__name__)
 
@@ -185,17 +186,19 @@ def annotate_programs(
     """Fill ``vendor``, ``verdict`` and ``verdict_source`` from the vendor table (and probes).
 
     A program that already has a ``verdict_source`` keeps its verdict (only an ``unknown``
-    vendor is filled in). With ``probe=True``,
-    each program whose vendor has no documented verdict is run once on
-    :func:`~wpprotect.tc._bpf.test_packet` (one test run per program id); if the run fails the
-    verdict stays ``assumed``.
+    vendor is filled in). With ``probe=True``, each ``bpf`` program but Datadog's own, documented
+    vendors' too, is test-run once per traffic class it sees
+    (:func:`~wpprotect.tc._bpf.probe_classes`, in its direction, on no particular device: a
+    :class:`~wpprotect.tc.TCInspector` scan gives the device too); the probe wins over a
+    documented verdict and fills ``probes``. If the run fails the verdict stays as documented,
+    or ``assumed``.
 
     :param programs: programs as read from the kernel.
-    :param probe: test-run programs whose verdict is not documented (this runs them).
+    :param probe: test-run the programs (this runs them).
     :returns: the annotated programs, same order.
     :raises CapabilityError: probing needs CAP_BPF / CAP_SYS_ADMIN.
     """
-    probed: dict[int, int | None] = {}
+    probed: dict[tuple[int, str, str, str], dict[str, int] | None] = {}
     table = signatures()
     sigs: dict[tuple[str, str | None], VendorSignature] = {}  # names repeat across devices
     out: list[TCProgram] = []
@@ -211,18 +214,30 @@ def annotate_programs(
         if p.verdict_source is not None:  # already decided (e.g. by the scanner's probe)
             out.append(p if vendor == p.vendor else attrs.evolve(p, vendor=vendor))
             continue
-        code: int | None = None
-        if probe and sig.documented_verdict is None and p.prog_id and p.kind == "bpf":
-            if p.prog_id not in probed:
-                from wpprotect.tc._bpf import probe_verdict  # ctypes: only when probing
+        verdict, source = resolve_verdict(sig, p.attach, None)
+        classes = protocol_classes(p.protocol)
+        if probe and sig is not DATADOG and p.prog_id and p.kind == "bpf" and classes:
+            pkey = (p.prog_id, p.attach, p.direction, p.protocol)
+            if pkey not in probed:
+                from wpprotect.tc._bpf import probe_classes  # ctypes: only when probing
 
+                direction = "egress" if p.attach == "netkit" else p.direction
                 try:
-                    probed[p.prog_id] = probe_verdict(p.prog_id)
+                    probed[pkey] = dict(
+                        probe_classes(p.prog_id, direction=direction, classes=classes)
+                    )
                 except BPFError as exc:
                     log.info("cannot test-run prog %s: %s", p.prog_id, exc)
-                    probed[p.prog_id] = None
-            code = probed[p.prog_id]
-        verdict, source = resolve_verdict(sig, p.attach, code)
+                    probed[pkey] = None
+            codes = probed[pkey]
+            if codes:
+                probes, verdict = probe_summary(codes, p.attach, p.direct_action)
+                out.append(
+                    attrs.evolve(
+                        p, vendor=vendor, verdict=verdict, verdict_source="probed", probes=probes
+                    )
+                )
+                continue
         out.append(attrs.evolve(p, vendor=vendor, verdict=verdict, verdict_source=source))
     return tuple(out)
 
@@ -250,12 +265,16 @@ def _linked_effect(p: TCProgram) -> str:
     filters still run), ``bypass`` (nothing after it on the device runs) or ``assumed`` (verdict
     unknown: counted as bypass). docs/reference/kernel-tc.md#tc-tcx
     """
-    v = p.verdict
+    return _verdict_effect(p.attach, p.verdict)
+
+
+def _verdict_effect(attach: str, v: str | None) -> str:
+    """:func:`_linked_effect` of one verdict on a tcx or netkit hook."""
     if v is None:
         return "assumed"
     if v == "next":
         return "continue"
-    if p.attach == "tcx":
+    if attach == "tcx":
         # tcx_action_code(): only PASS, DROP and REDIRECT are kept; any other value ends the
         # tcx walk and then acts as NEXT (include/net/tcx.h).
         return "bypass" if v in ("pass", "drop", "redirect") else "handover"
@@ -315,6 +334,24 @@ def _clsact_effect(p: TCProgram) -> tuple[str, str]:
     )
 
 
+def _stopping_classes(p: TCProgram) -> tuple[str, ...] | None:
+    """The traffic classes a probed program ends the walk for, when that is some of the classes
+    it sees but not all (None: not probed per class, or every class alike: ``verdict`` says)."""
+    probes = p.probes
+    if not probes or len(set(probes.values())) < 2 or p.verdict_source != "probed":
+        return None
+    if p.attach in ("tcx", "netkit"):
+        found = tuple(c for c, v in probes.items() if _verdict_effect(p.attach, v) == "bypass")
+    elif p.direct_action is False:
+        # Classic mode: 0 is "no match"; a match runs the actions, which decide.
+        if _continues(p.action_verdict):
+            return ()
+        found = tuple(c for c, v in probes.items() if v != "ok")
+    else:
+        found = tuple(c for c, v in probes.items() if stops_chain(v, "clsact"))
+    return None if len(found) == len(probes) else found
+
+
 def _basis(p: TCProgram) -> Basis:
     return "assumed" if p.verdict_source is None else p.verdict_source
 
@@ -335,7 +372,32 @@ def _verdict_words(p: TCProgram) -> str:
             "its verdict is unknown and is assumed to stop the chain (scan with probe=True / "
             "--probe to test-run it)"
         )
-    return f"it returns {p.verdict.upper()} ({p.verdict_source})"
+    words = f"it returns {p.verdict.upper()} ({p.verdict_source})"
+    if p.probes and len(set(p.probes.values())) > 1:
+        by_verdict: dict[str, list[str]] = {p.verdict: []}  # the one that ends the walk first
+        for cls, v in p.probes.items():
+            by_verdict.setdefault(v, []).append(cls)
+        words = (
+            "it returns "
+            + " and ".join(
+                f"{v.upper()} for {', '.join(classes)}" for v, classes in by_verdict.items()
+            )
+            + f" ({p.verdict_source})"
+        )
+    if p.verdict_source == "probed":
+        documented = _documented(p)
+        if documented is not None and documented != p.verdict:
+            words += f", although {p.vendor} documents {documented.upper()}: the test run wins"
+    return words
+
+
+def _documented(p: TCProgram) -> str | None:
+    """The verdict the vendor table documents for this program's vendor on its hook."""
+    for sig in signatures():
+        if sig.name == p.vendor:
+            code = sig.documented_verdict
+            return None if code is None else verdict_name(code, p.attach)
+    return None
 
 
 def _vendor_fix(vendor: str, sigs: tuple[VendorSignature, ...]) -> str:
@@ -381,6 +443,33 @@ def _datadog_on(programs: tuple[TCProgram, ...]) -> TCProgram | None:
     return None
 
 
+def _tcx_bypass(p: TCProgram, severity: Severity, classes: tuple[str, ...] | None) -> _Raw:
+    """``tcx-bypass`` for a tcx/netkit program that keeps packets (of ``classes``, None: all)
+    from every later hook."""
+    if p.vendor == "cilium":
+        vfix = (
+            "run Cilium with enable-tcx=false (Helm bpf.enableTCX=false) and "
+            "--bpf-filter-priority above Datadog's"
+        )
+    else:
+        vfix = f"make {p.vendor} return NEXT or stop attaching with {p.attach}"
+    where = (
+        "on the pod's side of the netkit pair, before every hook of this device"
+        if p.attach == "netkit"
+        else "before every clsact filter"
+    )
+    these = "these packets" if classes is None else f"{', '.join(classes)} packets"
+    return _Raw(
+        "tcx-bypass",
+        severity,
+        p,
+        f"{_describe(p)} at position {p.position} on {p.where} runs {where} and "
+        f"{_verdict_words(p)}: Datadog's classifier never sees {these}, whatever its priority.",
+        f"{vfix}; or {_DISABLE_FIX}",
+        protocols=classes,
+    )
+
+
 def _hook_findings(
     programs: tuple[TCProgram, ...], prio: int, sigs: tuple[VendorSignature, ...]
 ) -> list[_Raw]:
@@ -390,41 +479,28 @@ def _hook_findings(
     :param prio: the configured priority, used only when Datadog's filter is not attached here.
     """
     raws: list[_Raw] = []
+    # Traffic classes (or EtherTypes) whose walk has already ended before Datadog's filter.
+    blinded: set[str] = set()
     for p in programs:
         if p.attach == "clsact" or (p.attach == "netkit" and p.direction == "egress"):
             continue  # netkit PRIMARY programs run after this device's egress hooks
         if _is_datadog(p):
+            continue
+        bypassed = _stopping_classes(p)
+        if bypassed is not None:
+            # Probed per class: it bypasses some classes only (the others go on).
+            if bypassed and not set(bypassed) <= blinded:
+                raws.append(_tcx_bypass(p, "error", bypassed))
+                blinded.update(bypassed)
             continue
         effect = _linked_effect(p)
         if effect == "continue":
             continue
         if effect == "handover":
             break  # later tcx/netkit programs never run; the clsact filters do
-        severity: Severity = "warning" if effect == "assumed" else "error"
-        if p.vendor == "cilium":
-            vfix = (
-                "run Cilium with enable-tcx=false (Helm bpf.enableTCX=false) and "
-                "--bpf-filter-priority above Datadog's"
-            )
-        else:
-            vfix = f"make {p.vendor} return NEXT or stop attaching with {p.attach}"
-        where = (
-            "on the pod's side of the netkit pair, before every hook of this device"
-            if p.attach == "netkit"
-            else "before every clsact filter"
-        )
-        raws.append(
-            _Raw(
-                "tcx-bypass",
-                severity,
-                p,
-                f"{_describe(p)} at position {p.position} on {p.where} runs {where} and "
-                f"{_verdict_words(p)}: Datadog's classifier never sees these packets, whatever "
-                "its priority.",
-                f"{vfix}; or {_DISABLE_FIX}",
-            )
-        )
+        raws.append(_tcx_bypass(p, "warning" if effect == "assumed" else "error", None))
         return raws  # nothing after it on this hook runs
+
     dd = _datadog_on(programs)
     judged = prio if dd is None else (dd.priority or prio)
     as_attached = (
@@ -432,7 +508,6 @@ def _hook_findings(
         if dd is not None
         else f"Datadog's classifier (priority {judged}, configured; not attached here)"
     )
-    blinded: set[str | None] = set()
     for p in programs:
         if p.attach != "clsact" or p.priority is None:
             continue
@@ -446,16 +521,22 @@ def _hook_findings(
         if effect == "continue":
             continue
         traffic = _traffic(p.protocol)
-        if None in blinded or traffic in blinded:
-            continue
+        probed_classes = _stopping_classes(p)
+        if probed_classes is not None and not probed_classes:
+            continue  # probed per class: it ends the walk for none of them
+        covered = set(probed_classes or protocol_classes(p.protocol) or (p.protocol,))
+        if covered <= blinded:
+            continue  # the kernel never runs it for that traffic: reported already
         assumed = effect == "assumed"
         partial = p.match is not None
-        protocols = None if traffic is None else (traffic,)
+        protocols = probed_classes or (None if traffic is None else (traffic,))
         label = (
             f"{_describe(p)}" if p.kind == "bpf" else f"{p.kind} filter (handle {p.handle:#x})"
             if p.handle is not None else f"{p.kind} filter"
         )  # fmt: skip
         scope = "" if traffic is None else f" (protocol {p.protocol}: {traffic} traffic only)"
+        if probed_classes:
+            scope += f" (for {', '.join(probed_classes)} traffic only, as probed)"
         if partial:
             scope += f", for matching traffic ({p.match})"
         block = f" from shared block {p.block}" if p.block else ""
@@ -486,7 +567,7 @@ def _hook_findings(
                     p,
                     f"{head}, so classification ends before {as_attached}; no Datadog priority "
                     "can run before priority 1: network detection is blind there"
-                    + (" for that traffic." if traffic or partial else "."),
+                    + (" for that traffic." if protocols or partial else "."),
                     (f"{vfix}; or " if vfix else "change the filter's priority; or ")
                     + _DISABLE_FIX,
                     judged=judged,
@@ -500,15 +581,15 @@ def _hook_findings(
                     "warning" if weak else "error",
                     p,
                     f"{head}, so classification ends before {as_attached}"
-                    + (" for that traffic." if traffic or partial else "."),
+                    + (" for that traffic." if protocols or partial else "."),
                     fixable=True,
                     judged=judged,
                     protocols=protocols,
                 )
             )
         if not weak:
-            blinded.add(traffic)
-            if traffic is None:
+            blinded.update(covered)
+            if protocols is None:
                 break
     return raws
 

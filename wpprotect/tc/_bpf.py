@@ -6,7 +6,8 @@ offsets taken from the kernel UAPI header (``include/uapi/linux/bpf.h``, as list
 
 - reading: :func:`prog_get_fd_by_id`, :func:`prog_info`,
   :func:`prog_query` (tcx / netkit attachments of one device);
-- probing: :func:`prog_test_run`, :func:`test_packet`, :func:`probe_verdict`;
+- probing: :func:`prog_test_run`, :func:`test_packet`, :func:`probe_verdict`,
+  :func:`probe_packets`, :func:`probe_classes`;
 - writing (used by the lab and tests only; the inspector never calls them):
   :func:`prog_load_return`, :func:`link_create`, :func:`prog_attach`, :func:`prog_detach`,
   :func:`enable_stats`;
@@ -31,7 +32,7 @@ from __future__ import annotations
 import ctypes
 import os
 import struct
-from typing import Final
+from typing import TYPE_CHECKING, Final
 
 import attrs
 
@@ -55,6 +56,11 @@ from wpprotect.tc._verdicts import (  # re-exported
     stops_chain,
     verdict_name,
 )
+
+if TYPE_CHECKING:
+    from collections.abc import Iterable
+
+    from wpprotect.tc._model import PacketClass
 
 __all__ = [
     "BPF_F_AFTER",
@@ -91,6 +97,8 @@ __all__ = [
     "link_create",
     "link_get_fd_by_id",
     "link_info",
+    "probe_classes",
+    "probe_packets",
     "probe_verdict",
     "prog_attach",
     "prog_detach",
@@ -473,15 +481,30 @@ def enable_stats() -> int:
 # --- probing ----------------------------------------------------------------------------------
 
 
-def prog_test_run(fd: int, data: bytes, repeat: int = 1) -> int:
+_SKB_CTX_SIZE: Final = 192  # sizeof(struct __sk_buff) on 6.x; older kernels take a zero tail
+_CTX_INGRESS_IFINDEX: Final = 36  # struct __sk_buff.ingress_ifindex (skb->skb_iif)
+_CTX_IFINDEX: Final = 40  # struct __sk_buff.ifindex (the device test-run looks up)
+
+
+def prog_test_run(
+    fd: int, data: bytes, repeat: int = 1, *, ifindex: int = 0, ingress: bool = False
+) -> int:
     """Run a program on a packet with ``BPF_PROG_TEST_RUN`` and return what it returned.
+
+    For SCHED_CLS the kernel builds the skb as a tc hook would see it
+    (``net/bpf/test_run.c``): ``skb->protocol`` from the Ethernet type, the device from
+    ``ifindex`` (looked up in the **calling thread's** network namespace; 0: its loopback).
 
     :param fd: the program.
     :param data: the packet, at least 14 bytes (an Ethernet header) for SCHED_CLS.
     :param repeat: how many runs (the result of the last one is returned).
+    :param ifindex: the device the packet is on (``skb->ifindex``); 0 for none.
+    :param ingress: the packet was received on that device (``skb->ingress_ifindex`` set, as on
+        an ingress hook); False leaves it 0, as on an egress hook.
     :returns: the program's return value, signed (``-1`` = TC_ACT_UNSPEC / TCX_NEXT).
     :raises InvalidArgumentError: the packet is shorter than an Ethernet header.
-    :raises BPFError: the kernel refused (e.g. a program type without test-run support).
+    :raises BPFError: the kernel refused (e.g. a program type without test-run support;
+        ``ENODEV``: no such device in this namespace).
     """
     if len(data) < 14:
         raise InvalidArgumentError(f"test packet of {len(data)} bytes: SCHED_CLS needs >= 14")
@@ -491,6 +514,14 @@ def prog_test_run(fd: int, data: bytes, repeat: int = 1) -> int:
     struct.pack_into(
         "<IIIIQQI", attr, 0, fd, 0, len(data), len(out), _addr(buf), _addr(out), repeat
     )
+    ctx = None
+    if ifindex:
+        ctx = _attr(_SKB_CTX_SIZE)
+        struct.pack_into("<I", ctx, _CTX_IFINDEX, ifindex)
+        if ingress:
+            struct.pack_into("<I", ctx, _CTX_INGRESS_IFINDEX, ifindex)
+        struct.pack_into("<I", attr, 40, _SKB_CTX_SIZE)  # ctx_size_in
+        struct.pack_into("<Q", attr, 48, _addr(ctx))  # ctx_in
     _bpf(_BPF_PROG_TEST_RUN, attr, target=f"fd {fd}")
     (retval,) = struct.unpack_from("<i", attr, 4)
     return int(retval)
@@ -541,6 +572,114 @@ def probe_verdict(prog_id: int) -> int:
     fd = prog_get_fd_by_id(prog_id)
     try:
         return prog_test_run(fd, test_packet())
+    finally:
+        os.close(fd)
+
+
+_PEER_MAC: Final = bytes.fromhex("020000000001")
+_LOCAL_MAC: Final = bytes.fromhex("020000000002")
+
+
+def _l4_csum(pseudo: bytes, segment: bytes, at: int) -> bytes:
+    return segment[:at] + struct.pack("!H", _csum(pseudo + segment) or 0xFFFF) + segment[at + 2 :]
+
+
+def probe_packets(direction: str = "ingress", mac: bytes | None = None) -> dict[PacketClass, bytes]:
+    """One well-formed frame per traffic class (:data:`~wpprotect.tc._model.PACKET_CLASSES`),
+    as a device sees it in ``direction``, checksums set.
+
+    Ingress frames come from a peer (``10.0.0.1`` / ``fd00::1``) to the device (``10.0.0.2`` /
+    ``fd00::2``) and are addressed to the device's MAC; egress frames go the other way, from
+    the device's MAC. The UDP frames are DNS queries (port 53) for ``probe.wpprotect.invalid``.
+
+    :param direction: ``ingress`` or ``egress``.
+    :param mac: the device's MAC address (6 bytes; default ``02:00:00:00:00:02``).
+    :returns: class → frame, in :data:`~wpprotect.tc._model.PACKET_CLASSES` order.
+    :raises InvalidArgumentError: a bad direction or MAC.
+    """
+    import socket  # only here: the scan path never needs socket.py (see _netlink)
+
+    if direction not in ("ingress", "egress"):
+        raise InvalidArgumentError(f"direction must be ingress or egress, got {direction!r}")
+    local = _LOCAL_MAC if mac is None else bytes(mac)
+    if len(local) != 6:
+        raise InvalidArgumentError(f"a MAC address has 6 bytes, got {len(local)}")
+    inward = direction == "ingress"
+    eth_dst, eth_src = (local, _PEER_MAC) if inward else (_PEER_MAC, local)
+    v4 = [socket.inet_aton("10.0.0.1"), socket.inet_aton("10.0.0.2")]
+    v6 = [socket.inet_pton(socket.AF_INET6, a) for a in ("fd00::1", "fd00::2")]
+    if not inward:
+        v4.reverse()
+        v6.reverse()
+    src4, dst4 = v4
+    src6, dst6 = v6
+    syn = struct.pack("!HHIIBBHHH", 40000, 80, 1, 0, 5 << 4, 0x02, 64240, 0, 0)
+    qname = b"".join(bytes([len(p)]) + p for p in (b"probe", b"wpprotect", b"invalid")) + b"\0"
+    dns = struct.pack("!HHHHHH", 0x5770, 0x0100, 1, 0, 0, 0) + qname + struct.pack("!HH", 1, 1)
+    udp = struct.pack("!HHHH", 40000, 53, 8 + len(dns), 0) + dns
+    echo = struct.pack("!BBHHH", 8, 0, 0, 0x5770, 1) + b"wpprotect probe."
+    echo = echo[:2] + struct.pack("!H", _csum(echo)) + echo[4:]
+
+    def ipv4(proto: int, payload: bytes) -> bytes:
+        if proto != socket.IPPROTO_ICMP:
+            pseudo = src4 + dst4 + struct.pack("!BBH", 0, proto, len(payload))
+            payload = _l4_csum(pseudo, payload, 16 if proto == socket.IPPROTO_TCP else 6)
+        ip = struct.pack(
+            "!BBHHHBBH4s4s", 0x45, 0, 20 + len(payload), 1, 0x4000, 64, proto, 0, src4, dst4
+        )
+        ip = ip[:10] + struct.pack("!H", _csum(ip)) + ip[12:]
+        return eth_dst + eth_src + b"\x08\x00" + ip + payload
+
+    def ipv6(proto: int, payload: bytes) -> bytes:
+        pseudo = src6 + dst6 + struct.pack("!IxxxB", len(payload), proto)
+        payload = _l4_csum(pseudo, payload, 16 if proto == socket.IPPROTO_TCP else 6)
+        ip6 = struct.pack("!IHBB", 6 << 28, len(payload), proto, 64) + src6 + dst6
+        return eth_dst + eth_src + b"\x86\xdd" + ip6 + payload
+
+    arp_src_mac = _PEER_MAC if inward else local
+    arp = struct.pack("!HHBBH6s4s6s4s", 1, 0x0800, 6, 4, 1, arp_src_mac, src4, b"\0" * 6, dst4)
+    return {
+        "tcp/ipv4": ipv4(socket.IPPROTO_TCP, syn),
+        "udp/ipv4": ipv4(socket.IPPROTO_UDP, udp),
+        "icmp/ipv4": ipv4(socket.IPPROTO_ICMP, echo),
+        "tcp/ipv6": ipv6(socket.IPPROTO_TCP, syn),
+        "udp/ipv6": ipv6(socket.IPPROTO_UDP, udp),
+        "arp": b"\xff" * 6 + eth_src + b"\x08\x06" + arp,
+    }
+
+
+def probe_classes(
+    prog_id: int,
+    *,
+    direction: str = "ingress",
+    ifindex: int = 0,
+    mac: bytes | None = None,
+    classes: Iterable[PacketClass] | None = None,
+) -> dict[str, int]:
+    """Test-run a live program once per traffic class and return what it returned for each.
+
+    The frames are :func:`probe_packets` for ``direction``; with ``ifindex`` the skb is on that
+    device (looked up in the **calling thread's** namespace), received on it for ``ingress``.
+    The same caveats as :func:`probe_verdict` hold: each run is real (maps may change), and a
+    verdict holds for that packet only.
+
+    :param prog_id: the program's id.
+    :param direction: the hook's direction (``ingress`` or ``egress``).
+    :param ifindex: the device (0: none, the namespace's loopback).
+    :param mac: the device's MAC address, for the frames' addresses.
+    :param classes: the classes to run (default: every one).
+    :returns: class → signed return value, in the order asked.
+    :raises BPFError: the program vanished (``ENOENT``) or cannot be test-run.
+    :raises CapabilityError: CAP_SYS_ADMIN / CAP_BPF is missing.
+    """
+    frames = probe_packets(direction, mac)
+    wanted = tuple(frames) if classes is None else tuple(classes)
+    fd = prog_get_fd_by_id(prog_id)
+    try:
+        ingress = direction == "ingress"
+        return {
+            cls: prog_test_run(fd, frames[cls], ifindex=ifindex, ingress=ingress) for cls in wanted
+        }
     finally:
         os.close(fd)
 

@@ -9,8 +9,10 @@ The scan, per namespace (a worker thread that ``setns()``-ed into it; no process
    resolved in the calling thread's namespace, which is why it runs in the same worker.
 
 Then, in the calling thread, each program id is joined once with ``bpf_prog_info`` and given a
-vendor and a verdict. Reading is read-only; ``probe=True`` (opt-in) test-runs each unknown
-program once with ``BPF_PROG_TEST_RUN`` to learn its verdict.
+vendor and a verdict. Reading is read-only; ``probe=True`` (opt-in) test-runs every program
+but Datadog's own with ``BPF_PROG_TEST_RUN`` on one packet per traffic class
+(:data:`~wpprotect.tc._model.PACKET_CLASSES`), from the worker inside its namespace, with the skb
+on the device and in the direction of the hook it is attached to.
 """
 
 from __future__ import annotations
@@ -18,15 +20,16 @@ from __future__ import annotations
 import errno
 import logging
 import os
+import struct
 from collections.abc import Callable, Iterable
 from typing import Any, Literal
 
 from wpprotect.errors import BPFError, CapabilityError, InvalidArgumentError, TCError
 from wpprotect.tc import _bpf, _bpfsys, _caps, _measure, _netlink, _netns
-from wpprotect.tc._model import DeviceInfo, NamespaceInfo, TCProgram
+from wpprotect.tc._model import DeviceInfo, NamespaceInfo, TCProgram, protocol_classes
 from wpprotect.tc._report import TCReport
-from wpprotect.tc._vendors import identify, resolve_verdict, signatures
-from wpprotect.tc._verdicts import action_list_verdict, action_name
+from wpprotect.tc._vendors import DATADOG, identify, resolve_verdict, signatures
+from wpprotect.tc._verdicts import action_list_verdict, action_name, probe_summary
 
 __all__ = ["TCInspector"]
 
@@ -59,6 +62,10 @@ _ATTACH_NAMES = {
 # verdict_source, run_cnt, run_time_ns, load_time_ns.
 _Details = tuple[str | None, str | None, str, str | None, Any, int | None, int | None, int | None]
 _GEN_FLAGS = ((1, "skip_hw"), (2, "skip_sw"), (4, "in_hw"), (8, "not_in_hw"), (16, "verbose"))
+# What a probe learned per (prog id, ifindex, attach, direction, protocol): class -> return code
+# (None: the test run failed, a warning says why).
+_ProbeKey = tuple[int, int, str, str, str]
+_Probes = dict[_ProbeKey, "dict[str, int] | None"]
 
 
 class _HookProg:
@@ -82,8 +89,8 @@ class _RawNetns:
     """What one worker read in one namespace, before the program join."""
 
     __slots__ = (
-        "blocks", "filters", "hooks", "names", "progs", "qdiscs", "ref", "tcx_supported",
-        "warnings",
+        "blocks", "filters", "hooks", "names", "probes", "progs", "qdiscs", "ref",
+        "tcx_supported", "warnings",
     )  # fmt: skip
 
     def __init__(  # noqa: PLR0917 - a record, built positionally
@@ -102,10 +109,95 @@ class _RawNetns:
         #: ifindex → ``clsact`` / ``ingress``; ifindex → (ingress block, egress block).
         self.qdiscs: dict[int, str] = {}
         self.blocks: dict[int, tuple[int, int]] = {}
+        #: with probe=True: what each program returned per traffic class, per hook.
+        self.probes: _Probes = {}
 
 
 def _hw_flags(flags_gen: int) -> tuple[str, ...]:
     return tuple(name for bit, name in _GEN_FLAGS if flags_gen & bit)
+
+
+def _device_mac(ifname: str) -> bytes | None:
+    """The device's MAC address (``SIOCGIFHWADDR`` on a socket of the calling thread's
+    namespace), so probe frames are addressed as the device's own traffic; None if unreadable."""
+    import fcntl  # only when probing
+    import socket
+
+    try:
+        with socket.socket(socket.AF_INET, socket.SOCK_DGRAM) as sock:
+            got = fcntl.ioctl(sock, 0x8927, struct.pack("16s16x", ifname.encode()[:15]))
+    except OSError:
+        return None
+    return bytes(got[18:24])
+
+
+def _probe_hooks(
+    label: str,
+    *,
+    names: dict[int, str],
+    filters: list[_netlink.FilterRecord],
+    hooks: list[_HookProg],
+    progs: dict[int, _bpfsys.ProgFields | None],
+    warnings: list[str],
+) -> _Probes:
+    """Test-run every program of this namespace's hooks (not Datadog's own) on one packet per
+    traffic class, with the skb on its device, received for ingress hooks.
+
+    Runs in the thread that entered the namespace: test runs look the device up there.
+    """
+    table = signatures()
+    probes: _Probes = {}
+    macs: dict[int, bytes | None] = {}
+    egress = _netlink.EGRESS_PARENT
+    targets: list[tuple[_ProbeKey, str]] = []  # key, filter name
+    for f in filters:
+        if f.kind != "bpf" or f.prog_id is None or f.flags_gen & 2:  # skip_sw: not run
+            continue
+        direction = "egress" if f.parent == egress else "ingress"
+        key = (f.prog_id, f.ifindex, "clsact", direction, _netlink.protocol_name(f.protocol))
+        targets.append((key, f.name or ""))
+    for h in hooks:
+        kind, way = _HOOKS[h.attach_type]
+        targets.append(((h.prog_id, h.ifindex, kind, way, "all"), ""))
+    for key, filter_name in targets:
+        prog_id, ifindex, attach, direction, protocol = key
+        if key in probes:
+            continue
+        info = progs.get(prog_id)
+        if info is None:
+            continue  # vanished: nothing to run
+        if identify(filter_name or info[3], info[3], table=table).name == DATADOG.name:
+            continue  # Datadog's own: its verdict is documented, and a run could raise events
+        classes = protocol_classes(protocol)
+        if not classes:
+            continue  # an EtherType none of the probe packets has
+        if attach == "netkit":
+            # Both netkit hooks run on a transmit path (drivers/net/netkit.c); a PEER program
+            # runs on the peer, whose index is another namespace's: no device is given.
+            ctx_direction, ctx_ifindex = "egress", (ifindex if direction == "egress" else 0)
+        else:
+            ctx_direction, ctx_ifindex = direction, ifindex
+        if ctx_ifindex and ctx_ifindex not in macs:
+            macs[ctx_ifindex] = _device_mac(names.get(ctx_ifindex, ""))
+        try:
+            probes[key] = _bpf.probe_classes(
+                prog_id,
+                direction=ctx_direction,
+                ifindex=ctx_ifindex,
+                mac=macs.get(ctx_ifindex),
+                classes=classes,
+            )
+        except BPFError as exc:
+            probes[key] = None
+            if exc.errno == errno.ENODEV and ctx_ifindex:
+                detail = f"device {names.get(ifindex, ifindex)} vanished"
+            else:
+                detail = str(exc)
+            warnings.append(
+                f"{label}: program {prog_id} could not be test-run ({detail}); its verdict is "
+                "not probed"
+            )
+    return probes
 
 
 def read_netns(
@@ -113,6 +205,7 @@ def read_netns(
     *,
     tcx: bool = True,
     info_cache: dict[int, _bpfsys.ProgFields | None] | None = None,
+    probe: bool = False,
 ) -> _RawNetns:
     """Read the clsact filters and tcx/netkit programs of one namespace, and the
     ``bpf_prog_info`` of each program they run.
@@ -123,6 +216,7 @@ def read_netns(
     :param tcx: also ask ``BPF_PROG_QUERY`` for tcx/netkit programs.
     :param info_cache: program infos already read in this scan (programs are shared across
         namespaces), filled in here.
+    :param probe: test-run each program on one packet per traffic class, inside the namespace.
     :raises NetnsGoneError: the namespace vanished before it could be entered.
     """
     warnings: list[str] = []
@@ -196,18 +290,32 @@ def read_netns(
                             _HookProg(link.ifindex, attach_type, pos, pid, lid, revision)
                             for pos, (pid, lid) in enumerate(zip(prog_ids, link_ids, strict=False))
                         )
-    # Program info needs no namespace: one BPF_OBJ_GET_INFO_BY_FD per program id of the scan.
-    cache = {} if info_cache is None else info_cache
-    progs: dict[int, _bpfsys.ProgFields | None] = {}
-    for prog_id in {f.prog_id for f in filters if f.prog_id is not None} | {
-        h.prog_id for h in hooks
-    }:
-        if prog_id not in cache:
-            cache[prog_id] = _bpfsys.prog_fields(prog_id)
-        progs[prog_id] = cache[prog_id]
+        # Program info needs no namespace: one BPF_OBJ_GET_INFO_BY_FD per program id of the
+        # scan. Probes do: test runs look the device up in the calling thread's namespace.
+        cache = {} if info_cache is None else info_cache
+        progs: dict[int, _bpfsys.ProgFields | None] = {}
+        for prog_id in {f.prog_id for f in filters if f.prog_id is not None} | {
+            h.prog_id for h in hooks
+        }:
+            if prog_id not in cache:
+                cache[prog_id] = _bpfsys.prog_fields(prog_id)
+            progs[prog_id] = cache[prog_id]
+        probes = (
+            _probe_hooks(
+                ref.label,
+                names=names,
+                filters=filters,
+                hooks=hooks,
+                progs=progs,
+                warnings=warnings,
+            )
+            if probe
+            else {}
+        )
     raw = _RawNetns(ref, names, filters, hooks, warnings, tcx_supported, progs)
     raw.qdiscs = qdiscs
     raw.blocks = blocks
+    raw.probes = probes
     return raw
 
 
@@ -222,8 +330,11 @@ class TCInspector:
     :param netns: ``"all"`` (every namespace on the host), ``None`` (the current one), a name
         (``/var/run/netns`` or ``/var/run/docker/netns``) or a path (``/proc/<pid>/ns/net``, a
         bind mount). A namespace is never created.
-    :param probe: run each program of unknown vendor once on a test packet
-        (``BPF_PROG_TEST_RUN``) to learn its verdict. Off by default: scanning is read-only.
+    :param probe: test-run every program (``BPF_PROG_TEST_RUN``), documented vendors' too but
+        not Datadog's own, on one packet per traffic class (IPv4 TCP SYN, IPv4 UDP/53, ICMP
+        echo, IPv6 TCP SYN, IPv6 UDP/53, ARP) as its hook would see them, to learn its verdict
+        per class (``TCProgram.probes``); a probe wins over a documented verdict. Off by
+        default: scanning is read-only, probing runs the programs (their maps may change).
     :param classifier_priority: Datadog's classifier priority to judge against, stored in the
         report; None lets :meth:`TCReport.assess` use its argument, else the default 10 (no
         file is read: pass the agent's configured value to judge against it).
@@ -352,7 +463,7 @@ class TCInspector:
         if self._before_read is not None:
             self._before_read(ref)
         try:
-            return read_netns(ref, tcx=self.tcx, info_cache=info_cache)
+            return read_netns(ref, tcx=self.tcx, info_cache=info_cache, probe=self.probe)
         except _netns.NetnsGoneError as exc:
             log.info("skipping %s: %s", ref.label, exc)
             return f"{ref.label}: network namespace vanished during the scan; skipped"
@@ -377,7 +488,6 @@ class TCInspector:
     def _join(self, raws: Iterable[_RawNetns], warnings: list[str]) -> list[TCProgram]:
         """Build the programs: program info once per id, vendor, verdict."""
         table = signatures()  # once for the whole join (it takes a lock)
-        probed: dict[int, int | None] = {}
         memo: dict[tuple[int | None, str, str], _Details] = {}
         infos: dict[int | None, tuple[Any, ...]] = {}
         out: list[TCProgram] = []
@@ -404,19 +514,9 @@ class TCInspector:
             return found
 
         def _details(prog_id: int | None, filter_name: str, attach: str, ns: str) -> _Details:
-            info, prog_name, tag, run_cnt, run_time_ns, load_time_ns = prog_fields(prog_id)
+            _info, prog_name, tag, run_cnt, run_time_ns, load_time_ns = prog_fields(prog_id)
             sig = identify(filter_name or prog_name, prog_name, table=table)
-            code: int | None = None
-            if (
-                self.probe
-                and prog_id is not None
-                and info is not None
-                and (sig.documented_verdict is None)
-            ):
-                if prog_id not in probed:
-                    probed[prog_id] = self._probe(prog_id, ns, warnings)
-                code = probed[prog_id]
-            verdict, source = resolve_verdict(sig, attach, code)
+            verdict, source = resolve_verdict(sig, attach, None)
             return (prog_name, tag, sig.name, verdict, source, run_cnt, run_time_ns, load_time_ns)
 
         hw_flags: dict[int, tuple[str, ...]] = {}
@@ -435,6 +535,11 @@ class TCInspector:
                 prog_name, tag, vendor, verdict, source, run_cnt, run_time, load_time = details(
                     hook.prog_id, "", attach, label
                 )
+                probes = None
+                found = raw.probes.get((hook.prog_id, hook.ifindex, attach, direction, "all"))
+                if found:
+                    probes, verdict = probe_summary(found, attach)
+                    source = "probed"
                 out.append(
                     TCProgram(
                         netns=label,
@@ -456,6 +561,7 @@ class TCInspector:
                         run_cnt=run_cnt,
                         run_time_ns=run_time,
                         load_time_ns=load_time,
+                        probes=probes,
                     )
                 )
             qdiscs = raw.qdiscs
@@ -481,12 +587,19 @@ class TCInspector:
                 proto = protocols.get(f.protocol)
                 if proto is None:
                     proto = protocols[f.protocol] = _netlink.protocol_name(f.protocol)
+                direction = "egress" if f.parent == egress else "ingress"
+                probes = None
+                if raw.probes and f.prog_id is not None:
+                    found = raw.probes.get((f.prog_id, f.ifindex, "clsact", direction, proto))
+                    if found:
+                        probes, verdict = probe_summary(found, "clsact", bool(f.flags & 1))
+                        source = "probed"
                 out.append(
                     TCProgram(
                         netns=label,
                         ifname=names.get(f.ifindex) or f"ifindex {f.ifindex}",
                         ifindex=f.ifindex,
-                        direction="egress" if f.parent == egress else "ingress",
+                        direction=direction,
                         attach="clsact",
                         priority=f.priority,
                         handle=f.handle,
@@ -511,13 +624,7 @@ class TCInspector:
                         match=f.match,
                         actions=actions,
                         action_verdict=action_verdict,
+                        probes=probes,
                     )
                 )
         return out
-
-    def _probe(self, prog_id: int, ns: str, warnings: list[str]) -> int | None:
-        try:
-            return _bpf.probe_verdict(prog_id)
-        except BPFError as exc:
-            warnings.append(f"{ns}: program {prog_id} could not be test-run ({exc}); assumed")
-            return None

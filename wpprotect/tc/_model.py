@@ -24,11 +24,13 @@ from typing import Any, Literal
 import attrs
 
 __all__ = [
+    "PACKET_CLASSES",
     "Assessment",
     "DeviceInfo",
     "Direction",
     "Finding",
     "NamespaceInfo",
+    "PacketClass",
     "Severity",
     "TCProgram",
     "render_table",
@@ -77,6 +79,38 @@ Attach = Literal["clsact", "tcx", "netkit"]
 VerdictSource = Literal["documented", "probed", "assumed", "decoded"]
 Severity = Literal["error", "warning", "info"]
 Basis = Literal["documented", "probed", "assumed", "measured", "decoded"]
+PacketClass = Literal["tcp/ipv4", "udp/ipv4", "icmp/ipv4", "tcp/ipv6", "udp/ipv6", "arp"]
+"""A traffic class a probe test-runs programs on: one packet each (a TCP SYN, a DNS query, an
+ICMP echo request, an ARP request)."""
+
+PACKET_CLASSES: tuple[PacketClass, ...] = (
+    "tcp/ipv4",
+    "udp/ipv4",
+    "icmp/ipv4",
+    "tcp/ipv6",
+    "udp/ipv6",
+    "arp",
+)
+"""Every :data:`PacketClass`, in the order probes run and reports list them."""
+
+_PROTOCOL_CLASSES: dict[str, tuple[PacketClass, ...]] = {
+    "all": PACKET_CLASSES,
+    "ip": ("tcp/ipv4", "udp/ipv4", "icmp/ipv4"),
+    "ipv6": ("tcp/ipv6", "udp/ipv6"),
+    "arp": ("arp",),
+}
+
+
+def protocol_classes(protocol: str) -> tuple[PacketClass, ...]:
+    """The packet classes a filter of this ``protocol`` (``all``, ``ip``, ``ipv6``, ``arp``, an
+    EtherType) is run on by the kernel: none of them for other EtherTypes (e.g. ``0x8100``)."""
+    return _PROTOCOL_CLASSES.get(protocol, ())
+
+
+def _probes(
+    value: Mapping[PacketClass, str] | Mapping[str, str] | None,
+) -> dict[str, str] | None:
+    return None if value is None else {str(k): v for k, v in value.items()}
 
 
 def _strs(value: Iterable[str]) -> tuple[str, ...]:
@@ -188,6 +222,11 @@ class TCProgram:
     :ivar actions: the filter's actions in run order, as ``tc`` names them.
     :ivar action_verdict: what the action list returns (``ok`` when there are none, ``unspec``
         for ``continue``, ``pipe``, ``goto_chain 1``...; None: not readable statically).
+    :ivar probes: with ``probe=True``, what a test run of the program returned for each packet
+        class it sees (:data:`PACKET_CLASSES` limited by ``protocol``), named as ``verdict`` is,
+        e.g. ``{"tcp/ipv4": "unspec", "udp/ipv4": "ok", ...}``; None when it was not probed.
+        When the classes disagree, ``verdict`` is the first one that ends the walk and the
+        assessment names the classes it stops (``Finding.protocols``).
     """
 
     netns: str
@@ -220,6 +259,7 @@ class TCProgram:
     match: str | None = None
     actions: tuple[str, ...] = attrs.field(default=(), converter=_strs)
     action_verdict: str | None = None
+    probes: dict[str, str] | None = attrs.field(default=None, converter=_probes, hash=False)
 
     def to_dict(self) -> dict[str, Any]:
         """Every field, in declaration order: the contract's keys first (``netns`` ...
@@ -247,6 +287,9 @@ class TCProgram:
         verdict = self.verdict
         if self.verdict_source is not None:
             verdict = f"{verdict or '?'} ({self.verdict_source})"
+        if self.probes and len(set(self.probes.values())) > 1:
+            which = [c for c, v in self.probes.items() if v == self.verdict]
+            verdict = f"{self.verdict} for {','.join(which)} ({self.verdict_source})"
         prio = (
             self.priority
             if self.attach == "clsact"

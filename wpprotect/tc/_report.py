@@ -54,7 +54,7 @@ class TCReport:
     :ivar namespaces: the namespaces scanned (strings are accepted and wrapped).
     :ivar warnings: what could not be read (a namespace or device vanished mid-scan...).
     :ivar tcx_supported: whether the kernel answered tcx queries (None: not asked).
-    :ivar probe: whether unknown programs were test-run to learn their verdict.
+    :ivar probe: whether programs were test-run, per traffic class, to learn their verdict.
     :ivar classifier_priority: Datadog's classifier priority to judge against, when the scan was
         given one (None: :meth:`assess` uses its argument, else the agent's default 10).
     :ivar classifier_priority_source: where that value came from (``caller``, a config file...).

@@ -9,6 +9,7 @@ from __future__ import annotations
 from typing import TYPE_CHECKING
 
 if TYPE_CHECKING:
+    from collections.abc import Mapping
     from typing import Final
 
 __all__ = [
@@ -28,6 +29,7 @@ __all__ = [
     "TC_ACT_UNSPEC",
     "action_list_verdict",
     "action_name",
+    "probe_summary",
     "stops_chain",
     "verdict_name",
 ]
@@ -160,3 +162,27 @@ def stops_chain(verdict: str, attach: str = "clsact") -> bool:
     if attach in ("tcx", "netkit"):
         return verdict in _TCX_STOPPING
     return verdict in _TC_STOPPING
+
+
+def probe_summary(
+    codes: Mapping[str, int], attach: str = "clsact", direct_action: bool | None = None
+) -> tuple[dict[str, str], str]:
+    """Name a probe's return codes per traffic class, and pick the program's one verdict.
+
+    :param codes: traffic class → the signed value a test run returned (not empty).
+    :param attach: ``clsact``, ``tcx`` or ``netkit``.
+    :param direct_action: False for a clsact filter not in direct-action mode (its 0 means "no
+        match", anything else a match).
+    :returns: ``(class → verdict name, verdict)``: the verdict all classes share, or, when they
+        disagree, the first that ends the walk (a non-direct-action filter: the first match).
+    """
+    names = {cls: verdict_name(code, attach) for cls, code in codes.items()}
+    values = list(names.values())
+    if len(set(values)) == 1:
+        return names, values[0]
+    if attach != "clsact":
+        ends = next((v for v in values if stops_chain(v, attach)), None)
+        return names, ends or next(v for v in values if v != "next")
+    if direct_action is False:
+        return names, next(v for v in values if v != "ok")
+    return names, next((v for v in values if stops_chain(v)), values[0])
