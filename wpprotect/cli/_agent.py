@@ -18,7 +18,9 @@ from wpprotect.cli._output import (
     add_dry_run_option,
     add_host_dir_options,
     add_json_option,
+    add_timeout_option,
     format_table,
+    int_type,
     print_json,
 )
 
@@ -28,26 +30,6 @@ if TYPE_CHECKING:
 __all__ = ["make_platform", "register"]
 
 EXIT_OK, EXIT_ACTION, EXIT_USAGE = 0, 1, 2
-
-
-def _seconds(text: str) -> float:
-    try:
-        value = float(text)
-    except ValueError:
-        raise argparse.ArgumentTypeError(f"not a number of seconds: {text!r}") from None
-    if not 0 < value <= 86400:
-        raise argparse.ArgumentTypeError(f"must be in (0, 86400] seconds, got {text}")
-    return value
-
-
-def _workers(text: str) -> int:
-    try:
-        value = int(text)
-    except ValueError:
-        raise argparse.ArgumentTypeError(f"not an integer: {text!r}") from None
-    if not 1 <= value <= 1024:
-        raise argparse.ArgumentTypeError(f"must be 1..1024, got {text}")
-    return value
 
 
 def _add_target_options(p: argparse.ArgumentParser) -> None:
@@ -95,16 +77,6 @@ def make_platform(args: argparse.Namespace) -> BasePlatform:
     return platforms.KubernetesPlatform(**{k: v for k, v in options.items() if v is not None})
 
 
-def _add_timeout(parser: argparse.ArgumentParser, default: float, what: str) -> None:
-    parser.add_argument(
-        "--timeout",
-        type=_seconds,
-        default=default,
-        metavar="SECONDS",
-        help=f"deadline for {what} (default: %(default)s)",
-    )
-
-
 def register(subparsers: Any) -> None:
     """Add ``self-test``, ``flare`` and ``disable`` to the CLI.
 
@@ -121,10 +93,10 @@ def register(subparsers: Any) -> None:
         ),
     )
     _add_target_options(p)
-    _add_timeout(p, 120.0, "each self-test")
+    add_timeout_option(p, 120.0, "each self-test")
     p.add_argument(
         "--max-workers",
-        type=_workers,
+        type=int_type(1, 1024),
         default=16,
         metavar="N",
         help="agents tested at once (default: %(default)s)",
@@ -148,7 +120,7 @@ def register(subparsers: Any) -> None:
     p.add_argument(
         "--dest", type=Path, metavar="DIR", help="where to copy the archive (default: a temp dir)"
     )
-    _add_timeout(p, 600.0, "the flare command")
+    add_timeout_option(p, 600.0, "the flare command")
     p.set_defaults(handler=_flare)
 
     p = subparsers.add_parser(

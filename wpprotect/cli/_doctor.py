@@ -14,22 +14,18 @@ import textwrap
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
-from wpprotect.cli._output import Styler, add_host_dir_options, add_json_option, print_json
+from wpprotect.cli._output import (
+    Styler,
+    add_host_dir_options,
+    add_json_option,
+    add_timeout_option,
+    print_json,
+)
 
 if TYPE_CHECKING:
     from wpprotect.doctor import DoctorReport
 
 __all__ = ["register", "render"]
-
-
-def _seconds(text: str) -> float:
-    try:
-        value = float(text)
-    except ValueError:
-        raise argparse.ArgumentTypeError(f"not a number of seconds: {text!r}") from None
-    if not 0 < value <= 3600:
-        raise argparse.ArgumentTypeError(f"must be in (0, 3600] seconds, got {text}")
-    return value
 
 
 def register(subparsers: Any) -> None:
@@ -76,13 +72,7 @@ def register(subparsers: Any) -> None:
         help="kubeconfig to use (default: $KUBECONFIG, then ~/.kube/config)",
     )
     p.add_argument("--namespace", metavar="NS", help="Kubernetes namespace of the agent pods")
-    p.add_argument(
-        "--timeout",
-        type=_seconds,
-        default=5.0,
-        metavar="SECONDS",
-        help="deadline for each daemon or API probe (default: %(default)s)",
-    )
+    add_timeout_option(p, 5.0, "each daemon or API probe", limit=3600)
     add_json_option(p)
     p.set_defaults(handler=_run)
 

@@ -208,6 +208,49 @@ def error_line(message: str, *, stream: TextIO | None = None) -> None:
     out.flush()
 
 
+def seconds_type(limit: float) -> Callable[[str], float]:
+    """An argparse ``type`` for a duration: a number of seconds in ``(0, limit]``."""
+
+    def parse(text: str) -> float:
+        try:
+            value = float(text)
+        except ValueError:
+            raise argparse.ArgumentTypeError(f"not a number of seconds: {text!r}") from None
+        if not 0 < value <= limit:
+            raise argparse.ArgumentTypeError(f"must be in (0, {limit:g}] seconds, got {text}")
+        return value
+
+    return parse
+
+
+def int_type(low: int, high: int) -> Callable[[str], int]:
+    """An argparse ``type`` for an integer in ``[low, high]``."""
+
+    def parse(text: str) -> int:
+        try:
+            value = int(text)
+        except ValueError:
+            raise argparse.ArgumentTypeError(f"not an integer: {text!r}") from None
+        if not low <= value <= high:
+            raise argparse.ArgumentTypeError(f"must be in {low}..{high}, got {text}")
+        return value
+
+    return parse
+
+
+def add_timeout_option(
+    parser: argparse.ArgumentParser, default: float, what: str, *, limit: float = 86400.0
+) -> None:
+    """Add ``--timeout SECONDS``: the deadline for ``what``."""
+    parser.add_argument(
+        "--timeout",
+        type=seconds_type(limit),
+        default=default,
+        metavar="SECONDS",
+        help=f"deadline for {what} (default: %(default)s)",
+    )
+
+
 def add_json_option(parser: argparse.ArgumentParser) -> None:
     """Add the CLI-wide ``--json`` option: one JSON document on stdout instead of tables."""
     parser.add_argument(

@@ -18,7 +18,7 @@ import logging
 import sys
 from typing import Any
 
-from wpprotect.cli._output import print_json
+from wpprotect.cli._output import int_type, print_json, seconds_type
 from wpprotect.errors import WPProtectError
 
 __all__ = ["register"]
@@ -28,26 +28,6 @@ log = logging.getLogger(__name__)
 _EXIT_OK = 0
 _EXIT_ACTION = 1
 _EXIT_USAGE = 2
-
-
-def _priority(text: str) -> int:
-    try:
-        value = int(text, 10)
-    except ValueError:
-        raise argparse.ArgumentTypeError(f"not an integer: {text!r}") from None
-    if not 1 <= value <= 65535:
-        raise argparse.ArgumentTypeError(f"must be in 1..65535, got {value}")
-    return value
-
-
-def _seconds(text: str) -> float:
-    try:
-        value = float(text)
-    except ValueError:
-        raise argparse.ArgumentTypeError(f"not a number: {text!r}") from None
-    if not 0 < value <= 86400:
-        raise argparse.ArgumentTypeError(f"must be in (0, 86400], got {text}")
-    return value
 
 
 def register(subparsers: Any) -> None:
@@ -82,7 +62,7 @@ def register(subparsers: Any) -> None:
     )
     scan.add_argument(
         "--classifier-priority",
-        type=_priority,
+        type=int_type(1, 65535),
         metavar="N",
         help="Datadog's classifier priority to judge against (default: the agent's effective "
         "runtime_security_config.network.classifier_priority, else 10; without this option "
@@ -121,7 +101,7 @@ def register(subparsers: Any) -> None:
     )
     watch.add_argument(
         "--seconds",
-        type=_seconds,
+        type=seconds_type(86400),
         default=10.0,
         metavar="N",
         help="how long to measure (default 10)",

@@ -407,27 +407,18 @@ def _vendor_fix(vendor: str, sigs: tuple[VendorSignature, ...]) -> str:
     return ""
 
 
+@attrs.define(eq=False)
 class _Raw:
-    """A finding before the node-wide recommendation is known (one per blocking program: a
-    plain slotted record, as cheap to build as the assessment needs)."""
+    """A finding before the node-wide recommendation is known (one per blocking program)."""
 
-    __slots__ = (
-        "code", "fix", "fixable", "judged", "message", "program", "protocols", "severity",
-    )  # fmt: skip
-
-    def __init__(  # noqa: PLR0917 - a record, built positionally
-        self, code: str, severity: Severity, program: TCProgram | None, message: str,
-        fix: str = "", fixable: bool = False, judged: int | None = None,
-        protocols: tuple[str, ...] | None = None,
-    ) -> None:  # fmt: skip
-        self.code = code
-        self.severity = severity
-        self.program = program
-        self.message = message
-        self.fix = fix
-        self.fixable = fixable  # a lower classifier priority resolves it
-        self.judged = judged  # Datadog's priority on that hook (as attached, else configured)
-        self.protocols = protocols
+    code: str
+    severity: Severity
+    program: TCProgram | None
+    message: str
+    fix: str = ""
+    fixable: bool = False  # a lower classifier priority resolves it
+    judged: int | None = None  # Datadog's priority on that hook (as attached, else configured)
+    protocols: tuple[str, ...] | None = None
 
 
 def _datadog_on(programs: tuple[TCProgram, ...]) -> TCProgram | None:

@@ -24,6 +24,8 @@ import struct
 from collections.abc import Callable, Iterable
 from typing import Any, Literal
 
+import attrs
+
 from wpprotect.errors import BPFError, CapabilityError, InvalidArgumentError, TCError
 from wpprotect.tc import _bpf, _bpfsys, _caps, _measure, _netlink, _netns
 from wpprotect.tc._model import DeviceInfo, NamespaceInfo, TCProgram, protocol_classes
@@ -68,49 +70,35 @@ _ProbeKey = tuple[int, int, str, str, str]
 _Probes = dict[_ProbeKey, "dict[str, int] | None"]
 
 
+@attrs.define(eq=False)
 class _HookProg:
     """A tcx/netkit program as ``BPF_PROG_QUERY`` listed it."""
 
-    __slots__ = ("attach_type", "ifindex", "link_id", "position", "prog_id", "revision")
-
-    def __init__(  # noqa: PLR0917 - a record, built positionally on the hot path
-        self, ifindex: int, attach_type: int, position: int, prog_id: int, link_id: int,
-        revision: int,
-    ) -> None:  # fmt: skip
-        self.ifindex = ifindex
-        self.attach_type = attach_type
-        self.position = position
-        self.prog_id = prog_id
-        self.link_id = link_id
-        self.revision = revision
+    ifindex: int
+    attach_type: int
+    position: int
+    prog_id: int
+    link_id: int
+    revision: int
 
 
+@attrs.define(eq=False)
 class _RawNetns:
     """What one worker read in one namespace, before the program join."""
 
-    __slots__ = (
-        "blocks", "filters", "hooks", "names", "probes", "progs", "qdiscs", "ref",
-        "tcx_supported", "warnings",
-    )  # fmt: skip
-
-    def __init__(  # noqa: PLR0917 - a record, built positionally
-        self, ref: _netns.NetnsRef, names: dict[int, str], filters: list[_netlink.FilterRecord],
-        hooks: list[_HookProg], warnings: list[str], tcx_supported: bool | None,
-        progs: dict[int, _bpfsys.ProgFields | None] | None = None,
-    ) -> None:  # fmt: skip
-        self.ref = ref
-        self.names = names
-        self.filters = filters
-        self.hooks = hooks
-        self.warnings = warnings
-        self.tcx_supported = tcx_supported
-        #: bpf_prog_info of every program id seen (None: it vanished before it was read).
-        self.progs: dict[int, _bpfsys.ProgFields | None] = {} if progs is None else progs
-        #: ifindex → ``clsact`` / ``ingress``; ifindex → (ingress block, egress block).
-        self.qdiscs: dict[int, str] = {}
-        self.blocks: dict[int, tuple[int, int]] = {}
-        #: with probe=True: what each program returned per traffic class, per hook.
-        self.probes: _Probes = {}
+    ref: _netns.NetnsRef
+    names: dict[int, str]
+    filters: list[_netlink.FilterRecord]
+    hooks: list[_HookProg]
+    warnings: list[str]
+    tcx_supported: bool | None
+    #: bpf_prog_info of every program id seen (None: it vanished before it was read).
+    progs: dict[int, _bpfsys.ProgFields | None] = attrs.Factory(dict)
+    #: ifindex → ``clsact`` / ``ingress``; ifindex → (ingress block, egress block).
+    qdiscs: dict[int, str] = attrs.Factory(dict)
+    blocks: dict[int, tuple[int, int]] = attrs.Factory(dict)
+    #: with probe=True: what each program returned per traffic class, per hook.
+    probes: _Probes = attrs.Factory(dict)
 
 
 def _hw_flags(flags_gen: int) -> tuple[str, ...]:
@@ -312,11 +300,9 @@ def read_netns(
             if probe
             else {}
         )
-    raw = _RawNetns(ref, names, filters, hooks, warnings, tcx_supported, progs)
-    raw.qdiscs = qdiscs
-    raw.blocks = blocks
-    raw.probes = probes
-    return raw
+    return _RawNetns(
+        ref, names, filters, hooks, warnings, tcx_supported, progs, qdiscs, blocks, probes
+    )
 
 
 class TCInspector:
