@@ -52,7 +52,20 @@ _SENT_RE = re.compile(
     r"Your logs were successfully uploaded\. For future reference, your internal case id is "
     r"(?P<case>\d+)"
 )
-_NAME_RE = re.compile(r"datadog-agent-[0-9]{4}-[0-9]{2}-[0-9]{2}T[0-9\-]+Z(?:-[a-z]+)?\.zip")
+# Both archive-name forms (docs/reference/agent-cli.md#cli-flare-archive): the current builder's
+# RFC 3339 UTC time with ':' -> '-' and an optional log level, and the older Go layout
+# 2006-01-02-15-04-05 of pkg/flare. The release that switched is not pinned, so the name is never
+# guessed from the version: the path the agent prints is the authority, and any other plain
+# ``.zip`` name it prints is accepted too (with a log line); only a name that is unsafe as a
+# local file name is refused.
+_NAME_RE = re.compile(
+    r"datadog-agent-(?:"
+    r"[0-9]{4}-[0-9]{2}-[0-9]{2}T[0-9]{2}-[0-9]{2}-[0-9]{2}Z"
+    r"(?:-[a-z]+)?"
+    r"|[0-9]{4}-[0-9]{2}-[0-9]{2}-[0-9]{2}-[0-9]{2}-[0-9]{2}"
+    r")\.zip"
+)
+_SAFE_NAME_RE = re.compile(r"[A-Za-z0-9][A-Za-z0-9._+-]{0,200}\.zip")
 _ERROR_RE = re.compile(r"^Error: (?P<msg>.*)$", re.M)
 
 
@@ -357,7 +370,12 @@ def _copy_out(
 ) -> Flare:
     base = PurePosixPath(remote).name
     if not _NAME_RE.fullmatch(base):
-        raise FlareError(f"unexpected flare archive name {base!r}", target=platform.target)
+        if not _SAFE_NAME_RE.fullmatch(base):
+            raise FlareError(
+                f"unexpected flare archive name {base!r}: not a plain .zip file name",
+                target=platform.target,
+            )
+        log.info("flare archive %s has neither known name form; using the printed path", base)
     if dest is None:
         local = Path(tempfile.mkdtemp(prefix="wpprotect-flare-")) / base
     else:
