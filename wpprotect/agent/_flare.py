@@ -22,7 +22,13 @@ from wpprotect.agent._run import (
     strip_ansi,
 )
 from wpprotect.agent._secrets import SecretFinding, scan_zip
-from wpprotect.agent._upload import FlareUpload, flare_base_url, flare_url, upload_flare
+from wpprotect.agent._upload import (
+    API_KEY_HEADER_SINCE,
+    FlareUpload,
+    flare_base_url,
+    flare_url,
+    upload_flare,
+)
 from wpprotect.agent._validate import validate_api_key, validate_case_id, validate_email
 from wpprotect.agent._version import AgentVersion, agent_version
 from wpprotect.errors import (
@@ -170,9 +176,11 @@ class Flare:
 
         ``HEAD`` then a multipart ``POST`` to ``<base>/support/flare[/<case_id>]`` with the
         ``DD-API-KEY`` header; form fields ``case_id``, ``email``, ``source``, ``flare_file``,
-        ``agent_version``, ``hostname`` in that order. The key always goes in the header (agents
-        up to 7.56 put it in the query string), so it never appears in a URL or a proxy log, and
-        it is never sent to another site a redirect points to.
+        ``agent_version`` (the agent's full version string), ``hostname`` in that order. As the
+        agent does, the key goes in the header from 7.57 (and when the version is unknown) and
+        in the query string (``?api_key=``) for older agents; either way it is never logged or
+        shown, and never sent to another site a redirect points to. A 5xx answer to the POST is
+        retried up to 3 times, within ``timeout``.
 
         :param api_key: the Datadog API key (never logged nor shown; a 403 shows its last 5
             characters, as the agent does).
@@ -200,6 +208,8 @@ class Flare:
             )
         version = str(self.version) if self.version is not None else None
         base = flare_base_url(site, version=version, url=url)
+        # the key in the header from 7.57, in the query string before; unknown: the header
+        key_in_query = self.version is not None and not self.version.at_least(*API_KEY_HEADER_SINCE)
         target_url = flare_url(base, self.case_id)
         log.info("sending flare %s", self.archive.name)  # the URL, redacted, is logged below
         try:
@@ -211,10 +221,11 @@ class Flare:
                 url=target_url,
                 case_id=self.case_id,
                 email=self.email,
-                agent_version=version or "unknown",
+                agent_version=self.version.full if self.version is not None else "unknown",
                 hostname=self.hostname,
                 timeout=timeout,
                 ssl_context=ssl_context,
+                key_in_query=key_in_query,
             )
         except FlareUploadError as exc:
             log.warning("flare upload failed: %s", exc)
