@@ -15,7 +15,7 @@ from collections.abc import Mapping, Sequence
 from pathlib import Path
 from typing import TYPE_CHECKING
 
-from wpprotect._contract import Component, ExecResult
+from wpprotect._contract import Component, ExecResult, Scope
 from wpprotect.agent._layout import BINARIES, DEFAULT_CONFIG_DIR, DEFAULT_INSTALL_DIR
 from wpprotect.errors import (
     AgentNotFoundError,
@@ -252,6 +252,13 @@ class HostPlatform(BasePlatform):
         if shutil.which("systemctl") and Path("/run/systemd/system").is_dir():
             return SYSTEMCTL_RESTART
         return SERVICE_RESTART
+
+    def _disable_values(self, scope: Scope) -> tuple[dict[Setting, SettingValue], list[str]]:
+        """What the host's files need: the re-enabling settings its system-probe.yaml has on,
+        and a refusal when its fleet policy file keeps Workload Protection on."""
+        from wpprotect.config._plans import disable_values
+
+        return disable_values(self.config_dir, scope)
 
     def _settings_plan(self, settings: Mapping[Setting, SettingValue], *, title: str) -> Plan:
         from wpprotect.config._plans import RESTART_NOTE, host_dir_changes
