@@ -45,6 +45,7 @@ if TYPE_CHECKING:
     from wpprotect.config._plans import (
         TargetKind,
         detect_kind,
+        disable_values,
         plan_classifier_priority,
         plan_disable,
     )
@@ -56,6 +57,7 @@ _LAZY = {
     "ConfigEditor": "wpprotect.config._editor",
     "TargetKind": "wpprotect.config._plans",
     "detect_kind": "wpprotect.config._plans",
+    "disable_values": "wpprotect.config._plans",
     "plan_classifier_priority": "wpprotect.config._plans",
     "plan_disable": "wpprotect.config._plans",
 }
@@ -83,6 +85,7 @@ __all__ = [
     "TargetKind",
     "detect_kind",
     "disable_settings",
+    "disable_values",
     "effective_settings",
     "effective_value",
     "fleet_policy_path",
