@@ -13,7 +13,8 @@ original is still on ``__cause__``.
     │   ├── ConfigFileError                    not a regular file, too large, symlink refused, I/O
     │   ├── ConfigParseError                   not YAML, tabs, bad bytes, duplicate keys
     │   ├── ConfigStructureError               root not a mapping, path through a scalar or list
-    │   └── ConfigConflictError                the file changed on disk since it was loaded
+    │   ├── ConfigConflictError                the file changed on disk since it was loaded
+    │   └── ConfigOverriddenError              a layer a plan cannot change overrides the file
     ├── TargetKindError                        a plan target's kind cannot be recognised
     ├── PlanError                              applying, verifying or undoing a plan failed
     │   ├── PlanApplyError                     apply failed; what was done was rolled back
@@ -57,6 +58,7 @@ __all__ = [
     "ConfigConflictError",
     "ConfigError",
     "ConfigFileError",
+    "ConfigOverriddenError",
     "ConfigParseError",
     "ConfigStructureError",
     "ExecError",
@@ -145,6 +147,10 @@ class ConfigStructureError(ConfigError):
 
 class ConfigConflictError(ConfigError):
     """The file changed on disk after it was loaded; saving would lose the other change."""
+
+
+class ConfigOverriddenError(ConfigError):
+    """A layer the plan cannot change (a fleet policy file) would override what it writes."""
 
 
 class TargetKindError(WPProtectError):

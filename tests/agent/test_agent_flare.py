@@ -3,7 +3,9 @@ review (file list, secret scan) and validation."""
 
 from __future__ import annotations
 
+import io
 import logging
+import re
 import subprocess
 import zipfile
 from pathlib import Path
@@ -18,7 +20,7 @@ from wpprotect.errors import (
     InvalidArgumentError,
     UnsupportedAgentError,
 )
-from wpprotect.testing import FakePlatform
+from wpprotect.testing import FakeCall, FakePlatform
 
 # Fake credentials planted in a flare, as a scrubber miss would leave them.
 AWS_KEY = "AKIAIOSFODNN7EXAMPLE"
@@ -284,3 +286,62 @@ def test_simulator_prompts_as_the_agent_does(sim_host: SimFactory) -> None:
     proc = subprocess.run(run, input=b"", capture_output=True, check=False)
     assert "Error reading email, please retry or contact support" in proc.stdout.decode()
     assert proc.returncode == 255
+
+
+_LEGACY_NAME = re.compile(r"datadog-agent-\d{4}-\d{2}-\d{2}-\d{2}-\d{2}-\d{2}\.zip")
+
+
+def test_older_agent_archive_name_is_found(sim_host: SimFactory, tmp_path: Path) -> None:
+    # Older agents (pkg/flare) named the archive datadog-agent-2022-03-14-09-30-12.zip.
+    sim, host = sim_host(version="7.40.0")
+    fl = host.flare(email="ops@example.com", dest=tmp_path / "review")
+    assert _LEGACY_NAME.fullmatch(Path(fl.remote_path).name), fl.remote_path
+    assert Path(fl.remote_path).parent == sim.tmp_dir
+    assert fl.archive is not None
+    assert fl.archive.name == Path(fl.remote_path).name
+    assert fl.archive.read_bytes() == Path(fl.remote_path).read_bytes()
+    assert fl.hostname == "sim-host"
+
+
+def _fake_printing(remote: str) -> FakePlatform:
+    buf = io.BytesIO()
+    with zipfile.ZipFile(buf, "w") as zf:
+        zf.writestr("h/flare_creation.log", "x\n")
+
+    def flare(call: FakeCall) -> tuple[int, str, str] | None:
+        if call.argv[:2] != ("security-agent", "flare"):
+            return None
+        return (
+            0,
+            f"{remote} is going to be uploaded to Datadog\nAborting. (You can still use "
+            f"{remote})\n",
+            "",
+        )
+
+    return FakePlatform(handler=flare, files={remote: buf.getvalue()})
+
+
+@pytest.mark.parametrize(
+    "name",
+    [
+        "datadog-agent-2022-03-14-09-30-12.zip",
+        "datadog-agent-2025-05-29T10-32-30Z-info.zip",
+        "datadog-agent-2025-05-29T10-32-30Z.zip",
+        # neither known form: the printed path is the authority
+        "datadog-agent-host-1.zip",
+    ],
+)
+def test_the_printed_path_is_the_authority(name: str, tmp_path: Path) -> None:
+    fake = _fake_printing(f"/var/tmp/{name}")
+    fl = collect_flare(fake, email="ops@example.com", dest=tmp_path)
+    assert fl.remote_path == f"/var/tmp/{name}"
+    assert fl.archive == tmp_path / name
+    assert fl.files == ("h/flare_creation.log",)
+
+
+@pytest.mark.parametrize("name", [".hidden.zip", "-rf.zip"])
+def test_an_unsafe_archive_name_is_refused(name: str, tmp_path: Path) -> None:
+    fake = _fake_printing(f"/tmp/{name}")
+    with pytest.raises(FlareError, match=r"not a plain \.zip file name"):
+        collect_flare(fake, email="ops@example.com", dest=tmp_path)
+    assert list(tmp_path.iterdir()) == []

@@ -13,6 +13,7 @@ import pytest
 from tests.agent.conftest import SimFactory
 from wpprotect.errors import (
     AgentNotFoundError,
+    ConfigOverriddenError,
     ExecError,
     ExecTimeoutError,
     InvalidArgumentError,
@@ -201,6 +202,26 @@ def test_disable_plan_edits_both_files_then_restarts(tmp_path: Path) -> None:
     assert (etc / "system-probe.yaml").read_text() == SP_YAML
     assert (etc / "security-agent.yaml").read_text() == SA_YAML
     assert _restarts(log) == 2
+
+
+def test_disable_turns_fim_off_and_refuses_a_fleet_policy(tmp_path: Path) -> None:
+    host, etc, log = _config_host(tmp_path)
+    sp = etc / "system-probe.yaml"
+    assert "  fim_enabled: true\n" in SP_YAML
+    plan = host.disable("workload-protection")
+    assert "-  fim_enabled: true" in plan.diff()
+    assert "+  fim_enabled: false" in plan.diff()
+    assert any("fim_enabled" in n and "turns it off too" in n for n in plan.notes)
+    # a fleet policy that keeps it on: refused, nothing written, nothing restarted
+    fleet = tmp_path / "fleet"
+    fleet.mkdir()
+    (fleet / "system-probe.yaml").write_text("runtime_security_config:\n  enabled: true\n")
+    sp.write_text(f"fleet_policies_dir: {fleet}\n" + SP_YAML)
+    before = sp.read_text()
+    with pytest.raises(ConfigOverriddenError, match="fleet policy"):
+        host.disable("workload-protection")
+    assert sp.read_text() == before
+    assert _restarts(log) == 0
 
 
 def test_network_scope_touches_system_probe_only(tmp_path: Path) -> None:

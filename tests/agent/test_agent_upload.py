@@ -32,6 +32,8 @@ class Backend:
     post_body: bytes = b'{"case_id": 1234567, "error": "", "request_uuid": "u-1"}'
     head_status: int = 200
     redirect_to: str | None = None
+    #: statuses answered to the first POSTs, in order, before ``post_status``
+    post_statuses: list[int] = attrs.field(factory=list)
     requests: list[dict[str, Any]] = attrs.field(factory=list)
 
     def posts(self) -> list[dict[str, Any]]:
@@ -85,7 +87,8 @@ def _serve(host: str) -> Iterator[Backend]:
 
         def do_POST(self) -> None:
             self._record("POST")
-            self.send_response(state.post_status)
+            status = state.post_statuses.pop(0) if state.post_statuses else state.post_status
+            self.send_response(status)
             self.send_header("Content-Length", str(len(state.post_body)))
             self.end_headers()
             self.wfile.write(state.post_body)
@@ -99,6 +102,12 @@ def _serve(host: str) -> Iterator[Backend]:
     finally:
         server.shutdown()
         server.server_close()
+
+
+@pytest.fixture(autouse=True)
+def short_retry_pauses(monkeypatch: pytest.MonkeyPatch) -> None:
+    """The agent's 1, 2, 4 s pauses between POST retries, cut so the suite stays fast."""
+    monkeypatch.setattr("wpprotect.agent._upload._RETRY_DELAYS", (0.01, 0.02, 0.04))
 
 
 @pytest.fixture
@@ -144,7 +153,8 @@ def test_send_uploads_exactly_the_reviewed_archive(backend: Backend, flare: Flar
     assert fields["case_id"] == b"1234567"
     assert fields["email"] == b"ops@example.com"
     assert fields["source"] == b"local"
-    assert fields["agent_version"] == b"7.59.0"
+    # the agent's full version.String(): number, then "+commit.<commit>"
+    assert fields["agent_version"] == b"7.59.0+commit.1a2b3c4"
     assert fields["hostname"] == b"node-7"
     filename = next(fn for name, fn, _ in parts if name == "flare_file")
     assert filename == flare.archive.name
@@ -161,7 +171,7 @@ def test_send_without_case_id_posts_to_the_bare_path(
     up = fl.send(KEY, url=backend.url + "/")
     assert up.case_id == 99
     post = backend.posts()[0]
-    assert post["path"] == "/support/flare"
+    assert post["path"].partition("?")[0] == "/support/flare"
     names = [p[0] for p in _parts(post["headers"]["content-type"], post["body"])]
     assert names == ["source", "flare_file", "agent_version", "hostname"]
 
@@ -185,6 +195,7 @@ def test_tampered_archive_is_refused_before_any_request(backend: Backend, flare:
             "HTTP 403 Forbidden: Make sure your API key is valid. API Key ending with: bcdef",
         ),
         (500, b"boom", "HTTP 500 Internal Server Error"),
+        (501, b"", "HTTP 501 Not Implemented"),
         (
             200,
             b"<html>not json " + KEY.encode() + b"</html>",
@@ -320,3 +331,132 @@ def test_redirect_rule(a: str, b: str, follow: bool) -> None:
     from wpprotect.agent._upload import _may_follow
 
     assert _may_follow(a, b) is follow
+
+
+def test_5xx_is_retried_then_uploaded(
+    backend: Backend, sim_host: SimFactory, tmp_path: Path, caplog: pytest.LogCaptureFixture
+) -> None:
+    # A release candidate: the full version string carries the pre-release and the commit.
+    caplog.set_level(logging.DEBUG)
+    _, host = sim_host(version="7.60.0-rc.3", commit="abc1234", hostname="node-9")
+    fl = host.flare(case_id="42", email="ops@example.com", dest=tmp_path)
+    assert fl.archive is not None
+    backend.post_statuses = [503, 502]
+    up = fl.send(KEY, url=backend.url)
+    assert up.case_id == 1234567
+    assert [r["method"] for r in backend.requests] == ["HEAD", "POST", "POST", "POST"]
+    bodies = set()
+    for post in backend.posts():
+        assert post["path"] == "/support/flare/42"
+        assert post["headers"]["dd-api-key"] == KEY
+        parts = _parts(post["headers"]["content-type"], post["body"])
+        assert [p[0] for p in parts] == [
+            "case_id",
+            "email",
+            "source",
+            "flare_file",
+            "agent_version",
+            "hostname",
+        ]
+        fields = {name: data for name, _, data in parts}
+        assert fields["agent_version"] == b"7.60.0-rc.3+commit.abc1234"
+        assert fields["hostname"] == b"node-9"
+        assert fields["flare_file"] == fl.archive.read_bytes()
+        bodies.add(post["body"])
+    assert len(bodies) == 1  # the same archive each time
+    assert caplog.text.count("retrying") == 2
+    assert KEY not in caplog.text
+
+
+def test_5xx_retries_stop_after_three(backend: Backend, flare: Flare) -> None:
+    backend.post_status = 503
+    with pytest.raises(FlareUploadError, match="HTTP 503"):
+        flare.send(KEY, url=backend.url)
+    assert len(backend.posts()) == 4  # the first POST and 3 retries
+
+
+def test_a_4xx_is_not_retried(backend: Backend, flare: Flare) -> None:
+    backend.post_statuses = [400]
+    with pytest.raises(FlareUploadError, match="HTTP 400"):
+        flare.send(KEY, url=backend.url)
+    assert len(backend.posts()) == 1
+
+
+def test_retry_pauses_stay_within_the_deadline(
+    backend: Backend, flare: Flare, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    # a pause that does not fit in what is left of the one deadline is not taken
+    monkeypatch.setattr("wpprotect.agent._upload._RETRY_DELAYS", (3600.0,))
+    backend.post_status = 502
+    with pytest.raises(FlareUploadError, match="no time left for another within 20 s"):
+        flare.send(KEY, url=backend.url, timeout=20)
+    assert len(backend.posts()) == 1
+
+
+def test_head_answers_other_than_200_or_404_are_refused(backend: Backend, flare: Flare) -> None:
+    # the agent accepts 200 or 404 only, not any 2xx
+    backend.head_status = 204
+    with pytest.raises(FlareUploadError, match="via redirects: 204"):
+        flare.send(KEY, url=backend.url)
+    assert backend.posts() == []
+
+
+def test_agents_before_7_57_send_the_key_in_the_query_string(
+    backend: Backend, sim_host: SimFactory, tmp_path: Path, caplog: pytest.LogCaptureFixture
+) -> None:
+    caplog.set_level(logging.DEBUG)
+    _, host = sim_host(version="7.56.2")
+    fl = host.flare(case_id="7", dest=tmp_path)
+    assert fl.send(KEY, url=backend.url).case_id == 1234567
+    head, post = backend.requests
+    for req in (head, post):
+        assert req["path"] == f"/support/flare/7?api_key={KEY}"
+        assert "dd-api-key" not in req["headers"]
+    fields = {n: d for n, _, d in _parts(post["headers"]["content-type"], post["body"])}
+    assert fields["agent_version"] == b"7.56.2+commit.1a2b3c4"
+    assert KEY not in caplog.text
+    # and an error never shows the URL with the key
+    backend.post_status = 403
+    with pytest.raises(FlareUploadError) as info:
+        fl.send(KEY, url=backend.url)
+    assert KEY not in str(info.value)
+    backend.post_status, backend.head_status = 200, 401
+    with pytest.raises(FlareUploadError, match="via redirects: 401") as info:
+        fl.send(KEY, url=backend.url)
+    assert KEY not in str(info.value)
+    assert KEY not in caplog.text
+
+
+def test_7_57_sends_the_key_in_the_header(
+    backend: Backend, sim_host: SimFactory, tmp_path: Path
+) -> None:
+    _, host = sim_host(version="7.57.0")
+    fl = host.flare(dest=tmp_path)
+    fl.send(KEY, url=backend.url)
+    for req in backend.requests:
+        assert req["path"] == "/support/flare"
+        assert req["headers"]["dd-api-key"] == KEY
+
+
+@pytest.mark.parametrize(
+    ("site", "host"),
+    [
+        ("us5.datadoghq.com", "7-59-0-flare.agent.us5.datadoghq.com"),
+        ("ap1.datadoghq.com", "7-59-0-flare.agent.ap1.datadoghq.com"),
+        ("ap2.datadoghq.com", "7-59-0-flare.agent.ap2.datadoghq.com"),
+        # the agent's [a-z]{2,}\\d{1,2}: longer labels and two digits
+        ("apac12.datadoghq.com", "7-59-0-flare.agent.apac12.datadoghq.com"),
+        ("eu1.datadoghq.eu", "7-59-0-flare.agent.eu1.datadoghq.eu"),
+    ],
+)
+def test_site_pattern_is_the_agents(site: str, host: str) -> None:
+    from wpprotect.agent._upload import _may_follow
+
+    assert flare_base_url(site, version="7.59.0") == f"https://{host}"
+    assert _may_follow(f"https://app.{site}/support/flare", f"https://{host}/support/flare")
+
+
+def test_labels_outside_the_site_pattern_are_not_rewritten() -> None:
+    # three digits or a single letter: not a Datadog datacenter label for the agent
+    for site in ("us123.datadoghq.com", "u1.datadoghq.com"):
+        assert flare_base_url(site, version="7.59.0") == f"https://app.{site}"

@@ -79,6 +79,9 @@ the file does not set them; the file wins because it is sourced after the enviro
 ``WPSIM_UPLOAD``               ``ok`` (prints the success line), ``forbidden`` (403),
                                ``error`` (500).
 ``WPSIM_NEW_CASE_ID``          case id printed when none was given (default 1234567).
+``WPSIM_FLARE_NAME``           ``rfc3339`` (``datadog-agent-2025-05-29T10-32-30Z-info.zip``) or
+                               ``legacy`` (``datadog-agent-2022-03-14-09-30-12.zip``); default
+                               ``legacy`` before 7.45 (the real cut-over is not pinned).
 ``WPSIM_TMPDIR``               where archives are written (the agent's ``os.TempDir()``; ``/tmp``).
 ``WPSIM_STATE_DIR``            where the last self-test result is kept for ``status``.
 ``WPSIM_LOG``                  when set, every invocation's argv is appended there, one line each.

@@ -323,8 +323,18 @@ flare_cmd() {
 
     # Name: datadog-agent-<UTC RFC3339 with ':' -> '-'>-<loglevel>.zip in os.TempDir()
     # (comp/core/flare/helpers/builder.go, docs/reference/agent-cli.md#cli-flare-archive).
+    # Older agents (pkg/flare) used the Go layout 2006-01-02-15-04-05 with no level suffix. The
+    # release that changed it is not pinned: the simulator switches at 7.45 unless
+    # WPSIM_FLARE_NAME (rfc3339 | legacy) says otherwise.
     tmp=${TMPDIR:-/tmp}
-    archive="$tmp/datadog-agent-$(date -u '+%Y-%m-%dT%H-%M-%SZ')-info.zip"
+    if [ -z "${WPSIM_FLARE_NAME:-}" ]; then
+        if at_least 7 45; then WPSIM_FLARE_NAME=rfc3339; else WPSIM_FLARE_NAME=legacy; fi
+    fi
+    if [ "$WPSIM_FLARE_NAME" = legacy ]; then
+        archive="$tmp/datadog-agent-$(date '+%Y-%m-%d-%H-%M-%S').zip"
+    else
+        archive="$tmp/datadog-agent-$(date -u '+%Y-%m-%dT%H-%M-%SZ')-info.zip"
+    fi
     cp "$template" "$archive" || fail "The flare zipfile failed to be created: cannot write $archive"
     chmod 600 "$archive" 2>/dev/null
 

@@ -10,6 +10,8 @@ import pytest
 from wpprotect.config import (
     CLASSIFIER_PRIORITY,
     CWS_ENABLED,
+    FIM_ENABLED,
+    HOST_DUMP_ENABLED,
     NETWORK_ENABLED,
     SETTINGS,
     EffectiveValue,
@@ -39,7 +41,25 @@ def write(d: Path, name: str, text: str) -> Path:
 
 
 def test_settings_table_matches_the_reference() -> None:
-    assert SETTINGS == (CWS_ENABLED, NETWORK_ENABLED, CLASSIFIER_PRIORITY)
+    assert SETTINGS == (
+        CWS_ENABLED,
+        NETWORK_ENABLED,
+        CLASSIFIER_PRIORITY,
+        FIM_ENABLED,
+        HOST_DUMP_ENABLED,
+    )
+    assert FIM_ENABLED.yaml_keys == ("runtime_security_config.fim_enabled",)
+    assert HOST_DUMP_ENABLED.yaml_keys == (
+        "runtime_security_config.security_profile.v2.host_dump.enabled",
+    )
+    for s in (FIM_ENABLED, HOST_DUMP_ENABLED):
+        assert (s.default, s.files, s.components) == (
+            False,
+            ("system-probe.yaml",),
+            ("system-probe",),
+        )
+        # the chart's fimEnabled has no effect and the CRD has no field: env on system-probe
+        assert (s.helm_path, s.dda_path, s.helm_env_container) == (None, None, "systemProbe")
     assert CWS_ENABLED.components == ("system-probe", "security-agent")
     assert CWS_ENABLED.files == ("system-probe.yaml", "security-agent.yaml")
     assert CWS_ENABLED.env_vars == ("DD_RUNTIME_SECURITY_CONFIG_ENABLED",)
@@ -152,8 +172,14 @@ def test_validate_settings_rejects_wrong_types() -> None:
 
 def test_missing_files_give_defaults(tmp_path: Path) -> None:
     values = effective_settings(config_dir=tmp_path / "nowhere")
-    assert list(values) == ["cws_enabled", "network_enabled", "classifier_priority"]
-    assert [v.value for v in values.values()] == [False, True, 10]
+    assert list(values) == [
+        "cws_enabled",
+        "network_enabled",
+        "classifier_priority",
+        "fim_enabled",
+        "host_dump_enabled",
+    ]
+    assert [v.value for v in values.values()] == [False, True, 10, False, False]
     assert all(v.source == "default" and v.is_default for v in values.values())
     assert any("not found" in n for n in values["classifier_priority"].notes)
 

@@ -261,8 +261,16 @@ def test_disable_through_settings(client: Any, make_container: Any, agent_image:
     box = DockerPlatform(container=name, settle=0.3)
     plan = box.disable("workload-protection")
     assert f"+{CWS_ON}=false" in plan.diff()
+    # the settings that would keep it on go in as env vars too: they beat any YAML in the image
+    fim, dump = (
+        "DD_RUNTIME_SECURITY_CONFIG_FIM_ENABLED",
+        "DD_RUNTIME_SECURITY_CONFIG_SECURITY_PROFILE_V2_HOST_DUMP_ENABLED",
+    )
+    assert f"+{fim}=false" in plan.diff()
+    assert f"+{dump}=false" in plan.diff()
     plan.apply()
-    assert env_dict(client.api.inspect_container(name)["Config"]["Env"])[CWS_ON] == "false"
+    env = env_dict(client.api.inspect_container(name)["Config"]["Env"])
+    assert (env[CWS_ON], env[fim], env[dump]) == ("false", "false", "false")
     again = box.disable("workload-protection")
     assert again.is_satisfied()  # applying again would change nothing
     plan.undo()

@@ -15,6 +15,8 @@ API_KEY = "0123456789abcdef0123456789abcdef"  # a fake key shaped like a real on
 ENABLED = "DD_RUNTIME_SECURITY_CONFIG_ENABLED"
 NETWORK = "DD_RUNTIME_SECURITY_CONFIG_NETWORK_ENABLED"
 PRIORITY = "DD_RUNTIME_SECURITY_CONFIG_NETWORK_CLASSIFIER_PRIORITY"
+FIM = "DD_RUNTIME_SECURITY_CONFIG_FIM_ENABLED"
+HOST_DUMP = "DD_RUNTIME_SECURITY_CONFIG_SECURITY_PROFILE_V2_HOST_DUMP_ENABLED"
 
 
 def env_of(cluster: Cluster, container: str, name: str = "datadog-agent") -> dict[str, Any]:
@@ -58,9 +60,14 @@ def test_disable_plan_diff_apply_verify_undo(helm: Cluster) -> None:
         == rv_before
     )  # planning wrote nothing
 
+    # the settings that would keep it on, as env vars (they beat any mounted YAML)
+    assert f'+  {FIM}="false"' in diff
+    assert f'+  {HOST_DUMP}="false"' in diff
     plan.apply()
     assert env_of(helm, "system-probe")[ENABLED] == "false"
     assert env_of(helm, "security-agent")[ENABLED] == "false"
+    assert env_of(helm, "system-probe")[FIM] == env_of(helm, "system-probe")[HOST_DUMP] == "false"
+    assert FIM not in env_of(helm, "security-agent")
     assert list(env_of(helm, "security-agent")) == list(before_sa)  # updated in place
     assert patches(helm) == ["application/strategic-merge-patch+json"]
     assert plan.is_satisfied()

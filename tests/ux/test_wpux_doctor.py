@@ -13,7 +13,7 @@ from pathlib import Path
 import pytest
 
 from tests.ux.wpux_support import make_config_dir, make_install_dir, run_cli, run_json, spawn_named
-from wpprotect import plan_classifier_priority
+from wpprotect import plan_classifier_priority, plan_disable
 from wpprotect.doctor import CHECK_STATUSES, Check, DoctorReport, diagnose, running_components
 
 OFFLINE = ["--no-docker", "--no-kubernetes", "--no-tc"]
@@ -154,6 +154,29 @@ def test_cws_on_but_system_probe_not_running(
     assert check["status"] == "problem"
     assert "journalctl -u datadog-agent-sysprobe" in check["fix"]
     assert code == 1
+
+
+def test_fim_on_while_cws_off_is_a_problem_the_disable_plan_fixes(
+    tmp_path: Path, upstream: Path, install_dir: Path
+) -> None:
+    cfg = make_config_dir(
+        tmp_path / "etc",
+        upstream,
+        system_probe="runtime_security_config:\n  enabled: false\n  fim_enabled: true\n",
+    )
+    argv = ["doctor", "--install-dir", str(install_dir), "--config-dir", str(cfg), *OFFLINE]
+    code, doc = run_json(argv)
+    check = _checks(doc)["config.fim_enabled"]
+    assert check["status"] == "problem"
+    assert check["data"]["effective"]["value"] is True
+    assert "keeps Workload Protection running" in check["detail"]
+    assert "--scope workload-protection" in check["fix"]
+    assert _checks(doc)["config.host_dump_enabled"]["status"] == "ok"
+    assert code == 1
+    plan_disable(cfg).apply()
+    _, doc = run_json(argv)
+    assert _checks(doc)["config.fim_enabled"]["status"] == "ok"
+    assert _checks(doc)["config.fim_enabled"]["data"]["effective"]["value"] is False
 
 
 def test_deprecated_priority_key_wins_and_doctor_says_so(

@@ -22,7 +22,13 @@ from wpprotect.agent._run import (
     strip_ansi,
 )
 from wpprotect.agent._secrets import SecretFinding, scan_zip
-from wpprotect.agent._upload import FlareUpload, flare_base_url, flare_url, upload_flare
+from wpprotect.agent._upload import (
+    API_KEY_HEADER_SINCE,
+    FlareUpload,
+    flare_base_url,
+    flare_url,
+    upload_flare,
+)
 from wpprotect.agent._validate import validate_api_key, validate_case_id, validate_email
 from wpprotect.agent._version import AgentVersion, agent_version
 from wpprotect.errors import (
@@ -52,7 +58,20 @@ _SENT_RE = re.compile(
     r"Your logs were successfully uploaded\. For future reference, your internal case id is "
     r"(?P<case>\d+)"
 )
-_NAME_RE = re.compile(r"datadog-agent-[0-9]{4}-[0-9]{2}-[0-9]{2}T[0-9\-]+Z(?:-[a-z]+)?\.zip")
+# Both archive-name forms (docs/reference/agent-cli.md#cli-flare-archive): the current builder's
+# RFC 3339 UTC time with ':' -> '-' and an optional log level, and the older Go layout
+# 2006-01-02-15-04-05 of pkg/flare. The release that switched is not pinned, so the name is never
+# guessed from the version: the path the agent prints is the authority, and any other plain
+# ``.zip`` name it prints is accepted too (with a log line); only a name that is unsafe as a
+# local file name is refused.
+_NAME_RE = re.compile(
+    r"datadog-agent-(?:"
+    r"[0-9]{4}-[0-9]{2}-[0-9]{2}T[0-9]{2}-[0-9]{2}-[0-9]{2}Z"
+    r"(?:-[a-z]+)?"
+    r"|[0-9]{4}-[0-9]{2}-[0-9]{2}-[0-9]{2}-[0-9]{2}-[0-9]{2}"
+    r")\.zip"
+)
+_SAFE_NAME_RE = re.compile(r"[A-Za-z0-9][A-Za-z0-9._+-]{0,200}\.zip")
 _ERROR_RE = re.compile(r"^Error: (?P<msg>.*)$", re.M)
 
 
@@ -157,9 +176,11 @@ class Flare:
 
         ``HEAD`` then a multipart ``POST`` to ``<base>/support/flare[/<case_id>]`` with the
         ``DD-API-KEY`` header; form fields ``case_id``, ``email``, ``source``, ``flare_file``,
-        ``agent_version``, ``hostname`` in that order. The key always goes in the header (agents
-        up to 7.56 put it in the query string), so it never appears in a URL or a proxy log, and
-        it is never sent to another site a redirect points to.
+        ``agent_version`` (the agent's full version string), ``hostname`` in that order. As the
+        agent does, the key goes in the header from 7.57 (and when the version is unknown) and
+        in the query string (``?api_key=``) for older agents; either way it is never logged or
+        shown, and never sent to another site a redirect points to. A 5xx answer to the POST is
+        retried up to 3 times, within ``timeout``.
 
         :param api_key: the Datadog API key (never logged nor shown; a 403 shows its last 5
             characters, as the agent does).
@@ -187,6 +208,8 @@ class Flare:
             )
         version = str(self.version) if self.version is not None else None
         base = flare_base_url(site, version=version, url=url)
+        # the key in the header from 7.57, in the query string before; unknown: the header
+        key_in_query = self.version is not None and not self.version.at_least(*API_KEY_HEADER_SINCE)
         target_url = flare_url(base, self.case_id)
         log.info("sending flare %s", self.archive.name)  # the URL, redacted, is logged below
         try:
@@ -198,10 +221,11 @@ class Flare:
                 url=target_url,
                 case_id=self.case_id,
                 email=self.email,
-                agent_version=version or "unknown",
+                agent_version=self.version.full if self.version is not None else "unknown",
                 hostname=self.hostname,
                 timeout=timeout,
                 ssl_context=ssl_context,
+                key_in_query=key_in_query,
             )
         except FlareUploadError as exc:
             log.warning("flare upload failed: %s", exc)
@@ -357,7 +381,12 @@ def _copy_out(
 ) -> Flare:
     base = PurePosixPath(remote).name
     if not _NAME_RE.fullmatch(base):
-        raise FlareError(f"unexpected flare archive name {base!r}", target=platform.target)
+        if not _SAFE_NAME_RE.fullmatch(base):
+            raise FlareError(
+                f"unexpected flare archive name {base!r}: not a plain .zip file name",
+                target=platform.target,
+            )
+        log.info("flare archive %s has neither known name form; using the printed path", base)
     if dest is None:
         local = Path(tempfile.mkdtemp(prefix="wpprotect-flare-")) / base
     else:

@@ -33,7 +33,9 @@ from wpprotect.agent._validate import validate_site
 from wpprotect.errors import FlareUploadError, InvalidArgumentError
 
 __all__ = [
+    "API_KEY_HEADER_SINCE",
     "MAX_RESPONSE_BYTES",
+    "POST_RETRIES",
     "FlareUpload",
     "flare_base_url",
     "flare_url",
@@ -45,19 +47,29 @@ __all__ = [
 log = logging.getLogger(__name__)
 
 SUPPORT_PATH = "/support/flare"
-# AddAgentVersionToDomain's test for a Datadog host (pkg/config/utils/endpoints.go).
+# AddAgentVersionToDomain's test for a Datadog host (pkg/config/utils/endpoints.go), with the
+# newest agents' datacenter label [a-z]{2,}\d{1,2} (us3, ap1, and longer future ones;
+# docs/reference/agent-cli.md#cli-flare-upload).
 _DD_HOST_RE = re.compile(
-    r"^app(\.mrf)?(\.[a-z]{2}\d)?\.(datad(oghq|0g)\.(com|eu)|ddog-gov\.com)(\.)?$"
+    r"^app(\.mrf)?(\.[a-z]{2,}\d{1,2})?\.(datad(oghq|0g)\.(com|eu)|ddog-gov\.com)(\.)?$"
 )
 # The hosts the agent sends a flare to, for one site: app.<site> and its versioned flare host
 # <maj>-<min>-<patch>-flare.agent.<site> (the rewrite in flare_base_url). A redirect between
 # two of them for the same site keeps the API key; any other host change drops the request.
 _DD_FLARE_HOST_RE = re.compile(
     r"^(?:app|[0-9]{1,4}-[0-9]{1,4}-[0-9]{1,4}-flare\.agent)(?:\.mrf)?"
-    r"\.(?P<site>(?:[a-z]{2}[0-9]\.)?(?:datad(?:oghq|0g)\.(?:com|eu)|ddog-gov\.com))\.?$"
+    r"\.(?P<site>(?:[a-z]{2,}[0-9]{1,2}\.)?(?:datad(?:oghq|0g)\.(?:com|eu)|ddog-gov\.com))\.?$"
 )
 #: The most of the backend's answer that is read (its JSON answer is a few hundred bytes).
 MAX_RESPONSE_BYTES = 1 << 20
+#: The first agent version that sends the API key in the ``DD-API-KEY`` header (PR #27912,
+#: milestone 7.57.0); older agents put it in the query string as ``?api_key=``
+#: (docs/reference/agent-cli.md#cli-flare-upload).
+API_KEY_HEADER_SINCE = (7, 57)
+#: How many times the POST is repeated after a 5xx answer (newer agents retry up to 3 times),
+#: and the pause before each repeat; every pause stays within the one deadline.
+POST_RETRIES = 3
+_RETRY_DELAYS = (1.0, 2.0, 4.0)
 # Go's http.Client, which the agent uses for the HEAD, stops after 10 redirects.
 _MAX_REDIRECTS = 10
 _REDIRECTS = frozenset({301, 302, 303, 307, 308})
@@ -326,10 +338,17 @@ def upload_flare(
     hostname: str,
     timeout: float = 60.0,
     ssl_context: ssl.SSLContext | None = None,
+    key_in_query: bool = False,
 ) -> FlareUpload:
     """HEAD then POST ``data`` to ``url`` the way the agent does; see :meth:`Flare.send`.
 
-    :param timeout: seconds for the whole exchange (HEAD, redirects and POST).
+    A 5xx answer to the POST is retried up to :data:`POST_RETRIES` times with a growing pause
+    (1, 2, 4 s), as newer agents do, as long as the deadline leaves room for the pause.
+
+    :param agent_version: the agent's full version string, sent as is.
+    :param timeout: seconds for the whole exchange (HEAD, redirects, POST and its retries).
+    :param key_in_query: send the API key as ``?api_key=`` (agents before 7.57) instead of the
+        ``DD-API-KEY`` header. The URL is then never shown or logged with the key in it.
     :raises FlareUploadError: the backend could not be reached, refused the archive, redirected
         to another host, answered too much, or the deadline passed.
     :raises InvalidArgumentError: ``timeout`` is not a positive number.
@@ -348,10 +367,15 @@ def upload_flare(
     def headers_for(target: str) -> dict[str, str]:
         # URL credentials go to the origin they were given for, never further.
         extra = auth if _origin(target) == origin else {}
-        return {"DD-API-KEY": api_key, "User-Agent": "wpprotect", **extra}
+        key = {} if key_in_query else {"DD-API-KEY": api_key}
+        return {**key, "User-Agent": "wpprotect", **extra}
 
     # 1. HEAD, following redirects; 200 or 404 are fine (the agent's getFlareURL).
     current = _without_userinfo(url)
+    if key_in_query:
+        # mkURL of agents before 7.57: "?api_key=<key>" appended to the URL
+        joiner = "&" if urllib.parse.urlsplit(current).query else "?"
+        current += joiner + urllib.parse.urlencode({"api_key": api_key})
     for _ in range(_MAX_REDIRECTS + 1):
         status, reason, headers, _ = _exchange(
             "HEAD", current, headers_for(current), None, deadline, ssl_context, hide
@@ -389,15 +413,34 @@ def upload_flare(
     body, content_type = _multipart(
         before, file_name, data, [("agent_version", agent_version), ("hostname", hostname)]
     )
-    status, reason, _, raw = _exchange(
-        "POST",
-        current,
-        {**headers_for(current), "Content-Type": content_type},
-        body,
-        deadline,
-        ssl_context,
-        hide,
-    )
+    for attempt in range(POST_RETRIES + 1):
+        status, reason, _, raw = _exchange(
+            "POST",
+            current,
+            {**headers_for(current), "Content-Type": content_type},
+            body,
+            deadline,
+            ssl_context,
+            hide,
+        )
+        if not 500 <= status <= 599 or attempt == POST_RETRIES:
+            break
+        pause = _RETRY_DELAYS[min(attempt, len(_RETRY_DELAYS) - 1)]
+        left = deadline.end - time.monotonic()
+        if pause >= left:
+            raise FlareUploadError(
+                f"HTTP {status} {safe_excerpt(reason, *hide)} from the flare backend "
+                f"{safe_url(current)} after {attempt + 1} attempt(s); no time left for another "
+                f"within {deadline.seconds:g} s"
+            )
+        log.info(
+            "the flare backend answered HTTP %d; retrying in %g s (%d/%d)",
+            status,
+            pause,
+            attempt + 1,
+            POST_RETRIES,
+        )
+        time.sleep(pause)
     return _parse_response(
         status, reason, raw, api_key=api_key, hide=hide, url=safe_url(current), sha256=sha256
     )

@@ -20,8 +20,12 @@ log = logging.getLogger(__name__)
 
 _VERSION_RE = re.compile(
     r"(?<![\d.])v?(?P<major>\d+)\.(?P<minor>\d+)(?:\.(?P<patch>\d+))?"
-    r"(?:-(?P<pre>[0-9A-Za-z][0-9A-Za-z.\-]*))?(?:\+[0-9A-Za-z.\-]+)?"
+    r"(?:-(?P<pre>[0-9A-Za-z][0-9A-Za-z.\-]*))?(?:\+(?P<build>[0-9A-Za-z.\-]+))?"
 )
+
+# The rest of a `version` command's line: "... - Meta: <meta> - Commit: <commit> - ...".
+_META_RE = re.compile(r"\bMeta: (?P<meta>[0-9A-Za-z.\-]+)")
+_COMMIT_RE = re.compile(r"\bCommit: (?P<commit>[0-9A-Za-z]+)")
 
 
 def _pre_key(pre: str) -> tuple[bool, str]:
@@ -43,6 +47,10 @@ class AgentVersion:
     minor: int
     patch: int = 0
     pre: str = attrs.field(default="", order=_pre_key)
+    #: Build metadata (``git.40.cd9e04b``, after ``+`` or ``Meta:``) and the commit the
+    #: ``version`` command prints: kept for :attr:`full`, ignored when comparing.
+    build: str = attrs.field(default="", eq=False, order=False)
+    commit: str = attrs.field(default="", eq=False, order=False)
 
     @classmethod
     def parse(cls, text: str) -> AgentVersion:
@@ -50,19 +58,40 @@ class AgentVersion:
 
         :raises InvalidArgumentError: ``text`` holds no version.
         """
-        match = _VERSION_RE.search(strip_ansi(text))
+        plain = strip_ansi(text)
+        match = _VERSION_RE.search(plain)
         if match is None:
             raise InvalidArgumentError(f"no agent version found in {text[:80]!r}")
+        meta = _META_RE.search(plain)
+        commit = _COMMIT_RE.search(plain)
         return cls(
             int(match["major"]),
             int(match["minor"]),
             int(match["patch"] or 0),
             match["pre"] or "",
+            match["build"] or (meta["meta"] if meta else ""),
+            commit["commit"] if commit else "",
         )
 
     def at_least(self, major: int, minor: int, patch: int = 0) -> bool:
         """True when this version is ``major.minor.patch`` or newer (pre-releases count as it)."""
         return (self.major, self.minor, self.patch) >= (major, minor, patch)
+
+    @property
+    def full(self) -> str:
+        """The agent's full version string, what it sends as a flare's ``agent_version``:
+        ``<number>[-<pre>][+<meta>]`` then ``.commit.<c>`` (after metadata) or ``+commit.<c>``
+        (docs/reference/agent-cli.md#cli-flare-upload).
+
+        >>> AgentVersion.parse("Agent 7.59.0 - Commit: 1a2b3c4 - Go version: go1.22").full
+        '7.59.0+commit.1a2b3c4'
+        >>> AgentVersion.parse("Agent 7.51.0-devel - Meta: git.40.cd9e04b - Commit: cd9e04b").full
+        '7.51.0-devel+git.40.cd9e04b.commit.cd9e04b'
+        """
+        text = f"{self}+{self.build}" if self.build else str(self)
+        if self.commit:
+            text += f".commit.{self.commit}" if self.build else f"+commit.{self.commit}"
+        return text
 
     def __str__(self) -> str:
         base = f"{self.major}.{self.minor}.{self.patch}"

@@ -29,12 +29,16 @@ from wpprotect.config._settings import (
     CWS_ENABLED,
     HOST_FILES,
     NETWORK_ENABLED,
+    REENABLING_SETTINGS,
     SECURITY_AGENT_YAML,
     SYSTEM_PROBE_YAML,
     Setting,
     SettingValue,
+    disable_settings,
     dotted_get,
+    fleet_policy_path,
     load_yaml_document,
+    parse_agent_value,
     scope_settings,
     validate_classifier_priority,
     validate_settings,
@@ -53,6 +57,7 @@ from wpprotect.config._surfaces import (
 from wpprotect.errors import (
     ConfigConflictError,
     ConfigFileError,
+    ConfigOverriddenError,
     ConfigParseError,
     ConfigStructureError,
     InvalidArgumentError,
@@ -66,6 +71,7 @@ __all__ = [
     "FileChange",
     "TargetKind",
     "detect_kind",
+    "disable_values",
     "host_dir_changes",
     "plan_classifier_priority",
     "plan_disable",
@@ -718,6 +724,101 @@ def settings_plan(
     )
 
 
+_REENABLE_WHY = {
+    "fim_enabled": "keeps the event monitor, and Workload Protection with it, running",
+    "host_dump_enabled": "makes system-probe set runtime_security_config.enabled back to true",
+}
+
+
+def _fleet_check(system_probe: Mapping[str, Any] | None, where: Path) -> list[str]:
+    """Refuse when the fleet policy layer keeps Workload Protection on; notes otherwise.
+
+    :raises ConfigOverriddenError: the fleet policy file sets ``runtime_security_config.enabled``,
+        ``fim_enabled`` or ``security_profile.v2.host_dump.enabled`` to true.
+    """
+    fleet = fleet_policy_path(system_probe)
+    if fleet is None:
+        return []
+    doc = load_yaml_document(fleet)
+    if doc is None:
+        return [
+            f"fleet_policies_dir is set: a policy written later to {fleet} is merged on top of "
+            f"{where} (and of the env vars) and can turn Workload Protection back on"
+        ]
+    for setting in (CWS_ENABLED, *REENABLING_SETTINGS):
+        raw = dotted_get(doc, setting.env_key)
+        if raw is not None and parse_agent_value(setting, raw)[0] is True:
+            raise ConfigOverriddenError(
+                f"the fleet policy file sets {setting.env_key}: true, and system-probe merges it "
+                f"on top of {where} and the env vars, so disabling Workload Protection locally "
+                "would have no effect; change or remove that policy (it is managed remotely, "
+                "not by this plan), then plan again",
+                path=fleet,
+                key=setting.env_key,
+            )
+    return [f"the fleet policy {fleet} (merged on top of {where}) does not turn it back on"]
+
+
+def disable_values(
+    target: str | os.PathLike[str], scope: str = "workload-protection"
+) -> tuple[dict[Setting, SettingValue], list[str]]:
+    """What :func:`plan_disable` writes into ``target``, with notes on what it found.
+
+    For ``"workload-protection"`` the target is read for the settings that would keep it on
+    (:data:`~wpprotect.config.REENABLING_SETTINGS`): each one not known to be off is turned off
+    in the same plan. On a host (a directory or ``system-probe.yaml``) the fleet policy file
+    that ``fleet_policies_dir`` names is read too: it is merged on top of the local file, so a
+    policy that keeps Workload Protection on makes the plan refuse.
+
+    :param target: any target :func:`plan_disable` accepts.
+    :param scope: ``"workload-protection"`` or ``"network"``.
+    :returns: ``({Setting: value}, notes)``.
+    :raises InvalidArgumentError: unknown scope.
+    :raises ConfigOverriddenError: a fleet policy keeps Workload Protection on.
+    :raises TargetKindError: the target is none of the accepted kinds.
+    :raises ConfigError: a file cannot be read or parsed.
+    """
+    values = scope_settings(scope)
+    if scope != "workload-protection":
+        return values, []
+    path = Path(target)
+    kind = detect_kind(path)
+    notes: list[str] = []
+    current: dict[Setting, SettingValue | None] = {s: s.default for s in REENABLING_SETTINGS}
+    where = path
+    if kind in (TargetKind.HOST_DIR, TargetKind.SYSTEM_PROBE_YAML):
+        sp_path = path / SYSTEM_PROBE_YAML if kind is TargetKind.HOST_DIR else path
+        doc = load_yaml_document(sp_path)
+        if doc is not None:
+            notes += _fleet_check(doc, sp_path)
+            current.update(read_host_file(doc, SYSTEM_PROBE_YAML))
+        where = sp_path
+    elif kind is TargetKind.SECURITY_AGENT_YAML:
+        notes.append(
+            "runtime_security_config.fim_enabled and security_profile.v2.host_dump.enabled live "
+            "in system-probe.yaml, where either keeps Workload Protection on: plan "
+            "system-probe.yaml too, or pass the directory"
+        )
+    else:
+        doc = load_yaml_document(path) or {}
+        if kind is TargetKind.HELM_VALUES:
+            current.update(read_helm_values(doc))
+        elif kind is TargetKind.DATADOG_AGENT:
+            current.update(read_datadogagent(doc))
+        else:  # a DaemonSet: what its system-probe container gets
+            current.update(read_daemonset(doc).get("system-probe", {}))
+    values = disable_settings(scope, {s: current[s] for s in REENABLING_SETTINGS})
+    for setting in REENABLING_SETTINGS:
+        if setting not in values:
+            continue
+        state = "is true" if current[setting] is True else "comes from a value not shown here"
+        notes.append(
+            f"{setting.write_key} {state} in {where}: it {_REENABLE_WHY[setting.name]} even with "
+            "runtime_security_config.enabled false, so this plan turns it off too"
+        )
+    return values, notes
+
+
 def plan_disable(target: str | os.PathLike[str], scope: str = "workload-protection") -> Plan:
     """Plan turning Workload Protection, or only its network detection, off in ``target``.
 
@@ -725,7 +826,11 @@ def plan_disable(target: str | os.PathLike[str], scope: str = "workload-protecti
       files of a directory), ``datadog.securityAgent.runtime.enabled: false`` (Helm),
       ``spec.features.cws.enabled: false`` (DatadogAgent), or
       ``DD_RUNTIME_SECURITY_CONFIG_ENABLED="false"`` on system-probe and security-agent
-      (DaemonSet).
+      (DaemonSet). Settings that would keep it running anyway
+      (``runtime_security_config.fim_enabled``,
+      ``runtime_security_config.security_profile.v2.host_dump.enabled``) are turned off in the
+      same plan when the target has them on, each change in the diff and named in the notes;
+      a fleet policy file that keeps it on makes the plan refuse (see :func:`disable_values`).
     - ``scope="network"``: ``runtime_security_config.network.enabled: false`` in
       system-probe.yaml, ``datadog.securityAgent.runtime.network.enabled: false`` (Helm),
       ``spec.features.cws.network.enabled: false`` plus a system-probe env override
@@ -759,11 +864,15 @@ def plan_disable(target: str | os.PathLike[str], scope: str = "workload-protecti
     :returns: the :class:`~wpprotect.Plan`; nothing is written until ``apply()``.
     :raises InvalidArgumentError: unknown scope (the message lists the valid ones), or a scope
         the target cannot carry (network on security-agent.yaml).
+    :raises ConfigOverriddenError: a fleet policy file (``fleet_policies_dir``) sets
+        Workload Protection, ``fim_enabled`` or ``host_dump.enabled`` on: a local change would
+        be overridden; the message names the file and the key.
     :raises TargetKindError: the target is none of the accepted kinds.
     :raises ConfigError: a file cannot be read, parsed or edited.
     """
-    values = scope_settings(scope)
-    return settings_plan(target, values, title=f"disable {scope} in {Path(target)}")
+    values, notes = disable_values(target, scope)
+    plan = settings_plan(target, values, title=f"disable {scope} in {Path(target)}")
+    return Plan(plan.title, list(plan.changes), [*notes, *plan.notes])
 
 
 def plan_classifier_priority(target: str | os.PathLike[str], n: int) -> Plan:

@@ -34,8 +34,12 @@ __all__ = [
     "CLASSIFIER_PRIORITY",
     "CWS_ENABLED",
     "DEFAULT_CONFIG_DIR",
+    "FIM_ENABLED",
+    "FLEET_POLICY_FILE",
+    "HOST_DUMP_ENABLED",
     "HOST_FILES",
     "NETWORK_ENABLED",
+    "REENABLING_SETTINGS",
     "SCOPES",
     "SECURITY_AGENT",
     "SECURITY_AGENT_YAML",
@@ -48,9 +52,11 @@ __all__ = [
     "SettingConflict",
     "SettingValue",
     "ShadowedValue",
+    "disable_settings",
     "dotted_get",
     "effective_settings",
     "effective_value",
+    "fleet_policy_path",
     "get_setting",
     "load_yaml_document",
     "parse_agent_value",
@@ -281,8 +287,71 @@ CLASSIFIER_PRIORITY = Setting(
     dda_override_env="always",
 )
 
+#: ``runtime_security_config.fim_enabled`` (default false): system-probe keeps the event monitor,
+#: and with it CWS, on while it is true, whatever ``runtime_security_config.enabled`` says
+#: (docs/reference/agent-cli.md#cli-reenable). The Helm chart's ``fimEnabled`` has no effect
+#: (docs/reference/deployments.md#deploy-helm-values), so on Kubernetes it is an env entry on
+#: system-probe.
+FIM_ENABLED = Setting(
+    name="fim_enabled",
+    description="File integrity monitoring (keeps the event monitor and CWS on)",
+    value_type=bool,
+    default=False,
+    yaml_keys=("runtime_security_config.fim_enabled",),
+    write_key="runtime_security_config.fim_enabled",
+    files=(SYSTEM_PROBE_YAML,),
+    env_vars=("DD_RUNTIME_SECURITY_CONFIG_FIM_ENABLED",),
+    env_key="runtime_security_config.fim_enabled",
+    write_env="DD_RUNTIME_SECURITY_CONFIG_FIM_ENABLED",
+    components=(SYSTEM_PROBE,),
+    helm_path=None,
+    helm_env_container="systemProbe",
+    dda_path=None,
+    dda_override_env="always",
+)
+
+#: ``runtime_security_config.security_profile.v2.host_dump.enabled`` (default false): when true,
+#: system-probe sets ``runtime_security_config.enabled`` (and the V2 security profiles) back to
+#: true before anything reads it (docs/reference/agent-cli.md#cli-reenable). The env var name
+#: follows the agent's convention for the key.
+HOST_DUMP_ENABLED = Setting(
+    name="host_dump_enabled",
+    description="Host-wide activity dump (forces runtime_security_config.enabled on)",
+    value_type=bool,
+    default=False,
+    yaml_keys=("runtime_security_config.security_profile.v2.host_dump.enabled",),
+    write_key="runtime_security_config.security_profile.v2.host_dump.enabled",
+    files=(SYSTEM_PROBE_YAML,),
+    env_vars=("DD_RUNTIME_SECURITY_CONFIG_SECURITY_PROFILE_V2_HOST_DUMP_ENABLED",),
+    env_key="runtime_security_config.security_profile.v2.host_dump.enabled",
+    write_env="DD_RUNTIME_SECURITY_CONFIG_SECURITY_PROFILE_V2_HOST_DUMP_ENABLED",
+    components=(SYSTEM_PROBE,),
+    helm_path=None,
+    helm_env_container="systemProbe",
+    dda_path=None,
+    dda_override_env="always",
+)
+
 #: Every setting wpprotect knows, in a stable order.
-SETTINGS: tuple[Setting, ...] = (CWS_ENABLED, NETWORK_ENABLED, CLASSIFIER_PRIORITY)
+SETTINGS: tuple[Setting, ...] = (
+    CWS_ENABLED,
+    NETWORK_ENABLED,
+    CLASSIFIER_PRIORITY,
+    FIM_ENABLED,
+    HOST_DUMP_ENABLED,
+)
+
+#: Settings that keep Workload Protection running when ``runtime_security_config.enabled`` is
+#: false: a ``workload-protection`` disable turns them off too (:func:`disable_settings`).
+REENABLING_SETTINGS: tuple[Setting, ...] = (FIM_ENABLED, HOST_DUMP_ENABLED)
+
+#: The key of :func:`effective_value`'s ``files`` for the fleet policy layer: the
+#: ``system-probe.yaml`` in ``fleet_policies_dir`` (docs/reference/agent-cli.md#cli-reenable).
+FLEET_POLICY_FILE = "fleet-policy:system-probe.yaml"
+_FLEET_DIR_KEY = "fleet_policies_dir"
+#: How :attr:`EffectiveValue.source` names the fleet policy layer: ``fleet-policy <path>``.
+FLEET_POLICY_PREFIX = "fleet-policy "
+_FLEET_DIR_ENV = "DD_FLEET_POLICIES_DIR"
 
 #: The scopes :func:`scope_settings` (and ``disable``) accept, with what each turns off.
 SCOPES: Mapping[str, Mapping[Setting, SettingValue]] = {
@@ -319,6 +388,35 @@ def scope_settings(scope: str) -> dict[Setting, SettingValue]:
             f"unknown scope {scope!r}; valid scopes: {', '.join(sorted(SCOPES))}"
         )
     return dict(SCOPES[scope])
+
+
+def disable_settings(
+    scope: str, current: Mapping[Setting, SettingValue | None] | None = None
+) -> dict[Setting, SettingValue]:
+    """What a ``disable`` of ``scope`` must write so that nothing turns it back on.
+
+    For ``"workload-protection"`` that is ``runtime_security_config.enabled: false`` plus every
+    setting of :data:`REENABLING_SETTINGS` (``fim_enabled``, ``host_dump.enabled``) that is not
+    known to be off already: with ``current`` (the target's values; ``None`` for one that
+    cannot be known, e.g. a ``valueFrom``) only those that are not ``False``, without it all of
+    them.
+
+    >>> from wpprotect.config import FIM_ENABLED, HOST_DUMP_ENABLED, disable_settings
+    >>> sorted(s.name for s in disable_settings("workload-protection",
+    ...     {FIM_ENABLED: True, HOST_DUMP_ENABLED: False}))
+    ['cws_enabled', 'fim_enabled']
+
+    :param scope: ``"workload-protection"`` or ``"network"``.
+    :param current: the target's current values, if read.
+    :returns: ``{Setting: value}``.
+    :raises InvalidArgumentError: unknown scope.
+    """
+    values = scope_settings(scope)
+    if scope == "workload-protection":
+        for setting in REENABLING_SETTINGS:
+            if current is None or current.get(setting, setting.default) is not False:
+                values[setting] = False
+    return values
 
 
 def validate_classifier_priority(n: object) -> int:
@@ -581,8 +679,8 @@ class EffectiveValue:
 
     :param setting: the setting.
     :param value: the value in effect.
-    :param source: a file path (``/etc/datadog-agent/system-probe.yaml``), ``env NAME``, or
-        ``default``.
+    :param source: a file path (``/etc/datadog-agent/system-probe.yaml``), ``env NAME``,
+        ``fleet-policy <path>`` (the fleet policy layer), or ``default``.
     :param key: the YAML key or env var that set it (``None`` for the default).
     :param shadowed: the other places that set it but lose, in the agent's reading order.
     :param conflicts: components that read it from another file and get another value.
@@ -607,6 +705,12 @@ class EffectiveValue:
     def from_env(self) -> bool:
         """True when an environment variable sets the value."""
         return self.source.startswith("env ")
+
+    @property
+    def from_fleet_policy(self) -> bool:
+        """True when the fleet policy layer (``fleet_policies_dir/system-probe.yaml``) sets the
+        value: it is merged on top of the local file and the env vars."""
+        return self.source.startswith(FLEET_POLICY_PREFIX)
 
     @property
     def ignored(self) -> tuple[ShadowedValue, ...]:
@@ -732,18 +836,34 @@ def _resolve(
     doc: Mapping[str, Any] | None,
     source: str,
     env: Mapping[str, str],
+    *,
+    fleet: Mapping[str, Any] | None = None,
+    fleet_source: str = "",
 ) -> EffectiveValue:
-    """Apply the agent's precedence to one file (already parsed) plus the environment."""
+    """Apply the agent's precedence to one file (already parsed) plus the environment, and
+    the fleet policy file merged on top of both when there is one."""
     # Walk Setting.precedence (the getter order of pkg/security/probe/config/config.go, then
     # viper's env-over-file rule for the key the env vars are bound to); the first hit wins.
+    # A fleet policy value of a key beats the file's and the env vars' values of that same key
+    # (the config sources rank file < env < fleet-policies:
+    # docs/reference/agent-cli.md#cli-reenable).
     hits: list[tuple[str, str, object, bool]] = []  # (source, key, raw, from_env)
+    fleet_bound = dotted_get(fleet, setting.env_key)
     for kind, name in setting.precedence:
         if kind == "env":
+            if fleet_bound is not None:
+                hits.append((fleet_source, setting.env_key, fleet_bound, False))
+                fleet_bound = None  # once, ahead of every env var
             raw_env = env.get(name)
             # viper ignores an env var set to the empty string (AllowEmptyEnv is off).
             if raw_env is not None and raw_env != "":
                 hits.append((f"env {name}", name, raw_env, True))
         else:
+            from_fleet = dotted_get(fleet, name)
+            if from_fleet is not None and not any(
+                h[0] == fleet_source and h[1] == name for h in hits
+            ):
+                hits.append((fleet_source, name, from_fleet, False))
             raw = dotted_get(doc, name)
             # a key present with no value (``key:``) is null, which the agent treats as unset
             if raw is not None:
@@ -757,6 +877,11 @@ def _resolve(
     value, note = parse_agent_value(setting, raw, from_env=from_env)
     if note:
         notes.append(f"{key}: {note}")
+    if fleet_source and src == fleet_source:
+        notes.append(
+            f"set by the fleet policy layer ({src.removeprefix(FLEET_POLICY_PREFIX)}), merged on "
+            "top of system-probe.yaml and the env vars: a local change does not override it"
+        )
     if not from_env and key != setting.env_key:
         new_key = setting.env_key
         notes.append(
@@ -770,12 +895,35 @@ def _resolve(
     return EffectiveValue(setting, value, src, key, shadowed=shadowed, notes=notes)
 
 
+def fleet_policy_path(
+    system_probe: Mapping[str, Any] | None, env: Mapping[str, str] | None = None
+) -> Path | None:
+    """The fleet policy file system-probe merges on top of its own config, if any.
+
+    ``fleet_policies_dir`` comes from ``DD_FLEET_POLICIES_DIR`` (when set and not empty), else
+    from ``system-probe.yaml``; the file is ``<fleet_policies_dir>/system-probe.yaml``
+    (docs/reference/agent-cli.md#cli-reenable).
+
+    :param system_probe: the parsed ``system-probe.yaml`` (``None`` when absent).
+    :param env: system-probe's environment, if known.
+    :returns: the path, or ``None`` when no fleet policy directory is configured.
+    """
+    raw: object = (env or {}).get(_FLEET_DIR_ENV) or dotted_get(system_probe, _FLEET_DIR_KEY)
+    if not isinstance(raw, str) or not raw.strip():
+        return None
+    return Path(raw.strip()) / SYSTEM_PROBE_YAML
+
+
 def _load_sources(
     config_dir: str | os.PathLike[str] | None,
     files: Mapping[str, FileSource] | None,
     needed: Iterable[str],
+    env: Mapping[str, str] | None = None,
 ) -> dict[str, tuple[Mapping[str, Any] | None, str]]:
-    """``{file name: (parsed document or None, source label)}`` for the files ``needed``."""
+    """``{file name: (parsed document or None, source label)}`` for the files ``needed``, plus
+    :data:`FLEET_POLICY_FILE` when system-probe.yaml names a fleet policy directory (read from
+    this machine only when system-probe.yaml was read from ``config_dir``; with ``files``, only
+    when given there)."""
     out: dict[str, tuple[Mapping[str, Any] | None, str]] = {}
     base = (
         Path(config_dir)
@@ -796,6 +944,25 @@ def _load_sources(
             out[name] = (load_yaml_document(path), str(path))
         else:
             out[name] = (None, name)
+    fleet: FileSource = None
+    label = ""
+    if files is not None and FLEET_POLICY_FILE in files:
+        fleet = files[FLEET_POLICY_FILE]
+        label = FLEET_POLICY_PREFIX + (
+            str(fleet)
+            if fleet is not None and not isinstance(fleet, Mapping)
+            else "system-probe.yaml"
+        )
+    elif (
+        SYSTEM_PROBE_YAML in out and base is not None and not (files and SYSTEM_PROBE_YAML in files)
+    ):
+        fleet_path = fleet_policy_path(out[SYSTEM_PROBE_YAML][0], env)
+        if fleet_path is not None:
+            fleet, label = fleet_path, FLEET_POLICY_PREFIX + str(fleet_path)
+    if fleet is not None:
+        doc = fleet if isinstance(fleet, Mapping) else load_yaml_document(fleet)
+        if doc is not None:
+            out[FLEET_POLICY_FILE] = (doc, label)
     return out
 
 
@@ -806,7 +973,10 @@ def _effective(
 ) -> EffectiveValue:
     primary = setting.files[0]
     doc, label = sources[primary]
-    result = _resolve(setting, doc, label, env)
+    fleet, fleet_label = (
+        sources.get(FLEET_POLICY_FILE, (None, "")) if primary == SYSTEM_PROBE_YAML else (None, "")
+    )
+    result = _resolve(setting, doc, label, env, fleet=fleet, fleet_source=fleet_label)
     if setting is not CWS_ENABLED or SECURITY_AGENT_YAML not in sources:
         return result
     # On a host both system-probe (which runs the CWS module) and security-agent read
@@ -844,7 +1014,11 @@ def effective_value(
     :param config_dir: the host config directory; ``/etc/datadog-agent`` when neither it nor
         ``files`` is given. Missing files are fine (defaults apply).
     :param files: ``{"system-probe.yaml": path | parsed mapping | None, ...}``: read these
-        instead (the rest come from ``config_dir`` if given, else count as absent).
+        instead (the rest come from ``config_dir`` if given, else count as absent). The key
+        :data:`FLEET_POLICY_FILE` gives the fleet policy layer; without it, the file that
+        ``fleet_policies_dir`` (or ``DD_FLEET_POLICIES_DIR``) names is read when system-probe.yaml
+        comes from ``config_dir``, and its values win over the file's and the env vars'
+        (the source is then ``fleet-policy <path>``).
     :param env: the agent process's environment (a container's env, a unit's
         ``Environment=``); ``None`` means no env var is set. wpprotect never reads its own
         ``os.environ`` here: it is not the agent's.
@@ -852,7 +1026,7 @@ def effective_value(
     :raises ConfigError: a file exists but cannot be read or parsed.
     """
     needed = (*setting.files, *((SECURITY_AGENT_YAML,) if setting is CWS_ENABLED else ()))
-    sources = _load_sources(config_dir, files, dict.fromkeys(needed))
+    sources = _load_sources(config_dir, files, dict.fromkeys(needed), env)
     return _effective(setting, sources, env or {})
 
 
@@ -867,5 +1041,5 @@ def effective_settings(
     :returns: ``{setting name: EffectiveValue}``, in :data:`SETTINGS` order.
     :raises ConfigError: a file exists but cannot be read or parsed.
     """
-    sources = _load_sources(config_dir, files, HOST_FILES)
+    sources = _load_sources(config_dir, files, HOST_FILES, env)
     return {s.name: _effective(s, sources, env or {}) for s in SETTINGS}

@@ -18,6 +18,7 @@ from wpprotect.config import (
     CWS_ENABLED,
     HOST_FILES,
     NETWORK_ENABLED,
+    REENABLING_SETTINGS,
     SECURITY_AGENT_YAML,
     SYSTEM_PROBE_YAML,
     EffectiveValue,
@@ -80,6 +81,19 @@ def _settings_checks(
                     f'"{ctx.options.config_dir}", N).apply()\', then {restart_hint}'
                     + ("; and unset the env var" if any(s.from_env for s in ignored) else "")
                 )
+        cws = values.get(CWS_ENABLED.name)
+        if ev.setting in REENABLING_SETTINGS and ev.value is True and cws and cws.value is False:
+            # fim_enabled / host_dump.enabled keep CWS running: "off" is not off
+            # (docs/reference/agent-cli.md#cli-reenable)
+            status = "problem"
+            detail += (
+                "; it keeps Workload Protection running although runtime_security_config.enabled "
+                "is false"
+            )
+            fix = (
+                f"turn {ev.setting.write_key} off too (`wpprotect disable --platform host --scope "
+                f"workload-protection --dry-run` shows the change), then {restart_hint}"
+            )
         for note in ev.notes:
             detail += f"; {note}"
         for conflict in ev.conflicts:

@@ -167,10 +167,32 @@ class BasePlatform:
         )
 
     def disable(self, scope: Scope = "workload-protection") -> Plan:
-        """A plan that turns off Workload Protection, or only its network detection."""
-        from wpprotect.config import scope_settings
+        """A plan that turns off Workload Protection, or only its network detection.
 
-        return self._settings_plan(scope_settings(scope), title=f"disable {scope} on {self.target}")
+        ``workload-protection`` also turns off the settings that would keep it running
+        (``fim_enabled``, ``security_profile.v2.host_dump.enabled``), each shown in the diff.
+        """
+        from wpprotect.plan import Plan
+
+        values, notes = self._disable_values(scope)
+        plan = self._settings_plan(values, title=f"disable {scope} on {self.target}")
+        if not notes:
+            return plan
+        return Plan(plan.title, list(plan.changes), [*notes, *plan.notes])
+
+    def _disable_values(self, scope: Scope) -> tuple[dict[Setting, SettingValue], list[str]]:
+        """The settings a disable writes, with notes. By default every setting that can keep
+        Workload Protection on is set off too: as env vars they win over any YAML value the
+        container's config files hold, which a platform cannot always read."""
+        from wpprotect.config import REENABLING_SETTINGS, disable_settings
+
+        values = disable_settings(scope)
+        notes = [
+            f"{s.write_env}=false too: {s.write_key} would keep Workload Protection running"
+            for s in REENABLING_SETTINGS
+            if s in values
+        ]
+        return values, notes
 
     def set_classifier_priority(self, priority: int) -> Plan:
         """A plan that sets Datadog's TC classifier priority (1..65535)."""

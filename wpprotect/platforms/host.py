@@ -279,6 +279,13 @@ class HostPlatform(BasePlatform):
             kernel_scan=_scan_all_namespaces,
         )
 
+    def _disable_values(self, scope: Scope) -> tuple[dict[Setting, SettingValue], list[str]]:
+        """What the host's files need: the re-enabling settings its system-probe.yaml has on,
+        and a refusal when its fleet policy file keeps Workload Protection on."""
+        from wpprotect.config._plans import disable_values
+
+        return disable_values(self.config_dir, scope)
+
     def _settings_plan(self, settings: Mapping[Setting, SettingValue], *, title: str) -> Plan:
         from wpprotect.config._plans import RESTART_NOTE, host_dir_changes
 
