@@ -41,6 +41,7 @@ from wpprotect.errors import (
     RemoteConflictError,
     TargetKindError,
     TCError,
+    UnsafePathError,
     UnsupportedAgentError,
     WPProtectError,
 )
@@ -162,6 +163,7 @@ __all__ = [
     "TCProgram",
     "TCReport",
     "TargetKindError",
+    "UnsafePathError",
     "UnsupportedAgentError",
     "WPProtectError",
     "__version__",
