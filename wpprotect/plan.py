@@ -282,7 +282,7 @@ class Plan:
         return {
             "title": self.title,
             "state": self._state,
-            "applied": [c.target for c in self._applied],
+            "applied_changes": [c.target for c in self._applied],
             "notes": list(self.notes),
             "changes": [
                 {
