@@ -34,8 +34,9 @@ PlanState = Literal["planned", "applied", "undone", "rolled-back", "partially-ap
 _SIGNALS = (signal.SIGINT, signal.SIGTERM)
 
 
-class Terminated(BaseException):
-    """SIGTERM arrived while a plan was being applied (raised so the plan can roll back)."""
+class Terminated(SystemExit):
+    """SIGTERM arrived while a plan was being applied: raised so the plan can roll back, then
+    left to end the process with status 143 (128 + SIGTERM), as the signal would have."""
 
 
 def _main_thread() -> bool:
@@ -76,7 +77,7 @@ def _terminate_raises() -> Iterator[bool]:
         return
 
     def terminated(_signum: int, _frame: FrameType | None) -> None:
-        raise Terminated("SIGTERM while applying a plan")
+        raise Terminated(128 + signal.SIGTERM)
 
     signal.signal(signal.SIGTERM, terminated)
     try:

@@ -656,59 +656,81 @@ def replace_entry(
     :raises ConfigConflictError: the entry is not what was expected.
     :raises ConfigFileError: nothing could be written.
     """
-    dfd = _open_dir(directory, expect=dir_id)
+    with guard if guard is not None else contextlib.nullcontext():
+        dfd = _open_dir(directory, expect=dir_id)
+        try:
+            return _replace(
+                dfd, directory, name, data, mode=mode, uid=uid, gid=gid, expect=expect,
+                force=force, backup=backup, on_commit=on_commit,
+            )  # fmt: skip
+        finally:
+            os.close(dfd)
+
+
+def _replace(
+    dfd: int,
+    directory: Path,
+    name: str,
+    data: bytes,
+    *,
+    mode: int,
+    uid: int,
+    gid: int,
+    expect: EntryState | None,
+    force: bool,
+    backup: bytes | None,
+    on_commit: Callable[[EntryState, Path | None], None] | None,
+) -> tuple[EntryState, Path | None]:
     path = directory / name
+    what, state, _lst = _describe_entry(dfd, name)
+    forced = False
+    if state != expect:
+        if what == "regular" or (what == "missing" and expect is not None):
+            found = "a different file" if what == "regular" else "missing"
+        else:
+            found = what
+        if not force:
+            raise ConfigConflictError(
+                f"the file is not what wpprotect wrote or read (it is now {found}); nothing "
+                "was written: check it, or pass force=True to overwrite it (a backup of it is "
+                "kept)",
+                path=path,
+            )
+        if what not in ("missing", "regular") and not what.startswith("a symlink"):
+            raise UnsafePathError(f"refusing to replace {what}", path=path)
+        forced = what != "missing"
+    saved: Path | None = None
+    tmp: str | None = None
     try:
-        saved: Path | None = None
-        try:
-            if backup is not None:
-                tmp = _temp_at(dfd, directory, name, backup, mode=mode, uid=uid, gid=gid)
-                try:
-                    saved = _link_backup(dfd, directory, tmp, name)
-                finally:
-                    os.unlink(tmp, dir_fd=dfd)
-            tmp = _temp_at(dfd, directory, name, data, mode=mode, uid=uid, gid=gid)
-        except OSError as exc:
-            raise ConfigFileError(
-                f"cannot write next to the file: {exc.strerror}", path=path
-            ) from exc
-        try:
-            what, state, _lst = _describe_entry(dfd, name)
-            if state != expect:
-                if what == "regular" or (what == "missing" and expect is not None):
-                    found = "a different file" if what == "regular" else "missing"
-                else:
-                    found = what
-                if not force:
-                    raise ConfigConflictError(
-                        f"the file is not what wpprotect wrote or read (it is now {found}); "
-                        "nothing was written: check it, or pass force=True to overwrite it "
-                        "(a backup of it is kept)",
-                        path=path,
-                    )
-                if what != "missing":
-                    if what != "regular" and not what.startswith("a symlink"):
-                        raise UnsafePathError(f"refusing to replace {what}", path=path)
-                    saved = _link_backup(dfd, directory, name, name)
-            new = os.stat(tmp, dir_fd=dfd, follow_symlinks=False)
-        except BaseException:
+        if backup is not None:
+            btmp = _temp_at(dfd, directory, name, backup, mode=mode, uid=uid, gid=gid)
+            try:
+                saved = _link_backup(dfd, directory, btmp, name)
+            finally:
+                os.unlink(btmp, dir_fd=dfd)
+        tmp = _temp_at(dfd, directory, name, data, mode=mode, uid=uid, gid=gid)
+        if forced:
+            saved = _link_backup(dfd, directory, name, name)
+        elif _describe_entry(dfd, name)[1] != expect:  # checked again just before the rename
+            raise ConfigConflictError(
+                "the file changed while it was being replaced; nothing was written", path=path
+            )
+        new = os.stat(tmp, dir_fd=dfd, follow_symlinks=False)
+        new_state = EntryState(new.st_dev, new.st_ino, hashlib.sha256(data).hexdigest())
+        os.replace(tmp, name, src_dir_fd=dfd, dst_dir_fd=dfd)
+        tmp = None
+    except BaseException as exc:
+        if tmp is not None:
             with contextlib.suppress(OSError):
                 os.unlink(tmp, dir_fd=dfd)
-            raise
-        new_state = EntryState(new.st_dev, new.st_ino, hashlib.sha256(data).hexdigest())
-        with guard if guard is not None else contextlib.nullcontext():
-            try:
-                os.replace(tmp, name, src_dir_fd=dfd, dst_dir_fd=dfd)
-            except OSError as exc:
-                with contextlib.suppress(OSError):
-                    os.unlink(tmp, dir_fd=dfd)
-                raise ConfigFileError(
-                    f"cannot replace the file: {exc.strerror}", path=path
-                ) from exc
-            if on_commit is not None:
-                on_commit(new_state, saved)
-        with contextlib.suppress(OSError):  # the data is in place; only durability is unconfirmed
-            os.fsync(dfd)
-        return new_state, saved
-    finally:
-        os.close(dfd)
+        if saved is not None and backup is not None:  # unchanged: its backup is not needed
+            with contextlib.suppress(OSError):
+                os.unlink(saved.name, dir_fd=dfd)
+        if isinstance(exc, OSError):
+            raise ConfigFileError(f"cannot replace the file: {exc.strerror}", path=path) from exc
+        raise
+    if on_commit is not None:
+        on_commit(new_state, saved)
+    with contextlib.suppress(OSError):  # the data is in place; only durability is unconfirmed
+        os.fsync(dfd)
+    return new_state, saved
