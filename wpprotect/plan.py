@@ -199,32 +199,43 @@ class Plan:
                 f"({', '.join(c.target for c in self._applied)}): undo() it first"
             )
         self._applied = []
+        change: Change | None = None
+        in_flight: Change | None = None
         with _terminate_raises():
-            for change in self.changes:
-                try:
+            try:  # the loop itself is inside: an interrupt between two changes rolls back too
+                for change in self.changes:
                     if change.is_satisfied():
                         log.debug("already satisfied: %s", change.description)
                         continue
                     log.info("applying: %s", change.description)
+                    in_flight = change
                     change.apply()  # leaves the target as it was when it raises
                     self._applied.append(change)
+                    in_flight = None
                     change.verify()
-                except Exception as exc:
-                    rollback_errors = self._rollback_guarded()
-                    detail = f": {exc}" if isinstance(exc, WPProtectError) else f": {exc!r}"
-                    msg = f"could not apply {change.description!r}{detail}; rolled back"
-                    if rollback_errors:
-                        msg += f" (rollback incomplete: {'; '.join(rollback_errors)})"
-                    raise PlanApplyError(msg, target=change.target) from exc
-                except BaseException:
-                    # interrupted: the change in flight may have been made (it says so)
-                    if change not in self._applied and _reports_applied(change):
-                        self._applied.append(change)
-                    errors = self._rollback_guarded()
+                self._state = "applied"
+            except BaseException as exc:
+                # No call before the inner try: a second interrupt arriving now (Python runs
+                # signal handlers at calls and loops) is caught there and the rollback resumes.
+                again: BaseException | None = None
+                while True:
+                    try:
+                        errors = self._recover(None if isinstance(exc, Exception) else in_flight)
+                        break
+                    except (KeyboardInterrupt, SystemExit) as late:
+                        again = late
+                if again is not None:
+                    raise again from exc
+                if not isinstance(exc, Exception):
                     if errors:
                         log.error("rollback after an interrupt incomplete: %s", "; ".join(errors))
                     raise
-        self._state = "applied"
+                what = "the plan" if change is None else repr(change.description)
+                detail = f": {exc}" if isinstance(exc, WPProtectError) else f": {exc!r}"
+                msg = f"could not apply {what}{detail}; rolled back"
+                if errors:
+                    msg += f" (rollback incomplete: {'; '.join(errors)})"
+                raise PlanApplyError(msg, target=None if change is None else change.target) from exc
         return self
 
     def undo(self, *, force: bool = False) -> Plan:
@@ -248,8 +259,16 @@ class Plan:
             self._state = "undone"
         return self
 
-    def _rollback_guarded(self) -> list[str]:
+    def _recover(self, in_flight: Change | None) -> list[str]:
+        """Roll back what was applied (and ``in_flight``, if it says it was made) with the
+        signals held, and set the state; safe to call again if an interrupt cuts it short."""
         with deferred_signals():
+            if (
+                in_flight is not None
+                and in_flight not in self._applied
+                and _reports_applied(in_flight)
+            ):
+                self._applied.append(in_flight)
             errors = self._rollback()
             self._state = "partially-applied" if self._applied else "rolled-back"
         return errors

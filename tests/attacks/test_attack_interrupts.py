@@ -52,8 +52,14 @@ def test_signals_at_random_points_leave_whole_files_and_an_undoable_plan(tmp_pat
             time.sleep(rng.uniform(0, 1.3 * statistics.median(durations)))
             child.send_signal(rng.choice([signal.SIGINT, signal.SIGTERM]))
             line = child.stdout.readline()
-            assert line, f"round {n}: the child died (seed {seed}): {child.stderr.read()}"
-            report = json.loads(line)
+            if not line:
+                child.kill()
+                raise AssertionError(f"round {n}: the child died: {child.stderr.read()}")
+            try:
+                report = json.loads(line)
+            except ValueError:
+                child.kill()
+                raise AssertionError(f"round {n}: {line!r} {child.stderr.read()}") from None
             reports.append(report)
             if report["interrupted"] is None:
                 durations.append(report["seconds"])

@@ -544,6 +544,22 @@ class EntryState(NamedTuple):
     dev: int
     ino: int
     sha256: str
+    uid: int
+    gid: int
+    mode: int
+
+    def matches(self, found: EntryState | None) -> bool:
+        """True when ``found`` is this file: same bytes, and the same inode, or an inode
+        with the same owner, group and mode (a later plan's undo puts the very same bytes
+        back in a new file)."""
+        if found is None or found.sha256 != self.sha256:
+            return False
+        same_inode = (found.dev, found.ino) == (self.dev, self.ino)
+        return same_inode or (found.uid, found.gid, found.mode) == (self.uid, self.gid, self.mode)
+
+
+def _matches(expect: EntryState | None, found: EntryState | None) -> bool:
+    return found is None if expect is None else expect.matches(found)
 
 
 def _describe_entry(dfd: int, name: str) -> tuple[str, EntryState | None, os.stat_result | None]:
@@ -567,7 +583,10 @@ def _describe_entry(dfd: int, name: str) -> tuple[str, EntryState | None, os.sta
             digest.update(chunk)
     finally:
         os.close(fd)
-    return "regular", EntryState(st.st_dev, st.st_ino, digest.hexdigest()), st
+    found = EntryState(
+        st.st_dev, st.st_ino, digest.hexdigest(), st.st_uid, st.st_gid, stat.S_IMODE(st.st_mode)
+    )
+    return "regular", found, st
 
 
 def _temp_at(
@@ -643,8 +662,8 @@ def replace_entry(
 
     The new content is written to an ``O_EXCL`` temp entry in the same directory and renamed
     over ``name`` (``rename`` replaces the entry itself, link or not). Before the rename the
-    entry must be exactly ``expect`` (same device, inode and SHA-256, read through an
-    ``O_NOFOLLOW`` descriptor); otherwise :class:`~wpprotect.ConfigConflictError` is raised and
+    entry must be ``expect`` (see :meth:`EntryState.matches`; read through an ``O_NOFOLLOW``
+    descriptor); otherwise :class:`~wpprotect.ConfigConflictError` is raised and
     nothing changes, unless ``force``, in which case whatever is there (a link included, not
     followed) is first hard-linked to a ``.bak`` name and kept.
 
@@ -684,7 +703,7 @@ def _replace(
     path = directory / name
     what, state, _lst = _describe_entry(dfd, name)
     forced = False
-    if state != expect:
+    if not _matches(expect, state):
         if what == "regular" or (what == "missing" and expect is not None):
             found = "a different file" if what == "regular" else "missing"
         else:
@@ -711,12 +730,21 @@ def _replace(
         tmp = _temp_at(dfd, directory, name, data, mode=mode, uid=uid, gid=gid)
         if forced:
             saved = _link_backup(dfd, directory, name, name)
-        elif _describe_entry(dfd, name)[1] != expect:  # checked again just before the rename
+        elif not _matches(
+            expect, _describe_entry(dfd, name)[1]
+        ):  # checked again just before the rename
             raise ConfigConflictError(
                 "the file changed while it was being replaced; nothing was written", path=path
             )
         new = os.stat(tmp, dir_fd=dfd, follow_symlinks=False)
-        new_state = EntryState(new.st_dev, new.st_ino, hashlib.sha256(data).hexdigest())
+        new_state = EntryState(
+            new.st_dev,
+            new.st_ino,
+            hashlib.sha256(data).hexdigest(),
+            new.st_uid,
+            new.st_gid,
+            stat.S_IMODE(new.st_mode),
+        )
         os.replace(tmp, name, src_dir_fd=dfd, dst_dir_fd=dfd)
         tmp = None
     except BaseException as exc:
