@@ -298,7 +298,8 @@ class Plan:
             raise PlanVerifyError(f"not in the planned state: {', '.join(bad)}")
 
     def to_dict(self) -> dict[str, Any]:
-        """A JSON-ready description: title, state, notes and each change with its diff."""
+        """A JSON-ready description: title, state, the targets still applied, notes and each
+        change with its diff (``satisfied`` is null when the target cannot be read now)."""
         return {
             "title": self.title,
             "state": self._state,
@@ -308,7 +309,7 @@ class Plan:
                 {
                     "target": c.target,
                     "description": c.description,
-                    "satisfied": c.is_satisfied(),
+                    "satisfied": _satisfied_or_none(c),
                     "diff": c.diff(),
                 }
                 for c in self.changes
@@ -332,6 +333,15 @@ class Plan:
             items = "".join(f"<li>{html.escape(n)}</li>" for n in self.notes)
             parts.append(f"<ul>{items}</ul>")
         return "".join(parts)
+
+
+def _satisfied_or_none(change: Change) -> bool | None:
+    """``is_satisfied()``, or None when the target cannot be read now (e.g. a file replaced by
+    a link after apply: the description must still be produced)."""
+    try:
+        return change.is_satisfied()
+    except WPProtectError:
+        return None
 
 
 def _reports_applied(change: Change) -> bool:

@@ -145,6 +145,7 @@ def test_undo_refuses_to_write_through_a_planted_link(node: Node) -> None:
         plan.undo()
     assert plan.state == "partially-applied"
     assert [c.target for c in plan.applied_changes] == [str(sp)]
+    assert plan.to_dict()["applied_changes"] == [str(sp)]
     assert not evil.exists()
     assert _root_files(node) == before
 

@@ -281,18 +281,6 @@ class _JsonDocument:
             )
         )
 
-    def save(self, *, backup: bool = True) -> Path | None:
-        from wpprotect.config._io import atomic_write, backup_file
-
-        old = self._original.encode("utf-8")
-        new = self.text.encode("utf-8")
-        if new == old:
-            return None
-        saved = backup_file(self.path, data=old) if backup else None
-        atomic_write(self.path, new)
-        self._original = self.text
-        return saved
-
 
 def _load_editor(path: Path, data: bytes) -> Any:
     """A round-trip editor for the file's bytes: JSON stays JSON, anything else is YAML."""
@@ -360,6 +348,7 @@ class FileChange:
     _stat: os.stat_result
     _diff: str
     _dir_id: tuple[int, int]
+    _new: bytes = b""
     _backup: Path | None = None
     _applied: bool = False
     _written: Any = None
@@ -397,6 +386,8 @@ class FileChange:
         change = cls(
             p, kind, values, edit, check, editor, opened.data, opened.stat, diff, opened.dir_id
         )
+        # the bytes apply() writes are fixed now: exactly what the diff shows
+        change._new = str(editor.text).encode("utf-8") if changed else opened.data
         # the file as planned is known: is_satisfied() needs no re-parse until it changes
         change._satisfied_cache = (_signature(opened.stat), not changed)
         return change
@@ -465,7 +456,7 @@ class FileChange:
             raise ConfigConflictError(
                 "the file changed after the plan was made; make a new plan", path=self.path
             )
-        new = str(self._editor.text).encode("utf-8")
+        new = self._new
         if new == current:
             return
         st = opened.stat
