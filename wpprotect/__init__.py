@@ -42,6 +42,7 @@ from wpprotect.errors import (
     RemoteConflictError,
     TargetKindError,
     TCError,
+    UnsafePathError,
     UnsupportedAgentError,
     WPProtectError,
 )
@@ -164,6 +165,7 @@ __all__ = [
     "TCProgram",
     "TCReport",
     "TargetKindError",
+    "UnsafePathError",
     "UnsupportedAgentError",
     "WPProtectError",
     "__version__",

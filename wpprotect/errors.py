@@ -11,6 +11,7 @@ original is still on ``__cause__``.
     ├── InvalidArgumentError (also ValueError)  a caller's value is out of range or malformed
     ├── ConfigError                            a config file or document cannot be used
     │   ├── ConfigFileError                    not a regular file, too large, symlink refused, I/O
+    │   │   └── UnsafePathError                a link, owner or file type refused as unsafe
     │   ├── ConfigParseError                   not YAML, tabs, bad bytes, duplicate keys
     │   ├── ConfigStructureError               root not a mapping, path through a scalar or list
     │   ├── ConfigConflictError                the file changed on disk since it was loaded
@@ -76,6 +77,7 @@ __all__ = [
     "RemoteConflictError",
     "TCError",
     "TargetKindError",
+    "UnsafePathError",
     "UnsupportedAgentError",
     "WPProtectError",
 ]
@@ -133,6 +135,12 @@ class ConfigError(WPProtectError):
 class ConfigFileError(ConfigError):
     """The path is not a usable regular file: missing, a directory, special, too large, a
     refused symlink, or an I/O failure."""
+
+
+class UnsafePathError(ConfigFileError):
+    """A path was refused because using it could let someone else choose what is read or
+    written: a symlink not followed, a file owned by another user, a hard-linked file, or not a
+    regular file. The message says why; ``path`` says where."""
 
 
 class ConfigParseError(ConfigError):

@@ -14,6 +14,12 @@ own directory (the link itself is kept). Callers that must not follow links refu
 writing (``ConfigEditor.load(path, follow_symlinks=False)``).
 
 Extended attributes, ACLs and SELinux labels of the old file are not copied.
+
+Plans use the stricter pair :func:`open_config` / :func:`replace_entry`: the file is opened
+relative to a file descriptor of its directory with ``O_NOFOLLOW``, every check (regular file,
+owner, link count) is made on the opened descriptor, a symlink is followed only when the caller
+opts in or when it is a plain name in the same directory and that directory is writable by root
+alone, and a replacement never writes through a link (``rename`` replaces the directory entry).
 """
 
 from __future__ import annotations
@@ -21,20 +27,32 @@ from __future__ import annotations
 import contextlib
 import datetime as _dt
 import errno
+import functools
+import hashlib
 import os
 import secrets
 import stat
+from collections.abc import Callable
 from pathlib import Path
+from typing import NamedTuple
 
-from wpprotect.errors import ConfigFileError
+from wpprotect.errors import ConfigConflictError, ConfigFileError, UnsafePathError
 
 __all__ = [
+    "AGENT_USER",
     "TMP_MARKER",
+    "EntryState",
+    "OpenedFile",
     "atomic_write",
     "backup_file",
+    "open_config",
     "read_regular_file",
+    "replace_entry",
     "restore_backup",
 ]
+
+#: The account the agent's packages give ``/etc/datadog-agent`` to; its files are accepted.
+AGENT_USER = "dd-agent"
 
 #: The part of a temp file's name that marks it as wpprotect's (``.<name>.wpprotect-tmp-XXXXXXXX``).
 TMP_MARKER = ".wpprotect-tmp-"
@@ -302,3 +320,445 @@ def restore_backup(backup: str | os.PathLike[str], path: str | os.PathLike[str])
     """
     data, st = read_regular_file(backup, max_bytes=1 << 40)
     atomic_write(path, data, mode=stat.S_IMODE(st.st_mode), uid=st.st_uid, gid=st.st_gid)
+
+
+# --- directory-relative, no-follow access (plans) ---------------------------------------------
+
+_MAX_LINK_HOPS = 8
+
+
+@functools.cache
+def _agent_uid() -> int | None:
+    import pwd
+
+    try:
+        return pwd.getpwnam(AGENT_USER).pw_uid
+    except KeyError:
+        return None
+
+
+def trusted_owners() -> frozenset[int]:
+    """The owners a config file may have: root, the agent's user (if it exists) and the caller."""
+    uid = _agent_uid()
+    return frozenset({0, os.geteuid(), *(() if uid is None else (uid,))})
+
+
+def _dir_writers(st: os.stat_result) -> str | None:
+    """Who besides root (and the caller) can write in a directory, or None if nobody."""
+    trusted = {0, os.geteuid()}
+    if st.st_uid not in trusted:
+        return f"its owner (uid {st.st_uid})"
+    if st.st_mode & stat.S_IWGRP and st.st_gid != 0:
+        return f"its group (gid {st.st_gid})"
+    if st.st_mode & stat.S_IWOTH:
+        return "everyone"
+    return None
+
+
+class OpenedFile(NamedTuple):
+    """A config file read by :func:`open_config`."""
+
+    data: bytes
+    """Its content."""
+    stat: os.stat_result
+    """``fstat`` of the descriptor that was read."""
+    directory: Path
+    """The directory that holds the entry (after an accepted symlink was followed)."""
+    name: str
+    """The entry's name in ``directory``."""
+    dir_id: tuple[int, int]
+    """``(st_dev, st_ino)`` of the directory."""
+
+    @property
+    def path(self) -> Path:
+        """``directory / name``."""
+        return self.directory / self.name
+
+
+def _open_dir(directory: Path, *, expect: tuple[int, int] | None = None) -> int:
+    try:
+        dfd = os.open(directory, os.O_RDONLY | os.O_DIRECTORY | os.O_CLOEXEC)
+    except FileNotFoundError as exc:
+        raise ConfigFileError("no such directory", path=directory) from exc
+    except OSError as exc:
+        raise ConfigFileError(f"cannot open the directory: {exc.strerror}", path=directory) from exc
+    if expect is not None:
+        st = os.fstat(dfd)
+        if (st.st_dev, st.st_ino) != expect:
+            os.close(dfd)
+            raise UnsafePathError(
+                "the directory was replaced since the plan was made", path=directory
+            )
+    return dfd
+
+
+def _hop(dfd: int, directory: Path, name: str, *, follow_symlinks: bool) -> str | Path:
+    """Decide about the symlink ``name`` in ``dfd``: the next entry name in the same directory,
+    a new absolute path (``follow_symlinks``), or raise :class:`UnsafePathError`."""
+    path = directory / name
+    try:
+        link = os.readlink(name, dir_fd=dfd)
+    except OSError as exc:
+        raise ConfigFileError(f"cannot read the symlink: {exc.strerror}", path=path) from exc
+    if follow_symlinks:
+        return Path(os.path.realpath(path))
+    writers = _dir_writers(os.fstat(dfd))
+    if writers is not None:
+        raise UnsafePathError(
+            f"refusing to follow the symlink (-> {link}): the directory is writable by "
+            f"{writers}, not only by root; pass follow_symlinks=True to follow it anyway",
+            path=path,
+        )
+    if "/" in link or link in ("", ".", ".."):
+        raise UnsafePathError(
+            f"refusing to follow the symlink (-> {link}): it leaves the directory; pass "
+            "follow_symlinks=True to follow it anyway",
+            path=path,
+        )
+    return link
+
+
+def _open_entry(dfd: int, directory: Path, name: str, *, links: bool) -> tuple[int, str | None]:
+    """Open ``name`` in ``dfd`` without following a link; return (fd, None), or (-1, name) when
+    it is a symlink and ``links`` allows the caller to decide."""
+    path = directory / name
+    try:
+        lst = os.stat(name, dir_fd=dfd, follow_symlinks=False)
+    except FileNotFoundError as exc:
+        raise ConfigFileError("no such file", path=path) from exc
+    except OSError as exc:
+        raise ConfigFileError(f"cannot stat the file: {exc.strerror}", path=path) from exc
+    if stat.S_ISLNK(lst.st_mode):
+        if links:
+            return -1, name
+        raise UnsafePathError("refusing to follow a symlink", path=path)
+    if not stat.S_ISREG(lst.st_mode):
+        # refused before opening: opening a FIFO or a device could block or have side effects
+        raise UnsafePathError(f"expected a regular file, found {_kind(lst.st_mode)}", path=path)
+    flags = os.O_RDONLY | os.O_NOFOLLOW | os.O_NONBLOCK | os.O_NOCTTY | os.O_CLOEXEC
+    try:
+        return os.open(name, flags, dir_fd=dfd), None
+    except OSError as exc:
+        if exc.errno == errno.ELOOP:
+            raise UnsafePathError("refusing to follow a symlink", path=path) from exc
+        raise ConfigFileError(f"cannot open the file: {exc.strerror}", path=path) from exc
+
+
+def _check_fd(fd: int, dfd: int, path: Path, *, max_bytes: int) -> os.stat_result:
+    """The checks made on the opened descriptor (never on the path)."""
+    st = os.fstat(fd)
+    if not stat.S_ISREG(st.st_mode):
+        raise UnsafePathError(f"expected a regular file, found {_kind(st.st_mode)}", path=path)
+    if st.st_uid not in trusted_owners():
+        owner = "root" + (f" or {AGENT_USER}" if _agent_uid() is not None else "")
+        raise UnsafePathError(f"the file is owned by uid {st.st_uid}, not {owner}", path=path)
+    writers = _dir_writers(os.fstat(dfd))
+    if st.st_nlink > 1 and writers is not None:
+        raise UnsafePathError(
+            f"the file has {st.st_nlink} hard links and the directory is writable by {writers}",
+            path=path,
+        )
+    if st.st_size > max_bytes:
+        raise ConfigFileError(
+            f"file is too large ({st.st_size} bytes, the limit is {max_bytes})", path=path
+        )
+    return st
+
+
+def _read_fd(fd: int, path: Path, *, max_bytes: int) -> bytes:
+    chunks: list[bytes] = []
+    total = 0
+    try:
+        while True:
+            chunk = os.read(fd, 1 << 20)
+            if not chunk:
+                return b"".join(chunks)
+            total += len(chunk)
+            if total > max_bytes:
+                raise ConfigFileError(f"file is too large (over {max_bytes} bytes)", path=path)
+            chunks.append(chunk)
+    except OSError as exc:
+        raise ConfigFileError(f"cannot read the file: {exc.strerror}", path=path) from exc
+
+
+def open_config(
+    path: str | os.PathLike[str],
+    *,
+    max_bytes: int,
+    follow_symlinks: bool = False,
+    links: bool = True,
+    dir_id: tuple[int, int] | None = None,
+) -> OpenedFile:
+    """Read a config file safely from a node where others can write to its directory.
+
+    The file is opened relative to a descriptor of its directory with ``O_NOFOLLOW``; the
+    checks are made on the opened descriptor: a regular file, owned by root, by the agent's
+    user (``dd-agent``, when it exists) or by the caller, with one link when others can write
+    to the directory. A symlink is followed only if ``follow_symlinks`` is true, or if the
+    directory is writable by root alone and the link is a plain name in the same directory.
+
+    :param path: the file.
+    :param max_bytes: refuse files larger than this.
+    :param follow_symlinks: follow any symlink (for a layout only root can write to).
+    :param links: when False, the entry itself must not be a symlink at all.
+    :param dir_id: the ``(st_dev, st_ino)`` the directory must have.
+    :returns: the content and where it was found.
+    :raises UnsafePathError: a refused symlink, owner, link count or file type.
+    :raises ConfigFileError: missing, unreadable or too large.
+    """
+    p = Path(path)
+    for _ in range(_MAX_LINK_HOPS):
+        if p.name in ("", ".", ".."):
+            raise ConfigFileError("not a file name", path=p)
+        directory, name = p.parent, p.name
+        dfd = _open_dir(directory, expect=dir_id)
+        try:
+            for _ in range(_MAX_LINK_HOPS):
+                fd, link = _open_entry(dfd, directory, name, links=links)
+                if link is None:
+                    break
+                nxt = _hop(dfd, directory, link, follow_symlinks=follow_symlinks)
+                if isinstance(nxt, Path):
+                    p = nxt
+                    break
+                name = nxt
+            else:
+                raise UnsafePathError("too many levels of symbolic links", path=p)
+            if fd < 0:
+                continue  # followed to another directory
+            try:
+                st = _check_fd(fd, dfd, directory / name, max_bytes=max_bytes)
+                data = _read_fd(fd, directory / name, max_bytes=max_bytes)
+            finally:
+                os.close(fd)
+            dst = os.fstat(dfd)
+            return OpenedFile(data, st, directory, name, (dst.st_dev, dst.st_ino))
+        finally:
+            os.close(dfd)
+    raise UnsafePathError("too many levels of symbolic links", path=p)
+
+
+class EntryState(NamedTuple):
+    """What a directory entry is expected to be before it is replaced."""
+
+    dev: int
+    ino: int
+    sha256: str
+    uid: int
+    gid: int
+    mode: int
+
+    def matches(self, found: EntryState | None) -> bool:
+        """True when ``found`` is this file: same bytes, and the same inode, or an inode
+        with the same owner, group and mode (a later plan's undo puts the very same bytes
+        back in a new file)."""
+        if found is None or found.sha256 != self.sha256:
+            return False
+        same_inode = (found.dev, found.ino) == (self.dev, self.ino)
+        return same_inode or (found.uid, found.gid, found.mode) == (self.uid, self.gid, self.mode)
+
+
+def _matches(expect: EntryState | None, found: EntryState | None) -> bool:
+    return found is None if expect is None else expect.matches(found)
+
+
+def _describe_entry(dfd: int, name: str) -> tuple[str, EntryState | None, os.stat_result | None]:
+    """('missing'|'symlink'|'regular'|other kind, its state if regular, lstat)."""
+    try:
+        lst = os.stat(name, dir_fd=dfd, follow_symlinks=False)
+    except FileNotFoundError:
+        return "missing", None, None
+    if stat.S_ISLNK(lst.st_mode):
+        return f"a symlink (-> {os.readlink(name, dir_fd=dfd)})", None, lst
+    if not stat.S_ISREG(lst.st_mode):
+        return _kind(lst.st_mode), None, lst
+    try:
+        fd = os.open(name, os.O_RDONLY | os.O_NOFOLLOW | os.O_NONBLOCK | os.O_CLOEXEC, dir_fd=dfd)
+    except OSError as exc:
+        return f"unreadable ({exc.strerror})", None, lst
+    try:
+        st = os.fstat(fd)
+        digest = hashlib.sha256()
+        while chunk := os.read(fd, 1 << 20):
+            digest.update(chunk)
+    finally:
+        os.close(fd)
+    found = EntryState(
+        st.st_dev, st.st_ino, digest.hexdigest(), st.st_uid, st.st_gid, stat.S_IMODE(st.st_mode)
+    )
+    return "regular", found, st
+
+
+def _temp_at(
+    dfd: int, directory: Path, name: str, data: bytes, *, mode: int, uid: int, gid: int
+) -> str:
+    """Create, fill, chown/chmod and fsync a fresh ``O_EXCL`` temp entry in ``dfd``."""
+    flags = os.O_WRONLY | os.O_CREAT | os.O_EXCL | os.O_NOFOLLOW | os.O_CLOEXEC
+    for _ in range(16):
+        tmp = f".{name}{TMP_MARKER}{secrets.token_hex(4)}"
+        try:
+            fd = os.open(tmp, flags, 0o600, dir_fd=dfd)
+        except FileExistsError:
+            continue
+        break
+    else:  # pragma: no cover - 16 collisions of 32 random bits
+        raise ConfigFileError("cannot create a unique temp file", path=directory / name)
+    try:
+        view = memoryview(data)
+        while view:
+            view = view[os.write(fd, view) :]
+        st = os.fstat(fd)
+        if (uid, gid) != (st.st_uid, st.st_gid):
+            try:
+                os.fchown(fd, uid, gid)
+            except PermissionError as exc:
+                raise ConfigFileError(
+                    f"cannot give the new file the owner {uid}:{gid} (not permitted)",
+                    path=directory / name,
+                ) from exc
+        os.fchmod(fd, mode)
+        os.fsync(fd)
+    except BaseException:
+        os.close(fd)
+        with contextlib.suppress(OSError):
+            os.unlink(tmp, dir_fd=dfd)
+        raise
+    os.close(fd)
+    return tmp
+
+
+def _link_backup(dfd: int, directory: Path, src: str, name: str) -> Path:
+    """Hard-link the entry ``src`` (never following it) to a fresh backup name of ``name``."""
+    stamp = _utc_stamp()
+    for n in range(100):
+        suffix = "" if n == 0 else f".{n}"
+        backup = f"{name}.wpprotect-{stamp}{suffix}.bak"
+        try:
+            os.link(src, backup, src_dir_fd=dfd, dst_dir_fd=dfd, follow_symlinks=False)
+        except FileExistsError:
+            continue
+        return directory / backup
+    raise ConfigFileError(
+        "cannot find a free backup name", path=directory / name
+    )  # pragma: no cover
+
+
+def replace_entry(
+    directory: Path,
+    name: str,
+    data: bytes,
+    *,
+    mode: int,
+    uid: int,
+    gid: int,
+    expect: EntryState | None,
+    dir_id: tuple[int, int] | None = None,
+    force: bool = False,
+    backup: bytes | None = None,
+    guard: contextlib.AbstractContextManager[object] | None = None,
+    on_commit: Callable[[EntryState, Path | None], None] | None = None,
+) -> tuple[EntryState, Path | None]:
+    """Replace the entry ``name`` of ``directory`` with ``data``, never following a link.
+
+    The new content is written to an ``O_EXCL`` temp entry in the same directory and renamed
+    over ``name`` (``rename`` replaces the entry itself, link or not). Before the rename the
+    entry must be ``expect`` (see :meth:`EntryState.matches`; read through an ``O_NOFOLLOW``
+    descriptor); otherwise :class:`~wpprotect.ConfigConflictError` is raised and
+    nothing changes, unless ``force``, in which case whatever is there (a link included, not
+    followed) is first hard-linked to a ``.bak`` name and kept.
+
+    :param backup: if given, these bytes are also saved as a ``.bak`` beside the file first.
+    :param guard: a context manager held around the rename and ``on_commit`` (e.g. one that
+        defers signals, so the write and its record cannot be separated by an interrupt).
+    :param on_commit: called with the new entry's state and the backup right after the rename.
+    :returns: the new entry's state and the path of the backup made (``backup`` or forced).
+    :raises ConfigConflictError: the entry is not what was expected.
+    :raises ConfigFileError: nothing could be written.
+    """
+    with guard if guard is not None else contextlib.nullcontext():
+        dfd = _open_dir(directory, expect=dir_id)
+        try:
+            return _replace(
+                dfd, directory, name, data, mode=mode, uid=uid, gid=gid, expect=expect,
+                force=force, backup=backup, on_commit=on_commit,
+            )  # fmt: skip
+        finally:
+            os.close(dfd)
+
+
+def _replace(
+    dfd: int,
+    directory: Path,
+    name: str,
+    data: bytes,
+    *,
+    mode: int,
+    uid: int,
+    gid: int,
+    expect: EntryState | None,
+    force: bool,
+    backup: bytes | None,
+    on_commit: Callable[[EntryState, Path | None], None] | None,
+) -> tuple[EntryState, Path | None]:
+    path = directory / name
+    what, state, _lst = _describe_entry(dfd, name)
+    forced = False
+    if not _matches(expect, state):
+        if what == "regular" or (what == "missing" and expect is not None):
+            found = "a different file" if what == "regular" else "missing"
+        else:
+            found = what
+        if not force:
+            raise ConfigConflictError(
+                f"the file is not what wpprotect wrote or read (it is now {found}); nothing "
+                "was written: check it, or pass force=True to overwrite it (a backup of it is "
+                "kept)",
+                path=path,
+            )
+        if what not in ("missing", "regular") and not what.startswith("a symlink"):
+            raise UnsafePathError(f"refusing to replace {what}", path=path)
+        forced = what != "missing"
+    saved: Path | None = None
+    tmp: str | None = None
+    try:
+        if backup is not None:
+            btmp = _temp_at(dfd, directory, name, backup, mode=mode, uid=uid, gid=gid)
+            try:
+                saved = _link_backup(dfd, directory, btmp, name)
+            finally:
+                os.unlink(btmp, dir_fd=dfd)
+        tmp = _temp_at(dfd, directory, name, data, mode=mode, uid=uid, gid=gid)
+        if forced:
+            saved = _link_backup(dfd, directory, name, name)
+        elif not _matches(
+            expect, _describe_entry(dfd, name)[1]
+        ):  # checked again just before the rename
+            raise ConfigConflictError(
+                "the file changed while it was being replaced; nothing was written", path=path
+            )
+        new = os.stat(tmp, dir_fd=dfd, follow_symlinks=False)
+        new_state = EntryState(
+            new.st_dev,
+            new.st_ino,
+            hashlib.sha256(data).hexdigest(),
+            new.st_uid,
+            new.st_gid,
+            stat.S_IMODE(new.st_mode),
+        )
+        os.replace(tmp, name, src_dir_fd=dfd, dst_dir_fd=dfd)
+        tmp = None
+    except BaseException as exc:
+        if tmp is not None:
+            with contextlib.suppress(OSError):
+                os.unlink(tmp, dir_fd=dfd)
+        if saved is not None and backup is not None:  # unchanged: its backup is not needed
+            with contextlib.suppress(OSError):
+                os.unlink(saved.name, dir_fd=dfd)
+        if isinstance(exc, OSError):
+            raise ConfigFileError(f"cannot replace the file: {exc.strerror}", path=path) from exc
+        raise
+    if on_commit is not None:
+        on_commit(new_state, saved)
+    with contextlib.suppress(OSError):  # the data is in place; only durability is unconfirmed
+        os.fsync(dfd)
+    return new_state, saved

@@ -14,6 +14,7 @@ of a host directory so a restart change can be appended, and :func:`settings_pla
 from __future__ import annotations
 
 import enum
+import hashlib
 import logging
 import os
 import re
@@ -39,6 +40,7 @@ from wpprotect.config._settings import (
     fleet_policy_path,
     load_yaml_document,
     parse_agent_value,
+    parse_yaml_bytes,
     scope_settings,
     validate_classifier_priority,
     validate_settings,
@@ -65,7 +67,7 @@ from wpprotect.errors import (
     PlanVerifyError,
     TargetKindError,
 )
-from wpprotect.plan import Plan
+from wpprotect.plan import Plan, deferred_signals
 
 __all__ = [
     "FileChange",
@@ -152,7 +154,13 @@ def _host_kind_from_name(path: Path) -> TargetKind | None:
     return None
 
 
-def detect_kind(path: str | os.PathLike[str]) -> TargetKind:
+def _read(path: Path, *, follow_symlinks: bool) -> Any:
+    from wpprotect.config._io import open_config
+
+    return open_config(path, max_bytes=_MAX_BYTES, follow_symlinks=follow_symlinks)
+
+
+def detect_kind(path: str | os.PathLike[str], *, follow_symlinks: bool = False) -> TargetKind:
     """Recognise a plan target from its content.
 
     - a directory holding ``system-probe.yaml`` and/or ``security-agent.yaml``: ``HOST_DIR``;
@@ -164,14 +172,17 @@ def detect_kind(path: str | os.PathLike[str]) -> TargetKind:
       like the shipped ``.example``), the commented-out root keys, then the file name decide.
 
     :param path: a file or directory.
+    :param follow_symlinks: follow a symlinked file wherever it points (see
+        :func:`plan_disable`).
     :returns: the :class:`TargetKind`.
+    :raises UnsafePathError: the file is a symlink, owner or file type refused as unsafe.
     :raises ConfigFileError: the path does not exist or cannot be read.
     :raises ConfigParseError: the file is not YAML.
     :raises TargetKindError: none of the kinds above; the message says what was seen.
     """
     p = Path(path)
     if p.is_dir():
-        if any((p / f).is_file() for f in HOST_FILES):
+        if any(os.path.lexists(p / f) for f in HOST_FILES):
             return TargetKind.HOST_DIR
         try:
             seen = sorted(os.listdir(p))[:8]
@@ -182,10 +193,10 @@ def detect_kind(path: str | os.PathLike[str]) -> TargetKind:
             f"(it holds: {', '.join(seen) or 'nothing'}); accepted: {_ACCEPTED}",
             path=p,
         )
-    if not p.exists():
+    if not os.path.lexists(p):
         raise ConfigFileError("no such file or directory", path=p)
-    doc = load_yaml_document(p)
-    assert doc is not None  # noqa: S101 - it exists: checked just above
+    data = _read(p, follow_symlinks=follow_symlinks).data
+    doc = parse_yaml_bytes(data, path=p)
     kind = doc.get("kind")
     if kind == "DatadogAgent":
         return TargetKind.DATADOG_AGENT
@@ -202,7 +213,7 @@ def detect_kind(path: str | os.PathLike[str]) -> TargetKind:
     if found is not None:
         return found
     if keys <= {"runtime_security_config"}:
-        text = p.read_text(encoding="utf-8", errors="replace")
+        text = data.decode("utf-8", errors="replace")
         found = _host_kind_from_keys(set(_COMMENTED_ROOT.findall(text)))
         if found is None:
             found = _host_kind_from_name(p)
@@ -277,18 +288,6 @@ class _JsonDocument:
             )
         )
 
-    def save(self, *, backup: bool = True) -> Path | None:
-        from wpprotect.config._io import atomic_write, backup_file
-
-        old = self._original.encode("utf-8")
-        new = self.text.encode("utf-8")
-        if new == old:
-            return None
-        saved = backup_file(self.path, data=old) if backup else None
-        atomic_write(self.path, new)
-        self._original = self.text
-        return saved
-
 
 def _load_editor(path: Path, data: bytes) -> Any:
     """A round-trip editor for the file's bytes: JSON stays JSON, anything else is YAML."""
@@ -299,7 +298,14 @@ def _load_editor(path: Path, data: bytes) -> Any:
             return _JsonDocument(path, data.decode("utf-8"))
         except (UnicodeDecodeError, ConfigParseError):
             pass  # a YAML flow mapping, not JSON: let the YAML editor have it
-    return ConfigEditor.load(path)
+    try:
+        text = data.decode("utf-8")
+    except UnicodeDecodeError as exc:
+        line = data.count(b"\n", 0, exc.start) + 1
+        raise ConfigParseError(
+            f"not UTF-8 text: undecodable byte 0x{data[exc.start]:02x}", path=path, line=line
+        ) from exc
+    return ConfigEditor.from_text(text, path=path)
 
 
 # --- one file change -------------------------------------------------------------------------
@@ -330,6 +336,12 @@ class FileChange:
     :meth:`undo` too, as a safety net), and :meth:`undo` puts the original bytes back
     atomically with the original mode and owner.
 
+    The file is always opened relative to its directory with ``O_NOFOLLOW`` and checked on the
+    opened descriptor (see :func:`~wpprotect.config.plan_disable` for the symlink rule); writes
+    replace the directory entry and never go through a link. :meth:`undo` first checks the
+    file is still exactly what :meth:`apply` wrote (same inode, same SHA-256) and refuses
+    otherwise, unless ``force=True``, which keeps a backup of what it overwrites.
+
     Build one with :meth:`for_file`.
     """
 
@@ -342,8 +354,11 @@ class FileChange:
     _original: bytes
     _stat: os.stat_result
     _diff: str
+    _dir_id: tuple[int, int]
+    _new: bytes = b""
     _backup: Path | None = None
     _applied: bool = False
+    _written: Any = None
     _satisfied_cache: tuple[tuple[int, int, int, int], bool] | None = None
 
     @classmethod
@@ -352,28 +367,36 @@ class FileChange:
         path: str | os.PathLike[str],
         kind: TargetKind,
         settings: Mapping[Setting, object],
+        *,
+        follow_symlinks: bool = False,
     ) -> FileChange:
         """Plan writing ``settings`` into the file at ``path`` of the given kind.
 
-        :param path: the file.
+        :param path: the file. A symlink is resolved now: the change edits the file it points
+            at, and only if it may be followed (see :func:`~wpprotect.config.plan_disable`).
         :param kind: any :class:`TargetKind` but ``HOST_DIR``.
         :param settings: ``{Setting: value}``.
+        :param follow_symlinks: follow a symlink wherever it points.
+        :raises UnsafePathError: a symlink, owner or file type refused as unsafe.
         :raises ConfigError: the file cannot be read, parsed or edited.
         :raises InvalidArgumentError: a setting cannot live in that kind of file.
         """
         from wpprotect._redact import redact_text
-        from wpprotect.config._io import read_regular_file
 
         values = validate_settings(settings)
         edit, check = _edit_and_check(kind, values)
-        p = Path(path)
-        original, st = read_regular_file(p, max_bytes=_MAX_BYTES)
-        editor = _load_editor(p, original)
+        opened = _read(Path(path), follow_symlinks=follow_symlinks)
+        p = opened.path
+        editor = _load_editor(p, opened.data)
         changed = edit(editor)
         diff = redact_text(str(editor.diff())) if changed else ""
-        change = cls(p, kind, values, edit, check, editor, original, st, diff)
+        change = cls(
+            p, kind, values, edit, check, editor, opened.data, opened.stat, diff, opened.dir_id
+        )
+        # the bytes apply() writes are fixed now: exactly what the diff shows
+        change._new = str(editor.text).encode("utf-8") if changed else opened.data
         # the file as planned is known: is_satisfied() needs no re-parse until it changes
-        change._satisfied_cache = (_signature(st), not changed)
+        change._satisfied_cache = (_signature(opened.stat), not changed)
         return change
 
     @property
@@ -391,6 +414,12 @@ class FileChange:
         """The backup :meth:`apply` made, once applied."""
         return self._backup
 
+    @property
+    def applied(self) -> bool:
+        """True from the moment :meth:`apply` replaced the file until :meth:`undo` put it
+        back (set in the same signal-deferred step as the write itself)."""
+        return self._applied
+
     def diff(self) -> str:
         """The unified diff of the planned edit, secrets redacted ('' when nothing changes).
 
@@ -399,21 +428,21 @@ class FileChange:
         """
         return self._diff
 
+    def _current(self) -> Any:
+        from wpprotect.config._io import open_config
+
+        return open_config(self.path, max_bytes=_MAX_BYTES, links=False, dir_id=self._dir_id)
+
     def is_satisfied(self) -> bool:
         """True when editing the file as it is now would change nothing.
 
-        :raises ConfigError: the file cannot be read or parsed now.
+        :raises ConfigError: the file cannot be read or parsed now (or is now a symlink).
         """
-        from wpprotect.config._io import read_regular_file
-
-        try:
-            sig = _signature(os.stat(self.path))
-        except OSError as exc:
-            raise ConfigFileError(f"cannot stat: {exc.strerror}", path=self.path) from exc
+        opened = self._current()
+        sig = _signature(opened.stat)
         if self._satisfied_cache is not None and self._satisfied_cache[0] == sig:
             return self._satisfied_cache[1]
-        data, _st = read_regular_file(self.path, max_bytes=_MAX_BYTES)
-        satisfied = not self._edit(_load_editor(self.path, data))
+        satisfied = not self._edit(_load_editor(self.path, opened.data))
         self._satisfied_cache = (sig, satisfied)
         return satisfied
 
@@ -421,21 +450,51 @@ class FileChange:
         """Save the planned edit atomically, with a backup next to the file.
 
         :raises ConfigConflictError: the file changed after the plan was made.
+        :raises UnsafePathError: the file was replaced by a symlink or something unsafe.
         :raises ConfigFileError: it could not be written (the file is unchanged).
         """
-        from wpprotect.config._io import read_regular_file
+        from wpprotect.config._io import EntryState, replace_entry
 
-        current, _st = read_regular_file(self.path, max_bytes=_MAX_BYTES)
+        if self._applied:
+            return
+        opened = self._current()
+        current = opened.data
         if current != self._original:
             raise ConfigConflictError(
                 "the file changed after the plan was made; make a new plan", path=self.path
             )
-        try:
-            backup = self._editor.save(backup=True)
-        except OSError as exc:
-            raise ConfigFileError(f"cannot write: {exc.strerror}", path=self.path) from exc
-        self._backup = None if backup is None else Path(backup)
-        self._applied = True
+        new = self._new
+        if new == current:
+            return
+        st = opened.stat
+        expect = EntryState(
+            st.st_dev,
+            st.st_ino,
+            hashlib.sha256(current).hexdigest(),
+            st.st_uid,
+            st.st_gid,
+            stat.S_IMODE(st.st_mode),
+        )
+
+        def committed(state: Any, backup: Path | None) -> None:
+            self._written = state
+            self._backup = backup
+            self._applied = True
+            self._satisfied_cache = None
+
+        replace_entry(
+            self.path.parent,
+            self.path.name,
+            new,
+            mode=stat.S_IMODE(self._stat.st_mode),
+            uid=self._stat.st_uid,
+            gid=self._stat.st_gid,
+            expect=expect,
+            dir_id=self._dir_id,
+            backup=current,
+            guard=deferred_signals(),
+            on_commit=committed,
+        )
         log.info("wrote %s (backup %s)", self.path, self._backup)
 
     def verify(self) -> None:
@@ -443,10 +502,11 @@ class FileChange:
 
         :raises PlanVerifyError: a setting does not read back as planned.
         """
-        doc = load_yaml_document(self.path)
-        if doc is None:
-            raise PlanVerifyError("the file is gone", path=self.path)
-        found = self._check(doc)
+        try:
+            data = self._current().data
+        except ConfigFileError as exc:
+            raise PlanVerifyError(f"cannot read it back: {exc.message}", path=self.path) from exc
+        found = self._check(parse_yaml_bytes(data, path=self.path))
         bad = [
             f"{s.name} reads {found.get(s)!r}, planned {v!r}"
             for s, v in self.settings.items()
@@ -455,25 +515,46 @@ class FileChange:
         if bad:
             raise PlanVerifyError("; ".join(bad), path=self.path)
 
-    def undo(self) -> None:
+    def undo(self, *, force: bool = False) -> None:
         """Put the original bytes back atomically, with the original mode and owner.
 
-        :raises PlanUndoError: the change was not applied.
+        The file must still be exactly what :meth:`apply` wrote (same inode and content, read
+        through an ``O_NOFOLLOW`` descriptor): an edit made since, or a link put in its place,
+        is refused, and nothing is written.
+
+        :param force: overwrite it anyway; what is overwritten (a link: the link itself) is
+            kept as a ``.bak`` beside the file.
+        :raises PlanUndoError: the change was not applied, or the file is not what apply wrote.
         :raises ConfigFileError: the file could not be written.
         """
-        from wpprotect.config._io import atomic_write
+        from wpprotect.config._io import replace_entry
 
         if not self._applied:
             raise PlanUndoError("not applied: nothing to undo", path=self.path)
-        atomic_write(
-            self.path,
-            self._original,
-            mode=stat.S_IMODE(self._stat.st_mode),
-            uid=self._stat.st_uid,
-            gid=self._stat.st_gid,
-        )
-        self._applied = False
-        self._satisfied_cache = None
+
+        def committed(_state: Any, backup: Path | None) -> None:
+            self._applied = False
+            self._written = None
+            self._satisfied_cache = None
+            if backup is not None:
+                log.warning("undo overwrote a later change of %s, kept as %s", self.path, backup)
+
+        try:
+            replace_entry(
+                self.path.parent,
+                self.path.name,
+                self._original,
+                mode=stat.S_IMODE(self._stat.st_mode),
+                uid=self._stat.st_uid,
+                gid=self._stat.st_gid,
+                expect=self._written,
+                dir_id=self._dir_id,
+                force=force,
+                guard=deferred_signals(),
+                on_commit=committed,
+            )
+        except ConfigConflictError as exc:
+            raise PlanUndoError(f"not undone: {exc.message}", path=self.path) from exc
 
     def to_dict(self) -> dict[str, Any]:
         """JSON-ready: target, kind, description, settings, diff, backup."""
@@ -542,7 +623,7 @@ def _edit_and_check(
 
 
 def _host_dir(
-    config_dir: Path, values: Mapping[Setting, SettingValue]
+    config_dir: Path, values: Mapping[Setting, SettingValue], *, follow_symlinks: bool = False
 ) -> tuple[list[FileChange], list[str]]:
     changes: list[FileChange] = []
     notes: list[str] = []
@@ -552,12 +633,16 @@ def _host_dir(
         if not applicable:
             continue
         path = config_dir / fname
-        if not path.exists():
+        if not os.path.lexists(path):
             # the sysprobe/security units have ConditionPathExists= on their file: with no
             # file that component does not run, so there is nothing to change in it
             notes.append(f"{path} does not exist: skipped (that component does not start)")
             continue
-        changes.append(FileChange.for_file(path, TargetKind(fname), applicable))
+        changes.append(
+            FileChange.for_file(
+                path, TargetKind(fname), applicable, follow_symlinks=follow_symlinks
+            )
+        )
         covered.update(applicable)
     missing = [s for s in values if s not in covered]
     if missing:
@@ -569,7 +654,10 @@ def _host_dir(
 
 
 def host_dir_changes(
-    config_dir: str | os.PathLike[str], settings: Mapping[Setting, object]
+    config_dir: str | os.PathLike[str],
+    settings: Mapping[Setting, object],
+    *,
+    follow_symlinks: bool = False,
 ) -> list[FileChange]:
     """The file changes that write ``settings`` into a host config directory.
 
@@ -580,10 +668,15 @@ def host_dir_changes(
 
     :param config_dir: e.g. ``/etc/datadog-agent``.
     :param settings: ``{Setting: value}``.
+    :param follow_symlinks: follow symlinked files wherever they point (see
+        :func:`plan_disable`).
+    :raises UnsafePathError: a file is a symlink, owner or file type refused as unsafe.
     :raises ConfigFileError: no file for some setting exists, or a file cannot be read.
     :raises ConfigError: a file cannot be parsed or edited.
     """
-    return _host_dir(Path(config_dir), validate_settings(settings))[0]
+    return _host_dir(
+        Path(config_dir), validate_settings(settings), follow_symlinks=follow_symlinks
+    )[0]
 
 
 _CWS_OFF = (
@@ -691,6 +784,7 @@ def settings_plan(
     settings: Mapping[Setting, object],
     *,
     title: str | None = None,
+    follow_symlinks: bool = False,
 ) -> Plan:
     """Plan writing ``settings`` into ``target``, whatever kind it is (see :func:`detect_kind`).
 
@@ -698,6 +792,8 @@ def settings_plan(
         DatadogAgent or a DaemonSet manifest.
     :param settings: ``{Setting: value}`` (e.g. ``{NETWORK_ENABLED: False}``).
     :param title: the plan's title; a description of the settings and target by default.
+    :param follow_symlinks: follow symlinked files wherever they point (see
+        :func:`plan_disable`).
     :returns: a :class:`~wpprotect.Plan` of :class:`FileChange` objects, with notes on what to
         do after applying it.
     :raises TargetKindError: the target is none of the accepted kinds.
@@ -706,13 +802,13 @@ def settings_plan(
     """
     values = validate_settings(settings)
     path = Path(target)
-    kind = detect_kind(path)
+    kind = detect_kind(path, follow_symlinks=follow_symlinks)
     notes: list[str] = []
     if kind is TargetKind.HOST_DIR:
-        changes, notes = _host_dir(path, values)
+        changes, notes = _host_dir(path, values, follow_symlinks=follow_symlinks)
         docs = {c.path.name: c._editor.data for c in changes}
     else:
-        change = FileChange.for_file(path, kind, values)
+        change = FileChange.for_file(path, kind, values, follow_symlinks=follow_symlinks)
         changes = [change]
         docs = {kind.value: change._editor.data}
     notes += _notes_for(kind, path, values, docs)
@@ -819,7 +915,12 @@ def disable_values(
     return values, notes
 
 
-def plan_disable(target: str | os.PathLike[str], scope: str = "workload-protection") -> Plan:
+def plan_disable(
+    target: str | os.PathLike[str],
+    scope: str = "workload-protection",
+    *,
+    follow_symlinks: bool = False,
+) -> Plan:
     """Plan turning Workload Protection, or only its network detection, off in ``target``.
 
     - ``scope="workload-protection"``: ``runtime_security_config.enabled: false`` (both host
@@ -861,6 +962,10 @@ def plan_disable(target: str | os.PathLike[str], scope: str = "workload-protecti
     :param target: a host config directory, system-probe.yaml, security-agent.yaml, a Helm
         values file, a DatadogAgent or a DaemonSet manifest (recognised from content).
     :param scope: ``"workload-protection"`` or ``"network"``.
+    :param follow_symlinks: follow a symlinked config file wherever it points. By default a
+        file is opened relative to its directory with ``O_NOFOLLOW``; a symlink is followed
+        only when the directory is writable by root alone and the link names a file in the
+        same directory. Pass True only for a layout nobody but root can write to.
     :returns: the :class:`~wpprotect.Plan`; nothing is written until ``apply()``.
     :raises InvalidArgumentError: unknown scope (the message lists the valid ones), or a scope
         the target cannot carry (network on security-agent.yaml).
@@ -868,14 +973,25 @@ def plan_disable(target: str | os.PathLike[str], scope: str = "workload-protecti
         Workload Protection, ``fim_enabled`` or ``host_dump.enabled`` on: a local change would
         be overridden; the message names the file and the key.
     :raises TargetKindError: the target is none of the accepted kinds.
+    :raises UnsafePathError: a file is a refused symlink, is owned by someone other than root,
+        the agent's user (``dd-agent``) or the caller, or is not a regular file.
     :raises ConfigError: a file cannot be read, parsed or edited.
     """
+    # The safe open (symlinks, owner, file type) comes first: nothing is read before it passes.
+    settings_plan(target, scope_settings(scope), title="", follow_symlinks=follow_symlinks)
     values, notes = disable_values(target, scope)
-    plan = settings_plan(target, values, title=f"disable {scope} in {Path(target)}")
+    plan = settings_plan(
+        target,
+        values,
+        title=f"disable {scope} in {Path(target)}",
+        follow_symlinks=follow_symlinks,
+    )
     return Plan(plan.title, list(plan.changes), [*notes, *plan.notes])
 
 
-def plan_classifier_priority(target: str | os.PathLike[str], n: int) -> Plan:
+def plan_classifier_priority(
+    target: str | os.PathLike[str], n: int, *, follow_symlinks: bool = False
+) -> Plan:
     """Plan setting the TC priority of Workload Protection's network classifiers to ``n``.
 
     Pick ``n`` strictly lower than the priority of any vendor classifier that would otherwise
@@ -887,6 +1003,8 @@ def plan_classifier_priority(target: str | os.PathLike[str], n: int) -> Plan:
 
     :param target: any target :func:`plan_disable` accepts.
     :param n: 1..65535.
+    :param follow_symlinks: follow symlinked files wherever they point (see
+        :func:`plan_disable`).
     :returns: the :class:`~wpprotect.Plan`.
     :raises InvalidArgumentError: ``n`` is not an int in 1..65535 (0 means "the kernel picks").
     :raises TargetKindError: the target is none of the accepted kinds.
@@ -894,5 +1012,8 @@ def plan_classifier_priority(target: str | os.PathLike[str], n: int) -> Plan:
     """
     n = validate_classifier_priority(n)
     return settings_plan(
-        target, {CLASSIFIER_PRIORITY: n}, title=f"set classifier priority {n} in {Path(target)}"
+        target,
+        {CLASSIFIER_PRIORITY: n},
+        title=f"set classifier priority {n} in {Path(target)}",
+        follow_symlinks=follow_symlinks,
     )

@@ -224,12 +224,17 @@ class HostPlatform(BasePlatform):
         """Copy ``path`` to ``dest``, a file or an existing directory to copy into (mode 0600:
         flares hold logs and configs).
 
-        Through ``sudo -n cat`` when not root (the archive belongs to the root-run agent).
+        Through ``sudo -n cat`` when not root (the archive belongs to the root-run agent). The
+        copy is created in a private directory next to ``dest`` and renamed into place: a
+        symlink or a file someone else made at ``dest`` is replaced, never written through
+        (a symlink at ``dest`` is not taken for a directory to copy into).
 
-        :raises ExecError: the file cannot be read.
+        :raises ExecError: the file cannot be read, or ``dest`` cannot be written.
         """
+        from wpprotect.platforms._localfile import write_private
+
         dest = Path(dest)
-        if dest.is_dir():
+        if dest.is_dir() and not dest.is_symlink():
             dest = dest / Path(path).name
         if self.sudo:
             rc, out, err, _ = self._run(["cat", "--", path], stdin=None, timeout=self.timeout)
@@ -243,10 +248,12 @@ class HostPlatform(BasePlatform):
                 data = Path(path).read_bytes()
             except OSError as exc:
                 raise ExecError(f"cannot read {path}: {exc.strerror}", target=self.target) from exc
-        fd = os.open(dest, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
-        with os.fdopen(fd, "wb") as fh:
-            fh.write(data)
-        return dest
+        try:
+            return write_private(dest, [data], mode=0o600)
+        except OSError as exc:
+            raise ExecError(
+                f"cannot write {dest}: {exc.strerror or exc}", target=self.target
+            ) from exc
 
     # -- settings -----------------------------------------------------------------------------
 
