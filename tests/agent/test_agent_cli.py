@@ -174,10 +174,16 @@ def test_disable_applies_and_restarts(
     import sys
 
     from wpprotect.platforms.host import HostPlatform
+    from wpprotect.tc import TCReport
 
     log = tmp_path / "restarts"
     restart = (sys.executable, "-c", "import sys; open(sys.argv[1], 'a').write('r\\n')", str(log))
     monkeypatch.setattr(HostPlatform, "restart_argv", lambda self: restart)
+    # The kernel half of verify() has its own tests (tests/tc_truth/test_truth_leftover.py);
+    # here, a kernel with no Datadog classifier left, whatever else this machine runs.
+    monkeypatch.setattr(
+        "wpprotect.platforms.host._scan_all_namespaces", lambda: TCReport(programs=())
+    )
     _, host = sim_host(version="7.59.0")
     etc = host.config_dir
     etc.mkdir()
@@ -187,6 +193,7 @@ def test_disable_applies_and_restarts(
     assert main(args) == 0
     doc = json.loads(capsys.readouterr().out)
     assert doc["applied"] is True
+    assert doc["verified"] is True
     assert doc["state"] == "applied"
     assert log.read_text() == "r\n"
     assert "enabled: false" in (etc / "security-agent.yaml").read_text()

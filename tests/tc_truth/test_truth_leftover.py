@@ -160,3 +160,43 @@ def test_namespace_held_only_by_an_agent_descriptor_is_in_the_assessment() -> No
     assert (f.code, f.severity, f.netns) == ("netns-held-by-agent", "warning", "pid 4242")
     assert "fd 9 of pid 812 (system-probe)" in f.message
     assert "[datadog" not in f.message
+
+
+def test_cli_disable_fails_while_a_classifier_is_left_attached(
+    ns: LabNetns,
+    tmp_path: Path,
+    monkeypatch: pytest.MonkeyPatch,
+    capsys: pytest.CaptureFixture[str],
+) -> None:
+    import json
+
+    from wpprotect.cli import main
+    from wpprotect.platforms import host as host_module
+
+    ns.add_veth("wlft4", "wlft4p")
+    _datadog(ns, "wlft4")
+    _host_platform, log = _host(tmp_path)
+    restart = _host_platform.restart_argv()
+    monkeypatch.setattr(HostPlatform, "restart_argv", lambda self: restart)
+    # This scene only: other namespaces of the machine are not ours to judge.
+    monkeypatch.setattr(host_module, "_scan_all_namespaces", lambda: _scan(ns))
+    args = ["disable", "--platform", "host", "--install-dir", str(tmp_path / "opt")]
+    args += ["--config-dir", str(tmp_path / "etc"), "--scope", "network"]
+    assert main([*args, "--json"]) == 1  # applied, restarted, but the kernel disagrees
+    doc = json.loads(capsys.readouterr().out)
+    assert (doc["applied"], doc["verified"]) == (True, False)
+    assert "wlft4/ingress (priority 10)" in doc["verify_error"]
+    assert log.read_text() == "r\n"
+    # Run again: the config is already off, and the kernel is still checked.
+    assert main(args) == 1
+    captured = capsys.readouterr()
+    assert "nothing to do" in captured.out
+    assert "not verified" in captured.err
+    assert "still attached" in captured.err
+    tc(ns, "filter", "del", "dev", "wlft4", "ingress", "prio", "10")
+    assert main([*args, "--json"]) == 0
+    doc = json.loads(capsys.readouterr().out)
+    assert (doc["applied"], doc["verified"], doc["verify_error"]) == (False, True, None)
+    # A dry run proves nothing and says so: verified is null.
+    assert main([*args, "--dry-run", "--json"]) == 0
+    assert json.loads(capsys.readouterr().out)["verified"] is None

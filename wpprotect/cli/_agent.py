@@ -19,10 +19,12 @@ from wpprotect.cli._output import (
     add_host_dir_options,
     add_json_option,
     add_timeout_option,
+    error_line,
     format_table,
     int_type,
     print_json,
 )
+from wpprotect.errors import PlanVerifyError
 
 if TYPE_CHECKING:
     from wpprotect.platforms import BasePlatform
@@ -250,14 +252,30 @@ def _disable(args: argparse.Namespace) -> int:
         plan = platform.disable(args.scope)
         satisfied = plan.is_satisfied()
         applied = False
-        if not args.dry_run and not satisfied:
-            plan.apply()
-            applied = True
+        verify_error: PlanVerifyError | None = None
+        if not args.dry_run:
+            if not satisfied:
+                plan.apply()
+                applied = True
+            # After a restart (or when the config was already off) prove the result: a host
+            # plan also reads the kernel, where a classifier left attached keeps filtering.
+            try:
+                plan.verify()
+            except PlanVerifyError as exc:
+                verify_error = exc
+        code = EXIT_OK if verify_error is None else EXIT_ACTION
         if args.json:
             doc = plan.to_dict()
-            doc.update({"dry_run": bool(args.dry_run), "applied": applied})
+            doc.update(
+                {
+                    "dry_run": bool(args.dry_run),
+                    "applied": applied,
+                    "verified": None if args.dry_run else verify_error is None,
+                    "verify_error": None if verify_error is None else str(verify_error),
+                }
+            )
             print_json(doc)
-            return EXIT_OK
+            return code
         diff = plan.diff()
         if diff:
             sys.stdout.write(diff)
@@ -269,4 +287,6 @@ def _disable(args: argparse.Namespace) -> int:
             print("dry run: nothing was changed")
         else:
             print(f"applied: {plan.title}")
-        return EXIT_OK
+        if verify_error is not None:
+            error_line(f"not verified: {verify_error}")
+        return code
