@@ -148,44 +148,11 @@ def _write_temp(
     directory: Path, name: str, data: bytes, *, mode: int, uid: int | None, gid: int | None
 ) -> Path:
     """Create, fill, chown/chmod and fsync a fresh temp file in ``directory``; return its path."""
-    for _ in range(16):
-        tmp = directory / f".{name}{TMP_MARKER}{secrets.token_hex(4)}"
-        try:
-            fd = os.open(
-                tmp, os.O_WRONLY | os.O_CREAT | os.O_EXCL | os.O_NOFOLLOW | os.O_CLOEXEC, 0o600
-            )
-        except FileExistsError:
-            continue
-        break
-    else:  # pragma: no cover - 16 collisions of 32 random bits
-        raise ConfigFileError("cannot create a unique temp file", path=directory / name)
+    dfd = os.open(directory, os.O_RDONLY | os.O_DIRECTORY | os.O_CLOEXEC)
     try:
-        view = memoryview(data)
-        while view:
-            written = os.write(fd, view)
-            view = view[written:]
-        st = os.fstat(fd)
-        want_uid = st.st_uid if uid is None else uid
-        want_gid = st.st_gid if gid is None else gid
-        if (want_uid, want_gid) != (st.st_uid, st.st_gid):
-            try:
-                os.fchown(fd, want_uid, want_gid)
-            except PermissionError as exc:
-                # Never hand back a config file with a different owner: refuse instead.
-                raise ConfigFileError(
-                    f"cannot give the new file the owner {want_uid}:{want_gid} (not permitted)",
-                    path=directory / name,
-                ) from exc
-        # chmod after chown: chown clears set-id bits.
-        os.fchmod(fd, mode)
-        os.fsync(fd)
-    except BaseException:
-        os.close(fd)
-        with contextlib.suppress(OSError):
-            os.unlink(tmp)
-        raise
-    os.close(fd)
-    return tmp
+        return directory / _temp_at(dfd, directory, name, data, mode=mode, uid=uid, gid=gid)
+    finally:
+        os.close(dfd)
 
 
 def _resolve_target(path: Path) -> Path:
@@ -590,9 +557,20 @@ def _describe_entry(dfd: int, name: str) -> tuple[str, EntryState | None, os.sta
 
 
 def _temp_at(
-    dfd: int, directory: Path, name: str, data: bytes, *, mode: int, uid: int, gid: int
+    dfd: int,
+    directory: Path,
+    name: str,
+    data: bytes,
+    *,
+    mode: int,
+    uid: int | None,
+    gid: int | None,
 ) -> str:
-    """Create, fill, chown/chmod and fsync a fresh ``O_EXCL`` temp entry in ``dfd``."""
+    """Create, fill, chown/chmod and fsync a fresh ``O_EXCL`` temp entry in ``dfd``.
+
+    ``uid``/``gid`` None keep the creator's. The new file is never handed back with another
+    owner than asked: a refused ``fchown`` raises :class:`ConfigFileError`.
+    """
     flags = os.O_WRONLY | os.O_CREAT | os.O_EXCL | os.O_NOFOLLOW | os.O_CLOEXEC
     for _ in range(16):
         tmp = f".{name}{TMP_MARKER}{secrets.token_hex(4)}"
@@ -608,15 +586,17 @@ def _temp_at(
         while view:
             view = view[os.write(fd, view) :]
         st = os.fstat(fd)
-        if (uid, gid) != (st.st_uid, st.st_gid):
+        want_uid = st.st_uid if uid is None else uid
+        want_gid = st.st_gid if gid is None else gid
+        if (want_uid, want_gid) != (st.st_uid, st.st_gid):
             try:
-                os.fchown(fd, uid, gid)
+                os.fchown(fd, want_uid, want_gid)
             except PermissionError as exc:
                 raise ConfigFileError(
-                    f"cannot give the new file the owner {uid}:{gid} (not permitted)",
+                    f"cannot give the new file the owner {want_uid}:{want_gid} (not permitted)",
                     path=directory / name,
                 ) from exc
-        os.fchmod(fd, mode)
+        os.fchmod(fd, mode)  # after chown, which clears set-id bits
         os.fsync(fd)
     except BaseException:
         os.close(fd)
