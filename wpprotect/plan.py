@@ -154,6 +154,9 @@ class Plan:
     notes: Sequence[str] = attrs.field(factory=list, converter=_str_list)
     _state: PlanState = attrs.field(default="planned", init=False)
     _applied: list[Change] = attrs.field(factory=list, init=False)
+    # What each change's is_satisfied() last said (by id), so that data methods such as
+    # to_dict() report it without reading a file or calling an API again.
+    _checked: dict[int, bool] = attrs.field(factory=dict, init=False, repr=False)
 
     @property
     def state(self) -> PlanState:
@@ -169,7 +172,11 @@ class Plan:
 
     def pending(self) -> list[Change]:
         """The changes that would do something if applied now."""
-        return [c for c in self.changes if not c.is_satisfied()]
+        return [c for c in self.changes if not self._check(c)]
+
+    def _check(self, change: Change) -> bool:
+        found = self._checked[id(change)] = change.is_satisfied()
+        return found
 
     def is_satisfied(self) -> bool:
         """True when applying the plan would change nothing."""
@@ -204,7 +211,7 @@ class Plan:
         with _terminate_raises():
             try:  # the loop itself is inside: an interrupt between two changes rolls back too
                 for change in self.changes:
-                    if change.is_satisfied():
+                    if self._check(change):
                         log.debug("already satisfied: %s", change.description)
                         continue
                     log.info("applying: %s", change.description)
@@ -213,6 +220,7 @@ class Plan:
                     self._applied.append(change)
                     in_flight = None
                     change.verify()
+                    self._checked[id(change)] = True
                 self._state = "applied"
             except BaseException as exc:
                 # No call before the inner try: a second interrupt arriving now (Python runs
@@ -274,6 +282,7 @@ class Plan:
         return errors
 
     def _rollback(self, *, force: bool = False) -> list[str]:
+        self._checked.clear()  # what was satisfied may no longer be
         errors: list[str] = []
         for change in reversed(list(self._applied)):
             try:
@@ -293,13 +302,18 @@ class Plan:
 
         :raises PlanVerifyError: some target is not in its planned state.
         """
-        bad = [c.target for c in self.changes if not c.is_satisfied()]
+        bad = [c.target for c in self.changes if not self._check(c)]
         if bad:
             raise PlanVerifyError(f"not in the planned state: {', '.join(bad)}")
 
     def to_dict(self) -> dict[str, Any]:
         """A JSON-ready description: title, state, the targets still applied, notes and each
-        change with its diff (``satisfied`` is null when the target cannot be read now)."""
+        change with its diff.
+
+        Nothing is read to build it: each change's ``satisfied`` is what :meth:`is_satisfied`,
+        :meth:`pending`, :meth:`apply` or :meth:`verify` last found, and null when the plan has
+        not checked that change yet (or an undo or rollback made the last answer stale).
+        """
         return {
             "title": self.title,
             "state": self._state,
@@ -309,7 +323,7 @@ class Plan:
                 {
                     "target": c.target,
                     "description": c.description,
-                    "satisfied": _satisfied_or_none(c),
+                    "satisfied": self._checked.get(id(c)),
                     "diff": c.diff(),
                 }
                 for c in self.changes
@@ -333,15 +347,6 @@ class Plan:
             items = "".join(f"<li>{html.escape(n)}</li>" for n in self.notes)
             parts.append(f"<ul>{items}</ul>")
         return "".join(parts)
-
-
-def _satisfied_or_none(change: Change) -> bool | None:
-    """``is_satisfied()``, or None when the target cannot be read now (e.g. a file replaced by
-    a link after apply: the description must still be produced)."""
-    try:
-        return change.is_satisfied()
-    except WPProtectError:
-        return None
 
 
 def _reports_applied(change: Change) -> bool:

@@ -239,3 +239,20 @@ def test_datadogagent_diff_never_shows_secrets(cluster: Cluster) -> None:
         "nodeAgent"
     ]["containers"]["system-probe"]["env"]
     assert env == [{"name": "DD_API_KEY", "value": API_KEY}]
+
+
+def test_plan_data_methods_ask_the_api_nothing(helm: Cluster) -> None:
+    plan = helm.platform(namespace="datadog").disable()
+    asked = len(helm.server.requests)
+    doc = plan.to_dict()
+    plan.diff()
+    repr(plan)
+    plan._repr_html_()
+    assert len(helm.server.requests) == asked  # no request to describe the plan
+    assert [c["satisfied"] for c in doc["changes"]] == [None]  # not checked yet: unknown
+    assert not plan.is_satisfied()
+    assert [c["satisfied"] for c in plan.to_dict()["changes"]] == [False]
+    plan.apply()
+    assert [c["satisfied"] for c in plan.to_dict()["changes"]] == [True]
+    plan.undo()
+    assert [c["satisfied"] for c in plan.to_dict()["changes"]] == [None]  # stale: forgotten

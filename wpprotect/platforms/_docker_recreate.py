@@ -188,6 +188,12 @@ class RecreateWithEnv:
         self._settle = settle
         self._env = dict(env)
         self._applied: _Applied | None = None
+        # The environment as planned against: diff() shows it without asking the daemon again
+        # (and still shows what was done after apply).
+        try:
+            self._before = env_dict(self._inspect().get("Config", {}).get("Env"))
+        except WPProtectError:
+            self._before = {}
 
     # -- description ------------------------------------------------------------------------------
 
@@ -210,11 +216,9 @@ class RecreateWithEnv:
         return f"{key}={MASK if secret_key(key) else redact(value)}"
 
     def diff(self) -> str:
-        """The environment lines removed and added, secret values masked."""
-        try:
-            current = env_dict(self._inspect().get("Config", {}).get("Env"))
-        except WPProtectError:
-            current = {}
+        """The environment lines removed and added, secret values masked, against the container
+        as it was when the change was planned."""
+        current = self._before
         lines = [f"--- {self.target} (environment)\n", f"+++ {self.target} (recreated)\n"]
         changed = False
         for key in sorted(self._env):
