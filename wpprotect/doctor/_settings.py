@@ -146,7 +146,9 @@ def check_settings(ctx: Context) -> list[Check]:
             )
         ]
     try:
-        values = effective_settings(config_dir=config_dir, env=ctx.agent_env)
+        values = effective_settings(
+            config_dir=config_dir, env=ctx.agent_env, version=ctx.host_version
+        )
     except WPProtectError as exc:
         return [
             Check(
