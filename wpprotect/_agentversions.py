@@ -125,8 +125,6 @@ class VersionRow:
         return f"<VersionRow {self.behaviour} {self.range}: {self.value!r}>"
 
 
-_CLI = "docs/reference/agent-cli.md"
-_DEPLOY = "docs/reference/deployments.md"
 
 #: What each behaviour of :data:`VERSION_TABLE` means.
 BEHAVIOURS: dict[str, str] = {
@@ -150,7 +148,7 @@ VERSION_TABLE: tuple[VersionRow, ...] = (
         None,
         None,
         ("agent", "security-agent"),
-        f"{_CLI}#cli-old-system-probe",
+        "docs/reference/agent-cli.md#cli-old-system-probe",
         "`system-probe version` is never run: an old system-probe starts its daemon instead",
     ),
     VersionRow(
@@ -158,7 +156,7 @@ VERSION_TABLE: tuple[VersionRow, ...] = (
         None,
         (7, 29),
         "starts-daemon-on-any-argument",
-        f"{_CLI}#cli-old-system-probe",
+        "docs/reference/agent-cli.md#cli-old-system-probe",
         "plain Go flags before PR #7859 (April 2021, about 7.29)",
     ),
     VersionRow(
@@ -166,7 +164,7 @@ VERSION_TABLE: tuple[VersionRow, ...] = (
         (7, 29),
         (7, 45),
         "starts-daemon-on-unknown-command",
-        f"{_CLI}#cli-old-system-probe",
+        "docs/reference/agent-cli.md#cli-old-system-probe",
         "PR #16039 (March 2023) added the guard; its first release is not pinned (7.44 or 7.45)",
     ),
     VersionRow(
@@ -174,19 +172,19 @@ VERSION_TABLE: tuple[VersionRow, ...] = (
         (7, 45),
         None,
         "unknown-command-error",
-        f"{_CLI}#cli-old-system-probe",
+        "docs/reference/agent-cli.md#cli-old-system-probe",
     ),
     VersionRow(
-        "system-probe-runtime", None, (7, 56), False, f"{_CLI}#cli-runtime-binary", "PR #27016"
+        "system-probe-runtime", None, (7, 56), False, "docs/reference/agent-cli.md#cli-runtime-binary", "PR #27016"
     ),
-    VersionRow("system-probe-runtime", (7, 56), None, True, f"{_CLI}#cli-runtime-binary"),
-    VersionRow("security-agent-runtime", None, (7, 66), True, f"{_CLI}#cli-runtime-binary"),
+    VersionRow("system-probe-runtime", (7, 56), None, True, "docs/reference/agent-cli.md#cli-runtime-binary"),
+    VersionRow("security-agent-runtime", None, (7, 66), True, "docs/reference/agent-cli.md#cli-runtime-binary"),
     VersionRow(
         "security-agent-runtime",
         (7, 66),
         (7, 67),
         True,
-        f"{_CLI}#cli-runtime-binary",
+        "docs/reference/agent-cli.md#cli-runtime-binary",
         "deprecated (PR #35703): cobra prints a deprecation line on stderr",
     ),
     VersionRow(
@@ -194,39 +192,39 @@ VERSION_TABLE: tuple[VersionRow, ...] = (
         (7, 67),
         None,
         False,
-        f"{_CLI}#cli-runtime-binary",
+        "docs/reference/agent-cli.md#cli-runtime-binary",
         "removed by PR #36367 (an inference from the code)",
     ),
     VersionRow(
-        "self-test-binaries", None, (7, 56), ("security-agent",), f"{_CLI}#cli-runtime-binary"
+        "self-test-binaries", None, (7, 56), ("security-agent",), "docs/reference/agent-cli.md#cli-runtime-binary"
     ),
     VersionRow(
         "self-test-binaries",
         (7, 56),
         (7, 67),
         ("system-probe", "security-agent"),
-        f"{_CLI}#cli-runtime-binary",
+        "docs/reference/agent-cli.md#cli-runtime-binary",
     ),
     VersionRow(
-        "self-test-binaries", (7, 67), None, ("system-probe",), f"{_CLI}#cli-runtime-binary"
+        "self-test-binaries", (7, 67), None, ("system-probe",), "docs/reference/agent-cli.md#cli-runtime-binary"
     ),
     VersionRow(
         "security-agent-container",
         None,
         None,
         True,
-        f"{_CLI}#cli-security-agent-presence",
+        "docs/reference/agent-cli.md#cli-security-agent-presence",
         "absent only with directSendFromSystemProbe, whatever the version",
     ),
     VersionRow(
-        "flare-binaries", None, (7, 77), ("security-agent", "agent"), f"{_CLI}#cli-flare-command"
+        "flare-binaries", None, (7, 77), ("security-agent", "agent"), "docs/reference/agent-cli.md#cli-flare-command"
     ),
     VersionRow(
         "flare-binaries",
         (7, 77),
         None,
         ("agent", "security-agent"),
-        f"{_DEPLOY}#deploy-troubleshooting-page",
+        "docs/reference/deployments.md#deploy-troubleshooting-page",
         "the documentation moves the flare to the core agent; security-agent flare still exists",
     ),
     VersionRow(
@@ -234,18 +232,18 @@ VERSION_TABLE: tuple[VersionRow, ...] = (
         None,
         None,
         ("rfc3339", "legacy"),
-        f"{_CLI}#cli-flare-archive",
+        "docs/reference/agent-cli.md#cli-flare-archive",
         "the cut-over release is not pinned: both forms are accepted at every version",
     ),
     VersionRow(
-        "flare-api-key", None, (7, 57), "query", f"{_CLI}#cli-flare-upload", "?api_key=<key>"
+        "flare-api-key", None, (7, 57), "query", "docs/reference/agent-cli.md#cli-flare-upload", "the key as ?api_key= in the URL"
     ),
     VersionRow(
         "flare-api-key",
         (7, 57),
         None,
         "header",
-        f"{_CLI}#cli-flare-upload",
+        "docs/reference/agent-cli.md#cli-flare-upload",
         "DD-API-KEY header (PR #27912)",
     ),
     VersionRow(
@@ -253,7 +251,7 @@ VERSION_TABLE: tuple[VersionRow, ...] = (
         (7, 36),
         (7, 44),
         "env-over-yaml",
-        f"{_CLI}#cli-old-precedence",
+        "docs/reference/agent-cli.md#cli-old-precedence",
         "about 7.36 to 7.43: the bounds are approximate",
     ),
     VersionRow(
@@ -261,21 +259,21 @@ VERSION_TABLE: tuple[VersionRow, ...] = (
         (7, 44),
         None,
         "deprecated-yaml-first",
-        f"{_CLI}#cli-config-keys",
+        "docs/reference/agent-cli.md#cli-config-keys",
     ),
     VersionRow(
         "default-classifier-priority",
         (7, 36),
         (7, 39, 2),
         1,
-        f"{_CLI}#cli-cilium-race",
+        "docs/reference/agent-cli.md#cli-cilium-race",
     ),
     VersionRow(
         "default-classifier-priority",
         (7, 39, 2),
         None,
         10,
-        f"{_CLI}#cli-cilium-race",
+        "docs/reference/agent-cli.md#cli-cilium-race",
         "whether 7.40.0 carries the fix was not confirmed",
     ),
 )
