@@ -182,7 +182,7 @@ def read_version(platform: Platform, deadline: Deadline) -> AgentVersion | None:
         )
     except ExecTimeoutError as exc:
         if deadline.expired:
-            raise deadline.error("reading the agent version: the command hung") from exc
+            raise deadline.error(f"reading the agent version: {exc.message}") from exc
         log.info("agent version read timed out on %s; treated as unknown", platform.target)
         return None
     except AgentError as exc:
