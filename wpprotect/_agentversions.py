@@ -125,7 +125,6 @@ class VersionRow:
         return f"<VersionRow {self.behaviour} {self.range}: {self.value!r}>"
 
 
-
 #: What each behaviour of :data:`VERSION_TABLE` means.
 BEHAVIOURS: dict[str, str] = {
     "version-command": "binaries asked for the version, in order (never system-probe)",
@@ -175,10 +174,27 @@ VERSION_TABLE: tuple[VersionRow, ...] = (
         "docs/reference/agent-cli.md#cli-old-system-probe",
     ),
     VersionRow(
-        "system-probe-runtime", None, (7, 56), False, "docs/reference/agent-cli.md#cli-runtime-binary", "PR #27016"
+        "system-probe-runtime",
+        None,
+        (7, 56),
+        False,
+        "docs/reference/agent-cli.md#cli-runtime-binary",
+        "PR #27016",
     ),
-    VersionRow("system-probe-runtime", (7, 56), None, True, "docs/reference/agent-cli.md#cli-runtime-binary"),
-    VersionRow("security-agent-runtime", None, (7, 66), True, "docs/reference/agent-cli.md#cli-runtime-binary"),
+    VersionRow(
+        "system-probe-runtime",
+        (7, 56),
+        None,
+        True,
+        "docs/reference/agent-cli.md#cli-runtime-binary",
+    ),
+    VersionRow(
+        "security-agent-runtime",
+        None,
+        (7, 66),
+        True,
+        "docs/reference/agent-cli.md#cli-runtime-binary",
+    ),
     VersionRow(
         "security-agent-runtime",
         (7, 66),
@@ -196,7 +212,11 @@ VERSION_TABLE: tuple[VersionRow, ...] = (
         "removed by PR #36367 (an inference from the code)",
     ),
     VersionRow(
-        "self-test-binaries", None, (7, 56), ("security-agent",), "docs/reference/agent-cli.md#cli-runtime-binary"
+        "self-test-binaries",
+        None,
+        (7, 56),
+        ("security-agent",),
+        "docs/reference/agent-cli.md#cli-runtime-binary",
     ),
     VersionRow(
         "self-test-binaries",
@@ -206,7 +226,11 @@ VERSION_TABLE: tuple[VersionRow, ...] = (
         "docs/reference/agent-cli.md#cli-runtime-binary",
     ),
     VersionRow(
-        "self-test-binaries", (7, 67), None, ("system-probe",), "docs/reference/agent-cli.md#cli-runtime-binary"
+        "self-test-binaries",
+        (7, 67),
+        None,
+        ("system-probe",),
+        "docs/reference/agent-cli.md#cli-runtime-binary",
     ),
     VersionRow(
         "security-agent-container",
@@ -217,7 +241,11 @@ VERSION_TABLE: tuple[VersionRow, ...] = (
         "absent only with directSendFromSystemProbe, whatever the version",
     ),
     VersionRow(
-        "flare-binaries", None, (7, 77), ("security-agent", "agent"), "docs/reference/agent-cli.md#cli-flare-command"
+        "flare-binaries",
+        None,
+        (7, 77),
+        ("security-agent", "agent"),
+        "docs/reference/agent-cli.md#cli-flare-command",
     ),
     VersionRow(
         "flare-binaries",
@@ -236,7 +264,12 @@ VERSION_TABLE: tuple[VersionRow, ...] = (
         "the cut-over release is not pinned: both forms are accepted at every version",
     ),
     VersionRow(
-        "flare-api-key", None, (7, 57), "query", "docs/reference/agent-cli.md#cli-flare-upload", "the key as ?api_key= in the URL"
+        "flare-api-key",
+        None,
+        (7, 57),
+        "query",
+        "docs/reference/agent-cli.md#cli-flare-upload",
+        "the key as ?api_key= in the URL",
     ),
     VersionRow(
         "flare-api-key",

@@ -150,7 +150,9 @@ def test_hung_version_read_bounds_a_flare(sim_host: SimFactory) -> None:
 
 
 def test_fleet_timeout_bounds_every_operation(sim_host: SimFactory) -> None:
-    hung = [sim_host(version="7.59.0", version_answer="hang", hang_seconds=300)[1] for _ in range(2)]
+    hung = [
+        sim_host(version="7.59.0", version_answer="hang", hang_seconds=300)[1] for _ in range(2)
+    ]
     _, fine = sim_host(version="7.59.0")
     started = time.monotonic()
     result = run_fleet([*hung, fine], lambda p: p.self_test(), timeout=5)

@@ -3,6 +3,7 @@ install at each version of the grid; wpprotect never starts an old system-probe'
 
 from __future__ import annotations
 
+import itertools
 import re
 from pathlib import Path
 
@@ -20,8 +21,9 @@ def test_rows_of_one_behaviour_never_overlap() -> None:
     for behaviour in BEHAVIOURS:
         rows = rows_of(behaviour)
         assert rows, behaviour
-        for a, b in zip(rows, rows[1:], strict=False):
-            assert a.until is not None and b.since is not None, (a, b)
+        for a, b in itertools.pairwise(rows):
+            assert a.until is not None, (a, b)
+            assert b.since is not None, (a, b)
             assert a.until <= b.since, (a, b)
 
 

@@ -77,7 +77,7 @@ def _run(platform: BasePlatform, name: str, *args: str) -> tuple[int, str]:
     return res.exit_code, res.output
 
 
-def check_rows(  # noqa: C901, PLR0912, PLR0915 - one branch per behaviour, on purpose
+def check_rows(
     platform: BasePlatform, version: str, daemon_starts: DaemonStarts, dest: Path
 ) -> set[str]:
     """Check every row covering ``version``; returns the behaviours checked (all of them)."""

@@ -9,7 +9,12 @@ from pathlib import Path
 import pytest
 
 from wpprotect.agent import AgentVersion
-from wpprotect.config import CLASSIFIER_PRIORITY, NETWORK_ENABLED, effective_settings, effective_value
+from wpprotect.config import (
+    CLASSIFIER_PRIORITY,
+    NETWORK_ENABLED,
+    effective_settings,
+    effective_value,
+)
 
 SP = "system-probe.yaml"
 PRIORITY_ENV = "DD_RUNTIME_SECURITY_CONFIG_NETWORK_CLASSIFIER_PRIORITY"

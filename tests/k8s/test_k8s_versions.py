@@ -43,9 +43,7 @@ class VersionCluster:
 
 
 @contextlib.contextmanager
-def _cluster(
-    versions: list[str], sim_env: dict[str, str], tag: str
-) -> Iterator[VersionCluster]:
+def _cluster(versions: list[str], sim_env: dict[str, str], tag: str) -> Iterator[VersionCluster]:
     client = images.docker_client()
     server = K8sTestServer()
     _, pods = seed_helm(server, len(versions))

@@ -13,6 +13,8 @@ from typing import TYPE_CHECKING, Any
 
 import attrs
 
+from wpprotect._agentversions import lookup
+from wpprotect._deadline import Deadline
 from wpprotect.agent._run import (
     AgentBinary,
     binary,
@@ -29,8 +31,6 @@ from wpprotect.agent._upload import (
     upload_flare,
 )
 from wpprotect.agent._validate import validate_api_key, validate_case_id, validate_email
-from wpprotect._agentversions import lookup
-from wpprotect._deadline import Deadline
 from wpprotect.agent._version import AgentVersion, read_version
 from wpprotect.errors import (
     AgentNotFoundError,

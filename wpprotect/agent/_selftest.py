@@ -10,6 +10,8 @@ from typing import TYPE_CHECKING, Any, Literal
 
 import attrs
 
+from wpprotect._agentversions import lookup
+from wpprotect._deadline import Deadline
 from wpprotect.agent._run import (
     AgentBinary,
     binary,
@@ -18,8 +20,6 @@ from wpprotect.agent._run import (
     str_tuple,
     strip_ansi,
 )
-from wpprotect._agentversions import lookup
-from wpprotect._deadline import Deadline
 from wpprotect.agent._version import AgentVersion, read_version
 from wpprotect.errors import (
     AgentNotFoundError,
@@ -253,7 +253,7 @@ class SelfTestResult:
     def __repr__(self) -> str:
         state = "ok" if self.ok else f"FAILED: {self.error}"
         version = f" {self.version}" if self.version else ""
-        sure = self.confirmed
+        sure: str = self.confirmed
         if self.confirmed != "confirmed":
             sure += f": {self.confirmed_reason}"
         return f"<SelfTestResult {self.target}{version} via {self.component}: {state} ({sure})>"
@@ -272,9 +272,7 @@ class SelfTestResult:
         )
 
 
-def _read_status(
-    platform: Platform, deadline: Deadline
-) -> tuple[StatusSelfTests | None, str]:
+def _read_status(platform: Platform, deadline: Deadline) -> tuple[StatusSelfTests | None, str]:
     """The status "Self Tests" block, or None and why it is missing."""
     if deadline.expired:
         return None, "status not read: the timeout was used up"

@@ -28,9 +28,9 @@ from typing import Any
 
 import attrs
 
+from wpprotect._agentversions import rows_of
 from wpprotect._redact import MASK, redact_text
 from wpprotect.agent._validate import validate_site
-from wpprotect._agentversions import rows_of
 from wpprotect.errors import FlareUploadError, InvalidArgumentError
 
 __all__ = [
