@@ -144,6 +144,10 @@ def check_rows(
     assert code == 0
     assert "Runtime Security" in out
 
+    # security-agent-cws-setting: a doctor rule; the simulator has no config files, so only the
+    # bound is checked here (tests/ux/test_wpux_doctor.py runs the doctor on both sides of it).
+    assert value("security-agent-cws-setting") is (not v.at_least(7, 77))
+
     flare_binaries = value("flare-binaries")
     assert isinstance(flare_binaries, tuple)
     fl = platform.flare(email="ops@example.com", dest=dest / "rows")

@@ -217,7 +217,10 @@ class SelfTestResult:
     target: str
     succeeded_tests: tuple[str, ...] = attrs.field(converter=str_tuple, default=())
     failed_tests: tuple[str, ...] = attrs.field(converter=str_tuple, default=())
-    confirmed: Confirmation = "unconfirmed"
+    confirmed: Confirmation = attrs.field(
+        default="unconfirmed",
+        validator=attrs.validators.in_(("confirmed", "contradicted", "unconfirmed")),
+    )
     confirmed_reason: str = "status not checked"
     last_execution: str | None = None
     warnings: tuple[str, ...] = attrs.field(converter=str_tuple, default=())
