@@ -2,7 +2,8 @@
 
 The cluster is the in-process test API server of ``tests/k8s_server``, run in a child process so
 the memory figure is the client's alone. Its 200 pods answer exec with the simulated agent CLI
-(``tests/agent_sim``, 7.78: ``system-probe version`` then ``system-probe runtime self-test``),
+(``tests/agent_sim``, 7.78: ``agent version``, ``system-probe runtime self-test``, then
+``security-agent status`` to confirm it),
 each exec held for 0.2 s, like a real agent's round trip. Every call goes through the real
 ``kubernetes`` client and the exec websocket.
 

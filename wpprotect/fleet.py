@@ -14,11 +14,12 @@ import logging
 import threading
 import time
 from collections.abc import Callable, Iterable, Sequence
-from concurrent.futures import ThreadPoolExecutor, as_completed
+from concurrent.futures import FIRST_COMPLETED, Future, ThreadPoolExecutor, wait
 from typing import Any, Generic, TypeVar
 
 import attrs
 
+from wpprotect._deadline import Deadline, ambient
 from wpprotect._jsonable import jsonable
 from wpprotect.errors import InvalidArgumentError, WPProtectError
 
@@ -28,6 +29,11 @@ log = logging.getLogger(__name__)
 
 T = TypeVar("T")
 P = TypeVar("P")
+
+
+#: Seconds a target may run past the fleet's deadline before it is abandoned (its own operation
+#: normally stops at the deadline and reports why).
+_ABANDON_GRACE = 2.0
 
 
 def _target_of(item: object) -> str:
@@ -163,11 +169,18 @@ def run_fleet(
     *,
     max_workers: int = 64,
     progress: Callable[[int, int, str], object] | None = None,
+    timeout: float | None = None,
 ) -> FleetResult[T]:
     """Run ``operation`` on every target, at most ``max_workers`` at a time.
 
     One target's failure never stops the others: an exception becomes that target's ``error``
     (``KeyboardInterrupt`` and ``SystemExit`` still propagate).
+
+    With ``timeout``, the whole run ends within it: wpprotect's operations started by
+    ``operation`` (``self_test()``, ``flare()``...) take it as their own deadline (or their own
+    ``timeout`` if shorter), a target not started in time is not started, and a target still
+    running shortly after the deadline is abandoned with an :class:`~wpprotect.ExecTimeoutError`
+    (its thread is left to finish; what it runs may still be running on the target).
 
     :param targets: platforms (or anything with a ``target`` label).
     :param operation: called once per target in a worker thread, e.g.
@@ -175,12 +188,20 @@ def run_fleet(
     :param max_workers: the concurrency bound (threads).
     :param progress: called as ``progress(done, total, target)`` after each target finishes,
         from the calling thread.
+    :param timeout: seconds for the whole run (``None``: no limit).
     :returns: one item per target, in the given order, with the peak concurrency reached.
-    :raises InvalidArgumentError: ``max_workers`` is below 1.
+    :raises InvalidArgumentError: ``max_workers`` is below 1, or ``timeout`` is not a positive
+        number.
     """
     bound: object = max_workers
     if isinstance(bound, bool) or not isinstance(bound, int) or bound < 1:
         raise InvalidArgumentError(f"max_workers must be a positive integer, got {max_workers!r}")
+    limit: object = timeout
+    if limit is not None and (
+        isinstance(limit, bool) or not isinstance(limit, int | float) or not limit > 0
+    ):
+        raise InvalidArgumentError(f"timeout must be a positive number of seconds, not {timeout!r}")
+    deadline = Deadline(timeout, what="fleet operation")
     items: Sequence[P] = list(targets)
     total = len(items)
     results: list[FleetItem[T] | None] = [None] * total
@@ -194,7 +215,10 @@ def run_fleet(
             active[1] = max(active[1], active[0])
         started = time.monotonic()
         try:
-            value = operation(items[index])
+            if deadline.expired:
+                raise deadline.error(f"{target} not started")
+            with ambient(deadline.remaining()):
+                value = operation(items[index])
             return FleetItem(target, value, None, time.monotonic() - started)
         except Exception as exc:  # recorded per target: one failure never aborts the rest
             if not isinstance(exc, WPProtectError):
@@ -207,14 +231,38 @@ def run_fleet(
     started = time.monotonic()
     workers = max(1, min(max_workers, total))
     done = 0
-    with ThreadPoolExecutor(max_workers=workers, thread_name_prefix="wpprotect-fleet") as pool:
-        futures = {pool.submit(run, i): i for i in range(total)}
-        for future in as_completed(futures):
+    pool = ThreadPoolExecutor(max_workers=workers, thread_name_prefix="wpprotect-fleet")
+    abandoned = False
+    try:
+        futures: dict[Future[FleetItem[T]], int] = {pool.submit(run, i): i for i in range(total)}
+        pending = set(futures)
+        while pending:
+            left = deadline.remaining()
+            finished, pending = wait(
+                pending,
+                timeout=None if left is None else left + _ABANDON_GRACE,
+                return_when=FIRST_COMPLETED,
+            )
+            if not finished:
+                abandoned = True
+                break
+            for future in finished:
+                item = future.result()
+                results[futures[future]] = item
+                done += 1
+                if progress is not None:
+                    progress(done, total, item.target)
+        for future in pending:
             index = futures[future]
-            item = future.result()
-            results[index] = item
+            target = _target_of(items[index])
+            message = f"{target}: abandoned, still running; it may still run on the target"
+            results[index] = FleetItem(
+                target, None, deadline.error(message), time.monotonic() - started
+            )
             done += 1
             if progress is not None:
-                progress(done, total, item.target)
+                progress(done, total, target)
+    finally:
+        pool.shutdown(wait=not abandoned, cancel_futures=True)
     final = tuple(r for r in results if r is not None)
     return FleetResult(final, active[1], time.monotonic() - started, max_workers)

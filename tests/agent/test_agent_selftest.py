@@ -26,14 +26,11 @@ def test_ok_uses_the_right_binary(sim_host: SimFactory, version: str) -> None:
     assert list(res.command[1:]) == ["runtime", "self-test"]
     assert res.exit_code == 0
     assert "Runtime self test: OK" in res.output
-    if version == "7.78.0":
-        # From 7.77 the security-agent is not running: its status cannot be read.
-        assert res.confirmed_by_status is None
-        assert res.succeeded_tests == ()
-    else:
-        assert res.confirmed_by_status is True
-        assert CHOWN in res.succeeded_tests
-        assert res.failed_tests == ()
+    # The security-agent still runs at every version (Helm and Operator defaults): confirmed.
+    assert res.confirmed == "confirmed"
+    assert res.confirmed_by_status is True
+    assert CHOWN in res.succeeded_tests
+    assert res.failed_tests == ()
     assert f"{expected} runtime self-test" in sim.calls()
 
 
@@ -134,14 +131,17 @@ def test_a_wrong_version_guess_falls_back(sim_host: SimFactory) -> None:
     assert "system-probe runtime self-test" in sim.calls()
 
 
-def test_removed_command_on_7_70_falls_back_to_system_probe(sim_host: SimFactory) -> None:
+def test_a_version_below_7_56_never_falls_back_to_system_probe(sim_host: SimFactory) -> None:
+    # A 7.70 agent taken for 7.50 (a wrong guess): security-agent refuses, and system-probe is
+    # not tried, because on a real agent that old it would start a second daemon.
     sim, host = sim_host(version="7.70.1")
     from wpprotect.agent import run_self_test
 
-    res = run_self_test(host, timeout=30, version=AgentVersion(7, 50))  # a wrong guess
-    assert res.ok
-    assert res.component == "system-probe"
-    assert sim.calls()[:2] == ["security-agent runtime self-test", "system-probe runtime self-test"]
+    with pytest.raises(UnsupportedAgentError) as info:
+        run_self_test(host, timeout=30, version=AgentVersion(7, 50))
+    assert "system-probe runtime self-test was not run" in str(info.value)
+    assert "7.50.0" in str(info.value)
+    assert sim.calls() == ["security-agent runtime self-test"]
 
 
 def test_no_command_at_all(sim_host: SimFactory) -> None:

@@ -112,7 +112,7 @@ def test_status_self_tests_block(sim_host: SimFactory, shell: list[str]) -> None
 
 
 def test_status_not_running(sim_host: SimFactory, shell: list[str]) -> None:
-    sim, _ = sim_host(version="7.78.0")
+    sim, _ = sim_host(version="7.78.0", security_agent_running=0)
     proc = run(shell, sim.security_agent, "status")
     assert proc.returncode == 255
     assert "Could not reach security agent: " in proc.stdout

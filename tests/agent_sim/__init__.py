@@ -56,7 +56,17 @@ the file does not set them; the file wins because it is sourced after the enviro
                                ``7.78.0``. Gates: ``system-probe runtime`` from 7.56;
                                ``security-agent runtime`` deprecated 7.66 (cobra's deprecation line
                                on stderr) and removed from 7.67 (cobra's unknown-command error, exit
-                               255); security-agent process not running from 7.77.
+                               255); before 7.45 system-probe starts its daemon for an unknown
+                               first argument, before 7.29 for any argument (it prints a start
+                               line, appends its argv to ``<state dir>/daemon-started`` and stays
+                               in the foreground for ``WPSIM_DAEMON_SECONDS``, 3600).
+``WPSIM_DAEMON_SECONDS``       how long a started daemon stays in the foreground (0: exit at once).
+``WPSIM_DEPLOY``               ``default`` (a security-agent runs, at every version, as under
+                               the Helm and Operator defaults) or ``direct-send``
+                               (``directSendFromSystemProbe``: no security-agent; running it
+                               answers ``not found``, exit 127).
+``WPSIM_VERSION_ANSWER``       ``ok`` (default), ``unreadable`` (a ``version`` line with no number)
+                               or ``hang`` (``version`` sleeps ``WPSIM_HANG_SECONDS``).
 ``WPSIM_SELFTEST``             ``ok`` (``Runtime self test: OK``), ``disabled``, ``busy``,
                                ``ebpfless`` (``Runtime self test: error: <msg>``, exit 0),
                                ``unavailable`` (``Error: unable to get a process self test: rpc
@@ -70,11 +80,9 @@ the file does not set them; the file wins because it is sourced after the enviro
 ``WPSIM_SELFTEST_TESTS``       all rule IDs (default: the open, chmod and chown self-test rules).
 ``WPSIM_STATUS``               ``ok`` or ``unreachable`` (``Could not reach security agent: ...``).
 ``WPSIM_CWS_ENABLED``          ``true`` (default) or ``false`` (status shows ``Not enabled``).
-``WPSIM_SECURITY_AGENT_RUNNING`` ``1``/``0``; default ``1`` before 7.77, ``0`` from 7.77. When 0,
+``WPSIM_SECURITY_AGENT_RUNNING`` ``1`` (default) or ``0`` (the process is down). When 0,
                                ``security-agent flare`` prints the IPC failure and builds locally.
-``WPSIM_FLARE_LOCAL``          ``ok``/``fail``: whether that local build works (default
-                               ``fail`` from 7.77: "security-agent flare does not work when
-                               the process is not running").
+``WPSIM_FLARE_LOCAL``          ``ok`` (default) or ``fail``: whether that local build works.
 ``WPSIM_AGENT_RUNNING``        ``1``/``0`` for the core agent (``agent flare`` falls back locally).
 ``WPSIM_UPLOAD``               ``ok`` (prints the success line), ``forbidden`` (403),
                                ``error`` (500).
@@ -94,7 +102,10 @@ Commit: 1a2b3c4 - Serialization version: v5.0.97 - Go version: go1.21.5``, with 
 and ``System Probe`` for the other binaries); the layout of the status "Self Tests" block
 (``Last execution: <RFC822>``, then ``Succeeded:``/``Failed:`` each followed by
 ``- <rule id>`` lines or ``none``); cobra's unknown-command text; the wording of the local-build
-failure from 7.77.
+failure; the old system-probe's start line; the archive-name cut-over at 7.45 (not pinned).
+
+The flare prompts follow the agent: EOF at the email prompt is an empty answer, EOF at the
+confirmation is "no"; there is no argument-count check.
 """
 
 from __future__ import annotations
@@ -312,6 +323,12 @@ class SimInstall:
         if not self.log_file.exists():
             return []
         return self.log_file.read_text().splitlines()
+
+    def daemon_starts(self) -> list[str]:
+        """Every time an old system-probe was made to start its daemon (its argv), oldest
+        first: wpprotect must never cause one."""
+        path = self.state_dir / "daemon-started"
+        return path.read_text().splitlines() if path.exists() else []
 
     def archives(self) -> list[Path]:
         """Flare archives the simulated agent wrote into its temp dir."""

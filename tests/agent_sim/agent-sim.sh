@@ -57,15 +57,14 @@ at_least() {
     [ "$v_major" -eq "$1" ] && [ "$v_minor" -ge "$2" ]
 }
 
-# From 7.77 the security-agent runtime component is not used any more, so its process is not
-# running (docs/reference/deployments.md#deploy-troubleshooting-page, translations).
-if [ -z "${WPSIM_SECURITY_AGENT_RUNNING:-}" ]; then
-    if at_least 7 77; then WPSIM_SECURITY_AGENT_RUNNING=0; else WPSIM_SECURITY_AGENT_RUNNING=1; fi
-fi
-if [ -z "${WPSIM_FLARE_LOCAL:-}" ]; then
-    # "security-agent flare does not work when the process is not running" (7.77+ docs warning).
-    if at_least 7 77; then WPSIM_FLARE_LOCAL=fail; else WPSIM_FLARE_LOCAL=ok; fi
-fi
+# The Helm chart and the Operator still run the security-agent by default at every version
+# (docs/reference/agent-cli.md#cli-security-agent-presence); WPSIM_DEPLOY=direct-send models
+# directSendFromSystemProbe, which removes it.
+: "${WPSIM_DEPLOY:=default}"
+: "${WPSIM_SECURITY_AGENT_RUNNING:=1}"
+: "${WPSIM_FLARE_LOCAL:=ok}"
+: "${WPSIM_VERSION_ANSWER:=ok}"
+: "${WPSIM_DAEMON_SECONDS:=3600}"
 
 # Cobra's answer to an unknown subcommand, printed by runcmd with exit status -1 (255)
 # (docs/reference/agent-cli.md#cli-runtime-binary: an inference for >= 7.67).
@@ -86,7 +85,25 @@ fail() {
 # Simulator assumption (docs/reference/agent-cli.md does not record it): "<Name> X.Y.Z - Commit: <sha> -
 # Serialization version: v5.0.97 - Go version: go1.21.5".
 print_version() {
-    echo "$1 $WPSIM_VERSION - Commit: $WPSIM_COMMIT - Serialization version: v5.0.97 - Go version: go1.21.5"
+    case "$WPSIM_VERSION_ANSWER" in
+        unreadable) echo "$1 (development build) - Commit: none - Go version: unknown" ;;
+        hang) exec sleep "$WPSIM_HANG_SECONDS" ;;
+        *) echo "$1 $WPSIM_VERSION - Commit: $WPSIM_COMMIT - Serialization version: v5.0.97 - Go version: go1.21.5" ;;
+    esac
+}
+
+# --- old system-probe: the daemon in the foreground (docs/reference/agent-cli.md#cli-old-system-probe)
+# Before PR #16039 (about 7.45) an unknown first argument was rewritten to `run`; before PR #7859
+# (about 7.29) system-probe used plain Go flags and any argument ran the daemon. The simulator
+# prints a start line (its wording is an assumption), appends the argv to
+# $WPSIM_STATE_DIR/daemon-started for the tests, and stays in the foreground like the daemon.
+start_daemon() {
+    mkdir -p "$WPSIM_STATE_DIR" 2>/dev/null
+    { printf 'system-probe'; for a in "$@"; do printf ' %s' "$a"; done; printf '\n'; } \
+        >>"$WPSIM_STATE_DIR/daemon-started" 2>/dev/null
+    echo "$(date -u '+%Y-%m-%d %H:%M:%S UTC') | SYS-PROBE | INFO | (cmd/system-probe/subcommands/run/command.go) | starting system-probe v$WPSIM_VERSION"
+    if [ "$WPSIM_DAEMON_SECONDS" != 0 ]; then exec sleep "$WPSIM_DAEMON_SECONDS"; fi
+    exit 0
 }
 
 # --- runtime self-test (docs/reference/agent-cli.md#cli-self-test-output) ---------------------
@@ -258,7 +275,6 @@ flare_cmd() {
     have_email=0
     send=0
     local_flag=0
-    nargs=0
     while [ $# -gt 0 ]; do
         case "$1" in
             -e | --email)
@@ -272,22 +288,19 @@ flare_cmd() {
                 local_flag=1 ;;
             --) shift; break ;;
             -*) fail "unknown flag: $1" ;;
-            *)
-                nargs=$((nargs + 1))
-                case_id=$1 ;;
+            *) case_id=$1 ;;
         esac
         shift
     done
-    while [ $# -gt 0 ]; do nargs=$((nargs + 1)); case_id=$1; shift; done
-    [ "$nargs" -le 1 ] || fail "accepts at most 1 arg(s), received $nargs"
+    # No argument-count check (docs/reference/agent-cli.md#cli-flare-command): the last one wins.
+    while [ $# -gt 0 ]; do case_id=$1; shift; done
 
     if [ "$have_email" = 0 ]; then
         # input.AskForEmail: fmt.Println, so the answer is read on the next line.
         echo "Please enter your email: "
-        if ! IFS= read -r email; then
-            echo "Error reading email, please retry or contact support"
-            fail "EOF"
-        fi
+        # A new bufio.Scanner per prompt: EOF is an empty answer, not an error
+        # (docs/reference/agent-cli.md#cli-flare-output).
+        IFS= read -r email || true
         email=$(echo "$email" | sed 's/^[[:space:]]*//; s/[[:space:]]*$//')
     fi
 
@@ -375,6 +388,11 @@ flare_cmd() {
 # --- dispatch ----------------------------------------------------------------------------------
 case "$prog" in
     security-agent | datadog-security-agent)
+        if [ "$WPSIM_DEPLOY" = direct-send ]; then
+            # No security-agent at all: as a shell (and `docker exec`) reports a missing binary.
+            echo "sh: $prog: not found" >&2
+            exit 127
+        fi
         root=datadog-security-agent
         cmd=${1:-}
         [ $# -gt 0 ] && shift
@@ -396,6 +414,13 @@ case "$prog" in
         esac
         ;;
     system-probe)
+        if [ $# -gt 0 ] && ! at_least 7 29; then start_daemon "$@"; fi
+        if ! at_least 7 45; then
+            case "${1:-}" in
+                version | run | config | help | "") ;;
+                *) start_daemon "$@" ;;
+            esac
+        fi
         cmd=${1:-}
         [ $# -gt 0 ] && shift
         case "$cmd" in
@@ -405,6 +430,7 @@ case "$prog" in
                 at_least 7 56 || unknown_command runtime system-probe
                 runtime_cmd system-probe "$@"
                 ;;
+            run) start_daemon run "$@" ;;
             "") echo "Datadog System Probe"; exit 0 ;;
             *) unknown_command "$cmd" system-probe ;;
         esac

@@ -1,6 +1,8 @@
 """The agent's CLI as data: which command runs what for which version, and its output parsed.
 
 - :func:`agent_version` / :class:`AgentVersion`: the version, read with the agent's ``version``.
+- :data:`VERSION_TABLE` / :class:`VersionRow`: every behaviour that depends on the agent's
+  version, with the range it holds for and the reference it comes from.
 - :func:`run_self_test` / :class:`SelfTestResult`: the runtime self-test, confirmed by status.
 - :func:`collect_flare` / :class:`Flare`: a flare without a terminal, copied out for review
   (:meth:`Flare.scan_secrets` → :class:`SecretFinding`) and sent with :meth:`Flare.send`.
@@ -11,9 +13,11 @@ rule; everything runs through a :class:`~wpprotect.platforms.Platform`.
 
 from __future__ import annotations
 
+from wpprotect._agentversions import VERSION_TABLE, VersionRow
 from wpprotect.agent._flare import Flare, collect_flare, flare_binaries, parse_flare_output
 from wpprotect.agent._secrets import SecretFinding
 from wpprotect.agent._selftest import (
+    Confirmation,
     SelfTestResult,
     StatusSelfTests,
     parse_self_test_output,
@@ -26,12 +30,15 @@ from wpprotect.agent._validate import validate_case_id, validate_email
 from wpprotect.agent._version import AgentVersion, agent_version
 
 __all__ = [
+    "VERSION_TABLE",
     "AgentVersion",
+    "Confirmation",
     "Flare",
     "FlareUpload",
     "SecretFinding",
     "SelfTestResult",
     "StatusSelfTests",
+    "VersionRow",
     "agent_version",
     "collect_flare",
     "flare_base_url",

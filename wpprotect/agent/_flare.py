@@ -13,6 +13,8 @@ from typing import TYPE_CHECKING, Any
 
 import attrs
 
+from wpprotect._agentversions import lookup
+from wpprotect._deadline import Deadline
 from wpprotect.agent._run import (
     AgentBinary,
     binary,
@@ -23,16 +25,15 @@ from wpprotect.agent._run import (
 )
 from wpprotect.agent._secrets import SecretFinding, scan_zip
 from wpprotect.agent._upload import (
-    API_KEY_HEADER_SINCE,
     FlareUpload,
     flare_base_url,
     flare_url,
     upload_flare,
 )
 from wpprotect.agent._validate import validate_api_key, validate_case_id, validate_email
-from wpprotect.agent._version import AgentVersion, agent_version
+from wpprotect.agent._version import AgentVersion, read_version
 from wpprotect.errors import (
-    AgentError,
+    AgentNotFoundError,
     ExecError,
     ExecTimeoutError,
     FlareError,
@@ -64,27 +65,33 @@ _SENT_RE = re.compile(
 # guessed from the version: the path the agent prints is the authority, and any other plain
 # ``.zip`` name it prints is accepted too (with a log line); only a name that is unsafe as a
 # local file name is refused.
+_NAME_FORMS: dict[str, str] = {
+    "rfc3339": r"[0-9]{4}-[0-9]{2}-[0-9]{2}T[0-9]{2}-[0-9]{2}-[0-9]{2}Z(?:-[a-z]+)?",
+    "legacy": r"[0-9]{4}-[0-9]{2}-[0-9]{2}-[0-9]{2}-[0-9]{2}-[0-9]{2}",
+}
+# The forms of the version table's ``flare-archive-name`` row (every version: the cut-over is
+# not pinned).
 _NAME_RE = re.compile(
-    r"datadog-agent-(?:"
-    r"[0-9]{4}-[0-9]{2}-[0-9]{2}T[0-9]{2}-[0-9]{2}-[0-9]{2}Z"
-    r"(?:-[a-z]+)?"
-    r"|[0-9]{4}-[0-9]{2}-[0-9]{2}-[0-9]{2}-[0-9]{2}-[0-9]{2}"
-    r")\.zip"
+    "datadog-agent-(?:"
+    + "|".join(_NAME_FORMS[f] for f in lookup("flare-archive-name", None))
+    + r")\.zip"
 )
 _SAFE_NAME_RE = re.compile(r"[A-Za-z0-9][A-Za-z0-9._+-]{0,200}\.zip")
 _ERROR_RE = re.compile(r"^Error: (?P<msg>.*)$", re.M)
 
 
 def flare_binaries(version: AgentVersion | None) -> tuple[AgentBinary, ...]:
-    """The binaries to try for ``flare``, best first.
+    """The binaries to try for ``flare``, best first (the version table's ``flare-binaries``).
 
-    ``security-agent flare`` is the documented command; from 7.77 the security-agent runtime
-    is deprecated and its flare "does not work when the process is not running", so the core
-    ``agent flare`` comes first (docs/reference/deployments.md#deploy-troubleshooting-page).
+    ``security-agent flare`` is the documented command; from 7.77 the documentation moves the
+    flare to the core ``agent flare``, which then comes first
+    (docs/reference/deployments.md#deploy-troubleshooting-page); both are safe to try on every
+    version.
+
+    >>> flare_binaries(None)
+    ('security-agent', 'agent')
     """
-    if version is not None and version.at_least(7, 77):
-        return ("agent", "security-agent")
-    return ("security-agent", "agent")
+    return tuple(lookup("flare-binaries", version) or ("security-agent", "agent"))
 
 
 def parse_flare_output(stdout: str, stderr: str = "") -> tuple[str | None, str | None, str | None]:
@@ -208,8 +215,9 @@ class Flare:
             )
         version = str(self.version) if self.version is not None else None
         base = flare_base_url(site, version=version, url=url)
-        # the key in the header from 7.57, in the query string before; unknown: the header
-        key_in_query = self.version is not None and not self.version.at_least(*API_KEY_HEADER_SINCE)
+        # the version table's ``flare-api-key``: the header from 7.57, the query string before;
+        # an unknown version: the header
+        key_in_query = lookup("flare-api-key", self.version) == "query"
         target_url = flare_url(base, self.case_id)
         log.info("sending flare %s", self.archive.name)  # the URL, redacted, is logged below
         try:
@@ -282,7 +290,8 @@ def collect_flare(
     :param email: the email tied to the case (``-e``).
     :param send: let the agent upload right away instead of keeping the archive for review.
     :param dest: a local directory (or ``.zip`` path) for the copy; default a new temp dir.
-    :param timeout: seconds allowed for the flare command.
+    :param timeout: seconds for the whole operation: the version read (at most 30 s of it) and
+        the flare command.
     :param version: the agent version if known (else it is asked for).
     :raises InvalidArgumentError: a bad case ID or email (nothing was run).
     :raises FlareError: no archive was produced or it could not be copied out.
@@ -291,18 +300,16 @@ def collect_flare(
     """
     case = validate_case_id(case_id)
     mail = validate_email(email)
+    deadline = Deadline(timeout, what="flare", target=platform.target)
     if version is None:
-        try:
-            version = agent_version(platform)  # its own short deadline, not the command's
-        except AgentError as exc:
-            log.info("agent version unknown on %s (%s)", platform.target, exc)
+        version = read_version(platform, deadline)
 
     stdin = b"" if mail is not None else b"\n"  # the email prompt: an empty answer is accepted
     if not send:
         stdin += b"n\n"  # "Are you sure you want to upload a flare? [y/N]" -> abort, keep it
     refused: list[str] = []
     failed: list[str] = []
-    exec_errors: list[ExecError] = []
+    exec_errors: list[Exception] = []
     for name in flare_binaries(version):
         argv = [binary(platform, name), "flare"]
         if case is not None:
@@ -312,10 +319,15 @@ def collect_flare(
         if send:
             argv.append("-s")
         try:
-            res = platform.exec(argv, component=component_of(name), stdin=stdin, timeout=timeout)
+            res = platform.exec(
+                argv,
+                component=component_of(name),
+                stdin=stdin,
+                timeout=deadline.budget(step=f"before {name} flare"),
+            )
         except ExecTimeoutError:
             raise
-        except ExecError as exc:
+        except (ExecError, AgentNotFoundError) as exc:
             # A missing container (e.g. no security-agent container from 7.77) is a refusal; try
             # the other binary, and report the platform failure itself if both fail that way.
             refused.append(f"{name}: {exc.message}")

@@ -28,6 +28,7 @@ from typing import Any
 
 import attrs
 
+from wpprotect._agentversions import rows_of
 from wpprotect._redact import MASK, redact_text
 from wpprotect.agent._validate import validate_site
 from wpprotect.errors import FlareUploadError, InvalidArgumentError
@@ -64,8 +65,11 @@ _DD_FLARE_HOST_RE = re.compile(
 MAX_RESPONSE_BYTES = 1 << 20
 #: The first agent version that sends the API key in the ``DD-API-KEY`` header (PR #27912,
 #: milestone 7.57.0); older agents put it in the query string as ``?api_key=``
-#: (docs/reference/agent-cli.md#cli-flare-upload).
-API_KEY_HEADER_SINCE = (7, 57)
+#: (docs/reference/agent-cli.md#cli-flare-upload). Taken from the version table's
+#: ``flare-api-key`` rows.
+API_KEY_HEADER_SINCE: tuple[int, ...] = next(
+    r.since for r in rows_of("flare-api-key") if r.value == "header" and r.since is not None
+)
 #: How many times the POST is repeated after a 5xx answer (newer agents retry up to 3 times),
 #: and the pause before each repeat; every pause stays within the one deadline.
 POST_RETRIES = 3

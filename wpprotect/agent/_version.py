@@ -8,13 +8,21 @@ from typing import TYPE_CHECKING, Any
 
 import attrs
 
+from wpprotect._agentversions import lookup
+from wpprotect._deadline import Deadline
 from wpprotect.agent._run import AgentBinary, binary, component_of, strip_ansi
-from wpprotect.errors import AgentError, ExecError, ExecTimeoutError, InvalidArgumentError
+from wpprotect.errors import (
+    AgentError,
+    AgentNotFoundError,
+    ExecError,
+    ExecTimeoutError,
+    InvalidArgumentError,
+)
 
 if TYPE_CHECKING:
     from wpprotect._contract import Platform
 
-__all__ = ["AgentVersion", "agent_version"]
+__all__ = ["VERSION_READ_CAP", "AgentVersion", "agent_version", "read_version"]
 
 log = logging.getLogger(__name__)
 
@@ -114,28 +122,38 @@ class AgentVersion:
         return f"<code>{self}</code>"
 
 
-# Every agent binary has a `version` subcommand; the core agent is asked first because on
-# Kubernetes its container always exists, and from 7.77 the security-agent may not run at all.
-_VERSION_SOURCES: tuple[AgentBinary, ...] = ("agent", "security-agent", "system-probe")
+# Asked in this order; never `system-probe version`: before PR #16039 (about 7.45) an old
+# system-probe runs its daemon for a command it does not know, and before about 7.29 for any
+# argument (docs/reference/agent-cli.md#cli-old-system-probe). The order is a row of the version
+# table (``version-command``), true for every version.
+_VERSION_SOURCES: tuple[AgentBinary, ...] = tuple(lookup("version-command", None))
+
+#: The longest a version read may take inside a longer operation.
+VERSION_READ_CAP = 30.0
 
 
 def agent_version(platform: Platform, *, timeout: float | None = 30.0) -> AgentVersion:
-    """Ask the agent for its version (``agent version``, else ``security-agent version``, else
-    ``system-probe version``).
+    """Ask the agent for its version (``agent version``, else ``security-agent version``).
+
+    ``system-probe version`` is never run: on old agents system-probe starts its daemon when given
+    an argument it does not know (docs/reference/agent-cli.md#cli-old-system-probe).
 
     :param platform: where the agent runs.
-    :param timeout: seconds allowed for each command.
+    :param timeout: seconds allowed for the whole read (both commands).
     :raises AgentError: no binary answered with a version.
-    :raises ExecTimeoutError: a command hung.
+    :raises ExecTimeoutError: a command hung past ``timeout``.
     """
+    deadline = Deadline(timeout, what="reading the agent version", target=platform.target)
     problems: list[str] = []
     for name in _VERSION_SOURCES:
         argv = [binary(platform, name), "version"]
         try:
-            res = platform.exec(argv, component=component_of(name), timeout=timeout)
+            res = platform.exec(
+                argv, component=component_of(name), timeout=deadline.budget(step=f"{name} version")
+            )
         except ExecTimeoutError:
             raise
-        except ExecError as exc:
+        except (ExecError, AgentNotFoundError) as exc:
             problems.append(f"{name}: {exc}")
             continue
         if res.exit_code == 0:
@@ -149,3 +167,24 @@ def agent_version(platform: Platform, *, timeout: float | None = 30.0) -> AgentV
     raise AgentError(
         f"could not read the agent version ({'; '.join(problems)})", target=platform.target
     )
+
+
+def read_version(platform: Platform, deadline: Deadline) -> AgentVersion | None:
+    """The version as one step of a longer operation: within ``deadline`` and at most
+    :data:`VERSION_READ_CAP` seconds; ``None`` when it cannot be read (then only commands safe
+    on every version are run).
+
+    :raises ExecTimeoutError: the read used up what was left of ``deadline``.
+    """
+    try:
+        return agent_version(
+            platform, timeout=deadline.budget(cap=VERSION_READ_CAP, step="reading the version")
+        )
+    except ExecTimeoutError as exc:
+        if deadline.expired:
+            raise deadline.error(f"reading the agent version: {exc.message}") from exc
+        log.info("agent version read timed out on %s; treated as unknown", platform.target)
+        return None
+    except AgentError as exc:
+        log.info("agent version unknown on %s (%s)", platform.target, exc)
+        return None

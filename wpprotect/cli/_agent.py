@@ -175,13 +175,23 @@ def _self_test(args: argparse.Namespace) -> int:
                     item.target,
                     str(value.version) if value.version else None,
                     value.component,
-                    style.status("ok" if item.ok else "problem"),
+                    style.status(_result_word(item.ok, value)),
                     value.error or _confirmation(value),
                 ]
             )
         print(format_table(["AGENT", "VERSION", "VIA", "RESULT", "DETAIL"], rows, styler=style))
         c = result.counts()
         print(f"\n{c['ok']}/{c['total']} agents passed the self-test")
+        unconfirmed = [
+            i.target
+            for i in result.items
+            if i.ok and getattr(i.value, "confirmed", "confirmed") == "unconfirmed"
+        ]
+        if unconfirmed:
+            print(
+                f"{len(unconfirmed)} of them unconfirmed: the agent's status could not show "
+                "the tests' results"
+            )
     return _self_test_status(result)
 
 
@@ -200,10 +210,18 @@ def _self_test_status(result: Any) -> int:
     return EXIT_OK if result.ok else EXIT_ACTION
 
 
+def _result_word(ok: bool, value: Any) -> str:
+    if not ok:
+        return "problem"
+    return "ok" if value.confirmed == "confirmed" else "ok, unconfirmed"
+
+
 def _confirmation(value: Any) -> str:
-    if value.confirmed_by_status:
-        return f"status confirms {len(value.succeeded_tests)} tests passed"
-    return "status not readable: OK as printed by the agent"
+    if value.confirmed == "confirmed":
+        return f"confirmed: status shows {len(value.succeeded_tests)} tests passed"
+    if value.confirmed == "contradicted":
+        return f"contradicted: {value.confirmed_reason}"
+    return f"unconfirmed ({value.confirmed_reason}): OK only as printed by the agent"
 
 
 def _flare(args: argparse.Namespace) -> int:

@@ -23,6 +23,7 @@ from typing import Any, Literal
 
 import attrs
 
+from wpprotect._agentversions import VersionLike, as_tuple, lookup
 from wpprotect.errors import (
     ConfigFileError,
     ConfigParseError,
@@ -73,6 +74,8 @@ __all__ = [
 DEFAULT_CONFIG_DIR = Path("/etc/datadog-agent")
 #: File names of the two host files that carry Workload Protection settings.
 SYSTEM_PROBE_YAML = "system-probe.yaml"
+# The settings whose precedence changed with the agent's version (``network-precedence``).
+_NETWORK_PREFIX = "runtime_security_config.network."
 SECURITY_AGENT_YAML = "security-agent.yaml"
 HOST_FILES: tuple[str, ...] = (SYSTEM_PROBE_YAML, SECURITY_AGENT_YAML)
 #: Component (and container) names, as the Helm chart and the Operator name the containers.
@@ -150,6 +153,36 @@ class Setting:
         order += [("env", e) for e in self.env_vars]
         order.append(("yaml", self.env_key))
         return tuple(order)
+
+    def precedence_for(
+        self, version: VersionLike | None
+    ) -> tuple[tuple[Literal["yaml", "env"], str], ...]:
+        """:attr:`precedence` as the agent at ``version`` applies it.
+
+        About 7.36 to 7.43 (the version table's ``network-precedence`` rows) CWS read
+        ``runtime_security_config.network.*`` directly, with the env var bound to that same key,
+        so ``DD_RUNTIME_SECURITY_CONFIG_NETWORK_*`` beats the YAML and the
+        ``event_monitoring_config`` spellings are not read
+        (docs/reference/agent-cli.md#cli-old-precedence). Other versions, and an unknown one:
+        :attr:`precedence`.
+        """
+        legacy = self.write_key
+        if not legacy.startswith(_NETWORK_PREFIX) or (
+            lookup("network-precedence", version) != "env-over-yaml"
+        ):
+            return self.precedence
+        envs = [e for e in self.env_vars if e.startswith("DD_RUNTIME_SECURITY_CONFIG_")]
+        return (*(("env", e) for e in envs), ("yaml", legacy))
+
+    def default_for(self, version: VersionLike | None) -> SettingValue:
+        """The agent's default at ``version``: the classifier priority was 1 on 7.36 to 7.39.1
+        (the version table's ``default-classifier-priority``,
+        docs/reference/agent-cli.md#cli-cilium-race); :attr:`default` otherwise."""
+        if self.name == "classifier_priority":
+            value = lookup("default-classifier-priority", version)
+            if isinstance(value, int):
+                return value
+        return self.default
 
     def coerce(self, value: object) -> SettingValue:
         """Check ``value`` for this setting and return it normalised.
@@ -839,9 +872,10 @@ def _resolve(
     *,
     fleet: Mapping[str, Any] | None = None,
     fleet_source: str = "",
+    version: VersionLike | None = None,
 ) -> EffectiveValue:
-    """Apply the agent's precedence to one file (already parsed) plus the environment, and
-    the fleet policy file merged on top of both when there is one."""
+    """Apply the agent's precedence (at ``version``, when known) to one file (already parsed)
+    plus the environment, and the fleet policy file merged on top of both when there is one."""
     # Walk Setting.precedence (the getter order of pkg/security/probe/config/config.go, then
     # viper's env-over-file rule for the key the env vars are bound to); the first hit wins.
     # A fleet policy value of a key beats the file's and the env vars' values of that same key
@@ -849,7 +883,7 @@ def _resolve(
     # docs/reference/agent-cli.md#cli-reenable).
     hits: list[tuple[str, str, object, bool]] = []  # (source, key, raw, from_env)
     fleet_bound = dotted_get(fleet, setting.env_key)
-    for kind, name in setting.precedence:
+    for kind, name in setting.precedence_for(version):
         if kind == "env":
             if fleet_bound is not None:
                 hits.append((fleet_source, setting.env_key, fleet_bound, False))
@@ -869,10 +903,22 @@ def _resolve(
             if raw is not None:
                 hits.append((source, name, raw, False))
     notes: list[str] = []
+    legacy_order = version is not None and setting.precedence_for(version) != setting.precedence
+    if legacy_order and version is not None:
+        notes.append(
+            f"agent {_version_text(version)}: {setting.write_env} beats the YAML and "
+            "event_monitoring_config.* is not read (docs/reference/agent-cli.md#cli-old-precedence)"
+        )
     if not hits:
         if doc is None:
             notes.append(f"{source} not found: the agent's default applies")
-        return EffectiveValue(setting, setting.default, "default", notes=notes)
+        default = setting.default_for(version)
+        if default != setting.default and version is not None:
+            notes.append(
+                f"agent {_version_text(version)} defaults to {default}, "
+                f"not {setting.default} (docs/reference/agent-cli.md#cli-cilium-race)"
+            )
+        return EffectiveValue(setting, default, "default", notes=notes)
     src, key, raw, from_env = hits[0]
     value, note = parse_agent_value(setting, raw, from_env=from_env)
     if note:
@@ -882,7 +928,7 @@ def _resolve(
             f"set by the fleet policy layer ({src.removeprefix(FLEET_POLICY_PREFIX)}), merged on "
             "top of system-probe.yaml and the env vars: a local change does not override it"
         )
-    if not from_env and key != setting.env_key:
+    if not from_env and key != setting.env_key and not legacy_order:
         new_key = setting.env_key
         notes.append(
             f"{key} is deprecated (the agent logs 'please set {new_key} instead') but it takes "
@@ -893,6 +939,10 @@ def _resolve(
         for s, k, r, fe in hits[1:]
     ]
     return EffectiveValue(setting, value, src, key, shadowed=shadowed, notes=notes)
+
+
+def _version_text(version: VersionLike) -> str:
+    return ".".join(str(p) for p in as_tuple(version))
 
 
 def fleet_policy_path(
@@ -970,13 +1020,16 @@ def _effective(
     setting: Setting,
     sources: Mapping[str, tuple[Mapping[str, Any] | None, str]],
     env: Mapping[str, str],
+    version: VersionLike | None = None,
 ) -> EffectiveValue:
     primary = setting.files[0]
     doc, label = sources[primary]
     fleet, fleet_label = (
         sources.get(FLEET_POLICY_FILE, (None, "")) if primary == SYSTEM_PROBE_YAML else (None, "")
     )
-    result = _resolve(setting, doc, label, env, fleet=fleet, fleet_source=fleet_label)
+    result = _resolve(
+        setting, doc, label, env, fleet=fleet, fleet_source=fleet_label, version=version
+    )
     if setting is not CWS_ENABLED or SECURITY_AGENT_YAML not in sources:
         return result
     # On a host both system-probe (which runs the CWS module) and security-agent read
@@ -985,7 +1038,7 @@ def _effective(
     sa_doc, sa_label = sources[SECURITY_AGENT_YAML]
     if sa_doc is None:
         return result
-    sa = _resolve(setting, sa_doc, sa_label, env)
+    sa = _resolve(setting, sa_doc, sa_label, env, version=version)
     if sa.value == result.value:
         return result
     conflict = SettingConflict(
@@ -1000,6 +1053,7 @@ def effective_value(
     config_dir: str | os.PathLike[str] | None = None,
     files: Mapping[str, FileSource] | None = None,
     env: Mapping[str, str] | None = None,
+    version: VersionLike | None = None,
 ) -> EffectiveValue:
     """The value the agent uses for ``setting``, following the agent's own reading order.
 
@@ -1022,12 +1076,17 @@ def effective_value(
     :param env: the agent process's environment (a container's env, a unit's
         ``Environment=``); ``None`` means no env var is set. wpprotect never reads its own
         ``os.environ`` here: it is not the agent's.
+    :param version: the agent's version when known (an ``AgentVersion`` or a
+        ``(major, minor, patch)`` tuple): agents of about 7.36 to 7.43 let the env var beat the
+        YAML for ``runtime_security_config.network.*``, and 7.36 to 7.39.1 default the
+        classifier priority to 1 (:meth:`Setting.precedence_for`, :meth:`Setting.default_for`).
+        ``None``: today's order and defaults.
     :returns: an :class:`EffectiveValue`.
     :raises ConfigError: a file exists but cannot be read or parsed.
     """
     needed = (*setting.files, *((SECURITY_AGENT_YAML,) if setting is CWS_ENABLED else ()))
     sources = _load_sources(config_dir, files, dict.fromkeys(needed), env)
-    return _effective(setting, sources, env or {})
+    return _effective(setting, sources, env or {}, version)
 
 
 def effective_settings(
@@ -1035,11 +1094,13 @@ def effective_settings(
     config_dir: str | os.PathLike[str] | None = None,
     files: Mapping[str, FileSource] | None = None,
     env: Mapping[str, str] | None = None,
+    version: VersionLike | None = None,
 ) -> dict[str, EffectiveValue]:
     """:func:`effective_value` for every setting in :data:`SETTINGS`, each file read once.
 
+    :param version: the agent's version when known (see :func:`effective_value`).
     :returns: ``{setting name: EffectiveValue}``, in :data:`SETTINGS` order.
     :raises ConfigError: a file exists but cannot be read or parsed.
     """
     sources = _load_sources(config_dir, files, HOST_FILES, env)
-    return {s.name: _effective(s, sources, env or {}) for s in SETTINGS}
+    return {s.name: _effective(s, sources, env or {}, version) for s in SETTINGS}

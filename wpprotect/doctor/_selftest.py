@@ -45,12 +45,20 @@ def _self_test(ctx: Context, agent: BasePlatform) -> Check:
     except Exception as exc:  # one agent's failure must not hide the others
         return Check(name, "error", f"{type(exc).__name__}: {exc}")
     data = {"result": jsonable(result)}
+    if result.ok and result.confirmed == "confirmed":
+        return Check(name, "ok", "Runtime self test: OK (confirmed by the status)", data=data)
     if result.ok:
-        return Check(name, "ok", "Runtime self test: OK", data=data)
+        return Check(
+            name,
+            "ok",
+            f"Runtime self test: OK, unconfirmed ({result.confirmed_reason}): only the "
+            "agent's word, the status could not show the tests' results",
+            data=data,
+        )
     return Check(
         name,
         "problem",
-        f"self-test failed: {result.error or 'the self-test failed'}",
+        f"self-test failed ({result.confirmed}): {result.error or 'the self-test failed'}",
         fix=f"check the 'Runtime Security' section of `security-agent status` on "
         f"{agent.target}; collect a flare for support: `wpprotect flare --platform "
         f"{agent.kind}`",

@@ -12,6 +12,7 @@ import tempfile
 from collections.abc import Mapping
 from pathlib import Path
 
+from wpprotect._agentversions import lookup
 from wpprotect.agent._layout import DEFAULT_CONFIG_DIR
 from wpprotect.config import (
     CLASSIFIER_PRIORITY,
@@ -35,12 +36,6 @@ from wpprotect.platforms.docker import DockerPlatform
 from wpprotect.platforms.kubernetes import KubernetesPlatform
 
 __all__ = ["agent_settings", "check_container_processes", "check_settings"]
-
-# From 7.77 the security-agent runtime is not used any more
-# (docs/reference/deployments.md#deploy-host; upstream
-# DataDog/datadog-agent releasenotes for 7.77.0): only system-probe's value of
-# runtime_security_config.enabled matters.
-_SECURITY_AGENT_UNUSED = (7, 77)
 
 
 def _settings_checks(
@@ -99,7 +94,10 @@ def _settings_checks(
         for conflict in ev.conflicts:
             detail += f"; {conflict}"
             version = None if ctx is None else ctx.host_version
-            if version is not None and version.at_least(*_SECURITY_AGENT_UNUSED):
+            # From 7.77 the security-agent runtime is not used any more: only system-probe's
+            # value matters (the version table's ``security-agent-cws-setting``,
+            # docs/reference/deployments.md#deploy-host).
+            if lookup("security-agent-cws-setting", version) is False:
                 detail += " (from 7.77 only system-probe's value matters)"
                 continue
             status = "problem"
@@ -146,7 +144,9 @@ def check_settings(ctx: Context) -> list[Check]:
             )
         ]
     try:
-        values = effective_settings(config_dir=config_dir, env=ctx.agent_env)
+        values = effective_settings(
+            config_dir=config_dir, env=ctx.agent_env, version=ctx.host_version
+        )
     except WPProtectError as exc:
         return [
             Check(

@@ -135,7 +135,7 @@ class BasePlatform:
     ) -> SelfTestResult:
         """Run the runtime self-test with the right binary for the agent version.
 
-        :param timeout: seconds allowed for the self-test.
+        :param timeout: seconds for the whole operation, the version read included.
         :param check_status: confirm with the status "Self Tests" block (failed tests → not ok).
         :param status_wait: seconds to wait for the status to show this run (see
             :func:`wpprotect.agent.run_self_test`).
@@ -158,7 +158,8 @@ class BasePlatform:
         """Collect a flare without a terminal and copy it out for review.
 
         With ``send=False`` (the default) the archive is kept local; review it
-        (``files``, ``scan_secrets()``) and then call :meth:`Flare.send`.
+        (``files``, ``scan_secrets()``) and then call :meth:`Flare.send`. ``timeout`` bounds
+        the whole operation, the version read included.
         """
         from wpprotect.agent import collect_flare
 
