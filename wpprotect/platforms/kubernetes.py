@@ -69,6 +69,17 @@ def _check_argv(argv: object) -> list[str]:
     return out
 
 
+def _check_for_pod(value: object) -> str | None:
+    if value is None:
+        return None
+    if not isinstance(value, str) or value.count("/") != 1:
+        raise InvalidArgumentError(f"for_pod must be 'namespace/pod', not {value!r}")
+    ns, name = value.split("/")
+    _check_name(ns, "namespace")
+    _check_name(name, "pod")
+    return value
+
+
 def _meta(obj: dict[str, Any]) -> dict[str, Any]:
     meta = obj.get("metadata")
     return meta if isinstance(meta, dict) else {}
@@ -110,6 +121,9 @@ class KubernetesPlatform(BasePlatform):
         :class:`~wpprotect.BackendUnavailableError` (for exec:
         :class:`~wpprotect.ExecTimeoutError`); the client's own retries come on top. ``None``:
         no limit.
+    :param node: only the agent pod on this node (:meth:`agents` then returns that one).
+    :param for_pod: ``namespace/pod`` of an application pod: the agent serving it, i.e. the
+        agent pod on that pod's node.
     :param api_client: deprecated spelling of ``client``.
     :param request_timeout: deprecated spelling of ``timeout``.
     :raises InvalidArgumentError: a malformed namespace, pod name or timeout, or both spellings
@@ -142,8 +156,12 @@ class KubernetesPlatform(BasePlatform):
         timeout: float | None = 60.0,
         api_client: K8sApiClient | None = None,
         request_timeout: float | None = None,
+        node: str | None = None,
+        for_pod: str | None = None,
     ) -> None:
         self.namespace = _check_name(namespace, "namespace")
+        self.node_filter = _check_name(node, "node")
+        self.for_pod = _check_for_pod(for_pod)
         self.pod = _check_name(pod, "pod")
         selector: object = label_selector
         if selector is not None and (not isinstance(selector, str) or "\x00" in selector):
@@ -178,6 +196,8 @@ class KubernetesPlatform(BasePlatform):
         platform._api = api
         platform._owner = False
         platform._pod_obj = pod
+        platform.node_filter = None
+        platform.for_pod = None
         return platform
 
     @property
@@ -207,10 +227,36 @@ class KubernetesPlatform(BasePlatform):
         return f"agent pods in {where}"
 
     # -- discovery ---------------------------------------------------------------------------
+    @property
+    def node(self) -> str | None:
+        """The node of this agent pod (a single-pod platform), or the node asked for."""
+        if self._pod_obj is not None:
+            return str((self._pod_obj.get("spec") or {}).get("nodeName") or "") or None
+        return self.node_filter
+
     def _find_pods(self) -> list[dict[str, Any]]:
-        """Running agent pods, one per node."""
+        """Running agent pods, one per node (only the one asked for with node= / for_pod=)."""
         if self.pod is not None:
             return [self._resolve_named_pod()]
+        wanted = self.node_filter
+        if self.for_pod is not None:
+            from wpprotect.platforms._k8s_nodes import node_of_pod
+
+            wanted = node_of_pod(self._api, self.for_pod, target=self.target)
+        pods = self._agent_pods()
+        if wanted is None:
+            return pods
+        on_node = [p for p in pods if (p.get("spec") or {}).get("nodeName") == wanted]
+        if not on_node:
+            via = f" (the node of pod {self.for_pod})" if self.for_pod else ""
+            raise AgentNotFoundError(
+                f"no Running agent pod on node {wanted}{via}; agent pods run on: "
+                + ", ".join(sorted({str((p.get("spec") or {}).get("nodeName")) for p in pods})),
+                target=self.target,
+            )
+        return on_node
+
+    def _agent_pods(self) -> list[dict[str, Any]]:
         selectors = [self.label_selector] if self.label_selector else list(AGENT_SELECTORS)
         pods: list[dict[str, Any]] = []
         for selector in selectors:

@@ -33,7 +33,7 @@ from wpprotect.tc import _bpfsys, _measure, _netlink, _netns
 from wpprotect.tc._inspector import RecordedNetns, TCInspector, _RawNetns, read_netns
 
 if TYPE_CHECKING:
-    from wpprotect._contract import Component, ExecResult
+    from wpprotect._contract import Component, ExecResult, Platform
     from wpprotect.tc._report import TCReport
 
 __all__ = [
@@ -55,22 +55,6 @@ WIRE_VERSION = 1
 COMPONENTS: tuple[Component, ...] = ("system-probe", "agent")
 
 _SOURCE: list[bytes] = []
-
-
-class _Exec:
-    """What :func:`remote_scan` needs of a platform: ``exec`` and ``target``."""
-
-    target: str
-
-    def exec(
-        self,
-        argv: Sequence[str],
-        *,
-        component: Component = "security-agent",
-        stdin: bytes | None = None,
-        timeout: float | None = 120.0,
-    ) -> ExecResult:  # pragma: no cover - a typing shape only
-        raise NotImplementedError
 
 
 def reader_source() -> bytes:
@@ -190,7 +174,7 @@ def report_from_records(
 
 
 def _run(
-    platform: _Exec, argv: list[str], *, timeout: float | None, components: Sequence[Component]
+    platform: Platform, argv: list[str], *, timeout: float | None, components: Sequence[Component]
 ) -> tuple[ExecResult, Component]:
     """Run the reader in the first component that exists; name what is missing otherwise."""
     missing: list[str] = []
@@ -245,7 +229,7 @@ def _body(result: ExecResult, target: str) -> dict[str, Any]:
 
 
 def remote_scan(
-    platform: _Exec,
+    platform: Platform,
     *,
     netns: str | None = "all",
     classifier_priority: int | None = None,
@@ -287,7 +271,7 @@ def _where(body: Mapping[str, Any], component: str, result: ExecResult) -> dict[
 
 
 def remote_measure(
-    platform: _Exec,
+    platform: Platform,
     seconds: float,
     *,
     netns: str | None = "all",
@@ -301,7 +285,8 @@ def remote_measure(
     :param timeout: seconds for the whole exec (default: the window plus 60 s).
     :raises InvalidArgumentError: ``seconds`` is not positive.
     """
-    if isinstance(seconds, bool) or not isinstance(seconds, int | float) or not seconds > 0:
+    given: object = seconds
+    if isinstance(given, bool) or not isinstance(given, int | float) or not given > 0:
         raise InvalidArgumentError(f"seconds must be positive, got {seconds!r}")
     wait = seconds + 60.0 if timeout is None else timeout
     result, component = _run(

@@ -18,6 +18,8 @@ Its one line of output is ``{"wire": 1, "zlib": "<base64 of zlib'd JSON>"}``, or
 Its options come as one JSON argument: ``python3 - '{"netns": "all", "measure": 0}'``.
 """
 
+from __future__ import annotations
+
 import base64
 import ctypes
 import errno
@@ -28,6 +30,7 @@ import struct
 import sys
 import time
 import zlib
+from typing import Any, Dict, Iterator, List, Optional, Set, Tuple, Union
 
 WIRE = 1
 CLONE_NEWNET = 0x40000000
@@ -60,11 +63,11 @@ class Refused(Exception):
     """The kernel refused for lack of a capability."""
 
 
-def b64(data):
+def b64(data: bytes) -> str:
     return base64.b64encode(data).decode("ascii")
 
 
-def bpf(cmd, attr):
+def bpf(cmd: int, attr: Any) -> int:
     nr = NR_BPF.get(os.uname().machine)
     if nr is None:
         raise OSError(errno.ENOSYS, "bpf(2) number unknown for " + os.uname().machine)
@@ -73,13 +76,13 @@ def bpf(cmd, attr):
     if ret < 0:
         err = ctypes.get_errno()
         raise OSError(err, os.strerror(err))
-    return ret
+    return int(ret)
 
 
-def dump(sock, seq, request, want):
+def dump(sock: socket.socket, seq: int, request: bytes, want: int) -> Tuple[bytes, bool]:
     """Send a dump; return (the wanted messages as the kernel sent them, interrupted)."""
     sock.send(request[:8] + struct.pack("=I", seq) + request[12:])
-    out = []
+    out: List[bytes] = []
     interrupted = False
     buf = bytearray(32768)
     while True:
@@ -109,7 +112,7 @@ def dump(sock, seq, request, want):
             off += (length + 3) & ~3
 
 
-def messages(blob):
+def messages(blob: bytes) -> Iterator[Tuple[int, int]]:
     off = 0
     while off + 16 <= len(blob):
         (length,) = struct.unpack_from("=I", blob, off)
@@ -119,7 +122,7 @@ def messages(blob):
         off += (length + 3) & ~3
 
 
-def nla(buf, off, end, want):
+def nla(buf: bytes, off: int, end: int, want: int) -> Optional[Tuple[int, int]]:
     while off + 4 <= end:
         alen, atype = struct.unpack_from("=HH", buf, off)
         if alen < 4:
@@ -130,12 +133,12 @@ def nla(buf, off, end, want):
     return None
 
 
-def cstr(buf, span):
+def cstr(buf: bytes, span: Tuple[int, int]) -> str:
     raw = buf[span[0] : span[1]]
     return raw.split(b"\0", 1)[0].decode("utf-8", "replace")
 
 
-def query(ifindex, attach_type):
+def query(ifindex: int, attach_type: int) -> Union[List[Any], int]:
     """[prog_ids, link_ids, flags, revision] of one hook, or an errno."""
     for _ in range(8):
         attr = ctypes.create_string_buffer(64)
@@ -146,7 +149,7 @@ def query(ifindex, attach_type):
             if exc.errno == errno.EPERM:
                 raise Refused("BPF_PROG_QUERY was refused (EPERM): CAP_NET_ADMIN and CAP_BPF "
                               "(or CAP_SYS_ADMIN) are needed")  # fmt: skip
-            return exc.errno
+            return exc.errno or errno.EIO
         (count,) = struct.unpack_from("<I", attr, 24)
         (revision,) = struct.unpack_from("<Q", attr, 56)
         (flags,) = struct.unpack_from("<I", attr, 12)
@@ -165,7 +168,7 @@ def query(ifindex, attach_type):
         except OSError as exc:
             if exc.errno == errno.ENOSPC:
                 continue
-            return exc.errno
+            return exc.errno or errno.EIO or errno.EIO
         (count,) = struct.unpack_from("<I", attr, 24)
         (revision,) = struct.unpack_from("<Q", attr, 56)
         (flags,) = struct.unpack_from("<I", attr, 12)
@@ -173,7 +176,7 @@ def query(ifindex, attach_type):
     return errno.ENOSPC
 
 
-def prog_info(prog_id):
+def prog_info(prog_id: int) -> Union[str, int, None]:
     """base64 of the program's raw bpf_prog_info, None when it is gone, or an errno."""
     attr = ctypes.create_string_buffer(12)
     struct.pack_into("<I", attr, 0, prog_id)
@@ -199,7 +202,7 @@ def prog_info(prog_id):
         os.close(fd)
 
 
-def stat_key(path):
+def stat_key(path: str) -> Optional[Tuple[int, int]]:
     try:
         st = os.stat(path)
     except OSError:
@@ -207,7 +210,7 @@ def stat_key(path):
     return st.st_dev, st.st_ino
 
 
-def pid_label(pid):
+def pid_label(pid: int) -> str:
     label = "pid %d" % pid
     try:
         with open("/proc/%d/comm" % pid) as fh:
@@ -223,12 +226,12 @@ def pid_label(pid):
     return label
 
 
-def namespaces(spec):
+def namespaces(spec: Optional[str]) -> List[Tuple[str, str, Tuple[int, int]]]:
     """[(label, path, (dev, ino))] of the namespaces to read."""
-    found = {}
-    order = []
+    found: Dict[Tuple[int, int], Tuple[str, str]] = {}
+    order: List[Tuple[int, int]] = []
 
-    def add(key, label, path):
+    def add(key: Optional[Tuple[int, int]], label: str, path: str) -> None:
         if key is not None and key not in found:
             found[key] = (label, path)
             order.append(key)
@@ -242,10 +245,12 @@ def namespaces(spec):
                 add(stat_key("/proc/%d/ns/net" % pid), "host", "/proc/%d/ns/net" % pid)
             break
     if spec is None:
-        key = stat_key("/proc/self/ns/net")
+        own = stat_key("/proc/self/ns/net")
         path = "/proc/%d/ns/net" % os.getpid()
-        label = found.get(key, (pid_label(os.getpid()), path))[0]
-        return [(label, path, key)]
+        if own is None:
+            raise OSError(errno.ENOENT, "cannot read /proc/self/ns/net: is /proc mounted?")
+        label = found.get(own, (pid_label(os.getpid()), path))[0]
+        return [(label, path, own)]
     for directory in NAMED_DIRS:
         try:
             names = sorted(os.listdir(directory))
@@ -269,7 +274,7 @@ def namespaces(spec):
     return [(found[k][0], found[k][1], k) for k in order]
 
 
-def setns(path):
+def setns(path: str) -> None:
     fd = os.open(path, os.O_RDONLY)
     try:
         if _libc.setns(fd, CLONE_NEWNET) != 0:
@@ -281,8 +286,10 @@ def setns(path):
         os.close(fd)
 
 
-def read_netns(label, path, key, progs, stats):
-    rec = {"label": label, "path": path, "id": "%d:%d" % key, "filters": [], "hooks": []}
+def read_netns(
+    label: str, path: str, key: Tuple[int, int], progs: Set[int], stats: bool
+) -> Dict[str, Any]:
+    rec: Dict[str, Any] = {"label": label, "path": path, "id": "%d:%d" % key, "filters": [], "hooks": []}
     setns(path)
     try:
         sock = socket.socket(socket.AF_NETLINK, socket.SOCK_RAW, socket.NETLINK_ROUTE)
@@ -306,8 +313,8 @@ def read_netns(label, path, key, progs, stats):
             ifindex, _h, parent, _i = BODY.unpack_from(qdiscs, start + 20)
             if parent != TC_H_INGRESS:
                 continue
-            kind = nla(qdiscs, start + 36, end, 1)
-            kind = "" if kind is None else cstr(qdiscs, kind)
+            span = nla(qdiscs, start + 36, end, 1)
+            kind = "" if span is None else cstr(qdiscs, span)
             parents = {"clsact": (INGRESS_PARENT, EGRESS_PARENT), "ingress": (INGRESS_PARENT,)}
             for fparent in parents.get(kind, ()):
                 req = TC_REQ.pack(TC_REQ.size, RTM_GETTFILTER, NLM_F_REQUEST | NLM_F_DUMP, 0,
@@ -340,12 +347,12 @@ def read_netns(label, path, key, progs, stats):
     return rec
 
 
-def scan(spec, stats=False):
+def scan(spec: Optional[str], stats: bool = False) -> Dict[str, Any]:
     """Every namespace's records, and the bpf_prog_info of every program they run."""
     refs = namespaces(spec)
     home = os.open("/proc/self/ns/net", os.O_RDONLY)
-    progs = set()
-    out = {"namespaces": [], "warnings": []}
+    progs: Set[int] = set()
+    out: Dict[str, Any] = {"namespaces": [], "warnings": []}
     try:
         for label, path, key in refs:
             try:
@@ -361,7 +368,7 @@ def scan(spec, stats=False):
     return out
 
 
-def measure(spec, seconds):
+def measure(spec: Optional[str], seconds: float) -> Dict[str, Any]:
     """Two scans (with link counters) around a window with BPF run-time statistics on."""
     try:
         with open("/proc/sys/kernel/bpf_stats_enabled") as fh:
@@ -386,12 +393,12 @@ def measure(spec, seconds):
     return {"before": before, "after": after, "elapsed": elapsed, "stats_already_on": already}
 
 
-def main():
+def main() -> int:
     options = json.loads(sys.argv[1]) if len(sys.argv) > 1 else {}
     spec = options.get("netns", "all")
     try:
         if options.get("measure"):
-            body = {"measure": measure(spec, float(options["measure"]))}
+            body: Dict[str, Any] = {"measure": measure(spec, float(options["measure"]))}
         else:
             body = {"scan": scan(spec)}
     except Refused as exc:
