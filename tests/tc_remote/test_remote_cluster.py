@@ -272,3 +272,16 @@ def test_system_probe_absent_falls_back_to_the_agent_container(
         assert agent.last_tc_read["component"] == "agent"
     finally:
         server.put(original)
+
+
+def test_docker_platform_scans_through_its_container(remote_cluster: RemoteCluster) -> None:
+    from wpprotect.platforms import DockerPlatform
+
+    netns = remote_cluster.scenes["node-2"][0]
+    with DockerPlatform(container=remote_cluster.containers["node-2"]) as box:
+        report = box.tc_scan()
+        assert box.last_tc_read is not None
+        assert box.last_tc_read["executable"] == EMBEDDED_PYTHON
+    local = TCInspector(netns).scan()
+    assert _programs(report, netns) == _programs(local, netns)
+    assert _findings(report, netns) == _findings(local, netns)
