@@ -66,7 +66,10 @@ def node_container(
         volumes[prefix] = {"bind": EMBEDDED, "mode": "ro"}
         env["LD_LIBRARY_PATH"] = f"{EMBEDDED}/lib"
     if netns_path is not None:
-        volumes[netns_path] = {"bind": f"/var/run/netns/{os.path.basename(netns_path)}", "mode": "ro"}
+        volumes[netns_path] = {
+            "bind": f"/var/run/netns/{os.path.basename(netns_path)}",
+            "mode": "ro",
+        }
     with images.container(
         image,
         f"{PREFIX}-{name}-{os.getpid()}",

@@ -17,8 +17,7 @@ import pytest
 
 from wpprotect import errors
 from wpprotect._contract import ExecResult
-from wpprotect.tc import TCInspector
-from wpprotect.tc import _remote
+from wpprotect.tc import TCInspector, _remote
 from wpprotect.tc._lab import Lab, VendorScene
 
 
@@ -70,8 +69,21 @@ def scene() -> Iterator[VendorScene]:
 
 def _rows(report: Any) -> list[tuple[Any, ...]]:
     return sorted(
-        ((p.ifname, p.direction, p.attach, p.priority, p.prog_id, p.vendor, p.verdict, p.name,
-          p.prog_tag, p.load_time_ns) for p in report.programs),  # fmt: skip
+        (
+            (
+                p.ifname,
+                p.direction,
+                p.attach,
+                p.priority,
+                p.prog_id,
+                p.vendor,
+                p.verdict,
+                p.name,
+                p.prog_tag,
+                p.load_time_ns,
+            )
+            for p in report.programs
+        ),
         key=repr,
     )
 
@@ -126,8 +138,9 @@ def test_malformed_records_are_a_tc_error() -> None:
     with pytest.raises(errors.TCError, match="malformed"):
         _remote.report_from_records({"namespaces": [{"label": "x"}]})
     # A truncated netlink message in a recorded dump.
-    ns = {"label": "x", "path": "/x", "id": "4:1", "qdiscs": base64.b64encode(b"\x40" + b"\0" * 19).decode(),
-          "links": "", "filters": [], "hooks": []}  # fmt: skip
+    short = base64.b64encode(b"\x40" + b"\0" * 19).decode()  # says 64 bytes, holds 20
+    ns = {"label": "x", "path": "/x", "id": "4:1", "qdiscs": short, "links": "", "filters": [],
+          "hooks": []}  # fmt: skip
     report = _remote.report_from_records({"namespaces": [ns], "progs": {}})
     assert report.programs == ()
     assert any("malformed netlink" in w for w in report.warnings)

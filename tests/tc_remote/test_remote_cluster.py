@@ -5,6 +5,7 @@ namespace."""
 from __future__ import annotations
 
 import json
+import re
 import subprocess
 from pathlib import Path
 from typing import Any
@@ -24,8 +25,18 @@ pytestmark = [pytest.mark.docker, pytest.mark.root]
 def _programs(report: TCReport, netns: str) -> list[tuple[Any, ...]]:
     return sorted(
         (
-            (p.ifname, p.direction, p.attach, p.priority, p.handle, p.prog_id, p.vendor,
-             p.verdict, p.name, p.prog_tag)  # fmt: skip
+            (
+                p.ifname,
+                p.direction,
+                p.attach,
+                p.priority,
+                p.handle,
+                p.prog_id,
+                p.vendor,
+                p.verdict,
+                p.name,
+                p.prog_tag,
+            )
             for p in report.programs
             if p.netns == netns
         ),
@@ -194,7 +205,8 @@ def test_one_failing_node_never_hides_the_others(remote_cluster: RemoteCluster) 
     fleet = TCFleetReport.from_fleet(run_fleet(agents, lambda p: p.tc_scan(), max_workers=1))
     failed = [r for r in fleet.rows if r.error is not None]
     assert len(failed) == 1
-    assert failed[0].error is not None and failed[0].error.startswith("ExecError")
+    assert failed[0].error is not None
+    assert failed[0].error.startswith("ExecError")
     assert sum(1 for r in fleet.rows if r.report is not None) == 2
     assert not fleet.ok
     assert fleet.summary()["failed"] == 1
@@ -241,9 +253,9 @@ def test_a_container_without_python_or_capabilities_is_named(
             pod = server.put(pod_for(ds, f"node-{name}", suffix=name))
             backend.containers[("datadog", pod["metadata"]["name"])] = {"*": container}
         try:
-            with pytest.raises(errors.UnsupportedAgentError, match=EMBEDDED_PYTHON):
+            with pytest.raises(errors.UnsupportedAgentError, match=re.escape(EMBEDDED_PYTHON)):
                 remote_cluster.platform(node="node-nopy").agents()[0].tc_scan()
-            with pytest.raises(errors.CapabilityError, match="CAP_SYS_ADMIN|refused"):
+            with pytest.raises(errors.CapabilityError, match=r"CAP_SYS_ADMIN|refused"):
                 remote_cluster.platform(node="node-nocap").agents()[0].tc_scan()
         finally:
             for name in ("nopy", "nocap"):

@@ -15,7 +15,7 @@ from typing import TYPE_CHECKING, Any
 from wpprotect.errors import AgentNotFoundError, InvalidArgumentError, WPProtectError
 
 if TYPE_CHECKING:
-    from wpprotect.platforms._base import BasePlatform
+    from wpprotect._contract import Platform
     from wpprotect.tc import TCReport
     from wpprotect.tc._measure import TCMeasurement
 
@@ -30,7 +30,7 @@ _PRIORITY_ENV = (
 )
 
 
-def configured_priority(platform: BasePlatform) -> int | None:
+def configured_priority(platform: Platform) -> int | None:
     """The classifier priority the agent's container env sets, when the platform can tell
     (``container_env()`` on Kubernetes); None otherwise (the default 10 then applies)."""
     reader = getattr(platform, "container_env", None)
@@ -60,7 +60,7 @@ def _check(netns: object, probe: object) -> str | None:
 
 
 def remote_tc_scan(
-    platform: BasePlatform,
+    platform: Platform,
     *,
     netns: str | None = "all",
     probe: bool = False,
@@ -86,7 +86,7 @@ def remote_tc_scan(
         raise
 
 
-def _reraise_for_application_pod(platform: BasePlatform, exc: AgentNotFoundError) -> None:
+def _reraise_for_application_pod(platform: Platform, exc: AgentNotFoundError) -> None:
     """An application pod named as the agent: point at the agent on its node."""
     from wpprotect.platforms._k8s_nodes import application_pod_hint
 
@@ -97,7 +97,7 @@ def _reraise_for_application_pod(platform: BasePlatform, exc: AgentNotFoundError
 
 
 def remote_measure(
-    platform: BasePlatform,
+    platform: Platform,
     seconds: float,
     *,
     netns: str | None = "all",

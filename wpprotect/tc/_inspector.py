@@ -261,7 +261,7 @@ def read_netns(
     entered = contextlib.nullcontext() if recorded is not None else _netns.entered(ref)
     fetch_fields = _bpfsys.prog_fields if recorded is None else recorded.prog_fields
     # The live reader's sockets bind to the namespace they are opened in: opened once inside.
-    with entered, (recorded.reader if recorded is not None else _netlink.RtnlReader()) as reader:
+    with entered, recorded.reader if recorded is not None else _netlink.RtnlReader() as reader:
         # qdiscs before links: a device created in between is then still named.
         devices = reader.clsact_devices()
         qdiscs = reader.qdiscs

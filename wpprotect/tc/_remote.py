@@ -168,7 +168,7 @@ def report_from_records(
     try:
         raws, _, _ = _raw_namespaces(scan)
         inspector = TCInspector(netns="all", classifier_priority=classifier_priority)
-        return inspector._report(raws)  # noqa: SLF001 - the same builder as a local scan
+        return inspector._report(raws)
     except (KeyError, TypeError, ValueError, binascii.Error) as exc:
         raise TCError(f"the kernel reader's records are malformed: {exc!r}", target=target) from exc
 
@@ -302,7 +302,7 @@ def remote_measure(
     try:
         raws, c0, r0 = _raw_namespaces(recorded["before"], stats=True)
         _, c1, r1 = _raw_namespaces(recorded["after"], stats=True)
-        report = TCInspector(netns="all")._report(raws)  # noqa: SLF001 - as a local scan
+        report = TCInspector(netns="all")._report(raws)
         measurement = _measure.measure_recorded(
             report,
             (dict(c0), r0),

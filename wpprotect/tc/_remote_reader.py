@@ -30,7 +30,8 @@ import struct
 import sys
 import time
 import zlib
-from typing import Any, Dict, Iterator, List, Optional, Set, Tuple, Union
+from collections.abc import Iterator
+from typing import Any
 
 WIRE = 1
 CLONE_NEWNET = 0x40000000
@@ -79,10 +80,10 @@ def bpf(cmd: int, attr: Any) -> int:
     return int(ret)
 
 
-def dump(sock: socket.socket, seq: int, request: bytes, want: int) -> Tuple[bytes, bool]:
+def dump(sock: socket.socket, seq: int, request: bytes, want: int) -> tuple[bytes, bool]:
     """Send a dump; return (the wanted messages as the kernel sent them, interrupted)."""
     sock.send(request[:8] + struct.pack("=I", seq) + request[12:])
-    out: List[bytes] = []
+    out: list[bytes] = []
     interrupted = False
     buf = bytearray(32768)
     while True:
@@ -112,7 +113,7 @@ def dump(sock: socket.socket, seq: int, request: bytes, want: int) -> Tuple[byte
             off += (length + 3) & ~3
 
 
-def messages(blob: bytes) -> Iterator[Tuple[int, int]]:
+def messages(blob: bytes) -> Iterator[tuple[int, int]]:
     off = 0
     while off + 16 <= len(blob):
         (length,) = struct.unpack_from("=I", blob, off)
@@ -122,7 +123,7 @@ def messages(blob: bytes) -> Iterator[Tuple[int, int]]:
         off += (length + 3) & ~3
 
 
-def nla(buf: bytes, off: int, end: int, want: int) -> Optional[Tuple[int, int]]:
+def nla(buf: bytes, off: int, end: int, want: int) -> tuple[int, int] | None:
     while off + 4 <= end:
         alen, atype = struct.unpack_from("=HH", buf, off)
         if alen < 4:
@@ -133,12 +134,12 @@ def nla(buf: bytes, off: int, end: int, want: int) -> Optional[Tuple[int, int]]:
     return None
 
 
-def cstr(buf: bytes, span: Tuple[int, int]) -> str:
+def cstr(buf: bytes, span: tuple[int, int]) -> str:
     raw = buf[span[0] : span[1]]
     return raw.split(b"\0", 1)[0].decode("utf-8", "replace")
 
 
-def query(ifindex: int, attach_type: int) -> Union[List[Any], int]:
+def query(ifindex: int, attach_type: int) -> list[Any] | int:
     """[prog_ids, link_ids, flags, revision] of one hook, or an errno."""
     for _ in range(8):
         attr = ctypes.create_string_buffer(64)
@@ -148,7 +149,7 @@ def query(ifindex: int, attach_type: int) -> Union[List[Any], int]:
         except OSError as exc:
             if exc.errno == errno.EPERM:
                 raise Refused("BPF_PROG_QUERY was refused (EPERM): CAP_NET_ADMIN and CAP_BPF "
-                              "(or CAP_SYS_ADMIN) are needed")  # fmt: skip
+                              "(or CAP_SYS_ADMIN) are needed") from None  # fmt: skip
             return exc.errno or errno.EIO
         (count,) = struct.unpack_from("<I", attr, 24)
         (revision,) = struct.unpack_from("<Q", attr, 56)
@@ -176,7 +177,7 @@ def query(ifindex: int, attach_type: int) -> Union[List[Any], int]:
     return errno.ENOSPC
 
 
-def prog_info(prog_id: int) -> Union[str, int, None]:
+def prog_info(prog_id: int) -> str | int | None:
     """base64 of the program's raw bpf_prog_info, None when it is gone, or an errno."""
     attr = ctypes.create_string_buffer(12)
     struct.pack_into("<I", attr, 0, prog_id)
@@ -187,7 +188,7 @@ def prog_info(prog_id: int) -> Union[str, int, None]:
             return None
         if exc.errno == errno.EPERM:
             raise Refused("BPF_PROG_GET_FD_BY_ID was refused (EPERM): CAP_SYS_ADMIN (or CAP_BPF) "
-                          "is needed")  # fmt: skip
+                          "is needed") from None  # fmt: skip
         return exc.errno
     try:
         info = ctypes.create_string_buffer(PROG_INFO_LEN)
@@ -202,7 +203,7 @@ def prog_info(prog_id: int) -> Union[str, int, None]:
         os.close(fd)
 
 
-def stat_key(path: str) -> Optional[Tuple[int, int]]:
+def stat_key(path: str) -> tuple[int, int] | None:
     try:
         st = os.stat(path)
     except OSError:
@@ -211,11 +212,11 @@ def stat_key(path: str) -> Optional[Tuple[int, int]]:
 
 
 def pid_label(pid: int) -> str:
-    label = "pid %d" % pid
+    label = f"pid {pid}"
     try:
-        with open("/proc/%d/comm" % pid) as fh:
-            label += " (%s)" % fh.read().strip()
-        with open("/proc/%d/cgroup" % pid) as fh:
+        with open(f"/proc/{pid}/comm") as fh:
+            label += f" ({fh.read().strip()})"
+        with open(f"/proc/{pid}/cgroup") as fh:
             text = fh.read(4096)
         for word in text.replace("/", " ").replace("-", " ").replace(".", " ").split():
             if len(word) == 64 and all(c in "0123456789abcdef" for c in word):
@@ -226,12 +227,12 @@ def pid_label(pid: int) -> str:
     return label
 
 
-def namespaces(spec: Optional[str]) -> List[Tuple[str, str, Tuple[int, int]]]:
+def namespaces(spec: str | None) -> list[tuple[str, str, tuple[int, int]]]:
     """[(label, path, (dev, ino))] of the namespaces to read."""
-    found: Dict[Tuple[int, int], Tuple[str, str]] = {}
-    order: List[Tuple[int, int]] = []
+    found: dict[tuple[int, int], tuple[str, str]] = {}
+    order: list[tuple[int, int]] = []
 
-    def add(key: Optional[Tuple[int, int]], label: str, path: str) -> None:
+    def add(key: tuple[int, int] | None, label: str, path: str) -> None:
         if key is not None and key not in found:
             found[key] = (label, path)
             order.append(key)
@@ -239,14 +240,14 @@ def namespaces(spec: Optional[str]) -> List[Tuple[str, str, Tuple[int, int]]]:
     # The initial namespace: PID 1's if it is the real init, else kthreadd's (PID 1 may be
     # unreadable); inside a PID namespace neither is in the initial PID namespace.
     for pid in (1, 2):
-        pidns = stat_key("/proc/%d/ns/pid" % pid)
+        pidns = stat_key(f"/proc/{pid}/ns/pid")
         if pidns is not None and pidns[1] == PROC_PID_INIT_INO:
             if spec in ("all", "host"):
-                add(stat_key("/proc/%d/ns/net" % pid), "host", "/proc/%d/ns/net" % pid)
+                add(stat_key(f"/proc/{pid}/ns/net"), "host", f"/proc/{pid}/ns/net")
             break
     if spec is None:
         own = stat_key("/proc/self/ns/net")
-        path = "/proc/%d/ns/net" % os.getpid()
+        path = f"/proc/{os.getpid()}/ns/net"
         if own is None:
             raise OSError(errno.ENOENT, "cannot read /proc/self/ns/net: is /proc mounted?")
         label = found.get(own, (pid_label(os.getpid()), path))[0]
@@ -267,7 +268,7 @@ def namespaces(spec: Optional[str]) -> List[Tuple[str, str, Tuple[int, int]]]:
         return [(found[k][0], found[k][1], k) for k in order]
     pids = sorted(int(p) for p in os.listdir("/proc") if p.isdigit())
     for pid in pids:
-        path = "/proc/%d/ns/net" % pid
+        path = f"/proc/{pid}/ns/net"
         key = stat_key(path)
         if key is not None and key not in found:
             add(key, pid_label(pid), path)
@@ -280,21 +281,27 @@ def setns(path: str) -> None:
         if _libc.setns(fd, CLONE_NEWNET) != 0:
             err = ctypes.get_errno()
             if err == errno.EPERM:
-                raise Refused("setns() into %s was refused (EPERM): CAP_SYS_ADMIN is needed" % path)
+                raise Refused(f"setns() into {path} was refused (EPERM): CAP_SYS_ADMIN is needed")
             raise OSError(err, os.strerror(err))
     finally:
         os.close(fd)
 
 
 def read_netns(
-    label: str, path: str, key: Tuple[int, int], progs: Set[int], stats: bool
-) -> Dict[str, Any]:
-    rec: Dict[str, Any] = {"label": label, "path": path, "id": "%d:%d" % key, "filters": [], "hooks": []}
+    label: str, path: str, key: tuple[int, int], progs: set[int], stats: bool
+) -> dict[str, Any]:
+    rec: dict[str, Any] = {
+        "label": label,
+        "path": path,
+        "id": f"{key[0]}:{key[1]}",
+        "filters": [],
+        "hooks": [],
+    }
     setns(path)
     try:
         sock = socket.socket(socket.AF_NETLINK, socket.SOCK_RAW, socket.NETLINK_ROUTE)
     except PermissionError:
-        raise Refused("opening a netlink socket was refused")
+        raise Refused("opening a netlink socket was refused") from None
     interrupted = False
     try:
         req = TC_REQ.pack(TC_REQ.size, RTM_GETQDISC, NLM_F_REQUEST | NLM_F_DUMP, 0, 0,
@@ -347,12 +354,12 @@ def read_netns(
     return rec
 
 
-def scan(spec: Optional[str], stats: bool = False) -> Dict[str, Any]:
+def scan(spec: str | None, stats: bool = False) -> dict[str, Any]:
     """Every namespace's records, and the bpf_prog_info of every program they run."""
     refs = namespaces(spec)
     home = os.open("/proc/self/ns/net", os.O_RDONLY)
-    progs: Set[int] = set()
-    out: Dict[str, Any] = {"namespaces": [], "warnings": []}
+    progs: set[int] = set()
+    out: dict[str, Any] = {"namespaces": [], "warnings": []}
     try:
         for label, path, key in refs:
             try:
@@ -360,7 +367,7 @@ def scan(spec: Optional[str], stats: bool = False) -> Dict[str, Any]:
             except Refused:
                 raise
             except OSError as exc:
-                out["warnings"].append("%s: could not be read (%s); skipped" % (label, exc))
+                out["warnings"].append(f"{label}: could not be read ({exc}); skipped")
     finally:
         _libc.setns(home, CLONE_NEWNET)
         os.close(home)
@@ -368,7 +375,7 @@ def scan(spec: Optional[str], stats: bool = False) -> Dict[str, Any]:
     return out
 
 
-def measure(spec: Optional[str], seconds: float) -> Dict[str, Any]:
+def measure(spec: str | None, seconds: float) -> dict[str, Any]:
     """Two scans (with link counters) around a window with BPF run-time statistics on."""
     try:
         with open("/proc/sys/kernel/bpf_stats_enabled") as fh:
@@ -380,7 +387,7 @@ def measure(spec: Optional[str], seconds: float) -> Dict[str, Any]:
         fd = bpf(BPF_ENABLE_STATS, attr)
     except OSError as exc:
         if exc.errno == errno.EPERM:
-            raise Refused("BPF_ENABLE_STATS was refused (EPERM): CAP_SYS_ADMIN is needed")
+            raise Refused("BPF_ENABLE_STATS was refused (EPERM): CAP_SYS_ADMIN is needed") from None
         raise
     try:
         before = scan(spec, stats=True)
@@ -398,7 +405,7 @@ def main() -> int:
     spec = options.get("netns", "all")
     try:
         if options.get("measure"):
-            body: Dict[str, Any] = {"measure": measure(spec, float(options["measure"]))}
+            body: dict[str, Any] = {"measure": measure(spec, float(options["measure"]))}
         else:
             body = {"scan": scan(spec)}
     except Refused as exc:
@@ -407,7 +414,7 @@ def main() -> int:
     except OSError as exc:
         print(json.dumps({"wire": WIRE, "error": {"kind": "os", "message": str(exc)}}))
         return 4
-    body["python"] = "%d.%d.%d" % sys.version_info[:3]
+    body["python"] = ".".join(str(n) for n in sys.version_info[:3])
     body["executable"] = sys.executable
     body["machine"] = os.uname().machine
     body["pid"] = os.getpid()
