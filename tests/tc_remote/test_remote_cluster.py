@@ -297,3 +297,27 @@ def test_docker_platform_scans_through_its_container(remote_cluster: RemoteClust
     local = TCInspector(netns).scan()
     assert _programs(report, netns) == _programs(local, netns)
     assert _findings(report, netns) == _findings(local, netns)
+
+
+def test_doctor_reports_every_node_grouped(remote_cluster: RemoteCluster, tmp_path: Path) -> None:
+    from wpprotect.doctor import diagnose
+
+    kubeconfig = write_kubeconfig(remote_cluster.server, tmp_path / "kubeconfig")
+    report = diagnose(
+        kubeconfig=kubeconfig,
+        namespace="datadog",
+        docker=False,
+        install_dir=tmp_path / "none",
+        config_dir=tmp_path / "none",
+    )
+    checks = {c.name: c for c in report.checks}
+    head = checks["tc:cluster"]
+    assert head.status == "problem"
+    assert head.data["summary"]["targets"] == 3
+    assert head.data["summary"]["recommended_classifier_priority"] == 2
+    assert head.fix is not None
+    assert "set_classifier_priority(2)" in head.fix
+    grouped = {n: c.data["nodes"] for n, c in checks.items() if n.startswith("tc:cluster:")}
+    assert grouped["tc:cluster:clean"] == ["node-3"]
+    assert grouped["tc:cluster:lower-classifier-priority"] == ["node-2"]
+    assert ["node-1"] in grouped.values()

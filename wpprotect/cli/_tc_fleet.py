@@ -103,19 +103,33 @@ def scan_fleet(
     max_workers: int,
     progress: Any = None,
 ) -> TCFleetReport:
-    """Every agent's ``tc_scan()``, bounded, joined into one :class:`TCFleetReport`."""
+    """Every agent's ``tc_scan()`` and version, bounded, joined into one
+    :class:`TCFleetReport`."""
+    from wpprotect.errors import WPProtectError
     from wpprotect.fleet import run_fleet
     from wpprotect.tc import TCFleetReport
 
     nodes = {a.target: a.node for a in agents}
-    result = run_fleet(
-        agents,
-        lambda a: a.tc_scan(classifier_priority=classifier_priority, timeout=timeout),
-        max_workers=max_workers,
-        progress=progress,
-    )
-    return TCFleetReport.from_fleet(
-        result, classifier_priority=classifier_priority, nodes=nodes, platform=platform
+
+    def one(agent: BasePlatform) -> tuple[Any, str | None]:
+        report = agent.tc_scan(classifier_priority=classifier_priority, timeout=timeout)
+        try:  # the agent's own version on that node, for the known Cilium race
+            version: str | None = str(agent.version())
+        except WPProtectError:
+            version = None
+        return report, version
+
+    result = run_fleet(agents, one, max_workers=max_workers, progress=progress)
+    triples: list[tuple[str, str | None, Any]] = []
+    versions: dict[str, str | None] = {}
+    for item in result.items:
+        if item.error is not None or item.value is None:
+            triples.append((item.target, nodes.get(item.target), item.error))
+            continue
+        report, versions[item.target] = item.value
+        triples.append((item.target, nodes.get(item.target), report))
+    return TCFleetReport.from_results(
+        triples, classifier_priority=classifier_priority, platform=platform, versions=versions
     )
 
 

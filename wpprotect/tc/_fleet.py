@@ -95,19 +95,27 @@ class TCFleetReport:
         classifier_priority: int | None = None,
         platform: str = "kubernetes",
         assess: Mapping[str, Any] | None = None,
+        versions: Mapping[str, str | None] | None = None,
     ) -> TCFleetReport:
         """Build it from ``(target, node, report or the exception raised)`` per target.
 
         :param classifier_priority: the priority to judge every node against (None: each
             report's own, else the default 10).
-        :param assess: extra keywords for :meth:`TCReport.assess` (e.g. ``agent_version``).
+        :param assess: extra keywords for :meth:`TCReport.assess` (e.g. ``cilium_version``).
+        :param versions: target → the agent's version there, for the known Cilium race
+            (:meth:`TCReport.assess`'s ``agent_version``): read per node, as nodes in a
+            rolling upgrade run different agents.
         """
         rows: list[TCFleetRow] = []
         for target, node, outcome in results:
             if isinstance(outcome, BaseException):
                 rows.append(TCFleetRow(target, node, error=f"{type(outcome).__name__}: {outcome}"))
                 continue
-            assessment = outcome.assess(classifier_priority, **dict(assess or {}))
+            extra = dict(assess or {})
+            version = (versions or {}).get(target)
+            if version:
+                extra["agent_version"] = version
+            assessment = outcome.assess(classifier_priority, **extra)
             rows.append(TCFleetRow(target, node, outcome, assessment))
         return cls(tuple(rows), _cluster_priority(rows), platform)
 
