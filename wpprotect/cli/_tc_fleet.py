@@ -40,8 +40,9 @@ def add_fleet_options(p: argparse.ArgumentParser) -> None:
         "--platform",
         choices=("host", "docker", "kubernetes"),
         default="host",
-        help="where to scan: this host's kernel in-process (default), or every agent "
-        "container's / agent pod's node through the agent itself",
+        metavar="PLATFORM",
+        help="host (default: this host's kernel, in-process), docker or kubernetes (every "
+        "agent container's / agent pod's node, through the agent itself)",
     )
     docker = p.add_argument_group("docker")
     docker.add_argument(

@@ -23,7 +23,7 @@ __all__ = ["configured_priority", "remote_measure", "remote_tc_scan"]
 
 log = logging.getLogger(__name__)
 
-#: The env vars the agent binds to the classifier priority (docs/reference/deployments.md#1.2).
+#: The env vars the agent binds to the classifier priority (docs/reference/deployments.md#deploy-helm-priority).
 _PRIORITY_ENV = (
     "DD_RUNTIME_SECURITY_CONFIG_NETWORK_CLASSIFIER_PRIORITY",
     "DD_EVENT_MONITORING_CONFIG_NETWORK_CLASSIFIER_PRIORITY",
