@@ -69,6 +69,13 @@ def add_fleet_options(p: argparse.ArgumentParser) -> None:
         help="deadline for each node's read (default: %(default)s)",
     )
     fleet.add_argument(
+        "--fallback-pod",
+        action="store_true",
+        help="kubernetes: where an agent's container cannot run the reader (no embedded "
+        "Python, a missing capability), read through a short-lived privileged pod pinned to "
+        "that node, from the agent's own image, deleted afterwards",
+    )
+    fleet.add_argument(
         "--max-workers",
         type=int_type(1, 1024),
         default=64,
@@ -103,6 +110,7 @@ def scan_fleet(
     timeout: float | None,
     max_workers: int,
     progress: Any = None,
+    fallback_pod: bool = False,
 ) -> TCFleetReport:
     """Every agent's ``tc_scan()`` and version, bounded, joined into one
     :class:`TCFleetReport`."""
@@ -113,7 +121,9 @@ def scan_fleet(
     nodes = {a.target: a.node for a in agents}
 
     def one(agent: BasePlatform) -> tuple[Any, str | None]:
-        report = agent.tc_scan(classifier_priority=classifier_priority, timeout=timeout)
+        report = agent.tc_scan(
+            classifier_priority=classifier_priority, timeout=timeout, fallback_pod=fallback_pod
+        )
         try:  # the agent's own version on that node, for the known Cilium race
             version: str | None = str(agent.version())
         except WPProtectError:
@@ -152,6 +162,7 @@ def run_scan(args: argparse.Namespace) -> int:
                 timeout=args.timeout,
                 max_workers=args.max_workers,
                 progress=bar,
+                fallback_pod=args.fallback_pod,
             )
     if args.json:
         print_json(fleet.to_dict())

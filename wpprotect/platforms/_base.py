@@ -223,6 +223,7 @@ class BasePlatform:
         *,
         classifier_priority: int | None = None,
         timeout: float | None = 60.0,
+        fallback_pod: bool = False,
     ) -> TCReport:
         """Scan the kernel this agent sees: every clsact filter and tcx/netkit program.
 
@@ -238,6 +239,10 @@ class BasePlatform:
         :param classifier_priority: the priority to judge against; None: the one the agent's
             container env sets, when readable, else the default 10.
         :param timeout: seconds the exec may take.
+        :param fallback_pod: Kubernetes only, opt-in: when the agent's container cannot run
+            the reader, run it in a short-lived privileged pod pinned to the node, from the
+            agent's own image, deleted afterwards (``last_tc_read["fallback_pod"]`` is then
+            True).
         :raises UnsupportedAgentError: the container has no embedded Python.
         :raises CapabilityError: the container lacks a capability the read needs.
         :raises AgentNotFoundError: neither ``system-probe`` nor ``agent`` is there.
@@ -251,6 +256,7 @@ class BasePlatform:
             probe=probe,
             classifier_priority=classifier_priority,
             timeout=timeout,
+            fallback_pod=fallback_pod,
         )
         self.last_tc_read = where
         return report

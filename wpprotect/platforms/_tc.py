@@ -12,7 +12,13 @@ from __future__ import annotations
 import logging
 from typing import TYPE_CHECKING, Any
 
-from wpprotect.errors import AgentNotFoundError, InvalidArgumentError, WPProtectError
+from wpprotect.errors import (
+    AgentNotFoundError,
+    CapabilityError,
+    InvalidArgumentError,
+    UnsupportedAgentError,
+    WPProtectError,
+)
 
 if TYPE_CHECKING:
     from wpprotect._contract import Platform
@@ -23,7 +29,8 @@ __all__ = ["configured_priority", "remote_measure", "remote_tc_scan"]
 
 log = logging.getLogger(__name__)
 
-#: The env vars the agent binds to the classifier priority (docs/reference/deployments.md#deploy-helm-priority).
+#: The env vars the agent binds to the classifier priority
+#: (docs/reference/deployments.md#deploy-helm-priority).
 _PRIORITY_ENV = (
     "DD_RUNTIME_SECURITY_CONFIG_NETWORK_CLASSIFIER_PRIORITY",
     "DD_EVENT_MONITORING_CONFIG_NETWORK_CLASSIFIER_PRIORITY",
@@ -66,9 +73,13 @@ def remote_tc_scan(
     probe: bool = False,
     classifier_priority: int | None = None,
     timeout: float | None = 60.0,
+    fallback_pod: bool = False,
 ) -> tuple[TCReport, dict[str, Any]]:
     """Scan with the reader run in ``platform``'s ``system-probe`` (else ``agent``) container.
 
+    :param fallback_pod: Kubernetes only: when the agent's container cannot run the reader (no
+        embedded Python, a missing capability, no such container), run it in a short-lived
+        privileged pod pinned to the node (:mod:`wpprotect.platforms._k8s_fallback`).
     :returns: the report (judged against ``classifier_priority``, else the agent's configured
         one when the platform can read it) and where the reader ran.
     """
@@ -77,13 +88,24 @@ def remote_tc_scan(
     spec = _check(netns, probe)
     if classifier_priority is None:
         classifier_priority = configured_priority(platform)
-    try:
+
+    def scan(target: Platform) -> tuple[TCReport, dict[str, Any]]:
         return _remote.remote_scan(
-            platform, netns=spec, classifier_priority=classifier_priority, timeout=timeout
+            target, netns=spec, classifier_priority=classifier_priority, timeout=timeout
         )
-    except AgentNotFoundError as exc:
-        _reraise_for_application_pod(platform, exc)
-        raise
+
+    try:
+        return scan(platform)
+    except (UnsupportedAgentError, CapabilityError, AgentNotFoundError) as exc:
+        if isinstance(exc, AgentNotFoundError):
+            _reraise_for_application_pod(platform, exc)
+        fallback = getattr(platform, "_tc_fallback", None)
+        if not fallback_pod or fallback is None:
+            raise
+        log.info("%s: %s; reading through a fallback pod", platform.target, exc)
+        report, where = fallback(scan)
+        where = {**where, "fallback_pod": True, "fallback_reason": str(exc)}
+        return report, where
 
 
 def _reraise_for_application_pod(platform: Platform, exc: AgentNotFoundError) -> None:

@@ -128,9 +128,10 @@ class HostPlatform(BasePlatform):
         *,
         classifier_priority: int | None = None,
         timeout: float | None = 60.0,
+        fallback_pod: bool = False,
     ) -> TCReport:
         """Scan this host's kernel in-process (:meth:`wpprotect.TCInspector.scan`); ``timeout``
-        is not used (nothing is executed)."""
+        and ``fallback_pod`` are not used (nothing is executed)."""
         from wpprotect.tc import TCInspector
 
         self.last_tc_read = {"component": None, "python": None, "executable": None}

@@ -17,9 +17,9 @@ import os
 import tempfile
 import time
 import warnings
-from collections.abc import Mapping, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from pathlib import Path, PurePosixPath
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, TypeVar
 
 from wpprotect._contract import Component, ExecResult
 from wpprotect.errors import (
@@ -31,6 +31,7 @@ from wpprotect.errors import (
 )
 from wpprotect.platforms._base import BasePlatform, check_timeout
 from wpprotect.platforms._k8s_api import K8sAPI, stream_errors
+from wpprotect.platforms._k8s_nodes import application_pod_hint
 from wpprotect.platforms._thirdparty import ExecStream, K8sApiClient
 
 if TYPE_CHECKING:
@@ -41,6 +42,8 @@ if TYPE_CHECKING:
 __all__ = ["AGENT_SELECTORS", "KubernetesPlatform"]
 
 log = logging.getLogger(__name__)
+
+T = TypeVar("T")
 
 #: Label selectors tried in order when the caller gives none.
 AGENT_SELECTORS = ("agent.datadoghq.com/component=agent", "app.kubernetes.io/component=agent")
@@ -329,6 +332,24 @@ class KubernetesPlatform(BasePlatform):
                 )
             self._pod_obj = pods[0]
         return self._pod_obj
+
+    def _tc_fallback(self, run: Callable[[BasePlatform], T]) -> T:
+        """``run`` on a short-lived privileged pod pinned to this agent's node (see
+        :mod:`wpprotect.platforms._k8s_fallback`), deleted afterwards whatever happens."""
+        from wpprotect.platforms._k8s_fallback import with_fallback_pod
+
+        pod = self._the_pod()
+        hint = application_pod_hint(pod)
+        if hint is not None:
+            raise AgentNotFoundError(hint, target=self.target)
+        api = self._api
+        result: T = with_fallback_pod(
+            api,
+            pod,
+            lambda running: run(KubernetesPlatform._for_pod(api, running)),
+            target=self.target,
+        )
+        return result
 
     def container_env(self, component: Component = "system-probe") -> dict[str, str | None]:
         """The env the pod spec gives one of the agent's containers.
