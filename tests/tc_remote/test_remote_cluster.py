@@ -321,3 +321,20 @@ def test_doctor_reports_every_node_grouped(remote_cluster: RemoteCluster, tmp_pa
     assert grouped["tc:cluster:clean"] == ["node-3"]
     assert grouped["tc:cluster:lower-classifier-priority"] == ["node-2"]
     assert ["node-1"] in grouped.values()
+
+
+def test_the_printed_fix_applies_with_dry_run(
+    remote_cluster: RemoteCluster, tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    from wpprotect.cli import main
+
+    kubeconfig = write_kubeconfig(remote_cluster.server, tmp_path / "kubeconfig")
+    before = remote_cluster.server.get("daemonsets", "datadog", "datadog-agent")
+    code = main(["set-priority", "2", "--platform", "kubernetes", "--kubeconfig",
+                 str(kubeconfig), "--namespace", "datadog", "--dry-run"])  # fmt: skip
+    out = capsys.readouterr().out
+    assert code == 0
+    assert "CLASSIFIER_PRIORITY" in out
+    assert "dry run: nothing was changed" in out
+    after = remote_cluster.server.get("daemonsets", "datadog", "datadog-agent")
+    assert after["metadata"]["resourceVersion"] == before["metadata"]["resourceVersion"]
