@@ -151,3 +151,21 @@ def test_probe_is_refused_remotely() -> None:
 
     with pytest.raises(errors.InvalidArgumentError, match="host platform only"):
         FakePlatform().tc_scan(probe=True)
+
+
+class _Refusing:
+    """A platform whose runtime reports a missing executable as a failed exec, as kubelet does."""
+
+    target = "pod x (node-9)"
+
+    def exec(self, argv: Sequence[str], **_: Any) -> ExecResult:
+        raise errors.ExecError(
+            f"could not run {argv[0]}: OCI runtime exec failed: exec failed: unable to start "
+            f'container process: exec: "{argv[0]}": stat {argv[0]}: no such file or directory',
+            target=self.target,
+        )
+
+
+def test_a_missing_python_reported_as_a_failed_exec_is_named() -> None:
+    with pytest.raises(errors.UnsupportedAgentError, match="no embedded Python"):
+        _remote.remote_scan(_Refusing())  # type: ignore[arg-type]

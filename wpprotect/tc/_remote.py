@@ -14,7 +14,6 @@ from __future__ import annotations
 
 import base64
 import binascii
-import errno
 import json
 import zlib
 from collections.abc import Mapping, Sequence
@@ -186,15 +185,16 @@ def _run(
         except AgentNotFoundError as exc:
             missing.append(f"{component}: {exc}")
             continue
+        except ExecError as exc:
+            # A real kubelet reports an executable it cannot find as a failed exec status
+            # ("OCI runtime exec failed: ... no such file or directory"), not as an exit code.
+            if type(exc) is ExecError and _not_found(str(exc)):
+                raise _no_python(argv[0], component, platform.target) from exc
+            raise
         if result.exit_code in (126, 127) or (
             result.exit_code != 0 and not result.stdout.strip() and _not_found(result.stderr)
         ):
-            raise UnsupportedAgentError(
-                f"no embedded Python at {argv[0]} in the {component} container: the kernel "
-                "reader needs the agent image's own Python (use the agent's image, or the "
-                "fallback pod)",
-                target=platform.target,
-            )
+            raise _no_python(argv[0], component, platform.target)
         return result, component
     raise AgentNotFoundError(
         "no container to run the kernel reader in (system-probe absent, agent absent): "
@@ -203,19 +203,20 @@ def _run(
     )
 
 
-def _not_found(stderr: str) -> bool:
-    low = stderr.lower()
-    return any(
-        s in low
-        for s in ("no such file", "not found", "executable file", os_strerror(errno.ENOENT))
+def _no_python(python: str, component: str, target: str) -> UnsupportedAgentError:
+    return UnsupportedAgentError(
+        f"no embedded Python at {python} in the {component} container: the kernel reader "
+        "needs the agent image's own Python (use the agent's image, or the fallback pod)",
+        target=target,
     )
 
 
-def os_strerror(code: int) -> str:
-    """``os.strerror`` in lower case (a helper for matching runtime messages)."""
-    import os
+_NOT_FOUND = ("no such file", "not found", "executable file")
 
-    return os.strerror(code).lower()
+
+def _not_found(text: str) -> bool:
+    low = text.lower()
+    return any(s in low for s in _NOT_FOUND)
 
 
 def _body(result: ExecResult, target: str) -> dict[str, Any]:
