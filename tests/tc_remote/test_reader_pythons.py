@@ -100,7 +100,7 @@ def test_reader_under_each_python_equals_the_local_scan(python: str, scene: Vend
     found = sorted((f.code, f.ifname, f.direction) for f in report.assess().findings)
     assert found == sorted(scene.expected)
     assert where["component"] == "system-probe"
-    assert platform.calls[0][:3] == ["system-probe", _remote.EMBEDDED_PYTHON, "-"]
+    assert platform.calls[0][:5] == ["system-probe", _remote.EMBEDDED_PYTHON, "-I", "-B", "-"]
 
 
 @pytest.mark.root

@@ -88,7 +88,9 @@ def test_read_runs_in_system_probe_with_the_embedded_python(
     before = len(remote_cluster.server.exec_log)
     agent.tc_scan()
     calls = remote_cluster.server.exec_log[before:]
-    assert [(c[2], c[3][0], c[3][1]) for c in calls] == [("system-probe", EMBEDDED_PYTHON, "-")]
+    assert [(c[2], c[3][:4]) for c in calls] == [
+        ("system-probe", [EMBEDDED_PYTHON, "-I", "-B", "-"])
+    ]
     assert agent.last_tc_read is not None
     assert agent.last_tc_read["component"] == "system-probe"
     assert agent.last_tc_read["executable"] == EMBEDDED_PYTHON

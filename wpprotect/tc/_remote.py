@@ -75,7 +75,9 @@ def reader_argv(
     options: dict[str, Any] = {"netns": netns}
     if measure:
         options["measure"] = measure
-    return [python, "-", json.dumps(options, separators=(",", ":"))]
+    # -I: ignore PYTHON* variables and user site-packages of the container; -B: write no .pyc
+    # (the agent's containers may have a read-only root file system; nothing is written).
+    return [python, "-I", "-B", "-", json.dumps(options, separators=(",", ":"))]
 
 
 def decode_wire(stdout: str, *, target: str = "") -> dict[str, Any]:
