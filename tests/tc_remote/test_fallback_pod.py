@@ -125,3 +125,25 @@ def test_fallback_pod_that_never_runs_is_deleted(
         )
     (body,) = nopy_node["created"]
     assert ("datadog", body["metadata"]["name"]) in server.deleted_pods
+
+
+def test_fallback_pod_is_deleted_on_ctrl_c(
+    remote_cluster: RemoteCluster, nopy_node: dict[str, Any]
+) -> None:
+    from wpprotect.platforms import _k8s_fallback
+
+    server = remote_cluster.server
+
+    def created(body: dict[str, Any]) -> None:
+        nopy_node["created"].append(body)
+        body["status"] = {"phase": "Running"}
+
+    def interrupted(_pod: dict[str, Any]) -> None:
+        raise KeyboardInterrupt
+
+    server.on_pod_created = created
+    agent = remote_cluster.platform(node="node-nopy").agents()[0]
+    with pytest.raises(KeyboardInterrupt):
+        _k8s_fallback.with_fallback_pod(agent._api, agent._the_pod(), interrupted)
+    (body,) = nopy_node["created"]
+    assert ("datadog", body["metadata"]["name"]) in server.deleted_pods
