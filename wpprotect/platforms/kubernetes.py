@@ -260,6 +260,7 @@ class KubernetesPlatform(BasePlatform):
         return on_node
 
     def _agent_pods(self) -> list[dict[str, Any]]:
+        """Running agent pods found by label, one per node (the best-ready where several)."""
         selectors = [self.label_selector] if self.label_selector else list(AGENT_SELECTORS)
         pods: list[dict[str, Any]] = []
         for selector in selectors:
