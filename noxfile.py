@@ -26,12 +26,17 @@ def tests(session: nox.Session) -> None:
 
 @nox.session
 def lint(session: nox.Session) -> None:
-    """ruff check and format check, and the layers of docs/architecture.md (import-linter
-    contracts in pyproject.toml: layers, no cycles, one home per backend SDK)."""
-    session.install("ruff>=0.5", "import-linter>=2.1")
+    """ruff check and format check, the layers of docs/architecture.md (import-linter
+    contracts in pyproject.toml: layers, no cycles, one home per backend SDK), and the remote
+    kernel reader's Python 3.8 compatibility (vermin)."""
+    session.install("ruff>=0.5", "import-linter>=2.1", "vermin>=1.6")
     session.run("ruff", "check", "wpprotect", "tests", "benchmarks", "noxfile.py", "docs")
     session.run("ruff", "format", "--check", "wpprotect", "tests", "benchmarks", "noxfile.py")
     session.run("lint-imports")
+    # The kernel reader runs on the agent image's embedded Python: 3.8 on the oldest agent.
+    session.run(
+        "vermin", "--target=3.8-", "--no-tips", "--violations", "wpprotect/tc/_remote_reader.py"
+    )
 
 
 @nox.session

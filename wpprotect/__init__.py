@@ -72,6 +72,7 @@ if TYPE_CHECKING:
     from wpprotect.tc import (
         Assessment,
         Finding,
+        TCFleetReport,
         TCInspector,
         TCMeasurement,
         TCProgram,
@@ -102,6 +103,7 @@ _LAZY: dict[str, str] = {
     "SecretFinding": "wpprotect.agent",
     "SelfTestResult": "wpprotect.agent",
     "Setting": "wpprotect.config",
+    "TCFleetReport": "wpprotect.tc",
     "TCInspector": "wpprotect.tc",
     "TCMeasurement": "wpprotect.tc",
     "TCProgram": "wpprotect.tc",
@@ -160,6 +162,7 @@ __all__ = [
     "SelfTestResult",
     "Setting",
     "TCError",
+    "TCFleetReport",
     "TCInspector",
     "TCMeasurement",
     "TCProgram",

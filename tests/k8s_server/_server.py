@@ -197,6 +197,14 @@ class K8sTestServer:
         self.exec_active = 0
         self.exec_max_active = 0
         self._open_sockets: set[WebSocket] = set()
+        #: called with each pod a client creates (POST), before it is stored: a test may back
+        #: it with a container and set its phase (default: the pod stays ``Pending``)
+        self.on_pod_created: Callable[[dict[str, Any]], None] | None = None
+        #: called with each pod a client deletes, after it is removed
+        self.on_pod_deleted: Callable[[dict[str, Any]], None] | None = None
+        #: every pod a client created / deleted: (namespace, name)
+        self.created_pods: list[tuple[str, str]] = []
+        self.deleted_pods: list[tuple[str, str]] = []
 
     # -- lifecycle ---------------------------------------------------------------------------
     @property
@@ -526,6 +534,10 @@ class _Handler(BaseHTTPRequestHandler):
             self._patch(kind, ns, name)
         elif name is not None and method == "PUT":
             self._replace(kind, ns, name)
+        elif name is None and method == "POST" and kind == "pods":
+            self._create_pod(ns)
+        elif name is not None and method == "DELETE" and kind == "pods":
+            self._delete_pod(ns, name)
         else:
             raise _HTTPError(405, f"{method} is not supported on {path}")
 
@@ -560,6 +572,36 @@ class _Handler(BaseHTTPRequestHandler):
             obj = self.api.get(kind, ns, name)
         except KeyError:
             raise _not_found(kind, name) from None
+        self._send_json(200, obj)
+
+    def _create_pod(self, ns: str) -> None:
+        body = self._body()
+        meta = body.setdefault("metadata", {})
+        meta["namespace"] = ns
+        name = meta.get("name")
+        if not name:
+            raise _HTTPError(422, "metadata.name is required (generateName is not supported)")
+        with self.api._lock:
+            if ("pods", ns, name) in self.api._objects:
+                raise _HTTPError(409, f'pods "{name}" already exists', reason="AlreadyExists")
+        body.setdefault("status", {"phase": "Pending"})
+        if self.api.on_pod_created is not None:
+            self.api.on_pod_created(body)
+        stored = self.api.put(body)
+        self.api.created_pods.append((ns, name))
+        self._send_json(201, stored)
+
+    def _delete_pod(self, ns: str, name: str) -> None:
+        if self.headers.get("Content-Length"):
+            self._body()
+        try:
+            obj = self.api.get("pods", ns, name)
+        except KeyError:
+            raise _not_found("pods", name) from None
+        self.api.delete("pods", ns, name)
+        self.api.deleted_pods.append((ns, name))
+        if self.api.on_pod_deleted is not None:
+            self.api.on_pod_deleted(obj)
         self._send_json(200, obj)
 
     def _concurrent_writer(self, kind: str, ns: str, name: str) -> None:

@@ -55,6 +55,7 @@ EXIT_TERMINATED = 143
 _COMMANDS = (
     "wpprotect.cli._doctor",
     "wpprotect.cli._tc",
+    "wpprotect.cli._tc_fleet",
     "wpprotect.cli._agent",
     "wpprotect.cli._demo",
 )

@@ -1,6 +1,9 @@
 """``wpprotect tc scan``: which eBPF classifiers run before Datadog's, and what to do about it;
 ``wpprotect tc watch``: whether Datadog's classifiers really ran for the traffic, measured.
 
+``--platform docker|kubernetes`` scans every agent's node through the agent itself
+(:mod:`wpprotect.cli._tc_fleet`).
+
 Exit status: 0 nothing needs action (``watch``: nothing blind), 1 a finding needs action, 2 a
 usage or environment error (not root, unknown ``--netns``), printed as one line on stderr.
 
@@ -19,6 +22,7 @@ import sys
 from typing import Any
 
 from wpprotect.cli._output import int_type, print_json, seconds_type
+from wpprotect.cli._tc_fleet import add_fleet_options
 from wpprotect.errors import WPProtectError
 
 __all__ = ["register"]
@@ -80,6 +84,7 @@ def register(subparsers: Any) -> None:
     scan.add_argument(
         "--json", action="store_true", help="print one JSON document on stdout instead of tables"
     )
+    add_fleet_options(scan)
     scan.set_defaults(handler=_scan)
     watch = sub.add_parser(
         "watch",
@@ -122,6 +127,10 @@ def _usage(parser: argparse.ArgumentParser) -> int:
 def _scan(args: argparse.Namespace) -> int:
     from wpprotect.tc import TCInspector
 
+    if args.platform != "host":
+        from wpprotect.cli._tc_fleet import run_scan
+
+        return run_scan(args)
     # With --classifier-priority the caller speaks for the agent: no file of its is read.
     priority, source = args.classifier_priority, "caller"
     detection: dict[str, Any] = {}

@@ -23,6 +23,7 @@ from wpprotect.doctor._report import Check, DoctorReport
 from wpprotect.doctor._selftest import check_self_test
 from wpprotect.doctor._settings import check_container_processes, check_settings
 from wpprotect.doctor._tc import check_tc
+from wpprotect.doctor._tc_cluster import check_tc_cluster
 
 __all__ = ["CHECKS", "diagnose"]
 
@@ -53,6 +54,7 @@ CHECKS: tuple[Callable[[Context], list[Check]], ...] = (
     check_container_processes,
     _node_priority,
     check_tc,
+    check_tc_cluster,
     check_self_test,
 )
 

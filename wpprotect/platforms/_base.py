@@ -21,6 +21,8 @@ if TYPE_CHECKING:
     from wpprotect.config import Setting
     from wpprotect.config._settings import SettingValue
     from wpprotect.plan import Plan
+    from wpprotect.tc import TCReport
+    from wpprotect.tc._measure import TCMeasurement
 
 __all__ = [
     "BasePlatform",
@@ -59,6 +61,9 @@ class BasePlatform:
     """
 
     kind: str = "base"
+    #: Where the last :meth:`tc_scan` or :meth:`measure` read ran: ``component``, ``python``
+    #: (its version), ``executable``, ``duration`` and ``bytes`` of output (None before any).
+    last_tc_read: dict[str, object] | None = None
 
     @property
     def target(self) -> str:  # pragma: no cover - every adapter overrides it
@@ -204,6 +209,73 @@ class BasePlatform:
             {CLASSIFIER_PRIORITY: value},
             title=f"set classifier_priority={value} on {self.target}",
         )
+
+    # -- traffic control ------------------------------------------------------------------------
+
+    @property
+    def node(self) -> str | None:
+        """The node this agent runs on, when the platform knows (Kubernetes); else None."""
+        return None
+
+    def tc_scan(
+        self,
+        netns: str | None = "all",
+        probe: bool = False,
+        *,
+        classifier_priority: int | None = None,
+        timeout: float | None = 60.0,
+        fallback_pod: bool = False,
+    ) -> TCReport:
+        """Scan the kernel this agent sees: every clsact filter and tcx/netkit program.
+
+        Here (Docker, each Kubernetes agent pod) wpprotect's read-only kernel reader runs inside
+        the agent's ``system-probe`` container (else ``agent``) with the agent image's embedded
+        Python, sent over stdin; nothing is installed, written or left running there. The raw
+        records come back and are decoded and assessed here, exactly as a local scan's.
+        :class:`~wpprotect.platforms.HostPlatform` scans in-process. Where the reader ran is
+        kept in :attr:`last_tc_read`.
+
+        :param netns: ``"all"``, None (the container's own namespace), a name or a path.
+        :param probe: test-run programs; host platform only (a remote scan is read-only).
+        :param classifier_priority: the priority to judge against; None: the one the agent's
+            container env sets, when readable, else the default 10.
+        :param timeout: seconds the exec may take.
+        :param fallback_pod: Kubernetes only, opt-in: when the agent's container cannot run
+            the reader, run it in a short-lived privileged pod pinned to the node, from the
+            agent's own image, deleted afterwards (``last_tc_read["fallback_pod"]`` is then
+            True).
+        :raises UnsupportedAgentError: the container has no embedded Python.
+        :raises CapabilityError: the container lacks a capability the read needs.
+        :raises AgentNotFoundError: neither ``system-probe`` nor ``agent`` is there.
+        :raises ExecError: the exec failed, was cut off or timed out.
+        """
+        from wpprotect.platforms._tc import remote_tc_scan
+
+        report, where = remote_tc_scan(
+            self,
+            netns=netns,
+            probe=probe,
+            classifier_priority=classifier_priority,
+            timeout=timeout,
+            fallback_pod=fallback_pod,
+        )
+        self.last_tc_read = where
+        return report
+
+    def measure(
+        self, seconds: float = 10.0, *, netns: str | None = "all", timeout: float | None = None
+    ) -> TCMeasurement:
+        """Measure, over ``seconds``, whether Datadog's classifiers ran for the traffic their
+        devices carried (see :meth:`wpprotect.TCInspector.measure`), with the reader run in the
+        agent's container as :meth:`tc_scan` does.
+
+        :param timeout: seconds for the exec (default: the window plus 60 s).
+        """
+        from wpprotect.platforms._tc import remote_measure
+
+        measurement, where = remote_measure(self, seconds, netns=netns, timeout=timeout)
+        self.last_tc_read = where
+        return measurement
 
     def _settings_plan(self, settings: Mapping[Setting, SettingValue], *, title: str) -> Plan:
         """Turn ``{Setting: value}`` into this platform's plan (files, env, restart...)."""

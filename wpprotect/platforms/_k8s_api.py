@@ -257,6 +257,36 @@ class K8sAPI(OwnedClient):
             )
             return dict(self._json(resp))
 
+    def create_pod(self, namespace: str, body: JSONObject) -> JSONObject:
+        """Create a pod; returns it as stored."""
+        from kubernetes import client
+
+        name = str((body.get("metadata") or {}).get("name"))
+        with translated(f"create pod {namespace}/{name}", f"pod {namespace}/{name}"):
+            core: Any = client.CoreV1Api(self.client)  # takes a dict as well as a V1Pod
+            resp = core.create_namespaced_pod(
+                namespace, body, _preload_content=False, _request_timeout=self._timeouts
+            )
+            return dict(self._json(resp))
+
+    def delete_pod(self, namespace: str, name: str) -> None:
+        """Delete a pod at once (grace period 0); one already gone is not an error."""
+        from kubernetes import client
+        from kubernetes.client.exceptions import ApiException
+
+        with translated(f"delete pod {namespace}/{name}", f"pod {namespace}/{name}"):
+            try:
+                client.CoreV1Api(self.client).delete_namespaced_pod(
+                    name,
+                    namespace,
+                    grace_period_seconds=0,
+                    _preload_content=False,
+                    _request_timeout=self._timeouts,
+                )
+            except ApiException as exc:
+                if exc.status != 404:
+                    raise
+
     def read_daemonset(self, namespace: str, name: str) -> JSONObject:
         """One DaemonSet."""
         from kubernetes import client

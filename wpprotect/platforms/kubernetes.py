@@ -17,9 +17,9 @@ import os
 import tempfile
 import time
 import warnings
-from collections.abc import Mapping, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from pathlib import Path, PurePosixPath
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, TypeVar
 
 from wpprotect._contract import Component, ExecResult
 from wpprotect.errors import (
@@ -31,6 +31,7 @@ from wpprotect.errors import (
 )
 from wpprotect.platforms._base import BasePlatform, check_timeout
 from wpprotect.platforms._k8s_api import K8sAPI, stream_errors
+from wpprotect.platforms._k8s_nodes import application_pod_hint
 from wpprotect.platforms._thirdparty import ExecStream, K8sApiClient
 
 if TYPE_CHECKING:
@@ -41,6 +42,8 @@ if TYPE_CHECKING:
 __all__ = ["AGENT_SELECTORS", "KubernetesPlatform"]
 
 log = logging.getLogger(__name__)
+
+T = TypeVar("T")
 
 #: Label selectors tried in order when the caller gives none.
 AGENT_SELECTORS = ("agent.datadoghq.com/component=agent", "app.kubernetes.io/component=agent")
@@ -67,6 +70,17 @@ def _check_argv(argv: object) -> list[str]:
         if not isinstance(arg, str) or "\x00" in arg:
             raise InvalidArgumentError(f"argv items must be strings without NUL, not {arg!r}")
     return out
+
+
+def _check_for_pod(value: object) -> str | None:
+    if value is None:
+        return None
+    if not isinstance(value, str) or value.count("/") != 1:
+        raise InvalidArgumentError(f"for_pod must be 'namespace/pod', not {value!r}")
+    ns, name = value.split("/")
+    _check_name(ns, "namespace")
+    _check_name(name, "pod")
+    return value
 
 
 def _meta(obj: dict[str, Any]) -> dict[str, Any]:
@@ -110,6 +124,9 @@ class KubernetesPlatform(BasePlatform):
         :class:`~wpprotect.BackendUnavailableError` (for exec:
         :class:`~wpprotect.ExecTimeoutError`); the client's own retries come on top. ``None``:
         no limit.
+    :param node: only the agent pod on this node (:meth:`agents` then returns that one).
+    :param for_pod: ``namespace/pod`` of an application pod: the agent serving it, i.e. the
+        agent pod on that pod's node.
     :param api_client: deprecated spelling of ``client``.
     :param request_timeout: deprecated spelling of ``timeout``.
     :raises InvalidArgumentError: a malformed namespace, pod name or timeout, or both spellings
@@ -142,8 +159,12 @@ class KubernetesPlatform(BasePlatform):
         timeout: float | None = 60.0,
         api_client: K8sApiClient | None = None,
         request_timeout: float | None = None,
+        node: str | None = None,
+        for_pod: str | None = None,
     ) -> None:
         self.namespace = _check_name(namespace, "namespace")
+        self.node_filter = _check_name(node, "node")
+        self.for_pod = _check_for_pod(for_pod)
         self.pod = _check_name(pod, "pod")
         selector: object = label_selector
         if selector is not None and (not isinstance(selector, str) or "\x00" in selector):
@@ -178,6 +199,8 @@ class KubernetesPlatform(BasePlatform):
         platform._api = api
         platform._owner = False
         platform._pod_obj = pod
+        platform.node_filter = None
+        platform.for_pod = None
         return platform
 
     @property
@@ -207,10 +230,37 @@ class KubernetesPlatform(BasePlatform):
         return f"agent pods in {where}"
 
     # -- discovery ---------------------------------------------------------------------------
+    @property
+    def node(self) -> str | None:
+        """The node of this agent pod (a single-pod platform), or the node asked for."""
+        if self._pod_obj is not None:
+            return str((self._pod_obj.get("spec") or {}).get("nodeName") or "") or None
+        return self.node_filter
+
     def _find_pods(self) -> list[dict[str, Any]]:
-        """Running agent pods, one per node."""
+        """Running agent pods, one per node (only the one asked for with node= / for_pod=)."""
         if self.pod is not None:
             return [self._resolve_named_pod()]
+        wanted = self.node_filter
+        if self.for_pod is not None:
+            from wpprotect.platforms._k8s_nodes import node_of_pod
+
+            wanted = node_of_pod(self._api, self.for_pod, target=self.target)
+        pods = self._agent_pods()
+        if wanted is None:
+            return pods
+        on_node = [p for p in pods if (p.get("spec") or {}).get("nodeName") == wanted]
+        if not on_node:
+            via = f" (the node of pod {self.for_pod})" if self.for_pod else ""
+            raise AgentNotFoundError(
+                f"no Running agent pod on node {wanted}{via}; agent pods run on: "
+                + ", ".join(sorted({str((p.get("spec") or {}).get("nodeName")) for p in pods})),
+                target=self.target,
+            )
+        return on_node
+
+    def _agent_pods(self) -> list[dict[str, Any]]:
+        """Running agent pods found by label, one per node (the best-ready where several)."""
         selectors = [self.label_selector] if self.label_selector else list(AGENT_SELECTORS)
         pods: list[dict[str, Any]] = []
         for selector in selectors:
@@ -283,6 +333,24 @@ class KubernetesPlatform(BasePlatform):
                 )
             self._pod_obj = pods[0]
         return self._pod_obj
+
+    def _tc_fallback(self, run: Callable[[BasePlatform], T]) -> T:
+        """``run`` on a short-lived privileged pod pinned to this agent's node (see
+        :mod:`wpprotect.platforms._k8s_fallback`), deleted afterwards whatever happens."""
+        from wpprotect.platforms._k8s_fallback import with_fallback_pod
+
+        pod = self._the_pod()
+        hint = application_pod_hint(pod)
+        if hint is not None:
+            raise AgentNotFoundError(hint, target=self.target)
+        api = self._api
+        result: T = with_fallback_pod(
+            api,
+            pod,
+            lambda running: run(KubernetesPlatform._for_pod(api, running)),
+            target=self.target,
+        )
+        return result
 
     def container_env(self, component: Component = "system-probe") -> dict[str, str | None]:
         """The env the pod spec gives one of the agent's containers.

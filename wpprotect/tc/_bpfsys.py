@@ -23,6 +23,7 @@ __all__ = [
     "ProgFields",
     "QueryTuple",
     "call",
+    "decode_prog_info",
     "enable_stats",
     "info_fields_by_fd",
     "prog_fields",
@@ -227,13 +228,25 @@ def info_fields_by_fd(fd: int, target: str) -> ProgFields:
     attr = ctypes.create_string_buffer(16)
     struct.pack_into("<IIQ", attr, 0, fd, _PROG_INFO_LEN, ctypes.addressof(info))
     call(BPF_OBJ_GET_INFO_BY_FD, attr, target)
-    ptype, pid = struct.unpack_from("<II", info, 0)
-    jited, xlated = struct.unpack_from("<II", info, 16)
-    (load_time,) = struct.unpack_from("<Q", info, 40)
-    (uid,) = struct.unpack_from("<I", info, 48)
-    name = info.raw[64:80].split(b"\0", 1)[0].decode("ascii", "replace")
-    run_time_ns, run_cnt = struct.unpack_from("<QQ", info, 192)
-    tag = info.raw[8:16].hex()
+    return decode_prog_info(info.raw)
+
+
+def decode_prog_info(raw: bytes) -> ProgFields:
+    """A raw ``struct bpf_prog_info`` (at least 208 bytes, as the kernel filled it) as
+    :data:`ProgFields`. Shared by the local reader and the replay of records read in an agent
+    container (:mod:`wpprotect.tc._remote`).
+
+    :raises BPFError: ``raw`` is too short to be one.
+    """
+    if len(raw) < 208:
+        raise BPFError(f"bpf_prog_info of {len(raw)} bytes is too short")
+    ptype, pid = struct.unpack_from("<II", raw, 0)
+    jited, xlated = struct.unpack_from("<II", raw, 16)
+    (load_time,) = struct.unpack_from("<Q", raw, 40)
+    (uid,) = struct.unpack_from("<I", raw, 48)
+    name = raw[64:80].split(b"\0", 1)[0].decode("ascii", "replace")
+    run_time_ns, run_cnt = struct.unpack_from("<QQ", raw, 192)
+    tag = raw[8:16].hex()
     return (pid, ptype, tag, name, load_time, run_cnt, run_time_ns, xlated, jited, uid)
 
 

@@ -17,6 +17,7 @@ on the device and in the direction of the hook it is attached to.
 
 from __future__ import annotations
 
+import contextlib
 import errno
 import logging
 import os
@@ -188,12 +189,54 @@ def _probe_hooks(
     return probes
 
 
+class RecordedNetns:
+    """One namespace's kernel records, read elsewhere (inside an agent container, by
+    :mod:`wpprotect.tc._remote_reader`), for :func:`read_netns` to replay through the same
+    decoding as a live read.
+
+    :param reader: the recorded netlink dumps.
+    :param hooks: ``(ifindex, attach_type)`` → ``BPF_PROG_QUERY``'s answer as
+        :data:`~wpprotect.tc._bpfsys.QueryTuple`, or the errno it failed with.
+    :param progs: program id → its ``bpf_prog_info`` fields, None when it vanished, or the errno
+        reading it failed with.
+    """
+
+    __slots__ = ("hooks", "progs", "reader")
+
+    def __init__(
+        self,
+        reader: _netlink.RecordedReader,
+        hooks: dict[tuple[int, int], _bpfsys.QueryTuple | int],
+        progs: dict[int, _bpfsys.ProgFields | int | None],
+    ) -> None:
+        self.reader = reader
+        self.hooks = hooks
+        self.progs = progs
+
+    def query(self, ifindex: int, attach_type: int) -> _bpfsys.QueryTuple | None:
+        """As :func:`wpprotect.tc._bpfsys.query`, from the records."""
+        found = self.hooks.get((ifindex, attach_type))
+        if found is None or found == errno.EINVAL:
+            return None
+        if isinstance(found, int):
+            _bpfsys.raise_error(found, _bpfsys.BPF_PROG_QUERY, f"ifindex {ifindex}")
+        return found
+
+    def prog_fields(self, prog_id: int) -> _bpfsys.ProgFields | None:
+        """As :func:`wpprotect.tc._bpfsys.prog_fields`, from the records."""
+        found = self.progs.get(prog_id)
+        if isinstance(found, int):
+            _bpfsys.raise_error(found, _bpfsys.BPF_OBJ_GET_INFO_BY_FD, f"prog {prog_id}")
+        return found
+
+
 def read_netns(
     ref: _netns.NetnsRef,
     *,
     tcx: bool = True,
     info_cache: dict[int, _bpfsys.ProgFields | None] | None = None,
     probe: bool = False,
+    recorded: RecordedNetns | None = None,
 ) -> _RawNetns:
     """Read the clsact filters and tcx/netkit programs of one namespace, and the
     ``bpf_prog_info`` of each program they run.
@@ -205,13 +248,20 @@ def read_netns(
     :param info_cache: program infos already read in this scan (programs are shared across
         namespaces), filled in here.
     :param probe: test-run each program on one packet per traffic class, inside the namespace.
+    :param recorded: replay these records instead of reading the kernel (no namespace is
+        entered; ``probe`` must be False).
     :raises NetnsGoneError: the namespace vanished before it could be entered.
     """
     warnings: list[str] = []
     filters: list[_netlink.FilterRecord] = []
     hooks: list[_HookProg] = []
     tcx_supported: bool | None = None
-    with _netns.entered(ref), _netlink.RtnlReader() as reader:
+    if recorded is not None and probe:
+        raise InvalidArgumentError("recorded namespaces cannot be probed")
+    entered = contextlib.nullcontext() if recorded is not None else _netns.entered(ref)
+    fetch_fields = _bpfsys.prog_fields if recorded is None else recorded.prog_fields
+    # The live reader's sockets bind to the namespace they are opened in: opened once inside.
+    with entered, recorded.reader if recorded is not None else _netlink.RtnlReader() as reader:
         # qdiscs before links: a device created in between is then still named.
         devices = reader.clsact_devices()
         qdiscs = reader.qdiscs
@@ -234,7 +284,7 @@ def read_netns(
                 "for a consistent picture"
             )
         if tcx:
-            query = _bpfsys.query
+            query = _bpfsys.query if recorded is None else recorded.query
             tcx_types: tuple[int, ...] = (BPF_TCX_INGRESS, BPF_TCX_EGRESS)
             netkit_types = (*tcx_types, BPF_NETKIT_PEER, BPF_NETKIT_PRIMARY)
             for link in links:
@@ -286,7 +336,7 @@ def read_netns(
             h.prog_id for h in hooks
         }:
             if prog_id not in cache:
-                cache[prog_id] = _bpfsys.prog_fields(prog_id)
+                cache[prog_id] = fetch_fields(prog_id)
             progs[prog_id] = cache[prog_id]
         probes = (
             _probe_hooks(

@@ -57,6 +57,7 @@ __all__ = [
     "MeasuredFinding",
     "TCMeasurement",
     "measure",
+    "measure_recorded",
 ]
 
 DATADOG_VENDOR = "datadog-cws"
@@ -390,6 +391,31 @@ def measure(
         elapsed = clock() - start
     finally:
         os.close(stats_fd)
+    return _judge(report, hooks, before, after, seconds, elapsed, warnings, already)
+
+
+def measure_recorded(  # noqa: PLR0917 - the parts of a measurement read elsewhere
+    report: TCReport,
+    before: tuple[_Counters, dict[int, int | None]],
+    after: tuple[_Counters, dict[int, int | None]],
+    seconds: float,
+    elapsed: float,
+    already: bool | None,
+) -> TCMeasurement:
+    """Judge a window read elsewhere (by the reader inside an agent container): ``report`` is
+    the scan at the start, ``before``/``after`` the counters (namespace id → ifindex → stats)
+    and run counts (program id → ``run_cnt``) at both ends; the same judgement as
+    :func:`measure`."""
+    warnings = list(report.warnings)
+    datadog = [p for p in report.programs if p.vendor == DATADOG_VENDOR and p.prog_id]
+    if not datadog:
+        return TCMeasurement(
+            seconds=seconds, elapsed=elapsed, warnings=warnings,
+            namespaces=report.namespaces, stats_already_on=already,
+        )  # fmt: skip
+    hooks: dict[_HookKey, list[TCProgram]] = defaultdict(list)
+    for p in datadog:
+        hooks[(p.netns_id or "", p.ifindex, p.direction)].append(p)
     return _judge(report, hooks, before, after, seconds, elapsed, warnings, already)
 
 

@@ -35,6 +35,7 @@ __all__ = [
     "LinkGoneError",
     "LinkRecord",
     "LinkStats",
+    "RecordedReader",
     "RtnlReader",
     "parse_filter",
     "protocol_name",
@@ -621,31 +622,12 @@ class RtnlReader:
     def links(self) -> list[LinkRecord]:
         """Every device in this namespace: (ifindex, name, link kind)."""
         out: list[LinkRecord] = []
-        append = out.append
-        unpack_nla = _unpack_nla
-        unpack_index = _IFI_INDEX.unpack_from
-        find = bytearray.find
-
-        def on_link(buf: bytearray, start: int, end: int) -> None:
-            (ifindex,) = unpack_index(buf, start + 20)
-            alen, atype = unpack_nla(buf, start + 32)  # nlmsghdr (16) + ifinfomsg (16)
-            if atype & NLA_TYPE_MASK == IFLA_IFNAME:  # first, as rtnl_fill_ifinfo puts it
-                name = _str(buf, start + 36, start + 32 + alen)
-            else:
-                name = _link_attr(buf, start, end, IFLA_IFNAME)
-            # Decoding ~40 attributes per link to find IFLA_LINKINFO costs more than the kernel
-            # spends producing them; a C-speed search rules out all but netkit candidates.
-            netkit = find(buf, b"netkit\0", start, end) >= 0 and _link_kind(buf, start, end) == (
-                "netkit"
-            )
-            append(LinkRecord(ifindex, name, netkit))
-
         request = _LINK_REQ.pack(
             _LINK_REQ.size, RTM_GETLINK, NLM_F_REQUEST | NLM_F_DUMP, 0, 0,
             socket.AF_UNSPEC, 0, 0, 0, 0, 0,
             8, IFLA_EXT_MASK, RTEXT_FILTER_SKIP_STATS,
         )  # fmt: skip
-        self._bigbuf = self._dump(self._big, self._bigbuf, request, RTM_NEWLINK, on_link)
+        self._bigbuf = self._dump(self._big, self._bigbuf, request, RTM_NEWLINK, _on_link(out))
         return out
 
     def link_stats(self) -> dict[int, LinkStats]:
@@ -655,24 +637,12 @@ class RtnlReader:
         (``RTEXT_FILTER_SKIP_STATS``) to keep the scan lean; this one asks for them.
         """
         out: dict[int, LinkStats] = {}
-        unpack_index = _IFI_INDEX.unpack_from
-        unpack_qq = _RX_TX.unpack_from
-
-        def on_link(buf: bytearray, start: int, end: int) -> None:
-            (ifindex,) = unpack_index(buf, start + 20)
-            name = _link_attr(buf, start, end, IFLA_IFNAME)
-            found = _nla(buf, start + 32, end, IFLA_STATS64)
-            rx = tx = 0
-            if found is not None and found[1] - found[0] >= 16:
-                rx, tx = unpack_qq(buf, found[0])
-            out[ifindex] = LinkStats(ifindex, name, rx, tx)
-
         request = _LINK_REQ.pack(
             _LINK_REQ.size, RTM_GETLINK, NLM_F_REQUEST | NLM_F_DUMP, 0, 0,
             socket.AF_UNSPEC, 0, 0, 0, 0, 0,
             8, IFLA_EXT_MASK, 0,
         )  # fmt: skip
-        self._bigbuf = self._dump(self._big, self._bigbuf, request, RTM_NEWLINK, on_link)
+        self._bigbuf = self._dump(self._big, self._bigbuf, request, RTM_NEWLINK, _on_stats(out))
         return out
 
     # -- qdiscs ------------------------------------------------------------------------------
@@ -687,33 +657,9 @@ class RtnlReader:
         devices bound to shared blocks; 0: not shared).
         """
         out: dict[int, tuple[int, ...]] = {}
-        unpack_body = _TCMSG_BODY.unpack_from
-        qdiscs: dict[int, str] = {}
-        blocks: dict[int, tuple[int, int]] = {}
-        self.qdiscs = qdiscs
-        self.blocks = blocks
-
-        def on_qdisc(buf: bytearray, start: int, end: int) -> None:
-            ifindex, _handle, parent, _info = unpack_body(buf, start + 20)
-            if parent != TC_H_INGRESS:  # cheap test on the fixed header first
-                return
-            found = _nla(buf, start + 36, end, TCA_KIND)  # after nlmsghdr (16) + tcmsg (20)
-            kind = "" if found is None else _str(buf, *found)
-            if kind == "clsact":
-                out[ifindex] = (INGRESS_PARENT, EGRESS_PARENT)
-            elif kind == "ingress":
-                out[ifindex] = (INGRESS_PARENT,)
-            else:
-                return
-            qdiscs[ifindex] = kind
-            # Shared blocks: only dumped when set (tc_fill_qdisc, net/sched/sch_api.c).
-            ing = _nla(buf, start + 36, end, TCA_INGRESS_BLOCK)
-            egr = _nla(buf, start + 36, end, TCA_EGRESS_BLOCK)
-            if ing is not None or egr is not None:
-                blocks[ifindex] = (
-                    0 if ing is None else _unpack_u32(buf, ing[0])[0],
-                    0 if egr is None else _unpack_u32(buf, egr[0])[0],
-                )
+        self.qdiscs = {}
+        self.blocks = {}
+        on_qdisc = _on_qdisc(out, self.qdiscs, self.blocks)
 
         request = _TC_REQ.pack(
             _TC_REQ.size, RTM_GETQDISC, NLM_F_REQUEST | NLM_F_DUMP, 0, 0,
@@ -787,15 +733,7 @@ class RtnlReader:
 
     def _filters_slow(self, ifindex: int, parent: int) -> list[FilterRecord]:
         out: list[FilterRecord] = []
-
-        def on_filter(buf: bytearray, start: int, end: int) -> None:
-            record = parse_filter(buf, start, end)
-            if record is not None:
-                if record.ifindex == -1:  # TCM_IFINDEX_MAGIC_BLOCK, as in filters()
-                    record.block = record.parent
-                    record.ifindex = ifindex
-                    record.parent = parent
-                out.append(record)
+        on_filter = _on_filter(out, ifindex, parent)
 
         request = _TC_REQ.pack(
             _TC_REQ.size, RTM_GETTFILTER, NLM_F_REQUEST | NLM_F_DUMP, 0, 0,
@@ -804,4 +742,184 @@ class RtnlReader:
         self._smallbuf = self._dump(
             self._small, bytearray(BIG_READ), request, RTM_NEWTFILTER, on_filter
         )
+        return out
+
+
+# -- message handlers, shared by the live reader and the recorded one ----------------------------
+
+_Handler = Callable[[bytearray, int, int], None]
+
+
+def _on_link(out: list[LinkRecord]) -> _Handler:
+    """A handler appending each ``RTM_NEWLINK`` message's device to ``out``."""
+    append = out.append
+    unpack_nla = _unpack_nla
+    unpack_index = _IFI_INDEX.unpack_from
+    find = bytearray.find
+
+    def on_link(buf: bytearray, start: int, end: int) -> None:
+        (ifindex,) = unpack_index(buf, start + 20)
+        alen, atype = unpack_nla(buf, start + 32)  # nlmsghdr (16) + ifinfomsg (16)
+        if atype & NLA_TYPE_MASK == IFLA_IFNAME:  # first, as rtnl_fill_ifinfo puts it
+            name = _str(buf, start + 36, start + 32 + alen)
+        else:
+            name = _link_attr(buf, start, end, IFLA_IFNAME)
+        # Decoding ~40 attributes per link to find IFLA_LINKINFO costs more than the kernel
+        # spends producing them; a C-speed search rules out all but netkit candidates.
+        netkit = find(buf, b"netkit\0", start, end) >= 0 and _link_kind(buf, start, end) == (
+            "netkit"
+        )
+        append(LinkRecord(ifindex, name, netkit))
+
+    return on_link
+
+
+def _on_stats(out: dict[int, LinkStats]) -> _Handler:
+    """A handler storing each ``RTM_NEWLINK`` message's packet counters in ``out``."""
+    unpack_index = _IFI_INDEX.unpack_from
+    unpack_qq = _RX_TX.unpack_from
+
+    def on_link(buf: bytearray, start: int, end: int) -> None:
+        (ifindex,) = unpack_index(buf, start + 20)
+        name = _link_attr(buf, start, end, IFLA_IFNAME)
+        found = _nla(buf, start + 32, end, IFLA_STATS64)
+        rx = tx = 0
+        if found is not None and found[1] - found[0] >= 16:
+            rx, tx = unpack_qq(buf, found[0])
+        out[ifindex] = LinkStats(ifindex, name, rx, tx)
+
+    return on_link
+
+
+def _on_qdisc(
+    out: dict[int, tuple[int, ...]], qdiscs: dict[int, str], blocks: dict[int, tuple[int, int]]
+) -> _Handler:
+    """A handler noting each clsact/ingress qdisc (see :meth:`RtnlReader.clsact_devices`)."""
+    unpack_body = _TCMSG_BODY.unpack_from
+
+    def on_qdisc(buf: bytearray, start: int, end: int) -> None:
+        ifindex, _handle, parent, _info = unpack_body(buf, start + 20)
+        if parent != TC_H_INGRESS:  # cheap test on the fixed header first
+            return
+        found = _nla(buf, start + 36, end, TCA_KIND)  # after nlmsghdr (16) + tcmsg (20)
+        kind = "" if found is None else _str(buf, *found)
+        if kind == "clsact":
+            out[ifindex] = (INGRESS_PARENT, EGRESS_PARENT)
+        elif kind == "ingress":
+            out[ifindex] = (INGRESS_PARENT,)
+        else:
+            return
+        qdiscs[ifindex] = kind
+        # Shared blocks: only dumped when set (tc_fill_qdisc, net/sched/sch_api.c).
+        ing = _nla(buf, start + 36, end, TCA_INGRESS_BLOCK)
+        egr = _nla(buf, start + 36, end, TCA_EGRESS_BLOCK)
+        if ing is not None or egr is not None:
+            blocks[ifindex] = (
+                0 if ing is None else _unpack_u32(buf, ing[0])[0],
+                0 if egr is None else _unpack_u32(buf, egr[0])[0],
+            )
+
+    return on_qdisc
+
+
+def _on_filter(out: list[FilterRecord], ifindex: int, parent: int) -> _Handler:
+    """A handler appending each classifier of one filter dump to ``out``."""
+
+    def on_filter(buf: bytearray, start: int, end: int) -> None:
+        record = parse_filter(buf, start, end)
+        if record is not None:
+            if record.ifindex == -1:  # TCM_IFINDEX_MAGIC_BLOCK, as in RtnlReader.filters()
+                record.block = record.parent
+                record.ifindex = ifindex
+                record.parent = parent
+            out.append(record)
+
+    return on_filter
+
+
+def _replay(blob: bytes, want: int, handle: _Handler) -> None:
+    """Feed each ``want`` message of a recorded dump (messages as the kernel sent them)."""
+    buf = bytearray(blob)
+    off = 0
+    n = len(buf)
+    while off + 16 <= n:
+        length, mtype, _flags, _seq, _pid = _unpack_hdr(buf, off)
+        if length < 16 or off + length > n:
+            raise TCError("malformed netlink message in the recorded dump")
+        if mtype == want:
+            handle(buf, off, off + length)
+        off += (length + 3) & ~3
+
+
+class RecordedReader:
+    """:class:`RtnlReader`'s reading methods over dumps recorded elsewhere (by the reader that
+    runs inside an agent container, :mod:`wpprotect.tc._remote_reader`): the same messages go
+    through the same decoding as a live read.
+
+    :param qdiscs: the ``RTM_GETQDISC`` dump's messages, concatenated.
+    :param links: the ``RTM_GETLINK`` dump's messages.
+    :param filters: ``(ifindex, parent)`` → that filter dump's messages, or the errno it failed
+        with.
+    :param interrupted: a dump was marked ``NLM_F_DUMP_INTR``.
+    """
+
+    def __init__(
+        self,
+        qdiscs: bytes,
+        links: bytes,
+        filters: dict[tuple[int, int], bytes | int],
+        *,
+        interrupted: bool = False,
+    ) -> None:
+        self._qdisc_blob = qdiscs
+        self._link_blob = links
+        self._filters = filters
+        self.interrupted = interrupted
+        self.qdiscs: dict[int, str] = {}
+        self.blocks: dict[int, tuple[int, int]] = {}
+
+    def close(self) -> None:
+        """Nothing to close (kept for :class:`RtnlReader`'s shape)."""
+
+    def __enter__(self) -> RecordedReader:
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.close()
+
+    def links(self) -> list[LinkRecord]:
+        """As :meth:`RtnlReader.links`."""
+        out: list[LinkRecord] = []
+        _replay(self._link_blob, RTM_NEWLINK, _on_link(out))
+        return out
+
+    def link_stats(self) -> dict[int, LinkStats]:
+        """As :meth:`RtnlReader.link_stats` (the recording must have kept the counters)."""
+        out: dict[int, LinkStats] = {}
+        _replay(self._link_blob, RTM_NEWLINK, _on_stats(out))
+        return out
+
+    def clsact_devices(self) -> dict[int, tuple[int, ...]]:
+        """As :meth:`RtnlReader.clsact_devices`."""
+        out: dict[int, tuple[int, ...]] = {}
+        self.qdiscs = {}
+        self.blocks = {}
+        _replay(self._qdisc_blob, RTM_NEWQDISC, _on_qdisc(out, self.qdiscs, self.blocks))
+        return out
+
+    def filters(self, ifindex: int, parent: int) -> list[FilterRecord]:
+        """As :meth:`RtnlReader.filters`.
+
+        :raises LinkGoneError: the device vanished while it was read (``ENODEV``).
+        :raises TCError: the dump failed otherwise, or was not recorded.
+        """
+        blob = self._filters.get((ifindex, parent))
+        if blob is None:
+            raise TCError(f"the filter dump of device {ifindex} was not recorded")
+        if isinstance(blob, int):
+            if blob in (errno.ENODEV, errno.ENXIO):
+                raise LinkGoneError(f"device {ifindex} vanished while being read")
+            raise TCError(f"filter dump of device {ifindex} failed: {os.strerror(blob)}")
+        out: list[FilterRecord] = []
+        _replay(blob, RTM_NEWTFILTER, _on_filter(out, ifindex, parent))
         return out
