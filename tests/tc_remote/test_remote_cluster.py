@@ -154,6 +154,12 @@ def test_cli_scans_the_cluster_with_a_kubeconfig(
     node3 = next(t for t in doc["targets"] if t["node"] == "node-3")
     assert node3["error"] is None
     assert node3["report"]["classifier_priority"] == 10
+    # The printed command acts on the same cluster: it repeats the target options.
+    hint = doc["summary"]["plan"].split("|")[-1].strip().split()
+    assert hint == ["wpprotect", "set-priority", "2", "--platform", "kubernetes", "--kubeconfig",
+                    str(kubeconfig), "--namespace", "datadog", "--dry-run"]  # fmt: skip
+    assert main(hint[1:]) == 0
+    assert 'DD_RUNTIME_SECURITY_CONFIG_NETWORK_CLASSIFIER_PRIORITY="2"' in capsys.readouterr().out
     code = main(["tc", "scan", "--platform", "kubernetes", "--kubeconfig", str(kubeconfig),
                  "--node", "node-3"])  # fmt: skip
     out = capsys.readouterr().out

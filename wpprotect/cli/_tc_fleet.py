@@ -16,6 +16,8 @@ import sys
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
+import attrs
+
 from wpprotect.cli._output import (
     Progress,
     add_dry_run_option,
@@ -102,6 +104,18 @@ def make_platform(args: argparse.Namespace) -> BasePlatform:
     return platforms.KubernetesPlatform(**{k: v for k, v in options.items() if v is not None})
 
 
+def _target_options(args: argparse.Namespace) -> list[str]:
+    """The options that chose the cluster or container, for a command printed to run next
+    (``set-priority`` acts on the whole DaemonSet: ``--node``/``--pod`` are not repeated)."""
+    out: list[str] = []
+    names = ("container",) if args.platform == "docker" else ("kubeconfig", "context", "namespace")
+    for name in names:
+        value = getattr(args, name, None)
+        if value:
+            out += [f"--{name}", str(value)]
+    return out
+
+
 def scan_fleet(
     agents: list[BasePlatform],
     *,
@@ -164,6 +178,7 @@ def run_scan(args: argparse.Namespace) -> int:
                 progress=bar,
                 fallback_pod=args.fallback_pod,
             )
+    fleet = attrs.evolve(fleet, cli_options=_target_options(args))
     if args.json:
         print_json(fleet.to_dict())
     else:

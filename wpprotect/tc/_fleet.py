@@ -19,6 +19,7 @@ from __future__ import annotations
 
 import html
 import re
+import shlex
 from collections import Counter
 from collections.abc import Iterable, Mapping
 from typing import Any
@@ -81,11 +82,15 @@ class TCFleetReport:
         findings a priority can fix (None: none needed, or none possible).
     :ivar platform: ``kubernetes`` or ``docker`` (the kind of the platforms scanned), for the
         printed plan.
+    :ivar cli_options: the target options of the command that scanned (``--kubeconfig FILE``,
+        ``--namespace NS``...), repeated in the printed ``wpprotect set-priority`` command so
+        that it acts on the same cluster.
     """
 
     rows: tuple[TCFleetRow, ...]
     recommended_classifier_priority: int | None
     platform: str = "kubernetes"
+    cli_options: tuple[str, ...] = attrs.field(default=(), kw_only=True, converter=tuple)
 
     @classmethod
     def from_results(
@@ -186,14 +191,15 @@ class TCFleetReport:
         n = self.recommended_classifier_priority
         if n is None:
             return None
-        if self.platform == "docker":
-            return (
-                f"box.set_classifier_priority({n})  |  "
-                f"wpprotect set-priority {n} --platform docker --dry-run"
-            )
+        platform = "docker" if self.platform == "docker" else "kubernetes"
+        command = shlex.join(
+            ["wpprotect", "set-priority", str(n), "--platform", platform, *self.cli_options]
+        )
+        if platform == "docker":
+            return f"box.set_classifier_priority({n})  |  {command} --dry-run"
         return (
             f"k8s.set_classifier_priority({n}) or wp.plan_classifier_priority('values.yaml', {n})"
-            f"  |  wpprotect set-priority {n} --platform kubernetes --dry-run"
+            f"  |  {command} --dry-run"
         )
 
     def to_dict(self) -> dict[str, Any]:
