@@ -73,6 +73,10 @@ class TCFleetRow:
         }
 
 
+def _str_tuple(values: Iterable[str]) -> tuple[str, ...]:
+    return tuple(str(v) for v in values)
+
+
 @attrs.frozen
 class TCFleetReport:
     """Every node's TC scan, a summary, and one classifier priority for the cluster.
@@ -90,7 +94,7 @@ class TCFleetReport:
     rows: tuple[TCFleetRow, ...]
     recommended_classifier_priority: int | None
     platform: str = "kubernetes"
-    cli_options: tuple[str, ...] = attrs.field(default=(), kw_only=True, converter=tuple)
+    cli_options: tuple[str, ...] = attrs.field(default=(), kw_only=True, converter=_str_tuple)
 
     @classmethod
     def from_results(
