@@ -27,21 +27,40 @@ from wpprotect.cli._output import (
 from wpprotect.errors import PlanVerifyError
 
 if TYPE_CHECKING:
+    from wpprotect.plan import Plan
     from wpprotect.platforms import BasePlatform
 
-__all__ = ["make_platform", "register"]
+__all__ = ["add_target_options", "make_platform", "register", "run_plan"]
 
 EXIT_OK, EXIT_ACTION, EXIT_USAGE = 0, 1, 2
 
 
-def _add_target_options(p: argparse.ArgumentParser) -> None:
+def add_target_options(
+    p: argparse.ArgumentParser,
+    *,
+    host_dirs: bool = True,
+    nodes: bool = False,
+    json_option: bool = True,
+    platform_help: str = "where the agent runs (default: %(default)s)",
+    platform_metavar: str | None = None,
+) -> None:
+    """The options that name the agent(s) a command acts on, the same on every command.
+
+    :param host_dirs: add ``--install-dir``/``--config-dir`` (the host platform's).
+    :param nodes: add ``--node`` and ``--for-pod`` (Kubernetes: the agent on one node).
+    :param json_option: add ``--json``.
+    :param platform_help: the ``--platform`` help text.
+    :param platform_metavar: its metavar (default: the choices in braces).
+    """
     p.add_argument(
         "--platform",
         choices=("host", "docker", "kubernetes"),
         default="host",
-        help="where the agent runs (default: %(default)s)",
+        metavar=platform_metavar,
+        help=platform_help,
     )
-    add_host_dir_options(p.add_argument_group("host"))
+    if host_dirs:
+        add_host_dir_options(p.add_argument_group("host"))
     docker = p.add_argument_group("docker")
     docker.add_argument(
         "--container", metavar="NAME", help="the agent container (default: found by name)"
@@ -52,7 +71,15 @@ def _add_target_options(p: argparse.ArgumentParser) -> None:
     k8s.add_argument("--selector", metavar="LABELS", help="label selector for the agent pods")
     k8s.add_argument("--context", metavar="NAME", help="kubeconfig context")
     k8s.add_argument("--kubeconfig", type=Path, metavar="FILE", help="kubeconfig file")
-    add_json_option(p)
+    if nodes:
+        k8s.add_argument("--node", metavar="NODE", help="only the agent pod on this node")
+        k8s.add_argument(
+            "--for-pod",
+            metavar="NS/POD",
+            help="only the agent serving this application pod (the agent pod on its node)",
+        )
+    if json_option:
+        add_json_option(p)
 
 
 def make_platform(args: argparse.Namespace) -> BasePlatform:
@@ -66,7 +93,8 @@ def make_platform(args: argparse.Namespace) -> BasePlatform:
     from wpprotect import platforms
 
     if args.platform == "host":
-        return platforms.HostPlatform(install_dir=args.install_dir, config_dir=args.config_dir)
+        dirs = {k: getattr(args, k, None) for k in ("install_dir", "config_dir")}
+        return platforms.HostPlatform(**{k: v for k, v in dirs.items() if v is not None})
     if args.platform == "docker":
         return platforms.DockerPlatform(container=args.container)
     options = {
@@ -75,8 +103,57 @@ def make_platform(args: argparse.Namespace) -> BasePlatform:
         "label_selector": args.selector,
         "context": args.context,
         "kubeconfig": args.kubeconfig,
+        "node": getattr(args, "node", None),
+        "for_pod": getattr(args, "for_pod", None),
     }
     return platforms.KubernetesPlatform(**{k: v for k, v in options.items() if v is not None})
+
+
+def run_plan(args: argparse.Namespace, platform: BasePlatform, plan: Plan, *, nothing: str) -> int:
+    """Show ``plan``; unless ``--dry-run``, apply it, then prove it with ``verify()`` (also when
+    there was nothing to do: a host plan reads the kernel).
+
+    :param nothing: what to say when the target is already in the planned state.
+    :returns: 0, or 1 when ``verify()`` disagrees (the plan stays applied).
+    """
+    satisfied = plan.is_satisfied()
+    applied = False
+    verify_error: PlanVerifyError | None = None
+    if not args.dry_run:
+        if not satisfied:
+            plan.apply()
+            applied = True
+        try:
+            plan.verify()
+        except PlanVerifyError as exc:
+            verify_error = exc
+    code = EXIT_OK if verify_error is None else EXIT_ACTION
+    if args.json:
+        doc = plan.to_dict()
+        doc.update(
+            {
+                "dry_run": bool(args.dry_run),
+                "applied": applied,
+                "verified": None if args.dry_run else verify_error is None,
+                "verify_error": None if verify_error is None else str(verify_error),
+            }
+        )
+        print_json(doc)
+        return code
+    diff = plan.diff()
+    if diff:
+        sys.stdout.write(diff)
+    for note in plan.notes:
+        print(f"note: {note}")
+    if satisfied:
+        print(f"nothing to do: {nothing}")
+    elif args.dry_run:
+        print("dry run: nothing was changed")
+    else:
+        print(f"applied: {plan.title}")
+    if verify_error is not None:
+        error_line(f"not verified: {verify_error}")
+    return code
 
 
 def register(subparsers: Any) -> None:
@@ -94,7 +171,7 @@ def register(subparsers: Any) -> None:
             "2 usage or environment error."
         ),
     )
-    _add_target_options(p)
+    add_target_options(p)
     add_timeout_option(p, 120.0, "each self-test")
     p.add_argument(
         "--max-workers",
@@ -115,7 +192,7 @@ def register(subparsers: Any) -> None:
             "0 done, 1 the archive holds secrets, 2 usage or environment error."
         ),
     )
-    _add_target_options(p)
+    add_target_options(p)
     p.add_argument("--case-id", metavar="ID", help="support case ID (digits)")
     p.add_argument("--email", metavar="EMAIL", help="email address tied to the case")
     p.add_argument("--send", action="store_true", help="let the agent upload the flare (no review)")
@@ -134,7 +211,7 @@ def register(subparsers: Any) -> None:
             "DaemonSet env elsewhere). --dry-run shows the diff and changes nothing."
         ),
     )
-    _add_target_options(p)
+    add_target_options(p)
     p.add_argument(
         "--scope",
         required=True,
@@ -268,43 +345,5 @@ def _flare(args: argparse.Namespace) -> int:
 def _disable(args: argparse.Namespace) -> int:
     with make_platform(args) as platform:
         plan = platform.disable(args.scope)
-        satisfied = plan.is_satisfied()
-        applied = False
-        verify_error: PlanVerifyError | None = None
-        if not args.dry_run:
-            if not satisfied:
-                plan.apply()
-                applied = True
-            # After a restart (or when the config was already off) prove the result: a host
-            # plan also reads the kernel, where a classifier left attached keeps filtering.
-            try:
-                plan.verify()
-            except PlanVerifyError as exc:
-                verify_error = exc
-        code = EXIT_OK if verify_error is None else EXIT_ACTION
-        if args.json:
-            doc = plan.to_dict()
-            doc.update(
-                {
-                    "dry_run": bool(args.dry_run),
-                    "applied": applied,
-                    "verified": None if args.dry_run else verify_error is None,
-                    "verify_error": None if verify_error is None else str(verify_error),
-                }
-            )
-            print_json(doc)
-            return code
-        diff = plan.diff()
-        if diff:
-            sys.stdout.write(diff)
-        for note in plan.notes:
-            print(f"note: {note}")
-        if satisfied:
-            print(f"nothing to do: {args.scope} is already off on {platform.target}")
-        elif args.dry_run:
-            print("dry run: nothing was changed")
-        else:
-            print(f"applied: {plan.title}")
-        if verify_error is not None:
-            error_line(f"not verified: {verify_error}")
-        return code
+        nothing = f"{args.scope} is already off on {platform.target}"
+        return run_plan(args, platform, plan, nothing=nothing)

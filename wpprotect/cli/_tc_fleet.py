@@ -13,15 +13,14 @@ from __future__ import annotations
 
 import argparse
 import sys
-from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 import attrs
 
+from wpprotect.cli._agent import add_target_options, make_platform, run_plan
 from wpprotect.cli._output import (
     Progress,
     add_dry_run_option,
-    add_json_option,
     int_type,
     print_json,
     seconds_type,
@@ -31,36 +30,21 @@ if TYPE_CHECKING:
     from wpprotect.platforms import BasePlatform
     from wpprotect.tc import TCFleetReport
 
-__all__ = ["add_fleet_options", "make_platform", "register", "scan_fleet"]
+__all__ = ["add_fleet_options", "register", "scan_fleet"]
 
 EXIT_OK, EXIT_ACTION, EXIT_USAGE = 0, 1, 2
 
 
 def add_fleet_options(p: argparse.ArgumentParser) -> None:
     """The target options of ``tc scan`` beyond the host: platform, container, pods, nodes."""
-    p.add_argument(
-        "--platform",
-        choices=("host", "docker", "kubernetes"),
-        default="host",
-        metavar="PLATFORM",
-        help="host (default: this host's kernel, in-process), docker or kubernetes (every "
-        "agent container's / agent pod's node, through the agent itself)",
-    )
-    docker = p.add_argument_group("docker")
-    docker.add_argument(
-        "--container", metavar="NAME", help="the agent container (default: found by name)"
-    )
-    k8s = p.add_argument_group("kubernetes")
-    k8s.add_argument("--namespace", metavar="NS", help="namespace of the agent pods")
-    k8s.add_argument("--pod", metavar="NAME", help="one agent pod (default: every agent pod)")
-    k8s.add_argument("--selector", metavar="LABELS", help="label selector for the agent pods")
-    k8s.add_argument("--context", metavar="NAME", help="kubeconfig context")
-    k8s.add_argument("--kubeconfig", type=Path, metavar="FILE", help="kubeconfig file")
-    k8s.add_argument("--node", metavar="NODE", help="only the agent pod on this node")
-    k8s.add_argument(
-        "--for-pod",
-        metavar="NS/POD",
-        help="only the agent serving this application pod (the agent pod on its node)",
+    add_target_options(
+        p,
+        host_dirs=False,
+        nodes=True,
+        json_option=False,
+        platform_metavar="PLATFORM",
+        platform_help="host (default: this host's kernel, in-process), docker or kubernetes "
+        "(every agent container's / agent pod's node, through the agent itself)",
     )
     fleet = p.add_argument_group("fleet")
     fleet.add_argument(
@@ -84,24 +68,6 @@ def add_fleet_options(p: argparse.ArgumentParser) -> None:
         metavar="N",
         help="nodes read at once (default: %(default)s)",
     )
-
-
-def make_platform(args: argparse.Namespace) -> BasePlatform:
-    """The Docker or Kubernetes platform the options name (the caller closes it)."""
-    from wpprotect import platforms
-
-    if args.platform == "docker":
-        return platforms.DockerPlatform(container=args.container)
-    options = {
-        "namespace": args.namespace,
-        "pod": args.pod,
-        "label_selector": args.selector,
-        "context": args.context,
-        "kubeconfig": args.kubeconfig,
-        "node": args.node,
-        "for_pod": args.for_pod,
-    }
-    return platforms.KubernetesPlatform(**{k: v for k, v in options.items() if v is not None})
 
 
 def _target_options(args: argparse.Namespace) -> list[str]:
@@ -200,51 +166,13 @@ def register(subparsers: Any) -> None:
         ),
     )
     p.add_argument("priority", type=int_type(1, 65535), metavar="N", help="the priority (1..65535)")
-    p.add_argument(
-        "--platform",
-        choices=("host", "docker", "kubernetes"),
-        default="host",
-        help="where the agent runs (default: %(default)s)",
-    )
-    p.add_argument("--container", metavar="NAME", help="docker: the agent container")
-    p.add_argument("--namespace", metavar="NS", help="kubernetes: namespace of the agent pods")
-    p.add_argument("--pod", metavar="NAME", help="kubernetes: one agent pod")
-    p.add_argument("--selector", metavar="LABELS", help="kubernetes: label selector")
-    p.add_argument("--context", metavar="NAME", help="kubeconfig context")
-    p.add_argument("--kubeconfig", type=Path, metavar="FILE", help="kubeconfig file")
+    add_target_options(p)
     add_dry_run_option(p)
-    add_json_option(p)
-    p.set_defaults(handler=_set_priority, node=None, for_pod=None)
+    p.set_defaults(handler=_set_priority)
 
 
 def _set_priority(args: argparse.Namespace) -> int:
-    from wpprotect import platforms
-
-    if args.platform == "host":
-        platform: BasePlatform = platforms.HostPlatform()
-    else:
-        platform = make_platform(args)
-    with platform:
+    with make_platform(args) as platform:
         plan = platform.set_classifier_priority(args.priority)
-        satisfied = plan.is_satisfied()
-        applied = False
-        if not args.dry_run and not satisfied:
-            plan.apply()
-            applied = True
-        if args.json:
-            doc = plan.to_dict()
-            doc.update({"dry_run": bool(args.dry_run), "applied": applied})
-            print_json(doc)
-            return EXIT_OK
-        diff = plan.diff()
-        if diff:
-            sys.stdout.write(diff)
-        for note in plan.notes:
-            print(f"note: {note}")
-        if satisfied:
-            print(f"nothing to do: classifier_priority is already {args.priority}")
-        elif args.dry_run:
-            print("dry run: nothing was changed")
-        else:
-            print(f"applied: {plan.title}")
-    return EXIT_OK
+        nothing = f"classifier_priority is already {args.priority} on {platform.target}"
+        return run_plan(args, platform, plan, nothing=nothing)
