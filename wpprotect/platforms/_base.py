@@ -11,7 +11,7 @@ from __future__ import annotations
 from collections.abc import Mapping, Sequence
 from pathlib import Path
 from types import TracebackType
-from typing import TYPE_CHECKING, Self
+from typing import TYPE_CHECKING, Any, ClassVar, Self
 
 from wpprotect._contract import Component, ExecResult, Platform, Scope
 from wpprotect.errors import InvalidArgumentError
@@ -46,6 +46,10 @@ def check_timeout(timeout: object) -> float | None:
     return float(timeout)
 
 
+#: Where an in-process (host) scan ran, as :attr:`BasePlatform.last_tc_read` says it.
+_IN_PROCESS: dict[str, Any] = {"component": None, "python": None, "executable": None}
+
+
 class BasePlatform:
     """Shared operations on top of :class:`Platform`; adapters subclass it.
 
@@ -64,6 +68,9 @@ class BasePlatform:
     #: Where the last :meth:`tc_scan` or :meth:`measure` read ran: ``component``, ``python``
     #: (its version), ``executable``, ``duration`` and ``bytes`` of output (None before any).
     last_tc_read: dict[str, object] | None = None
+    #: True where the agent runs on this process's own kernel (the host): TC scans then run
+    #: in-process instead of through the agent's container.
+    _kernel_is_local: ClassVar[bool] = False
 
     @property
     def target(self) -> str:  # pragma: no cover - every adapter overrides it
@@ -249,10 +256,7 @@ class BasePlatform:
         :raises AgentNotFoundError: neither ``system-probe`` nor ``agent`` is there.
         :raises ExecError: the exec failed, was cut off or timed out.
         """
-        from wpprotect.platforms._tc import remote_tc_scan
-
-        report, where = remote_tc_scan(
-            self,
+        report, where = self._read_tc(
             netns=netns,
             probe=probe,
             classifier_priority=classifier_priority,
@@ -261,6 +265,34 @@ class BasePlatform:
         )
         self.last_tc_read = where
         return report
+
+    def _read_tc(
+        self,
+        *,
+        netns: str | None,
+        probe: bool,
+        classifier_priority: int | None,
+        timeout: float | None,
+        fallback_pod: bool,
+    ) -> tuple[TCReport, dict[str, Any]]:
+        """The scan behind :meth:`tc_scan` and where it ran: in-process where the agent shares
+        this process's kernel (the host; ``timeout`` and ``fallback_pod`` unused), else the
+        reader in the agent's container."""
+        if self._kernel_is_local:
+            from wpprotect.tc import TCInspector
+
+            inspector = TCInspector(netns, probe=probe, classifier_priority=classifier_priority)
+            return inspector.scan(), dict(_IN_PROCESS)
+        from wpprotect.platforms._tc import remote_tc_scan
+
+        return remote_tc_scan(
+            self,
+            netns=netns,
+            probe=probe,
+            classifier_priority=classifier_priority,
+            timeout=timeout,
+            fallback_pod=fallback_pod,
+        )
 
     def measure(
         self, seconds: float = 10.0, *, netns: str | None = "all", timeout: float | None = None
@@ -271,11 +303,21 @@ class BasePlatform:
 
         :param timeout: seconds for the exec (default: the window plus 60 s).
         """
-        from wpprotect.platforms._tc import remote_measure
-
-        measurement, where = remote_measure(self, seconds, netns=netns, timeout=timeout)
+        measurement, where = self._measure_tc(seconds, netns=netns, timeout=timeout)
         self.last_tc_read = where
         return measurement
+
+    def _measure_tc(
+        self, seconds: float, *, netns: str | None, timeout: float | None
+    ) -> tuple[TCMeasurement, dict[str, Any]]:
+        """The measurement behind :meth:`measure` and where it ran (the host: in-process)."""
+        if self._kernel_is_local:
+            from wpprotect.tc import TCInspector
+
+            return TCInspector(netns).measure(seconds), dict(_IN_PROCESS)
+        from wpprotect.platforms._tc import remote_measure
+
+        return remote_measure(self, seconds, netns=netns, timeout=timeout)
 
     def _settings_plan(self, settings: Mapping[Setting, SettingValue], *, title: str) -> Plan:
         """Turn ``{Setting: value}`` into this platform's plan (files, env, restart...)."""

@@ -35,7 +35,6 @@ if TYPE_CHECKING:
     from wpprotect.config import Setting
     from wpprotect.config._settings import SettingValue
     from wpprotect.tc import TCReport
-    from wpprotect.tc._measure import TCMeasurement
 
 __all__ = ["HostDisablePlan", "HostPlatform", "RestartChange"]
 
@@ -70,6 +69,7 @@ class HostPlatform(BasePlatform):
     """
 
     kind = "host"
+    _kernel_is_local = True
 
     def __init__(
         self,
@@ -120,31 +120,6 @@ class HostPlatform(BasePlatform):
         return [self]
 
     # -- traffic control ------------------------------------------------------------------------
-
-    def tc_scan(
-        self,
-        netns: str | None = "all",
-        probe: bool = False,
-        *,
-        classifier_priority: int | None = None,
-        timeout: float | None = 60.0,
-        fallback_pod: bool = False,
-    ) -> TCReport:
-        """Scan this host's kernel in-process (:meth:`wpprotect.TCInspector.scan`); ``timeout``
-        and ``fallback_pod`` are not used (nothing is executed)."""
-        from wpprotect.tc import TCInspector
-
-        self.last_tc_read = {"component": None, "python": None, "executable": None}
-        return TCInspector(netns, probe=probe, classifier_priority=classifier_priority).scan()
-
-    def measure(
-        self, seconds: float = 10.0, *, netns: str | None = "all", timeout: float | None = None
-    ) -> TCMeasurement:
-        """:meth:`wpprotect.TCInspector.measure` on this host's kernel."""
-        from wpprotect.tc import TCInspector
-
-        self.last_tc_read = {"component": None, "python": None, "executable": None}
-        return TCInspector(netns).measure(seconds)
 
     # -- running commands ---------------------------------------------------------------------
 
