@@ -239,7 +239,11 @@ def int_type(low: int, high: int) -> Callable[[str], int]:
 
 
 def add_timeout_option(
-    parser: argparse.ArgumentParser, default: float, what: str, *, limit: float = 86400.0
+    parser: argparse.ArgumentParser | argparse._ArgumentGroup,
+    default: float,
+    what: str,
+    *,
+    limit: float = 86400.0,
 ) -> None:
     """Add ``--timeout SECONDS``: the deadline for ``what``."""
     parser.add_argument(

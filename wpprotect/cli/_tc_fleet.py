@@ -21,9 +21,9 @@ from wpprotect.cli._agent import add_target_options, make_platform, run_plan
 from wpprotect.cli._output import (
     Progress,
     add_dry_run_option,
+    add_timeout_option,
     int_type,
     print_json,
-    seconds_type,
 )
 
 if TYPE_CHECKING:
@@ -47,13 +47,7 @@ def add_fleet_options(p: argparse.ArgumentParser) -> None:
         "(every agent container's / agent pod's node, through the agent itself)",
     )
     fleet = p.add_argument_group("fleet")
-    fleet.add_argument(
-        "--timeout",
-        type=seconds_type(3600),
-        default=60.0,
-        metavar="SECONDS",
-        help="deadline for each node's read (default: %(default)s)",
-    )
+    add_timeout_option(fleet, 60.0, "each node's read", limit=3600)
     fleet.add_argument(
         "--fallback-pod",
         action="store_true",
