@@ -49,7 +49,7 @@ from collections.abc import Iterator, Mapping, Sequence
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, ClassVar
 
-from wpprotect._redact import redact_text
+from wpprotect._redact import redact_text, secret_values
 from wpprotect.config import _io
 from wpprotect.errors import (
     ConfigConflictError,
@@ -587,6 +587,8 @@ class ConfigEditor:
         self._yaml = _make_yaml(self._indent)
         self._base = body
         self._data = root
+        # The secret values of the text as loaded: redacted on both sides of every diff.
+        self._base_secrets = secret_values(root)
         # Dumped now, before any edit: the merge's reference for "unchanged".
         self._base_dump = self._dump(root)
         self._render_cache: tuple[str, str] | None = None
@@ -1460,7 +1462,13 @@ class ConfigEditor:
         :returns: the diff ('' when nothing changed).
         :raises ConfigStructureError: as :attr:`text`.
         """
-        return _redacted_diff(self._original_text, self.text, self._path, context)
+        return _redacted_diff(
+            self._original_text, self.text, self._path, context, self._secret_values()
+        )
+
+    def _secret_values(self) -> frozenset[str]:
+        """The secret values found in the document's structure, as loaded and as edited."""
+        return self._base_secrets | secret_values(self._data)
 
     def save(self, *, backup: bool = True, force: bool = False) -> Path | None:
         """Write :attr:`text` to :attr:`path` atomically (see :mod:`wpprotect.config._io`).
@@ -1686,7 +1694,8 @@ class ConfigDocuments:
         :param context: lines of context around each change.
         :returns: the diff ('' when nothing changed).
         """
-        return _redacted_diff(self._original_text, self.text, self._path, context)
+        secrets = frozenset[str]().union(*(doc._secret_values() for doc in self._documents))
+        return _redacted_diff(self._original_text, self.text, self._path, context, secrets)
 
     def save(self, *, backup: bool = True, force: bool = False) -> Path | None:
         """Write every document back to :attr:`path`, atomically, with
@@ -1799,25 +1808,28 @@ def _save_text(
 # ---------------------------------------------------------------------- diff
 
 
-def _redacted_diff(before: str, after: str, path: Path | None, context: int) -> str:
+def _redacted_diff(
+    before: str, after: str, path: Path | None, context: int, secrets: frozenset[str]
+) -> str:
     """The diff :meth:`ConfigEditor.diff` shows: computed on the real texts, printed from their
-    redacted versions (redaction keeps line numbers)."""
+    redacted versions (redaction keeps line numbers; ``secrets``, the values the documents'
+    structure marks as secret, are masked wherever they appear)."""
     name = str(path).lstrip("/") if path else "<text>"
     a_raw = before.splitlines(keepends=True)
     b_raw = after.splitlines(keepends=True)
     groups = _diff_groups(a_raw, b_raw, context)
     if not groups:
         return ""
-    a = _redacted_head(a_raw, groups[-1][-1][2])
-    b = _redacted_head(b_raw, groups[-1][-1][4])
+    a = _redacted_head(a_raw, groups[-1][-1][2], secrets)
+    b = _redacted_head(b_raw, groups[-1][-1][4], secrets)
     if a is None or b is None:  # pragma: no cover - redaction keeps lines; if not, diff that
-        a = redact_text(before).splitlines(keepends=True)
-        b = redact_text(after).splitlines(keepends=True)
+        a = redact_text(before, secrets=secrets).splitlines(keepends=True)
+        b = redact_text(after, secrets=secrets).splitlines(keepends=True)
         groups = _diff_groups(a, b, context)
     return _format_diff(groups, a, b, names=(f"a/{name}", f"b/{name}"))
 
 
-def _redacted_head(lines: list[str], shown: int) -> list[str] | None:
+def _redacted_head(lines: list[str], shown: int, secrets: frozenset[str]) -> list[str] | None:
     """The first ``shown`` lines of a text, redacted as in the whole text (None if redaction
     changed their number).
 
@@ -1827,7 +1839,7 @@ def _redacted_head(lines: list[str], shown: int) -> list[str] | None:
     """
     rest = "".join(lines[shown:])
     text = "".join(lines[:shown]) + (rest if "@@" in rest else "")
-    out = redact_text(text).splitlines(keepends=True)
+    out = redact_text(text, secrets=secrets).splitlines(keepends=True)
     if len(out) != len(text.splitlines(keepends=True)):
         return None
     return out

@@ -258,6 +258,9 @@ class _JsonDocument:
                 f"the document's root is a {type(data).__name__}, not an object", path=path
             )
         self.data: dict[str, Any] = data
+        from wpprotect._redact import secret_values
+
+        self._original_secrets = secret_values(data)
         m = re.search(r"^\{\s*\n([ \t]+)\S", text)
         self._indent: str | None = m.group(1) if m else None
         self._newline = text.endswith("\n")
@@ -276,13 +279,14 @@ class _JsonDocument:
     def diff(self) -> str:
         import difflib
 
-        from wpprotect._redact import redact_text
+        from wpprotect._redact import redact_text, secret_values
 
         name = str(self.path).lstrip("/")
+        secrets = self._original_secrets | secret_values(self.data)
         return "".join(
             difflib.unified_diff(
-                redact_text(self._original).splitlines(keepends=True),
-                redact_text(self.text).splitlines(keepends=True),
+                redact_text(self._original, secrets=secrets).splitlines(keepends=True),
+                redact_text(self.text, secrets=secrets).splitlines(keepends=True),
                 f"a/{name}",
                 f"b/{name}",
             )
@@ -389,7 +393,9 @@ class FileChange:
         p = opened.path
         editor = _load_editor(p, opened.data)
         changed = edit(editor)
-        diff = redact_text(str(editor.diff())) if changed else ""
+        # the editor's diff is redacted from the document's structure; this second pass only
+        # masks what a line alone shows (it no longer guesses env pairs from line order)
+        diff = redact_text(str(editor.diff()), secrets=frozenset()) if changed else ""
         change = cls(
             p, kind, values, edit, check, editor, opened.data, opened.stat, diff, opened.dir_id
         )
