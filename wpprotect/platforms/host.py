@@ -17,6 +17,7 @@ from typing import TYPE_CHECKING
 
 import attrs
 
+from wpprotect._args import path_arg
 from wpprotect._contract import Component, ExecResult, Scope
 from wpprotect.agent._layout import BINARIES, DEFAULT_CONFIG_DIR, DEFAULT_INSTALL_DIR
 from wpprotect.errors import (
@@ -81,8 +82,8 @@ class HostPlatform(BasePlatform):
     ) -> None:
         if isinstance(restart_command, str):
             raise InvalidArgumentError("restart_command must be an argv list, not a string")
-        self.install_dir = Path(install_dir)
-        self.config_dir = Path(config_dir)
+        self.install_dir = path_arg(install_dir, "install_dir")
+        self.config_dir = path_arg(config_dir, "config_dir")
         self.sudo = (os.geteuid() != 0) if sudo is None else bool(sudo)
         self.restart_command: tuple[str, ...] | None = (
             None if restart_command is None else tuple(restart_command)
