@@ -32,9 +32,9 @@ from typing import TYPE_CHECKING, Union
 import attrs
 
 from wpprotect._contract import Component, ExecResult
-from wpprotect.errors import AgentNotFoundError, ExecError, InvalidArgumentError
+from wpprotect.errors import AgentNotFoundError, ExecError
 from wpprotect.plan import Plan
-from wpprotect.platforms._base import BasePlatform, check_timeout
+from wpprotect.platforms._base import BasePlatform, OutputBudget, check_timeout
 
 if TYPE_CHECKING:
     from wpprotect.config import Setting
@@ -147,26 +147,29 @@ class FakePlatform(BasePlatform):
         """Record the call in :attr:`closed` (the fake holds no client)."""
         self.closed = True
 
-    def exec(
+    def _exec(
         self,
-        argv: Sequence[str],
+        argv: list[str],
         *,
-        component: Component = "security-agent",
-        stdin: bytes | None = None,
-        timeout: float | None = 120.0,
+        component: Component,
+        stdin: bytes | None,
+        timeout: float | None,
+        max_output: int | None,
     ) -> ExecResult:
-        """Record the call and answer with its scripted response.
-
-        :raises InvalidArgumentError: ``argv`` is a string.
+        """Record the call and answer with its scripted response (see
+        :meth:`BasePlatform.exec`; an answer longer than ``max_output`` bytes raises
+        :class:`~wpprotect.ExecOutputLimitError`, as a real platform does).
         """
-        if isinstance(argv, str):
-            raise InvalidArgumentError("argv must be a list of strings, not a string")
         call = FakeCall(tuple(argv), component, stdin, timeout)
         self.calls.append(call)
         response = self.responses.get(call.argv)
         if response is None and self.handler is not None:
             response = self.handler(call)
-        return self._result(call, response)
+        result = self._result(call, response)
+        OutputBudget(max_output, call.argv[0], self.target).take(
+            len(result.stdout.encode()) + len(result.stderr.encode())
+        )
+        return result
 
     def _result(self, call: FakeCall, response: Response | None) -> ExecResult:
         if callable(response):
