@@ -22,6 +22,7 @@ from wpprotect.cli._output import (
     format_table,
     int_type,
     print_json,
+    safe_text,
 )
 
 if TYPE_CHECKING:
@@ -228,18 +229,20 @@ def _flare(args: argparse.Namespace) -> int:
         print_json(doc)
     else:
         style = Styler(stream=sys.stdout)
-        print(f"flare from {flare.target} ({flare.component} flare)")
-        print(f"archive: {flare.archive or flare.remote_path} ({len(flare.files)} files)")
+        # every string here comes from the agent or its archive: escaped before it is shown
+        print(f"flare from {safe_text(flare.target)} ({safe_text(flare.component)} flare)")
+        where = safe_text(flare.archive or flare.remote_path)
+        print(f"archive: {where} ({len(flare.files)} files)")
         for name in flare.files:
-            print(f"  {name}")
+            print(f"  {safe_text(name)}")
         if findings:
             print(style(f"{len(findings)} secret(s) the agent's scrubber missed:", "problem"))
             for f in findings:
-                print(f"  {f}")
+                print(f"  {safe_text(f)}")
         else:
             print(style("no secrets found by the scan", "ok"))
         if flare.sent:
-            print(f"sent: case id {flare.case_id}")
+            print(f"sent: case id {safe_text(flare.case_id)}")
         else:
             print("not sent: review it, then upload with Flare.send() or rerun with --send")
     return EXIT_ACTION if findings else EXIT_OK
@@ -260,13 +263,13 @@ def _disable(args: argparse.Namespace) -> int:
             return EXIT_OK
         diff = plan.diff()
         if diff:
-            sys.stdout.write(diff)
+            sys.stdout.write(safe_text(diff, multiline=True))
         for note in plan.notes:
-            print(f"note: {note}")
+            print(f"note: {safe_text(note)}")
         if satisfied:
-            print(f"nothing to do: {args.scope} is already off on {platform.target}")
+            print(f"nothing to do: {args.scope} is already off on {safe_text(platform.target)}")
         elif args.dry_run:
             print("dry run: nothing was changed")
         else:
-            print(f"applied: {plan.title}")
+            print(f"applied: {safe_text(plan.title)}")
         return EXIT_OK
