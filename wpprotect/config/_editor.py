@@ -59,6 +59,7 @@ from wpprotect.errors import (
     ConfigParseError,
     ConfigStructureError,
     InvalidArgumentError,
+    UnsafePathError,
 )
 
 if TYPE_CHECKING:
@@ -1510,14 +1511,19 @@ class ConfigEditor:
         """The secret values found in the document's structure, as loaded and as edited."""
         return self._base_secrets | secret_values(self._data)
 
-    def save(self, *, backup: bool = True, force: bool = False) -> Path | None:
+    def save(
+        self, *, backup: bool = True, force: bool = False, follow_symlinks: bool = False
+    ) -> Path | None:
         """Write :attr:`text` to :attr:`path` atomically (see :mod:`wpprotect.config._io`).
 
-        Mode, owner and group are kept. Nothing is written when nothing changed. If the path is
-        a symlink, the file it points at is replaced and the link kept.
+        Mode, owner and group are kept. Nothing is written when nothing changed. A path that is
+        a symlink is refused (:class:`~wpprotect.UnsafePathError`) unless ``follow_symlinks``
+        is True: then the file it points at is replaced and the link kept.
 
         :param backup: first copy the current file to ``<name>.wpprotect-<UTC time>.bak``.
         :param force: overwrite even if the file changed on disk since it was loaded.
+        :param follow_symlinks: write through a symlink at :attr:`path` (opt-in, for a layout
+            only root can write to).
         :returns: the backup's path, or None (no backup asked, nothing to back up, or nothing
             changed).
         :raises ConfigFileError: no path, or the file cannot be written (it is left as it was).
@@ -1541,7 +1547,7 @@ class ConfigEditor:
             new_text,
             expected=self._loaded_bytes,
             original_text=self._original_text,
-            follow_symlinks=self._follow_symlinks,
+            follow_symlinks=follow_symlinks,
             backup=backup,
             force=force,
             max_bytes=self.MAX_BYTES,
@@ -1738,12 +1744,16 @@ class ConfigDocuments:
         secrets = frozenset[str]().union(*(doc._secret_values() for doc in self._documents))
         return _redacted_diff(self._original_text, self.text, self._path, context, secrets)
 
-    def save(self, *, backup: bool = True, force: bool = False) -> Path | None:
+    def save(
+        self, *, backup: bool = True, force: bool = False, follow_symlinks: bool = False
+    ) -> Path | None:
         """Write every document back to :attr:`path`, atomically, with
-        :meth:`ConfigEditor.save`'s rules (backup, mode and owner kept, conflict check).
+        :meth:`ConfigEditor.save`'s rules (backup, mode and owner kept, conflict check, a
+        symlink refused unless ``follow_symlinks``).
 
         :param backup: first copy the current file to ``<name>.wpprotect-<UTC time>.bak``.
         :param force: overwrite even if the file changed on disk since it was loaded.
+        :param follow_symlinks: write through a symlink at :attr:`path`.
         :returns: the backup's path, or None.
         :raises ConfigFileError: no path, or the file cannot be written (it is left as it was).
         :raises ConfigConflictError: the file changed on disk since it was loaded.
@@ -1758,7 +1768,7 @@ class ConfigDocuments:
             new_text,
             expected=self._loaded_bytes,
             original_text=self._original_text,
-            follow_symlinks=self._follow_symlinks,
+            follow_symlinks=follow_symlinks,
             backup=backup,
             force=force,
             max_bytes=ConfigEditor.MAX_BYTES,
@@ -1806,11 +1816,15 @@ def _save_text(
     check against what was loaded, optional backup, atomic write. :returns: the backup's path
     (or None) and the bytes now on disk."""
     if not follow_symlinks and path.is_symlink():
-        raise ConfigFileError("refusing to write through a symlink", path=path)
+        raise UnsafePathError(
+            "refusing to write through a symlink (pass follow_symlinks=True to save())", path=path
+        )
     data = new_text.encode("utf-8")
     current: bytes | None
     try:
-        current, _st = _io.read_regular_file(path, max_bytes=max(max_bytes, len(data)) * 4)
+        current, _st = _io.read_regular_file(
+            path, max_bytes=max(max_bytes, len(data)) * 4, follow_symlinks=follow_symlinks
+        )
     except ConfigFileError:
         if path.exists() or path.is_symlink():
             raise
@@ -1838,7 +1852,7 @@ def _save_text(
     if backup and current is not None:
         backup_path = _io.backup_file(path, data=current)
     try:
-        _io.atomic_write(path, data)
+        _io.atomic_write(path, data, follow_symlinks=follow_symlinks)
     except ConfigFileError:
         if backup_path is not None:  # the file is unchanged: its backup is not needed
             backup_path.unlink(missing_ok=True)
