@@ -34,7 +34,7 @@ import attrs
 from wpprotect._contract import Component, ExecResult
 from wpprotect.errors import AgentNotFoundError, ExecError
 from wpprotect.plan import Plan
-from wpprotect.platforms._base import BasePlatform, OutputBudget, check_timeout
+from wpprotect.platforms._base import BasePlatform, ExecCall, OutputBudget, check_timeout
 
 if TYPE_CHECKING:
     from wpprotect.config import Setting
@@ -147,26 +147,18 @@ class FakePlatform(BasePlatform):
         """Record the call in :attr:`closed` (the fake holds no client)."""
         self.closed = True
 
-    def _exec(
-        self,
-        argv: list[str],
-        *,
-        component: Component,
-        stdin: bytes | None,
-        timeout: float | None,
-        max_output: int | None,
-    ) -> ExecResult:
+    def _exec(self, call: ExecCall) -> ExecResult:
         """Record the call and answer with its scripted response (see
         :meth:`BasePlatform.exec`; an answer longer than ``max_output`` bytes raises
         :class:`~wpprotect.ExecOutputLimitError`, as a real platform does).
         """
-        call = FakeCall(tuple(argv), component, stdin, timeout)
-        self.calls.append(call)
-        response = self.responses.get(call.argv)
+        recorded = FakeCall(call.argv, call.component, call.stdin, call.timeout)
+        self.calls.append(recorded)
+        response = self.responses.get(recorded.argv)
         if response is None and self.handler is not None:
-            response = self.handler(call)
-        result = self._result(call, response)
-        OutputBudget(max_output, call.argv[0], self.target).take(
+            response = self.handler(recorded)
+        result = self._result(recorded, response)
+        OutputBudget(call.max_output, call.argv[0], self.target).take(
             len(result.stdout.encode()) + len(result.stderr.encode())
         )
         return result

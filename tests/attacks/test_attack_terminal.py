@@ -35,6 +35,8 @@ def test_tables_escape_container_and_pod_names() -> None:
     table = format_table(["AGENT", "DETAIL"], [[f"docker:{HOSTILE}", f"output {CLEAR}"]])
     assert not _has_control(table)
     assert CLEAR not in table
+    coloured = format_table(["RESULT"], [["\x1b[32mok\x1b[0m"]])
+    assert "\x1b[32mok\x1b[0m" in coloured  # colours (SGR) alone are kept
 
 
 def test_doctor_render_escapes_check_details() -> None:

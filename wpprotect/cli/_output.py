@@ -63,6 +63,7 @@ _ANSI_RE = re.compile(r"\x1b\[[0-9;?]*[ -/]*[@-~]")
 # C0 controls but tab and newline, DEL, C1 controls (\x9b is a one-byte CSI), and the Unicode
 # bidirectional overrides that reorder what a terminal shows.
 _UNSAFE = re.compile("[\x00-\x08\x0b-\x1f\x7f-\x9f\u202a-\u202e\u2066-\u2069]")
+_SGR_SEQ = re.compile(r"\x1b\[[0-9;]*m")
 _UNSAFE_LINE = re.compile("[\x00-\x1f\x7f-\x9f\u202a-\u202e\u2066-\u2069]")
 
 
@@ -187,7 +188,11 @@ def _cell(value: object) -> str:
         return "-"
     if isinstance(value, bool):
         return "yes" if value else "no"
-    return safe_text(str(value).replace("\n", " "))
+    # colours (SGR, e.g. from Styler) stay; every other control character is escaped, so a
+    # remote name cannot clear the screen or move the cursor
+    parts = _SGR_SEQ.split(str(value).replace("\n", " "))
+    sgrs = _SGR_SEQ.findall(str(value).replace("\n", " "))
+    return "".join(safe_text(p) + (sgrs[i] if i < len(sgrs) else "") for i, p in enumerate(parts))
 
 
 def _join(cells: Sequence[str], widths: Sequence[int], plain: Sequence[str]) -> str:

@@ -13,6 +13,8 @@ from pathlib import Path
 from types import TracebackType
 from typing import TYPE_CHECKING, Self
 
+import attrs
+
 from wpprotect._contract import Component, ExecResult, Platform, Scope
 from wpprotect.errors import ExecOutputLimitError, InvalidArgumentError
 
@@ -26,6 +28,7 @@ __all__ = [
     "DEFAULT_MAX_OUTPUT",
     "BasePlatform",
     "Component",
+    "ExecCall",
     "ExecResult",
     "OutputBudget",
     "Platform",
@@ -81,6 +84,22 @@ def check_max_output(max_output: object) -> int | None:
             f"max_output must be a positive number of bytes or None, not {max_output!r}"
         )
     return max_output
+
+
+@attrs.frozen
+class ExecCall:
+    """One call of :meth:`BasePlatform.exec`, its arguments checked, as an adapter's ``_exec``
+    receives it."""
+
+    argv: tuple[str, ...]
+    component: Component
+    stdin: bytes | None
+    timeout: float | None
+    max_output: int | None
+
+    def unpack(self) -> tuple[list[str], Component, bytes | None, float | None, int | None]:
+        """``(argv as a list, component, stdin, timeout, max_output)``."""
+        return list(self.argv), self.component, self.stdin, self.timeout, self.max_output
 
 
 class OutputBudget:
@@ -165,24 +184,17 @@ class BasePlatform:
         args = check_argv(argv)
         if stdin is not None and not isinstance(stdin, bytes | bytearray | memoryview):
             raise InvalidArgumentError(f"stdin must be bytes or None, not {type(stdin).__name__}")
-        return self._exec(
-            args,
-            component=component,
-            stdin=None if stdin is None else bytes(stdin),
-            timeout=check_timeout(timeout),
-            max_output=check_max_output(max_output),
+        call = ExecCall(
+            tuple(args),
+            component,
+            None if stdin is None else bytes(stdin),
+            check_timeout(timeout),
+            check_max_output(max_output),
         )
+        return self._exec(call)
 
-    def _exec(
-        self,
-        argv: list[str],
-        *,
-        component: Component,
-        stdin: bytes | None,
-        timeout: float | None,
-        max_output: int | None,
-    ) -> ExecResult:  # pragma: no cover - every adapter overrides it
-        """The adapter's part of :meth:`exec`, with checked arguments."""
+    def _exec(self, call: ExecCall) -> ExecResult:  # pragma: no cover - adapters override it
+        """The adapter's part of :meth:`exec`: run the checked ``call``."""
         raise NotImplementedError
 
     def copy_out(

@@ -34,7 +34,7 @@ from wpprotect.errors import (
     InvalidArgumentError,
     PlatformError,
 )
-from wpprotect.platforms._base import BasePlatform, OutputBudget, check_timeout
+from wpprotect.platforms._base import BasePlatform, ExecCall, OutputBudget, check_timeout
 from wpprotect.platforms._docker_api import (
     DockerConnection,
     docker_errors,
@@ -273,15 +273,7 @@ class DockerPlatform(BasePlatform):
 
     # -- exec -------------------------------------------------------------------------------------
 
-    def _exec(
-        self,
-        argv: list[str],
-        *,
-        component: Component,
-        stdin: bytes | None,
-        timeout: float | None,
-        max_output: int | None,
-    ) -> ExecResult:
+    def _exec(self, call: ExecCall) -> ExecResult:
         """Run ``argv`` in the agent container (every component runs there); see
         :meth:`BasePlatform.exec`.
 
@@ -293,6 +285,7 @@ class DockerPlatform(BasePlatform):
         :raises AgentNotFoundError: the container does not exist.
         :raises BackendUnavailableError: the daemon cannot be reached.
         """
+        argv, _, stdin, timeout, max_output = call.unpack()
         args = argv
         target = self.target
         name = self.container

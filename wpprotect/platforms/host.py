@@ -31,7 +31,7 @@ from wpprotect.errors import (
     WPProtectError,
 )
 from wpprotect.plan import Change, Plan
-from wpprotect.platforms._base import BasePlatform, OutputBudget, check_timeout
+from wpprotect.platforms._base import BasePlatform, ExecCall, OutputBudget, check_timeout
 
 if TYPE_CHECKING:
     from wpprotect.config import Setting
@@ -297,20 +297,13 @@ class HostPlatform(BasePlatform):
             except subprocess.TimeoutExpired:
                 continue
 
-    def _exec(
-        self,
-        argv: list[str],
-        *,
-        component: Component,
-        stdin: bytes | None,
-        timeout: float | None,
-        max_output: int | None,
-    ) -> ExecResult:
+    def _exec(self, call: ExecCall) -> ExecResult:
         """Run ``argv`` on this host (all components share it); see :meth:`BasePlatform.exec`.
 
         On a timeout or past ``max_output`` its whole process group is killed; sudo needing a
         password, or missing, is a :class:`~wpprotect.PermissionDeniedError`.
         """
+        argv, _, stdin, timeout, max_output = call.unpack()
         rc, out, err, duration = self._run(
             argv, stdin=stdin, timeout=timeout, max_output=max_output
         )

@@ -32,6 +32,7 @@ from wpprotect.errors import (
 from wpprotect.platforms._base import (
     DEFAULT_MAX_OUTPUT,
     BasePlatform,
+    ExecCall,
     OutputBudget,
     check_argv,
     check_timeout,
@@ -440,15 +441,7 @@ class KubernetesPlatform(BasePlatform):
             f"could not run {argv[0]}: {str(parsed.get('message') or parsed)[:300]}", target=target
         )
 
-    def _exec(
-        self,
-        argv: list[str],
-        *,
-        component: Component,
-        stdin: bytes | None,
-        timeout: float | None,
-        max_output: int | None,
-    ) -> ExecResult:
+    def _exec(self, call: ExecCall) -> ExecResult:
         """Run ``argv`` in the ``component`` container of the agent pod (no TTY); see
         :meth:`BasePlatform.exec`.
 
@@ -458,6 +451,7 @@ class KubernetesPlatform(BasePlatform):
         :raises AgentNotFoundError: no such pod or container.
         :raises PermissionDeniedError: RBAC refused ``pods/exec``.
         """
+        argv, component, stdin, timeout, max_output = call.unpack()
         code, out, err, duration = self._exec_bytes(
             argv, component, stdin, timeout, max_output=max_output
         )
