@@ -16,6 +16,8 @@ from typing import Any, Literal, Protocol, runtime_checkable
 
 import attrs
 
+from wpprotect._redact import redact_text
+
 __all__ = ["Component", "ExecResult", "Platform", "Scope"]
 
 #: The agent processes wpprotect talks to. On Docker and host they share one container or
@@ -61,27 +63,31 @@ class ExecResult:
         return self.stdout or self.stderr
 
     def to_dict(self) -> dict[str, Any]:
-        """A JSON-ready copy of every field."""
+        """A JSON-ready copy of every field, secrets redacted as on every other surface (the
+        attributes keep the raw text for the program)."""
         return {
-            "argv": list(self.argv),
+            "argv": [redact_text(a) for a in self.argv],
             "exit_code": self.exit_code,
-            "stdout": self.stdout,
-            "stderr": self.stderr,
+            "stdout": redact_text(self.stdout),
+            "stderr": redact_text(self.stderr),
             "duration": self.duration,
             "target": self.target,
         }
 
+    def _command(self) -> str:
+        return redact_text(" ".join(self.argv))
+
     def __repr__(self) -> str:
         return (
-            f"<ExecResult {' '.join(self.argv)!r} exit={self.exit_code} on {self.target or '?'} "
+            f"<ExecResult {self._command()!r} exit={self.exit_code} on {self.target or '?'} "
             f"({len(self.stdout)} B out, {len(self.stderr)} B err)>"
         )
 
     def _repr_html_(self) -> str:
         import html
 
-        head = html.escape(f"$ {' '.join(self.argv)}  (exit {self.exit_code}, {self.target})")
-        return f"<pre><b>{head}</b>\n{html.escape(self.output)}</pre>"
+        head = html.escape(f"$ {self._command()}  (exit {self.exit_code}, {self.target})")
+        return f"<pre><b>{head}</b>\n{html.escape(redact_text(self.output))}</pre>"
 
 
 @runtime_checkable

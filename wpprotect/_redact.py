@@ -14,9 +14,10 @@ diff of the originals.
 
 from __future__ import annotations
 
+import bisect
 import re
 
-__all__ = ["MASK", "is_secret_key", "redact_text", "redact_value"]
+__all__ = ["MASK", "is_secret_key", "redact_text", "redact_value", "secret_values"]
 
 #: What a secret value is replaced with (the agent's scrubber uses the same mask).
 MASK = "********"
@@ -106,20 +107,23 @@ _NAME_LINE = re.compile(
     r"""^(?P<lead>\s*(?:-\s+)?)name\s*:\s*["']?(?P<name>[A-Za-z0-9_.\-]+)["']?\s*$"""
 )
 _VALUE_LINE = re.compile(r"""^(?P<lead>\s*)value(?P<sep>\s*:[ \t]+)(?P<value>\S.*)$""")
-_ASSIGN = re.compile(
-    r"""(?P<name>\b[A-Za-z_][A-Za-z0-9_.\-]*)(?P<sep>=)(?P<value>"[^"]*"|'[^']*'|[^\s,;&"']+)"""
-)
-_GENERIC_PASS = re.compile(
-    r"""(?i)(?P<k>\b\w*(?:pass|password|pswd|pwd)\w*)(?P<sep>\s*[=:]\s*)(?P<v>[^\s,;"']+)"""
-)
-_PEM_INLINE = re.compile(
-    r"-----BEGIN (?P<kind>[A-Z0-9 ]+)-----.*?-----END (?P=kind)-----", re.DOTALL
-)
+# Every pattern below runs in time linear in the line: a run of name characters is read once
+# (each match starts only where such a run starts, and possessive quantifiers never backtrack
+# into it); the spelling rules are then checked in Python on the run.
+_NAME_RUN = re.compile(r"(?<![A-Za-z0-9_.\-])[A-Za-z0-9_.\-]++(?==)")
+_ASSIGN_VALUE = re.compile(r"""="[^"]*+"|='[^']*+'|=[^\s,;&"']++""")
+_WORD = re.compile(r"\w++")
+_PASS_WORD = re.compile(r"pass|pswd|pwd", re.IGNORECASE)
+_PASS_VALUE = re.compile(r"""(?P<sep>\s*+[=:]\s*+)(?P<v>[^\s,;"']++)""")
+_WORD_CHARS = re.compile(r"\w")
+_PEM_BEGIN_KIND = re.compile(r"-----BEGIN (?P<kind>[A-Z0-9 ]++)-----")
+_PEM_END_KIND = re.compile(r"-----END (?P<kind>[A-Z0-9 ]++)-----")
 _PEM_BEGIN = re.compile(r"-----BEGIN [A-Z0-9 ]+-----")
 _PEM_END = re.compile(r"-----END [A-Z0-9 ]+-----")
 _BEARER_HEX = re.compile(r"\bBearer\s+[A-Fa-f0-9]{59}(?P<tail>[A-Fa-f0-9]{5})(?![A-Fa-f0-9])")
 _BEARER = re.compile(r"\bBearer\s+(?!\*)[^\s\"']+")
-_URI_PASS = re.compile(r"(?P<pre>\b[A-Za-z][A-Za-z0-9+.\-]*://[^:@/\s]+):(?P<pw>[^@/\s]+)@")
+_SCHEME_RUN = re.compile(r"(?<![A-Za-z0-9+.\-])[A-Za-z0-9+.\-]++(?=://)")
+_USERINFO = re.compile(r"://[^:@/\s]++:(?P<pw>[^@/\s]++)@")
 _APP_KEY = re.compile(r"(?<![A-Fa-f0-9*])[A-Fa-f0-9]{35}(?P<tail>[A-Fa-f0-9]{5})(?![A-Fa-f0-9])")
 _API_KEY = re.compile(r"(?<![A-Fa-f0-9*])[A-Fa-f0-9]{27}(?P<tail>[A-Fa-f0-9]{5})(?![A-Fa-f0-9])")
 _DDRCM = re.compile(r"\bDDRCM_[A-Z0-9]+")
@@ -143,19 +147,91 @@ def _indent_of(line: str) -> int:
     return len(line) - len(line.lstrip(" "))
 
 
+def _name_start(run: str, first: str) -> int:
+    """Where a name starting with a ``first`` character (and at a word boundary) starts in
+    ``run``, or -1: the leftmost start the former regexes' ``\\b[first][...]*`` would take."""
+    for i, ch in enumerate(run):
+        if ch in first and (i == 0 or not _WORD_CHARS.match(run[i - 1])):
+            return i
+    return -1
+
+
+_LETTERS = "ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz"
+
+
+def _sub_pem(line: str) -> str:
+    if "-----END " not in line:
+        return line
+    ends: dict[str, list[int]] = {}
+    for m in _PEM_END_KIND.finditer(line):
+        ends.setdefault(m["kind"], []).append(m.start())
+    out: list[str] = []
+    pos = 0
+    for m in _PEM_BEGIN_KIND.finditer(line):
+        if m.start() < pos:
+            continue
+        kind = m["kind"]
+        at = bisect.bisect_left(ends.get(kind, []), m.end())
+        if at == len(ends.get(kind, [])):
+            continue
+        end = ends[kind][at] + len(f"-----END {kind}-----")
+        out.append(f"{line[pos : m.start()]}-----BEGIN {kind}-----{MASK}-----END {kind}-----")
+        pos = end
+    return "".join(out) + line[pos:] if out else line
+
+
+def _sub_uri_pass(line: str) -> str:
+    out: list[str] = []
+    pos = 0
+    for m in _SCHEME_RUN.finditer(line):
+        if m.start() < pos:
+            continue
+        start = _name_start(m.group(0), _LETTERS)
+        u = _USERINFO.match(line, m.end())
+        if start < 0 or u is None:
+            continue
+        out.append(line[pos : u.start("pw")] + MASK + "@")
+        pos = u.end()
+    return "".join(out) + line[pos:] if out else line
+
+
+def _sub_assign(line: str) -> str:
+    out: list[str] = []
+    pos = 0
+    for m in _NAME_RUN.finditer(line):
+        if m.start() < pos:
+            continue
+        start = _name_start(m.group(0), _LETTERS + "_")
+        v = _ASSIGN_VALUE.match(line, m.end())
+        if start < 0 or v is None:
+            continue
+        if is_secret_key(m.group(0)[start:]):
+            out.append(line[pos : m.end()] + "=" + MASK)
+            pos = v.end()
+    return "".join(out) + line[pos:] if out else line
+
+
+def _sub_generic_pass(line: str) -> str:
+    out: list[str] = []
+    pos = 0
+    for m in _WORD.finditer(line):
+        if m.start() < pos or not _PASS_WORD.search(m.group(0)):
+            continue
+        v = _PASS_VALUE.match(line, m.end())
+        if v is None or v["v"] == MASK:
+            continue
+        out.append(line[pos : m.end()] + v["sep"] + MASK)
+        pos = v.end()
+    return "".join(out) + line[pos:] if out else line
+
+
 def _redact_patterns(line: str) -> str:
-    line = _PEM_INLINE.sub(
-        lambda m: f"-----BEGIN {m['kind']}-----{MASK}-----END {m['kind']}-----", line
-    )
+    line = _sub_pem(line)
     line = _BEARER_HEX.sub(lambda m: "Bearer " + "*" * 59 + m["tail"], line)
     line = _BEARER.sub("Bearer " + MASK, line)
-    line = _URI_PASS.sub(lambda m: f"{m['pre']}:{MASK}@", line)
-    line = _ASSIGN.sub(
-        lambda m: f"{m['name']}={MASK}" if is_secret_key(m["name"]) else m.group(0), line
-    )
-    line = _GENERIC_PASS.sub(
-        lambda m: f"{m['k']}{m['sep']}{MASK}" if m["v"] != MASK else m.group(0), line
-    )
+    line = _sub_uri_pass(line)
+    line = _sub_assign(line)
+    line = _sub_generic_pass(line)
     line = _DDRCM.sub(MASK, line)
     line = _APP_KEY.sub(lambda m: "*" * 35 + m["tail"], line)
     return _API_KEY.sub(lambda m: "*" * 27 + m["tail"], line)
@@ -171,7 +247,8 @@ class _Redactor:
     """Line-by-line redaction with the little state YAML needs (block scalars, PEM bodies,
     ``name:``/``value:`` env pairs)."""
 
-    def __init__(self) -> None:
+    def __init__(self, *, pair_env: bool = True) -> None:
+        self.pair_env = pair_env  # off when the document's structure already named its secrets
         self.block_indent: int | None = None  # masking the lines of a block under a secret key
         self.in_pem = False
         self.pending_env: int | None = None  # column of `name: <SECRET>` awaiting its `value:`
@@ -204,7 +281,7 @@ class _Redactor:
         if k and is_secret_key(k["key"]):  # `api_key:` with the value on the following lines
             self.block_indent = _indent_of(body)
             return body
-        n = _NAME_LINE.match(body)
+        n = _NAME_LINE.match(body) if self.pair_env else None
         if n and is_secret_key(n["name"]):
             self.pending_env = len(n["lead"])
             self.pending_left = 3
@@ -220,7 +297,74 @@ class _Redactor:
         return _redact_patterns(body)
 
 
-def redact_text(text: str) -> str:
+def _is_scalar(value: object) -> bool:
+    return isinstance(value, str | int | float) and not isinstance(value, bool)
+
+
+def secret_values(data: object) -> frozenset[str]:
+    """The secret values a parsed document holds, found from its structure, whatever its layout
+    or format (JSON, block or flow YAML, keys in any order).
+
+    A value is secret when its key is (see :func:`is_secret_key`), when it is the ``value`` of
+    an env entry whose ``name`` is (``{name: DD_API_KEY, value: ...}``), or when it follows
+    ``NAME=`` in a list item with a secret ``NAME``. Each container is visited once, so a
+    document whose aliases repeat a node is walked in time linear in its text.
+
+    >>> sorted(secret_values({"env": [{"value": "abc123", "name": "DD_AUTH_TOKEN"}]}))
+    ['abc123']
+
+    :param data: parsed JSON or YAML (dicts, lists, scalars).
+    :returns: the secret values as strings.
+    """
+    found: set[str] = set()
+    seen: set[int] = set()
+    stack: list[object] = [data]
+    while stack:
+        node = stack.pop()
+        if id(node) in seen:
+            continue
+        if isinstance(node, dict):
+            seen.add(id(node))
+            name = node.get("name")
+            if isinstance(name, str) and is_secret_key(name) and _is_scalar(node.get("value")):
+                found.add(str(node["value"]))
+            for key, value in node.items():
+                if isinstance(key, str) and is_secret_key(key) and _is_scalar(value):
+                    found.add(str(value))
+                if isinstance(value, dict | list):
+                    stack.append(value)
+        elif isinstance(node, list):
+            seen.add(id(node))
+            for item in node:
+                if isinstance(item, dict | list):
+                    stack.append(item)
+                elif isinstance(item, str) and "=" in item:
+                    name, _, value = item.partition("=")
+                    if is_secret_key(name):
+                        found.add(value)
+    found.discard("")
+    found.discard(MASK)
+    return frozenset(found)
+
+
+def _secret_pattern(secrets: frozenset[str]) -> re.Pattern[str] | None:
+    """One pattern matching every secret as it may be written in a text: as is, JSON-escaped,
+    and each line of a multi-line value."""
+    import json
+
+    forms: set[str] = set()
+    for secret in secrets:
+        forms.add(secret)
+        forms.add(json.dumps(secret)[1:-1])
+        forms.update(part.strip() for part in secret.splitlines())
+    forms.discard("")
+    if not forms:
+        return None
+    alternatives = "|".join(re.escape(f) for f in sorted(forms, key=len, reverse=True))
+    return re.compile(rf"(?<![A-Za-z0-9_])(?:{alternatives})(?![A-Za-z0-9_])")
+
+
+def redact_text(text: str, *, secrets: frozenset[str] | None = None) -> str:
     """Redact every secret in a text (a YAML document, a unified diff, a log line, output).
 
     Values of secret keys (see :func:`is_secret_key`) are masked, including block scalars under
@@ -228,23 +372,35 @@ def redact_text(text: str) -> str:
     APP keys, ``Bearer`` tokens, URI passwords, ``KEY=value`` pairs with a secret name, PEM blocks
     and ``DDRCM_`` keys are masked wherever they appear. A unified diff is recognised by its
     ``@@`` lines and each side is read as its own document. The result has the same number of
-    lines.
+    lines. Every pattern runs in time linear in the length of a line.
 
     >>> redact_text("api_key: 0123456789abcdef0123456789abcdef\\nsite: datadoghq.com\\n")
     'api_key: ***************************bcdef\\nsite: datadoghq.com\\n'
 
     :param text: any text.
+    :param secrets: the secret values of the document the text was made from (see
+        :func:`secret_values`): given, each is masked wherever it appears, and env entries are
+        known from the structure rather than guessed from the order of their lines.
     :returns: the text with secrets masked.
     """
+    pair_env = secrets is None
+    out_text = _redact_lines(text, pair_env=pair_env)
+    pattern = None if secrets is None else _secret_pattern(secrets)
+    if pattern is None:
+        return out_text
+    return pattern.sub(lambda m: redact_value(m.group(0)), out_text)
+
+
+def _redact_lines(text: str, *, pair_env: bool) -> str:
     lines = text.splitlines(keepends=True)
     out: list[str] = []
     if not _DIFF_HUNK.search(text):
-        r = _Redactor()
+        r = _Redactor(pair_env=pair_env)
         for raw in lines:
             body = raw.rstrip("\r\n")
             out.append(r.line(body) + raw[len(body) :])
         return "".join(out)
-    old, new = _Redactor(), _Redactor()
+    old, new = _Redactor(pair_env=pair_env), _Redactor(pair_env=pair_env)
     for raw in lines:
         body = raw.rstrip("\r\n")
         end = raw[len(body) :]

@@ -13,6 +13,7 @@ original is still on ``__cause__``.
     │   ├── ConfigFileError                    not a regular file, too large, symlink refused, I/O
     │   │   └── UnsafePathError                a link, owner or file type refused as unsafe
     │   ├── ConfigParseError                   not YAML, tabs, bad bytes, duplicate keys
+    │   │   └── ConfigExpansionError           aliases expand past the limit ("billion laughs")
     │   ├── ConfigStructureError               root not a mapping, path through a scalar or list
     │   ├── ConfigConflictError                the file changed on disk since it was loaded
     │   └── ConfigOverriddenError              a layer a plan cannot change overrides the file
@@ -26,7 +27,8 @@ original is still on ``__cause__``.
     │   ├── AgentNotFoundError                 no agent install, container or pod found
     │   ├── PermissionDeniedError              not root, sudo needs a password, RBAC refused
     │   ├── ExecError                          a command could not be run or was cut off
-    │   │   └── ExecTimeoutError               it ran past its timeout
+    │   │   ├── ExecTimeoutError               it ran past its timeout
+    │   │   └── ExecOutputLimitError           it wrote more output than allowed
     │   └── RemoteConflictError                optimistic concurrency lost after retries
     ├── AgentError                             the agent answered something unusable
     │   ├── UnsupportedAgentError              no command for this agent version or component
@@ -58,11 +60,13 @@ __all__ = [
     "CapabilityError",
     "ConfigConflictError",
     "ConfigError",
+    "ConfigExpansionError",
     "ConfigFileError",
     "ConfigOverriddenError",
     "ConfigParseError",
     "ConfigStructureError",
     "ExecError",
+    "ExecOutputLimitError",
     "ExecTimeoutError",
     "FlareError",
     "FlareUploadError",
@@ -148,6 +152,12 @@ class ConfigParseError(ConfigError):
     undecodable bytes, duplicate keys."""
 
 
+class ConfigExpansionError(ConfigParseError):
+    """The document's aliases (``*name``) would expand it past the node limit (a "billion
+    laughs" document: a few hundred bytes that stand for billions of nodes). Nothing of it was
+    walked or written."""
+
+
 class ConfigStructureError(ConfigError):
     """The YAML parses but has the wrong shape for the edit: the root is not a mapping, or a
     key path goes through a scalar or a list."""
@@ -204,6 +214,11 @@ class ExecError(PlatformError):
 
 class ExecTimeoutError(ExecError):
     """A command ran past its timeout and was stopped."""
+
+
+class ExecOutputLimitError(ExecError):
+    """The command wrote more than ``max_output`` bytes on stdout and stderr together; it was
+    killed and its output dropped."""
 
 
 class RemoteConflictError(PlatformError):

@@ -32,9 +32,9 @@ from typing import TYPE_CHECKING, Union
 import attrs
 
 from wpprotect._contract import Component, ExecResult
-from wpprotect.errors import AgentNotFoundError, ExecError, InvalidArgumentError
+from wpprotect.errors import AgentNotFoundError, ExecError
 from wpprotect.plan import Plan
-from wpprotect.platforms._base import BasePlatform, check_timeout
+from wpprotect.platforms._base import BasePlatform, ExecCall, OutputBudget, check_timeout
 
 if TYPE_CHECKING:
     from wpprotect.config import Setting
@@ -147,26 +147,21 @@ class FakePlatform(BasePlatform):
         """Record the call in :attr:`closed` (the fake holds no client)."""
         self.closed = True
 
-    def exec(
-        self,
-        argv: Sequence[str],
-        *,
-        component: Component = "security-agent",
-        stdin: bytes | None = None,
-        timeout: float | None = 120.0,
-    ) -> ExecResult:
-        """Record the call and answer with its scripted response.
-
-        :raises InvalidArgumentError: ``argv`` is a string.
+    def _exec(self, call: ExecCall) -> ExecResult:
+        """Record the call and answer with its scripted response (see
+        :meth:`BasePlatform.exec`; an answer longer than ``max_output`` bytes raises
+        :class:`~wpprotect.ExecOutputLimitError`, as a real platform does).
         """
-        if isinstance(argv, str):
-            raise InvalidArgumentError("argv must be a list of strings, not a string")
-        call = FakeCall(tuple(argv), component, stdin, timeout)
-        self.calls.append(call)
-        response = self.responses.get(call.argv)
+        recorded = FakeCall(call.argv, call.component, call.stdin, call.timeout)
+        self.calls.append(recorded)
+        response = self.responses.get(recorded.argv)
         if response is None and self.handler is not None:
-            response = self.handler(call)
-        return self._result(call, response)
+            response = self.handler(recorded)
+        result = self._result(recorded, response)
+        OutputBudget(call.max_output, call.argv[0], self.target).take(
+            len(result.stdout.encode()) + len(result.stderr.encode())
+        )
+        return result
 
     def _result(self, call: FakeCall, response: Response | None) -> ExecResult:
         if callable(response):

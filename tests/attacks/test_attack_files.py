@@ -291,3 +291,24 @@ def test_apply_twice_then_undo_really_restores(node: Node) -> None:
     plan.undo()
     assert plan.state == "undone"
     assert (sp.read_text(), sa.read_text()) == (SP_ON, SA_ON)
+
+
+# --- ConfigEditor.save and atomic_write refuse a symlink unless asked ---------------------------
+
+
+def test_editor_save_does_not_follow_a_planted_link(node: Node) -> None:
+    from wpprotect.config import ConfigEditor
+    from wpprotect.config._io import atomic_write
+
+    before = _root_files(node)
+    sp = node.conf / "system-probe.yaml"
+    editor = ConfigEditor.load(sp)
+    editor.set("runtime_security_config.enabled", False)
+    # after the load, the attacker swaps the file for a link to a root-only file
+    as_attacker("ln", "-sfn", str(node.shadow), str(sp))
+    with pytest.raises(UnsafePathError, match="symlink"):
+        editor.save()
+    with pytest.raises(UnsafePathError, match="symlink"):
+        atomic_write(sp, b"x: 1\n")
+    assert sp.is_symlink()
+    assert _root_files(node) == before

@@ -265,6 +265,7 @@ def test_diff_redacts_as_if_each_whole_text_were_redacted(
     before: list[str], edits: list[tuple[int, str]], context: int
 ) -> None:
     # diff() redacts only up to its last hunk: the same output as redacting both texts whole.
+    SECRETS = frozenset({"hunter2", "0123456789abcdef0123456789abcdef"})
     from wpprotect._redact import redact_text
     from wpprotect.config._editor import _redacted_diff, _unified_diff
 
@@ -279,9 +280,9 @@ def test_diff_redacts_as_if_each_whole_text_were_redacted(
     whole = _unified_diff(
         a.splitlines(keepends=True),
         b.splitlines(keepends=True),
-        redact_text(a).splitlines(keepends=True),
-        redact_text(b).splitlines(keepends=True),
+        redact_text(a, secrets=SECRETS).splitlines(keepends=True),
+        redact_text(b, secrets=SECRETS).splitlines(keepends=True),
         names=("a/f.yaml", "b/f.yaml"),
         context=context,
     )
-    assert _redacted_diff(a, b, Path("/f.yaml"), context) == whole
+    assert _redacted_diff(a, b, Path("/f.yaml"), context, SECRETS) == whole

@@ -90,7 +90,7 @@ def test_second_save_after_save_is_a_no_op_and_diff_resets(tmp_path: Path) -> No
     assert f.read_text() == "a: 3\n"
 
 
-def test_symlink_is_followed_and_kept(tmp_path: Path) -> None:
+def test_symlink_is_followed_and_kept_on_request(tmp_path: Path) -> None:
     real_dir = tmp_path / "real"
     real_dir.mkdir()
     real = real_dir / "system-probe.yaml"
@@ -100,7 +100,7 @@ def test_symlink_is_followed_and_kept(tmp_path: Path) -> None:
     link.symlink_to(real)
     ed = ConfigEditor.load(link)
     ed.set("a", 2)
-    bak = ed.save()
+    bak = ed.save(follow_symlinks=True)
     assert link.is_symlink()
     assert os.readlink(link) == str(real)
     assert real.read_text() == "a: 2\n"

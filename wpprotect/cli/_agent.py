@@ -23,6 +23,7 @@ from wpprotect.cli._output import (
     format_table,
     int_type,
     print_json,
+    safe_text,
 )
 from wpprotect.errors import PlanVerifyError
 
@@ -142,15 +143,15 @@ def run_plan(args: argparse.Namespace, platform: BasePlatform, plan: Plan, *, no
         return code
     diff = plan.diff()
     if diff:
-        sys.stdout.write(diff)
+        sys.stdout.write(safe_text(diff, multiline=True))
     for note in plan.notes:
-        print(f"note: {note}")
+        print(f"note: {safe_text(note)}")
     if satisfied:
-        print(f"nothing to do: {nothing}")
+        print(f"nothing to do: {safe_text(nothing)}")
     elif args.dry_run:
         print("dry run: nothing was changed")
     else:
-        print(f"applied: {plan.title}")
+        print(f"applied: {safe_text(plan.title)}")
     if verify_error is not None:
         error_line(f"not verified: {verify_error}")
     return code
@@ -325,18 +326,20 @@ def _flare(args: argparse.Namespace) -> int:
         print_json(doc)
     else:
         style = Styler(stream=sys.stdout)
-        print(f"flare from {flare.target} ({flare.component} flare)")
-        print(f"archive: {flare.archive or flare.remote_path} ({len(flare.files)} files)")
+        # every string here comes from the agent or its archive: escaped before it is shown
+        print(f"flare from {safe_text(flare.target)} ({safe_text(flare.component)} flare)")
+        where = safe_text(flare.archive or flare.remote_path)
+        print(f"archive: {where} ({len(flare.files)} files)")
         for name in flare.files:
-            print(f"  {name}")
+            print(f"  {safe_text(name)}")
         if findings:
             print(style(f"{len(findings)} secret(s) the agent's scrubber missed:", "problem"))
             for f in findings:
-                print(f"  {f}")
+                print(f"  {safe_text(f)}")
         else:
             print(style("no secrets found by the scan", "ok"))
         if flare.sent:
-            print(f"sent: case id {flare.case_id}")
+            print(f"sent: case id {safe_text(flare.case_id)}")
         else:
             print("not sent: review it, then upload with Flare.send() or rerun with --send")
     return EXIT_ACTION if findings else EXIT_OK

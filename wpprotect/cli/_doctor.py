@@ -20,6 +20,7 @@ from wpprotect.cli._output import (
     add_json_option,
     add_timeout_option,
     print_json,
+    safe_text,
 )
 
 if TYPE_CHECKING:
@@ -113,17 +114,19 @@ def render(report: DoctorReport, style: Styler, *, width: int | None = None) -> 
     :param width: the line width to wrap to (default: the terminal's, at most 120).
     """
     cols = width or min(shutil.get_terminal_size((100, 24)).columns, 120)
-    name_w = max((len(c.name) for c in report.checks), default=4)
+    names = [safe_text(c.name) for c in report.checks]  # e.g. self-test:docker:<container>
+    name_w = max((len(n) for n in names), default=4)
     indent = 8 + 2 + name_w + 2
     body = max(cols - indent, 30)
     lines: list[str] = []
-    for check in report.checks:
+    for check, name in zip(report.checks, names, strict=True):
         head = style.status(check.status) + " " * (8 - len(check.status))
-        wrapped = _wrap(check.detail, body) or [""]
-        lines.append(f"{head}  {check.name.ljust(name_w)}  {wrapped[0]}")
+        # details and fixes quote what the checks found (container names, agent output)
+        wrapped = _wrap(safe_text(check.detail), body) or [""]
+        lines.append(f"{head}  {name.ljust(name_w)}  {wrapped[0]}")
         lines += [" " * indent + rest for rest in wrapped[1:]]
         if check.fix:
-            fix = _wrap(check.fix, body - 5) or [""]
+            fix = _wrap(safe_text(check.fix), body - 5) or [""]
             lines.append(" " * indent + style("fix: ", "code") + style(fix[0], "code"))
             lines += [" " * (indent + 5) + style(rest, "code") for rest in fix[1:]]
     lines.append("")

@@ -35,6 +35,7 @@ __all__ = [
     "error_line",
     "format_table",
     "print_json",
+    "safe_text",
     "strip_ansi",
     "to_jsonable",
 ]
@@ -57,6 +58,32 @@ _SGR: dict[str, str] = {
 }
 
 _ANSI_RE = re.compile(r"\x1b\[[0-9;?]*[ -/]*[@-~]")
+
+
+# C0 controls but tab and newline, DEL, C1 controls (\x9b is a one-byte CSI), and the Unicode
+# bidirectional overrides that reorder what a terminal shows.
+_UNSAFE = re.compile("[\x00-\x08\x0b-\x1f\x7f-\x9f\u202a-\u202e\u2066-\u2069]")
+_SGR_SEQ = re.compile(r"\x1b\[[0-9;]*m")
+_UNSAFE_LINE = re.compile("[\x00-\x1f\x7f-\x9f\u202a-\u202e\u2066-\u2069]")
+
+
+def safe_text(value: object, *, multiline: bool = False) -> str:
+    """``value`` as text safe to print to a terminal: every control character (``ESC``
+    included, so no escape sequence can clear the screen, move the cursor or retitle the
+    window) is shown escaped, e.g. ``\\x1b``.
+
+    Every human printer passes remote strings (flare member names, container and pod names,
+    agent output, file contents) through it; JSON output needs no such step.
+
+    >>> safe_text("flare\x1b[2J.log")
+    'flare\\x1b[2J.log'
+
+    :param value: anything; ``str()`` of it is used.
+    :param multiline: keep newlines and tabs (for diffs and command output).
+    :returns: the text with control characters escaped.
+    """
+    pattern = _UNSAFE if multiline else _UNSAFE_LINE
+    return pattern.sub(lambda m: repr(m.group(0))[1:-1], str(value))
 
 
 def strip_ansi(text: str) -> str:
@@ -161,7 +188,11 @@ def _cell(value: object) -> str:
         return "-"
     if isinstance(value, bool):
         return "yes" if value else "no"
-    return str(value).replace("\n", " ")
+    # colours (SGR, e.g. from Styler) stay; every other control character is escaped, so a
+    # remote name cannot clear the screen or move the cursor
+    parts = _SGR_SEQ.split(str(value).replace("\n", " "))
+    sgrs = _SGR_SEQ.findall(str(value).replace("\n", " "))
+    return "".join(safe_text(p) + (sgrs[i] if i < len(sgrs) else "") for i, p in enumerate(parts))
 
 
 def _join(cells: Sequence[str], widths: Sequence[int], plain: Sequence[str]) -> str:
@@ -203,7 +234,7 @@ def print_json(value: Any, *, stream: TextIO | None = None) -> None:
 def error_line(message: str, *, stream: TextIO | None = None) -> None:
     """Print ``wpprotect: error: <message>`` as one line on stderr."""
     out = stream if stream is not None else sys.stderr
-    text = " ".join(str(message).split())  # one line, whatever the message held
+    text = safe_text(" ".join(str(message).split()))  # one line, whatever the message held
     out.write(f"wpprotect: error: {text}\n")
     out.flush()
 

@@ -49,8 +49,9 @@ from collections.abc import Iterator, Mapping, Sequence
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, ClassVar
 
-from wpprotect._redact import redact_text
-from wpprotect.config import _io
+from wpprotect._args import path_arg, text_arg
+from wpprotect._redact import redact_text, secret_values
+from wpprotect.config import _io, _settings
 from wpprotect.errors import (
     ConfigConflictError,
     ConfigError,
@@ -58,6 +59,7 @@ from wpprotect.errors import (
     ConfigParseError,
     ConfigStructureError,
     InvalidArgumentError,
+    UnsafePathError,
 )
 
 if TYPE_CHECKING:
@@ -146,12 +148,23 @@ def _dotted(keys: Sequence[str]) -> str:
     return ".".join(keys)
 
 
-def _plain(node: Any) -> Any:
-    """ruamel's round-trip objects as plain Python values (dict, list, str, int...)."""
-    if isinstance(node, Mapping):
-        return {_plain(k): _plain(v) for k, v in node.items()}
-    if isinstance(node, list | tuple):
-        return [_plain(v) for v in node]
+def _plain(node: Any, memo: dict[int, Any] | None = None) -> Any:
+    """ruamel's round-trip objects as plain Python values (dict, list, str, int...).
+
+    A node reached through several aliases is converted once; its copies share the result
+    (callers that change a result copy the part they change).
+    """
+    if isinstance(node, Mapping | list | tuple):
+        memo = {} if memo is None else memo
+        done = memo.get(id(node))
+        if done is not None:
+            return done
+        if isinstance(node, Mapping):
+            out: Any = {_plain(k, memo): _plain(v, memo) for k, v in node.items()}
+        else:
+            out = [_plain(v, memo) for v in node]
+        memo[id(node)] = out
+        return out
     if isinstance(node, bool) or node is None:
         return node
     if isinstance(node, str):
@@ -164,6 +177,10 @@ def _plain(node: Any) -> Any:
     if tag is not None and hasattr(node, "value"):  # ruamel's TaggedScalar (`!!str 1`, `!foo x`)
         return ("!tagged", str(getattr(tag, "value", tag)), _plain(node.value))
     return node
+
+
+def _shallow(value: Any) -> Any:
+    return dict(value) if isinstance(value, dict) else value
 
 
 def _line_of(node: Any, key: Any = None) -> int | None:
@@ -405,9 +422,12 @@ class ConfigEditor:
     - :attr:`path`, :attr:`original_text`.
 
     :cvar MAX_BYTES: files larger than this are refused (16 MiB).
+    :cvar MAX_ALIAS_EXPANSION: documents whose aliases (``*name``) expand them past this many
+        nodes are refused with :class:`~wpprotect.ConfigExpansionError` (100,000).
     """
 
     MAX_BYTES: ClassVar[int] = 16 * 1024 * 1024
+    MAX_ALIAS_EXPANSION: ClassVar[int] = _settings.MAX_ALIAS_EXPANSION
 
     def __init__(
         self, text: str, *, path: str | os.PathLike[str] | None = None, line_offset: int = 0
@@ -421,9 +441,10 @@ class ConfigEditor:
         :raises ConfigParseError: not YAML, tab indentation, duplicate keys, mixed line endings.
         :raises ConfigStructureError: the root is not a mapping.
         """
+        text = text_arg(text, "text")
         self._line_offset = line_offset
         self._part_of: ConfigDocuments | None = None
-        self._path: Path | None = None if path is None else Path(path)
+        self._path: Path | None = None if path is None else path_arg(path, "path")
         self._original_text = text
         self._loaded_bytes: bytes | None = None
         self._follow_symlinks = True
@@ -467,7 +488,7 @@ class ConfigEditor:
         :raises ConfigParseError: not UTF-8, not YAML, tab indentation, duplicate keys.
         :raises ConfigStructureError: the root is not a mapping.
         """
-        p = Path(path)
+        p = path_arg(path, "path")
         raw, text = _read_text(p, max_bytes=cls.MAX_BYTES, follow_symlinks=follow_symlinks)
         ed = cls(text, path=p)
         ed._loaded_bytes = raw
@@ -510,47 +531,65 @@ class ConfigEditor:
                 )
 
     def _parse(self, body: str, yaml: YAML | None = None) -> Any:
-        ry = _ruamel()
         y = yaml if yaml is not None else _make_yaml(_Indent())
+        # The ConfigParseError is raised outside the `except` block, so it carries no
+        # __cause__ or __context__: the parser's own error quotes the offending line, which may
+        # hold a secret (`token: abc: <secret>`), and tracebacks and notebooks show a chain whole.
         try:
-            return self._parse_raw(y, body)
-        except ry.constructor.DuplicateKeyError as exc:
+            parsed = self._parse_raw(y, body)
+            error = None
+        except RecursionError:
+            error = ConfigParseError(
+                f"nested deeper than {_settings.MAX_DEPTH} levels", path=self._path
+            )
+        except Exception as exc:  # translated (or re-raised) by _parse_error
+            error = self._parse_error(exc, body)
+        if error is not None:
+            raise error
+        _settings.check_nodes(parsed, path=self._path, max_nodes=self.MAX_ALIAS_EXPANSION)
+        return parsed
+
+    def _parse_error(self, exc: Exception, body: str) -> ConfigParseError:
+        """The ConfigParseError for a parser error (its text redacted, its position kept)."""
+        ry = _ruamel()
+        if isinstance(exc, ConfigParseError):
+            return exc
+        if isinstance(exc, ry.constructor.DuplicateKeyError):
             mark = exc.problem_mark
             line = None if mark is None else mark.line + 1
             key = None
             if line is not None:
                 m = _LIVE_KEY.match(body.split("\n")[line - 1].lstrip(" -"))
                 key = None if m is None else m["key"].strip("\"' ")
-            raise ConfigParseError(
-                "duplicate key", path=self._path, line=self._ln(line), key=key
-            ) from exc
-        except ry.composer.ComposerError as exc:
+            return ConfigParseError("duplicate key", path=self._path, line=self._ln(line), key=key)
+        if isinstance(exc, ry.composer.ComposerError):
             mark = exc.problem_mark
             msg = (
                 "several YAML documents in one file: use ConfigEditor.load_all"
                 if "single document" in f"{exc.context} {exc.problem}"
-                else f"not valid YAML: {exc.problem}"
+                else f"not valid YAML: {redact_text(str(exc.problem))}"
             )
-            raise ConfigParseError(
+            return ConfigParseError(
                 msg, path=self._path, line=None if mark is None else self._ln(mark.line + 1)
-            ) from exc
-        except ry.error.MarkedYAMLError as exc:
+            )
+        if isinstance(exc, ry.error.MarkedYAMLError):
             mark = exc.problem_mark or exc.context_mark
             problem = redact_text(str(exc.problem or exc.context or "syntax error"))
-            raise ConfigParseError(
+            return ConfigParseError(
                 f"not valid YAML: {problem}",
                 path=self._path,
                 line=None if mark is None else self._ln(mark.line + 1),
-            ) from exc
-        except ry.reader.ReaderError as exc:  # control characters and the like
+            )
+        if isinstance(exc, ry.reader.ReaderError):  # control characters and the like
             pos = exc.position if isinstance(exc.position, int) else 0
-            raise ConfigParseError(
+            return ConfigParseError(
                 f"not valid YAML: unacceptable character #x{int(exc.character):04x}",
                 path=self._path,
                 line=self._ln(body.count("\n", 0, pos) + 1),
-            ) from exc
-        except ry.error.YAMLError as exc:
-            raise ConfigParseError("not valid YAML", path=self._path) from exc
+            )
+        if isinstance(exc, ry.error.YAMLError):
+            return ConfigParseError("not valid YAML", path=self._path)
+        raise exc
 
     def _parse_raw(self, y: YAML, body: str) -> Any:
         ry = _ruamel()
@@ -561,9 +600,8 @@ class ConfigEditor:
         except (ValueError, IndexError, TypeError, KeyError, AttributeError) as exc:
             # ruamel.yaml itself fails on a few odd plain scalars (e.g. `-_`, `._`): report the
             # document as unreadable rather than leak the backend's exception.
-            raise ConfigParseError(
-                f"ruamel.yaml cannot read this document ({type(exc).__name__})", path=self._path
-            ) from exc
+            name = type(exc).__name__
+        raise ConfigParseError(f"ruamel.yaml cannot read this document ({name})", path=self._path)
 
     def _load_base(self, body: str, parsed: Any = _MISSING) -> None:
         """Make ``body`` (LF, final newline) the new base text and parse it (``parsed``: its
@@ -587,6 +625,8 @@ class ConfigEditor:
         self._yaml = _make_yaml(self._indent)
         self._base = body
         self._data = root
+        # The secret values of the text as loaded: redacted on both sides of every diff.
+        self._base_secrets = secret_values(root)
         # Dumped now, before any edit: the merge's reference for "unchanged".
         self._base_dump = self._dump(root)
         self._render_cache: tuple[str, str] | None = None
@@ -610,10 +650,12 @@ class ConfigEditor:
         ry = _ruamel()
         maps: Counter[int] = Counter()
         seqs: Counter[tuple[int, int]] = Counter()
+        seen: set[int] = set()  # a node reached again through an alias is laid out once
 
         def walk(node: Any, depth: int) -> None:
-            if depth > 200:
+            if depth > 200 or id(node) in seen:
                 return
+            seen.add(id(node))
             if isinstance(node, ry.comments.CommentedMap):
                 for k, v in node.items():
                     try:
@@ -1439,8 +1481,9 @@ class ConfigEditor:
         for k in keys[:depth]:
             if not isinstance(n, dict) or k not in n:
                 return False
-            if o.get(k) is None:
-                o[k] = {}
+            # copies along the path: an aliased node's plain value is shared with its aliases
+            o[k] = {} if o.get(k) is None else _shallow(o[k])
+            n[k] = _shallow(n[k])
             o, n = o[k], n[k]
         if not isinstance(n, dict) or keys[depth] not in n:
             return False
@@ -1460,16 +1503,27 @@ class ConfigEditor:
         :returns: the diff ('' when nothing changed).
         :raises ConfigStructureError: as :attr:`text`.
         """
-        return _redacted_diff(self._original_text, self.text, self._path, context)
+        return _redacted_diff(
+            self._original_text, self.text, self._path, context, self._secret_values()
+        )
 
-    def save(self, *, backup: bool = True, force: bool = False) -> Path | None:
+    def _secret_values(self) -> frozenset[str]:
+        """The secret values found in the document's structure, as loaded and as edited."""
+        return self._base_secrets | secret_values(self._data)
+
+    def save(
+        self, *, backup: bool = True, force: bool = False, follow_symlinks: bool = False
+    ) -> Path | None:
         """Write :attr:`text` to :attr:`path` atomically (see :mod:`wpprotect.config._io`).
 
-        Mode, owner and group are kept. Nothing is written when nothing changed. If the path is
-        a symlink, the file it points at is replaced and the link kept.
+        Mode, owner and group are kept. Nothing is written when nothing changed. A path that is
+        a symlink is refused (:class:`~wpprotect.UnsafePathError`) unless ``follow_symlinks``
+        is True: then the file it points at is replaced and the link kept.
 
         :param backup: first copy the current file to ``<name>.wpprotect-<UTC time>.bak``.
         :param force: overwrite even if the file changed on disk since it was loaded.
+        :param follow_symlinks: write through a symlink at :attr:`path` (opt-in, for a layout
+            only root can write to).
         :returns: the backup's path, or None (no backup asked, nothing to back up, or nothing
             changed).
         :raises ConfigFileError: no path, or the file cannot be written (it is left as it was).
@@ -1493,7 +1547,7 @@ class ConfigEditor:
             new_text,
             expected=self._loaded_bytes,
             original_text=self._original_text,
-            follow_symlinks=self._follow_symlinks,
+            follow_symlinks=follow_symlinks,
             backup=backup,
             force=force,
             max_bytes=self.MAX_BYTES,
@@ -1600,7 +1654,8 @@ class ConfigDocuments:
         :raises ConfigParseError: a document is not YAML wpprotect can edit safely.
         :raises ConfigStructureError: a document's root is not a mapping.
         """
-        self._path: Path | None = None if path is None else Path(path)
+        text = text_arg(text, "text")
+        self._path: Path | None = None if path is None else path_arg(path, "path")
         self._original_text = text
         self._loaded_bytes: bytes | None = None
         self._follow_symlinks = True
@@ -1639,7 +1694,7 @@ class ConfigDocuments:
         :raises ConfigParseError: not UTF-8, or a document is not YAML wpprotect can edit.
         :raises ConfigStructureError: a document's root is not a mapping.
         """
-        p = Path(path)
+        p = path_arg(path, "path")
         raw, text = _read_text(p, max_bytes=ConfigEditor.MAX_BYTES, follow_symlinks=follow_symlinks)
         docs = cls(text, path=p)
         docs._loaded_bytes = raw
@@ -1686,14 +1741,19 @@ class ConfigDocuments:
         :param context: lines of context around each change.
         :returns: the diff ('' when nothing changed).
         """
-        return _redacted_diff(self._original_text, self.text, self._path, context)
+        secrets = frozenset[str]().union(*(doc._secret_values() for doc in self._documents))
+        return _redacted_diff(self._original_text, self.text, self._path, context, secrets)
 
-    def save(self, *, backup: bool = True, force: bool = False) -> Path | None:
+    def save(
+        self, *, backup: bool = True, force: bool = False, follow_symlinks: bool = False
+    ) -> Path | None:
         """Write every document back to :attr:`path`, atomically, with
-        :meth:`ConfigEditor.save`'s rules (backup, mode and owner kept, conflict check).
+        :meth:`ConfigEditor.save`'s rules (backup, mode and owner kept, conflict check, a
+        symlink refused unless ``follow_symlinks``).
 
         :param backup: first copy the current file to ``<name>.wpprotect-<UTC time>.bak``.
         :param force: overwrite even if the file changed on disk since it was loaded.
+        :param follow_symlinks: write through a symlink at :attr:`path`.
         :returns: the backup's path, or None.
         :raises ConfigFileError: no path, or the file cannot be written (it is left as it was).
         :raises ConfigConflictError: the file changed on disk since it was loaded.
@@ -1708,7 +1768,7 @@ class ConfigDocuments:
             new_text,
             expected=self._loaded_bytes,
             original_text=self._original_text,
-            follow_symlinks=self._follow_symlinks,
+            follow_symlinks=follow_symlinks,
             backup=backup,
             force=force,
             max_bytes=ConfigEditor.MAX_BYTES,
@@ -1756,11 +1816,15 @@ def _save_text(
     check against what was loaded, optional backup, atomic write. :returns: the backup's path
     (or None) and the bytes now on disk."""
     if not follow_symlinks and path.is_symlink():
-        raise ConfigFileError("refusing to write through a symlink", path=path)
+        raise UnsafePathError(
+            "refusing to write through a symlink (pass follow_symlinks=True to save())", path=path
+        )
     data = new_text.encode("utf-8")
     current: bytes | None
     try:
-        current, _st = _io.read_regular_file(path, max_bytes=max(max_bytes, len(data)) * 4)
+        current, _st = _io.read_regular_file(
+            path, max_bytes=max(max_bytes, len(data)) * 4, follow_symlinks=follow_symlinks
+        )
     except ConfigFileError:
         if path.exists() or path.is_symlink():
             raise
@@ -1788,7 +1852,7 @@ def _save_text(
     if backup and current is not None:
         backup_path = _io.backup_file(path, data=current)
     try:
-        _io.atomic_write(path, data)
+        _io.atomic_write(path, data, follow_symlinks=follow_symlinks)
     except ConfigFileError:
         if backup_path is not None:  # the file is unchanged: its backup is not needed
             backup_path.unlink(missing_ok=True)
@@ -1799,25 +1863,28 @@ def _save_text(
 # ---------------------------------------------------------------------- diff
 
 
-def _redacted_diff(before: str, after: str, path: Path | None, context: int) -> str:
+def _redacted_diff(
+    before: str, after: str, path: Path | None, context: int, secrets: frozenset[str]
+) -> str:
     """The diff :meth:`ConfigEditor.diff` shows: computed on the real texts, printed from their
-    redacted versions (redaction keeps line numbers)."""
+    redacted versions (redaction keeps line numbers; ``secrets``, the values the documents'
+    structure marks as secret, are masked wherever they appear)."""
     name = str(path).lstrip("/") if path else "<text>"
     a_raw = before.splitlines(keepends=True)
     b_raw = after.splitlines(keepends=True)
     groups = _diff_groups(a_raw, b_raw, context)
     if not groups:
         return ""
-    a = _redacted_head(a_raw, groups[-1][-1][2])
-    b = _redacted_head(b_raw, groups[-1][-1][4])
+    a = _redacted_head(a_raw, groups[-1][-1][2], secrets)
+    b = _redacted_head(b_raw, groups[-1][-1][4], secrets)
     if a is None or b is None:  # pragma: no cover - redaction keeps lines; if not, diff that
-        a = redact_text(before).splitlines(keepends=True)
-        b = redact_text(after).splitlines(keepends=True)
+        a = redact_text(before, secrets=secrets).splitlines(keepends=True)
+        b = redact_text(after, secrets=secrets).splitlines(keepends=True)
         groups = _diff_groups(a, b, context)
     return _format_diff(groups, a, b, names=(f"a/{name}", f"b/{name}"))
 
 
-def _redacted_head(lines: list[str], shown: int) -> list[str] | None:
+def _redacted_head(lines: list[str], shown: int, secrets: frozenset[str]) -> list[str] | None:
     """The first ``shown`` lines of a text, redacted as in the whole text (None if redaction
     changed their number).
 
@@ -1827,7 +1894,7 @@ def _redacted_head(lines: list[str], shown: int) -> list[str] | None:
     """
     rest = "".join(lines[shown:])
     text = "".join(lines[:shown]) + (rest if "@@" in rest else "")
-    out = redact_text(text).splitlines(keepends=True)
+    out = redact_text(text, secrets=secrets).splitlines(keepends=True)
     if len(out) != len(text.splitlines(keepends=True)):
         return None
     return out

@@ -167,20 +167,32 @@ def atomic_write(
     mode: int | None = None,
     uid: int | None = None,
     gid: int | None = None,
+    follow_symlinks: bool = False,
 ) -> None:
     """Replace ``path`` with ``data`` atomically (see the module docstring for the rule).
 
     Mode, owner and group default to those of the existing file (or ``0o644`` and the caller's
-    ids for a new file). A symlink is followed and its target replaced.
+    ids for a new file). A symlink is refused, unless ``follow_symlinks`` is True: then the file
+    it points at is replaced and the link kept. (A link planted after the check is replaced by
+    the rename, never written through.)
 
     :param path: the file to write.
     :param data: the complete new content.
     :param mode: permission bits for the file; default: keep the existing ones.
     :param uid: owner; default: keep the existing owner.
     :param gid: group; default: keep the existing group.
+    :param follow_symlinks: write the file a symlink at ``path`` points at (opt-in, for a
+        layout only root can write to).
+    :raises UnsafePathError: ``path`` is a symlink and ``follow_symlinks`` is False.
     :raises ConfigFileError: the file could not be written (nothing was changed), or the target
         exists but is not a regular file.
     """
+    if not follow_symlinks and Path(path).is_symlink():
+        raise UnsafePathError(
+            "refusing to write through a symlink (pass follow_symlinks=True to replace the file "
+            "it points at)",
+            path=path,
+        )
     target = _resolve_target(Path(path))
     try:
         st: os.stat_result | None = os.stat(target)
@@ -285,7 +297,7 @@ def restore_backup(backup: str | os.PathLike[str], path: str | os.PathLike[str])
     :param path: the file to restore.
     :raises ConfigFileError: the backup cannot be read or the file cannot be written.
     """
-    data, st = read_regular_file(backup, max_bytes=1 << 40)
+    data, st = read_regular_file(backup, max_bytes=1 << 40, follow_symlinks=False)
     atomic_write(path, data, mode=stat.S_IMODE(st.st_mode), uid=st.st_uid, gid=st.st_gid)
 
 

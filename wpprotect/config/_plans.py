@@ -25,6 +25,7 @@ from typing import Any
 
 import attrs
 
+from wpprotect._args import path_arg
 from wpprotect.config._settings import (
     CLASSIFIER_PRIORITY,
     CWS_ENABLED,
@@ -160,6 +161,16 @@ def _read(path: Path, *, follow_symlinks: bool) -> Any:
     return open_config(path, max_bytes=_MAX_BYTES, follow_symlinks=follow_symlinks)
 
 
+def _safe_document(path: Path, *, follow_symlinks: bool) -> dict[str, Any] | None:
+    """A host or manifest file's values, read through the safe open (None when absent)."""
+    if not os.path.lexists(path):
+        return None
+    doc: dict[str, Any] = parse_yaml_bytes(
+        _read(path, follow_symlinks=follow_symlinks).data, path=path
+    )
+    return doc
+
+
 def detect_kind(path: str | os.PathLike[str], *, follow_symlinks: bool = False) -> TargetKind:
     """Recognise a plan target from its content.
 
@@ -179,8 +190,9 @@ def detect_kind(path: str | os.PathLike[str], *, follow_symlinks: bool = False) 
     :raises ConfigFileError: the path does not exist or cannot be read.
     :raises ConfigParseError: the file is not YAML.
     :raises TargetKindError: none of the kinds above; the message says what was seen.
+    :raises InvalidArgumentError: ``path`` is not a path.
     """
-    p = Path(path)
+    p = path_arg(path, "path")
     if p.is_dir():
         if any(os.path.lexists(p / f) for f in HOST_FILES):
             return TargetKind.HOST_DIR
@@ -248,16 +260,26 @@ class _JsonDocument:
 
         self.path = path
         self._original = text
+        from wpprotect.config._settings import MAX_DEPTH, check_nodes
+
+        error: ConfigParseError | None = None
         try:
             data = json.loads(text)
         except ValueError as exc:
-            line = getattr(exc, "lineno", None)
-            raise ConfigParseError("not valid JSON", path=path, line=line) from exc
+            error = ConfigParseError("not valid JSON", path=path, line=getattr(exc, "lineno", None))
+        except RecursionError:
+            error = ConfigParseError(f"nested deeper than {MAX_DEPTH} levels", path=path)
+        if error is not None:
+            raise error
+        check_nodes(data, path=path)
         if not isinstance(data, dict):
             raise ConfigStructureError(
                 f"the document's root is a {type(data).__name__}, not an object", path=path
             )
         self.data: dict[str, Any] = data
+        from wpprotect._redact import secret_values
+
+        self._original_secrets = secret_values(data)
         m = re.search(r"^\{\s*\n([ \t]+)\S", text)
         self._indent: str | None = m.group(1) if m else None
         self._newline = text.endswith("\n")
@@ -276,13 +298,14 @@ class _JsonDocument:
     def diff(self) -> str:
         import difflib
 
-        from wpprotect._redact import redact_text
+        from wpprotect._redact import redact_text, secret_values
 
         name = str(self.path).lstrip("/")
+        secrets = self._original_secrets | secret_values(self.data)
         return "".join(
             difflib.unified_diff(
-                redact_text(self._original).splitlines(keepends=True),
-                redact_text(self.text).splitlines(keepends=True),
+                redact_text(self._original, secrets=secrets).splitlines(keepends=True),
+                redact_text(self.text, secrets=secrets).splitlines(keepends=True),
                 f"a/{name}",
                 f"b/{name}",
             )
@@ -385,11 +408,13 @@ class FileChange:
 
         values = validate_settings(settings)
         edit, check = _edit_and_check(kind, values)
-        opened = _read(Path(path), follow_symlinks=follow_symlinks)
+        opened = _read(path_arg(path, "path"), follow_symlinks=follow_symlinks)
         p = opened.path
         editor = _load_editor(p, opened.data)
         changed = edit(editor)
-        diff = redact_text(str(editor.diff())) if changed else ""
+        # the editor's diff is redacted from the document's structure; this second pass only
+        # masks what a line alone shows (it no longer guesses env pairs from line order)
+        diff = redact_text(str(editor.diff()), secrets=frozenset()) if changed else ""
         change = cls(
             p, kind, values, edit, check, editor, opened.data, opened.stat, diff, opened.dir_id
         )
@@ -800,8 +825,8 @@ def settings_plan(
     :raises InvalidArgumentError: a value is invalid, or cannot live in that kind of target.
     :raises ConfigError: a file cannot be read, parsed or edited.
     """
+    path = path_arg(target, "target")
     values = validate_settings(settings)
-    path = Path(target)
     kind = detect_kind(path, follow_symlinks=follow_symlinks)
     notes: list[str] = []
     if kind is TargetKind.HOST_DIR:
@@ -856,7 +881,10 @@ def _fleet_check(system_probe: Mapping[str, Any] | None, where: Path) -> list[st
 
 
 def disable_values(
-    target: str | os.PathLike[str], scope: str = "workload-protection"
+    target: str | os.PathLike[str],
+    scope: str = "workload-protection",
+    *,
+    follow_symlinks: bool = False,
 ) -> tuple[dict[Setting, SettingValue], list[str]]:
     """What :func:`plan_disable` writes into ``target``, with notes on what it found.
 
@@ -868,23 +896,27 @@ def disable_values(
 
     :param target: any target :func:`plan_disable` accepts.
     :param scope: ``"workload-protection"`` or ``"network"``.
+    :param follow_symlinks: follow symlinked files wherever they point (see
+        :func:`plan_disable`); by default each file is read through the same safe open as the
+        plan's (no symlink followed out of a directory others can write to, owner checked).
     :returns: ``({Setting: value}, notes)``.
-    :raises InvalidArgumentError: unknown scope.
+    :raises InvalidArgumentError: unknown scope, or ``target`` is not a path.
+    :raises UnsafePathError: a file is a refused symlink, owner or file type.
     :raises ConfigOverriddenError: a fleet policy keeps Workload Protection on.
     :raises TargetKindError: the target is none of the accepted kinds.
     :raises ConfigError: a file cannot be read or parsed.
     """
+    path = path_arg(target, "target")
     values = scope_settings(scope)
     if scope != "workload-protection":
         return values, []
-    path = Path(target)
-    kind = detect_kind(path)
+    kind = detect_kind(path, follow_symlinks=follow_symlinks)
     notes: list[str] = []
     current: dict[Setting, SettingValue | None] = {s: s.default for s in REENABLING_SETTINGS}
     where = path
     if kind in (TargetKind.HOST_DIR, TargetKind.SYSTEM_PROBE_YAML):
         sp_path = path / SYSTEM_PROBE_YAML if kind is TargetKind.HOST_DIR else path
-        doc = load_yaml_document(sp_path)
+        doc = _safe_document(sp_path, follow_symlinks=follow_symlinks)
         if doc is not None:
             notes += _fleet_check(doc, sp_path)
             current.update(read_host_file(doc, SYSTEM_PROBE_YAML))
@@ -896,7 +928,7 @@ def disable_values(
             "system-probe.yaml too, or pass the directory"
         )
     else:
-        doc = load_yaml_document(path) or {}
+        doc = _safe_document(path, follow_symlinks=follow_symlinks) or {}
         if kind is TargetKind.HELM_VALUES:
             current.update(read_helm_values(doc))
         elif kind is TargetKind.DATADOG_AGENT:
@@ -977,14 +1009,12 @@ def plan_disable(
         the agent's user (``dd-agent``) or the caller, or is not a regular file.
     :raises ConfigError: a file cannot be read, parsed or edited.
     """
-    # The safe open (symlinks, owner, file type) comes first: nothing is read before it passes.
-    settings_plan(target, scope_settings(scope), title="", follow_symlinks=follow_symlinks)
-    values, notes = disable_values(target, scope)
+    # Every file is read through the safe open (symlinks, owner, file type), once here and once
+    # by the plan's own changes.
+    path = path_arg(target, "target")
+    values, notes = disable_values(path, scope, follow_symlinks=follow_symlinks)
     plan = settings_plan(
-        target,
-        values,
-        title=f"disable {scope} in {Path(target)}",
-        follow_symlinks=follow_symlinks,
+        path, values, title=f"disable {scope} in {path}", follow_symlinks=follow_symlinks
     )
     return Plan(plan.title, list(plan.changes), [*notes, *plan.notes])
 
@@ -1010,10 +1040,11 @@ def plan_classifier_priority(
     :raises TargetKindError: the target is none of the accepted kinds.
     :raises ConfigError: a file cannot be read, parsed or edited.
     """
+    path = path_arg(target, "target")
     n = validate_classifier_priority(n)
     return settings_plan(
-        target,
+        path,
         {CLASSIFIER_PRIORITY: n},
-        title=f"set classifier priority {n} in {Path(target)}",
+        title=f"set classifier priority {n} in {path}",
         follow_symlinks=follow_symlinks,
     )

@@ -24,7 +24,9 @@ from typing import Any, Literal
 import attrs
 
 from wpprotect._agentversions import VersionLike, as_tuple, lookup
+from wpprotect._redact import redact_text
 from wpprotect.errors import (
+    ConfigExpansionError,
     ConfigFileError,
     ConfigParseError,
     ConfigStructureError,
@@ -821,6 +823,61 @@ def load_yaml_document(path: str | os.PathLike[str]) -> dict[str, Any] | None:
     return doc
 
 
+#: How many nodes a parsed document may stand for once its aliases are expanded.
+MAX_ALIAS_EXPANSION = 100_000
+#: How deeply a parsed document's mappings and lists may nest.
+MAX_DEPTH = 100
+
+
+def check_nodes(
+    root: object,
+    *,
+    path: str | os.PathLike[str] | None = None,
+    max_nodes: int = MAX_ALIAS_EXPANSION,
+    max_depth: int = MAX_DEPTH,
+) -> int:
+    """Refuse a parsed document whose aliases expand it past ``max_nodes`` nodes ("billion
+    laughs"), that contains itself, or that nests deeper than ``max_depth``.
+
+    Each distinct node is visited once (an aliased node's expanded size is counted once and
+    reused), so this takes time linear in the document's text, however far it would expand.
+
+    :returns: the number of nodes the document stands for.
+    :raises ConfigExpansionError: past the node limit, or a node containing itself.
+    :raises ConfigParseError: nested too deeply.
+    """
+    sizes: dict[int, int] = {}
+    active: set[int] = set()
+    stack: list[tuple[object, int, bool]] = [(root, 0, False)]
+    while stack:
+        node, depth, done = stack.pop()
+        if isinstance(node, Mapping):
+            children = [*node.keys(), *node.values()]
+        elif isinstance(node, list):
+            children = list(node)
+        else:
+            continue
+        key = id(node)
+        if done:
+            active.discard(key)
+            sizes[key] = 1 + sum(sizes.get(id(c), 1) for c in children)
+            if sizes[key] > max_nodes:
+                raise ConfigExpansionError(
+                    f"the document's aliases expand it past {max_nodes:,} nodes", path=path
+                )
+            continue
+        if key in sizes:
+            continue
+        if key in active:
+            raise ConfigExpansionError("an alias refers to a node that contains it", path=path)
+        if depth > max_depth:
+            raise ConfigParseError(f"nested deeper than {max_depth} levels", path=path)
+        active.add(key)
+        stack.append((node, depth, True))
+        stack.extend((c, depth + 1, False) for c in children if isinstance(c, Mapping | list))
+    return sizes.get(id(root), 1)
+
+
 def parse_yaml_bytes(data: bytes | str, *, path: str | Path | None = None) -> Any:
     """Parse one YAML document with ruamel's safe loader; ``{}`` when it is empty.
 
@@ -835,13 +892,23 @@ def parse_yaml_bytes(data: bytes | str, *, path: str | Path | None = None) -> An
     except UnicodeDecodeError as exc:
         raise ConfigParseError("not UTF-8 text", path=path) from exc
     loader = YAML(typ="safe", pure=True)
+    # The error is raised outside the `except` block: no __cause__ or __context__ holds the
+    # parser's message, which quotes the offending line (it may hold a secret).
+    error: ConfigParseError | None = None
     try:
         doc = loader.load(text)
     except YAMLError as exc:
         mark = getattr(exc, "problem_mark", None)
         line = None if mark is None else int(mark.line) + 1
-        problem = getattr(exc, "problem", None) or type(exc).__name__
-        raise ConfigParseError(f"not valid YAML: {problem}", path=path, line=line) from exc
+        problem = redact_text(str(getattr(exc, "problem", None) or type(exc).__name__))
+        if type(exc).__name__ == "DuplicateKeyError":  # its text quotes both values
+            problem = "duplicate key"
+        error = ConfigParseError(f"not valid YAML: {problem}", path=path, line=line)
+    except RecursionError:
+        error = ConfigParseError(f"nested deeper than {MAX_DEPTH} levels", path=path)
+    if error is not None:
+        raise error
+    check_nodes(doc, path=path)
     if doc is None:
         return {}
     if not isinstance(doc, dict):

@@ -13,8 +13,10 @@ from pathlib import Path
 from types import TracebackType
 from typing import TYPE_CHECKING, Any, ClassVar, Self
 
+import attrs
+
 from wpprotect._contract import Component, ExecResult, Platform, Scope
-from wpprotect.errors import InvalidArgumentError
+from wpprotect.errors import ExecOutputLimitError, InvalidArgumentError
 
 if TYPE_CHECKING:
     from wpprotect.agent import AgentVersion, Flare, SelfTestResult
@@ -25,13 +27,22 @@ if TYPE_CHECKING:
     from wpprotect.tc._measure import TCMeasurement
 
 __all__ = [
+    "DEFAULT_MAX_OUTPUT",
     "BasePlatform",
     "Component",
+    "ExecCall",
     "ExecResult",
+    "OutputBudget",
     "Platform",
     "Scope",
+    "check_argv",
     "check_timeout",
 ]
+
+#: How many bytes of output (stdout and stderr together) :meth:`BasePlatform.exec` keeps by
+#: default before it stops the command: generous for any agent command (a flare is copied to a
+#: file, never held as output).
+DEFAULT_MAX_OUTPUT = 64 * 1024 * 1024
 
 
 def check_timeout(timeout: object) -> float | None:
@@ -50,11 +61,89 @@ def check_timeout(timeout: object) -> float | None:
 _IN_PROCESS: dict[str, Any] = {"component": None, "python": None, "executable": None}
 
 
+def check_argv(argv: object) -> list[str]:
+    """``argv`` as a list of strings: a non-empty sequence of ``str`` without NUL bytes.
+
+    :raises InvalidArgumentError: a string (a shell command line), bytes, empty, or an item
+        that is not a string.
+    """
+    if isinstance(argv, str | bytes) or not isinstance(argv, Sequence) or not argv:
+        raise InvalidArgumentError(
+            f"argv must be a non-empty list of strings, not a string or empty: {argv!r}"
+        )
+    args = list(argv)
+    for arg in args:
+        if not isinstance(arg, str) or "\x00" in arg:
+            raise InvalidArgumentError(f"argv items must be strings without NUL, not {arg!r}")
+    return args
+
+
+def check_max_output(max_output: object) -> int | None:
+    """``max_output`` as a positive number of bytes, or None (no limit).
+
+    :raises InvalidArgumentError: anything else.
+    """
+    if max_output is None:
+        return None
+    if isinstance(max_output, bool) or not isinstance(max_output, int) or max_output <= 0:
+        raise InvalidArgumentError(
+            f"max_output must be a positive number of bytes or None, not {max_output!r}"
+        )
+    return max_output
+
+
+@attrs.frozen
+class ExecCall:
+    """One call of :meth:`BasePlatform.exec`, its arguments checked, as an adapter's ``_exec``
+    receives it."""
+
+    argv: tuple[str, ...]
+    component: Component
+    stdin: bytes | None
+    timeout: float | None
+    max_output: int | None
+
+    def unpack(self) -> tuple[list[str], Component, bytes | None, float | None, int | None]:
+        """``(argv as a list, component, stdin, timeout, max_output)``."""
+        return list(self.argv), self.component, self.stdin, self.timeout, self.max_output
+
+
+class OutputBudget:
+    """Counts the output bytes an adapter reads from a command, against ``max_output``.
+
+    :param limit: the most bytes allowed (None: no limit).
+    :param what: the command, for the message.
+    :param target: the platform target, for the message.
+    """
+
+    __slots__ = ("limit", "target", "used", "what")
+
+    def __init__(self, limit: int | None, what: str, target: str) -> None:
+        self.limit = limit
+        self.what = what
+        self.target = target
+        self.used = 0
+
+    def take(self, n: int) -> None:
+        """Count ``n`` more bytes.
+
+        :raises ExecOutputLimitError: past the limit (the caller stops the command).
+        """
+        self.used += n
+        if self.limit is not None and self.used > self.limit:
+            raise ExecOutputLimitError(
+                f"{self.what!r} wrote more than {self.limit:,} bytes of output and was stopped "
+                "(raise max_output, or None for no limit)",
+                target=self.target,
+            )
+
+
 class BasePlatform:
     """Shared operations on top of :class:`Platform`; adapters subclass it.
 
-    Subclasses implement ``kind``, ``target``, ``exec``, ``copy_out``, ``agents`` and
-    ``_settings_plan``; those holding an SDK client also override :meth:`close`.
+    Subclasses implement ``kind``, ``target``, ``_exec`` (the adapter's part of :meth:`exec`,
+    given checked arguments), ``copy_out``, ``agents`` and ``_settings_plan``; those holding an
+    SDK client also override :meth:`close`.
 
     Every platform is a context manager: ``with`` closes, on the way out, the SDK clients the
     platform created itself (never one passed in as ``client=``)::
@@ -84,8 +173,40 @@ class BasePlatform:
         component: Component = "security-agent",
         stdin: bytes | None = None,
         timeout: float | None = 120.0,
-    ) -> ExecResult:  # pragma: no cover - every adapter overrides it
-        """Run ``argv`` where ``component`` runs (see :meth:`Platform.exec`)."""
+        max_output: int | None = DEFAULT_MAX_OUTPUT,
+    ) -> ExecResult:
+        """Run ``argv`` where ``component`` runs (see :meth:`Platform.exec`).
+
+        The arguments are checked here, once for every adapter, which then runs the command in
+        its ``_exec`` hook.
+
+        :param argv: the command, a list of strings (never a shell string).
+        :param component: the agent component to run it in.
+        :param stdin: bytes fed to the command, then closed; ``None`` for no stdin.
+        :param timeout: seconds before the command is stopped; ``None`` for no limit.
+        :param max_output: bytes of stdout and stderr together the command may write (64 MiB by
+            default; ``None`` for no limit).
+        :returns: the exit code and decoded output (a non-zero exit is returned, not raised).
+        :raises InvalidArgumentError: ``argv``, ``stdin``, ``timeout`` or ``max_output`` is not
+            valid.
+        :raises ExecTimeoutError: it ran past ``timeout``.
+        :raises ExecOutputLimitError: it wrote more than ``max_output`` bytes (it was stopped).
+        :raises ExecError: it could not be started or the connection was lost.
+        """
+        args = check_argv(argv)
+        if stdin is not None and not isinstance(stdin, bytes | bytearray | memoryview):
+            raise InvalidArgumentError(f"stdin must be bytes or None, not {type(stdin).__name__}")
+        call = ExecCall(
+            tuple(args),
+            component,
+            None if stdin is None else bytes(stdin),
+            check_timeout(timeout),
+            check_max_output(max_output),
+        )
+        return self._exec(call)
+
+    def _exec(self, call: ExecCall) -> ExecResult:  # pragma: no cover - adapters override it
+        """The adapter's part of :meth:`exec`: run the checked ``call``."""
         raise NotImplementedError
 
     def copy_out(

@@ -13,10 +13,10 @@ import contextlib
 import os
 import secrets
 import stat
-from collections.abc import Iterable
+from collections.abc import Callable, Iterable, Iterator
 from pathlib import Path
 
-__all__ = ["write_private"]
+__all__ = ["private_file", "write_private"]
 
 _DIR_FLAGS = os.O_RDONLY | os.O_DIRECTORY | os.O_NOFOLLOW | os.O_CLOEXEC
 
@@ -37,15 +37,13 @@ def _private_dir(pfd: int, name: str) -> tuple[str, int]:
     raise FileExistsError("cannot create a private temp directory")  # pragma: no cover
 
 
-def write_private(final: Path, chunks: Iterable[bytes], *, mode: int = 0o600) -> Path:
-    """Write ``chunks`` to ``final`` (see the module docstring for how).
+@contextlib.contextmanager
+def private_file(final: Path, *, mode: int = 0o600) -> Iterator[Callable[[bytes], None]]:
+    """Write ``final`` as :func:`write_private` does, chunk by chunk as they come: the block
+    is given a ``write(chunk)`` callable; the file is renamed into place when the block ends
+    normally, and nothing is left behind when it raises.
 
-    :param final: the destination file path (its directory must exist).
-    :param chunks: the content.
-    :param mode: the file's permission bits.
-    :returns: ``final``.
-    :raises OSError: the file could not be written (nothing is left behind), or the destination
-        is a directory.
+    :raises OSError: the file could not be written, or the destination is a directory.
     """
     pfd = os.open(final.parent, os.O_RDONLY | os.O_DIRECTORY | os.O_CLOEXEC)
     try:
@@ -58,10 +56,13 @@ def write_private(final: Path, chunks: Iterable[bytes], *, mode: int = 0o600) ->
                 dir_fd=dfd,
             )
             try:
-                for chunk in chunks:
+
+                def write(chunk: bytes) -> None:
                     view = memoryview(chunk)
                     while view:
                         view = view[os.write(fd, view) :]
+
+                yield write
                 os.fchmod(fd, mode)
                 os.fsync(fd)
             finally:
@@ -77,4 +78,19 @@ def write_private(final: Path, chunks: Iterable[bytes], *, mode: int = 0o600) ->
                 os.rmdir(tmp, dir_fd=pfd)
     finally:
         os.close(pfd)
+
+
+def write_private(final: Path, chunks: Iterable[bytes], *, mode: int = 0o600) -> Path:
+    """Write ``chunks`` to ``final`` (see the module docstring for how).
+
+    :param final: the destination file path (its directory must exist).
+    :param chunks: the content (read one chunk at a time: a stream is never held whole).
+    :param mode: the file's permission bits.
+    :returns: ``final``.
+    :raises OSError: the file could not be written (nothing is left behind), or the destination
+        is a directory.
+    """
+    with private_file(final, mode=mode) as write:
+        for chunk in chunks:
+            write(chunk)
     return final

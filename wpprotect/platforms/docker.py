@@ -14,10 +14,8 @@ from __future__ import annotations
 
 import contextlib
 import logging
-import os
 import re
 import select
-import shutil
 import socket
 import struct
 import tarfile
@@ -31,17 +29,19 @@ from wpprotect._contract import Component, ExecResult
 from wpprotect.errors import (
     AgentNotFoundError,
     ExecError,
+    ExecOutputLimitError,
     ExecTimeoutError,
     InvalidArgumentError,
     PlatformError,
 )
-from wpprotect.platforms._base import BasePlatform, check_timeout
+from wpprotect.platforms._base import BasePlatform, ExecCall, OutputBudget, check_timeout
 from wpprotect.platforms._docker_api import (
     DockerConnection,
     docker_errors,
     explanation,
     status_code,
 )
+from wpprotect.platforms._localfile import write_private
 from wpprotect.platforms._thirdparty import DockerAPI, DockerClient, JSONObject
 
 if TYPE_CHECKING:
@@ -273,33 +273,20 @@ class DockerPlatform(BasePlatform):
 
     # -- exec -------------------------------------------------------------------------------------
 
-    def exec(
-        self,
-        argv: Sequence[str],
-        *,
-        component: Component = "security-agent",
-        stdin: bytes | None = None,
-        timeout: float | None = 120.0,
-    ) -> ExecResult:
-        """Run ``argv`` in the agent container (every component runs there).
+    def _exec(self, call: ExecCall) -> ExecResult:
+        """Run ``argv`` in the agent container (every component runs there); see
+        :meth:`BasePlatform.exec`.
 
-        stdout and stderr are kept apart; ``stdin`` is written, then closed. A non-zero exit is
-        returned, not raised.
+        stdout and stderr are kept apart; ``stdin`` is written, then closed. On a timeout or
+        past ``max_output`` the exec'd process is killed when possible.
 
-        :param argv: the command, as a list (never a shell string).
-        :param component: the agent component; on Docker they share one container.
-        :param stdin: bytes to feed the command, or ``None`` for no stdin.
-        :param timeout: seconds before the command is killed, ``None`` for no limit.
-        :returns: the exit code and decoded output.
-        :raises ExecTimeoutError: it ran past ``timeout`` (it was killed when possible).
         :raises ExecError: it could not be started (e.g. the container is not running) or the
             container stopped while it ran.
         :raises AgentNotFoundError: the container does not exist.
         :raises BackendUnavailableError: the daemon cannot be reached.
         """
-        args = _check_argv(argv)
-        if timeout is not None and timeout <= 0:
-            raise InvalidArgumentError(f"timeout must be positive, not {timeout!r}")
+        argv, _, stdin, timeout, max_output = call.unpack()
+        args = argv
         target = self.target
         name = self.container
         started = time.monotonic()
@@ -320,12 +307,19 @@ class DockerPlatform(BasePlatform):
             sock = self.api.exec_start(exec_id, socket=True, tty=False)
         raw = getattr(sock, "_sock", sock)
         try:
-            out, err = _pump(raw, stdin, deadline)
+            out, err = _pump(raw, stdin, deadline, OutputBudget(max_output, args[0], target))
         except _Timeout:
             self._kill_exec(exec_id, name)
             raise ExecTimeoutError(
-                f"{args[0]!r} ran past its {timeout:g} s timeout and was stopped", target=target
+                f"{args[0]!r} ran past its {timeout or 0:g} s timeout and was stopped",
+                target=target,
             ) from None
+        except ExecOutputLimitError:
+            # closed first: the daemon, blocked on the flood we stopped reading, would not
+            # serve the exec that kills it
+            _close(sock, raw)
+            self._kill_exec(exec_id, name)
+            raise
         except OSError as exc:
             raise ExecError(
                 f"lost the connection while {args[0]!r} ran: {explanation(exc)}", target=target
@@ -435,7 +429,9 @@ class DockerPlatform(BasePlatform):
         """Copy the regular file at ``path`` in the container to ``dest`` (mode 0600).
 
         A symlink is followed (a few levels); anything but a regular file is refused. The file
-        is written next to ``dest`` and renamed into place, so ``dest`` is never half-written.
+        is created in a private directory next to ``dest`` and renamed into place, so ``dest``
+        is never half-written, and a symlink or a file someone else made there is replaced,
+        never written through.
 
         :param path: absolute path in the container.
         :param dest: local file path, or an existing directory to copy into.
@@ -446,7 +442,7 @@ class DockerPlatform(BasePlatform):
         target = self.target
         src = _check_path(path)
         dest = Path(dest)
-        final = dest / PurePosixPath(src).name if dest.is_dir() else dest
+        final = dest / PurePosixPath(src).name if dest.is_dir() and not dest.is_symlink() else dest
         self.inspect()  # a missing container is an AgentNotFoundError, a missing file is not
         for _ in range(8):
             with docker_errors(
@@ -541,17 +537,6 @@ class _Timeout(Exception):
     """The exec ran past its deadline (internal; becomes ExecTimeoutError)."""
 
 
-def _check_argv(argv: object) -> list[str]:
-    if isinstance(argv, str | bytes) or not isinstance(argv, Sequence) or not argv:
-        raise InvalidArgumentError("argv must be a non-empty list of strings, not a shell string")
-    args: list[str] = []
-    for a in argv:
-        if not isinstance(a, str) or "\x00" in a:
-            raise InvalidArgumentError(f"argv items must be strings without NUL: {a!r}")
-        args.append(a)
-    return args
-
-
 def _check_path(path: object) -> str:
     if not isinstance(path, str) or not path.startswith("/") or "\x00" in path:
         raise InvalidArgumentError(f"need an absolute path in the container, not {path!r}")
@@ -577,8 +562,11 @@ def _check_env(env: Mapping[str, object]) -> dict[str, str]:
     return out
 
 
-def _pump(raw: Any, stdin: bytes | None, deadline: float | None) -> tuple[bytes, bytes]:
-    """Write ``stdin`` then half-close; read and demultiplex frames until EOF."""
+def _pump(
+    raw: Any, stdin: bytes | None, deadline: float | None, budget: OutputBudget
+) -> tuple[bytes, bytes]:
+    """Write ``stdin`` then half-close; read and demultiplex frames until EOF, counting the
+    output against ``budget``."""
     out, err = bytearray(), bytearray()
     buf = bytearray()
     pending = memoryview(stdin) if stdin is not None else None
@@ -622,6 +610,7 @@ def _pump(raw: Any, stdin: bytes | None, deadline: float | None) -> tuple[bytes,
                     data = b""
                 if not data:
                     eof = True
+                budget.take(len(data))  # frames and their 8-byte headers, as they arrive
                 buf.extend(data)
                 while len(buf) >= _HEADER.size:
                     kind, size = _HEADER.unpack_from(buf)
@@ -691,18 +680,15 @@ def _extract_single(archive: Any, name: str, final: Path, src: str, target: str)
             if fileobj is None:
                 raise PlatformError(f"cannot read {src} from the archive", path=src, target=target)
             final.parent.mkdir(parents=True, exist_ok=True)
-            fd, tmp = tempfile.mkstemp(prefix=f".{final.name}.", dir=final.parent)
-            try:
-                with os.fdopen(fd, "wb") as fh:
-                    shutil.copyfileobj(fileobj, fh, _CHUNK)
-                    fh.flush()
-                    os.fsync(fh.fileno())
-                os.chmod(tmp, 0o600)  # a flare holds configuration and logs: owner only
-                os.replace(tmp, final)
-            except BaseException:
-                with contextlib.suppress(OSError):
-                    os.unlink(tmp)
-                raise
+            # created in a private directory and renamed into place: a link or a file someone
+            # else made at `final` is replaced, never written through; owner only (a flare
+            # holds configuration and logs)
+            reader = fileobj
+            write_private(final, iter(lambda: reader.read(_CHUNK), b""), mode=0o600)
+    except OSError as exc:
+        raise PlatformError(
+            f"cannot write {final}: {exc.strerror or exc}", path=final, target=target
+        ) from exc
     except tarfile.TarError as exc:
         raise PlatformError(
             f"cannot read the archive of {src}: {exc}", path=src, target=target

@@ -6,17 +6,19 @@ from __future__ import annotations
 import contextlib
 import logging
 import os
+import selectors
 import shutil
 import signal
 import socket
 import subprocess
 import time
-from collections.abc import Callable, Mapping, Sequence
+from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
 from pathlib import Path
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, BinaryIO
 
 import attrs
 
+from wpprotect._args import path_arg
 from wpprotect._contract import Component, ExecResult, Scope
 from wpprotect.agent._layout import BINARIES, DEFAULT_CONFIG_DIR, DEFAULT_INSTALL_DIR
 from wpprotect.errors import (
@@ -29,7 +31,7 @@ from wpprotect.errors import (
     WPProtectError,
 )
 from wpprotect.plan import Change, Plan
-from wpprotect.platforms._base import BasePlatform, check_timeout
+from wpprotect.platforms._base import BasePlatform, ExecCall, OutputBudget, check_timeout
 
 if TYPE_CHECKING:
     from wpprotect.config import Setting
@@ -46,6 +48,77 @@ log = logging.getLogger(__name__)
 SYSTEMCTL_RESTART = ("systemctl", "restart", "datadog-agent")
 SERVICE_RESTART = ("service", "datadog-agent", "restart")
 _KILL_GRACE = 5.0
+
+
+_CHUNK = 1 << 16
+_STDERR_KEPT = 64 * 1024  # of a copy's stderr: enough for its error message
+
+
+class _Timeout(Exception):
+    """The deadline passed while reading a command's output."""
+
+
+def _pipe_chunks(
+    proc: subprocess.Popen[bytes], stdin: bytes | None, deadline: float | None
+) -> Iterator[tuple[int, bytes]]:
+    """``(1, bytes)`` from stdout and ``(2, bytes)`` from stderr as the command writes them,
+    feeding it ``stdin`` (then closing it), until both pipes close.
+
+    :raises _Timeout: ``deadline`` (a ``time.monotonic()`` value) passed.
+    """
+    sel = selectors.DefaultSelector()
+    pending = memoryview(stdin) if stdin is not None else None
+    try:
+        if proc.stdin is not None:
+            if pending:
+                os.set_blocking(proc.stdin.fileno(), False)
+                sel.register(proc.stdin, selectors.EVENT_WRITE, 0)
+            else:
+                proc.stdin.close()
+        for n, pipe in ((1, proc.stdout), (2, proc.stderr)):
+            if pipe is not None:
+                sel.register(pipe, selectors.EVENT_READ, n)
+        while sel.get_map():
+            wait = None if deadline is None else deadline - time.monotonic()
+            if wait is not None and wait <= 0:
+                raise _Timeout
+            for key, _ in sel.select(wait):
+                if key.data == 0 and pending is not None and proc.stdin is not None:  # stdin
+                    try:
+                        pending = pending[os.write(key.fd, pending[:_CHUNK]) :]
+                    except BlockingIOError:
+                        continue
+                    except (BrokenPipeError, ConnectionResetError):
+                        pending = memoryview(b"")  # it stopped reading; keep its output
+                    if not pending:
+                        sel.unregister(proc.stdin)
+                        with contextlib.suppress(OSError):
+                            proc.stdin.close()
+                    continue
+                data = os.read(key.fd, _CHUNK)
+                if not data:
+                    sel.unregister(key.fileobj)
+                    continue
+                yield key.data, data
+    finally:
+        sel.close()
+
+
+def _wait(proc: subprocess.Popen[bytes], deadline: float | None) -> None:
+    """Wait for ``proc`` to exit once its pipes are closed.
+
+    :raises _Timeout: ``deadline`` passed first.
+    """
+    try:
+        proc.wait(timeout=None if deadline is None else max(deadline - time.monotonic(), 0.001))
+    except subprocess.TimeoutExpired:
+        raise _Timeout from None
+
+
+def _file_chunks(source: BinaryIO) -> Iterator[bytes]:
+    with source:
+        while chunk := source.read(1 << 20):
+            yield chunk
 
 
 class HostPlatform(BasePlatform):
@@ -82,8 +155,8 @@ class HostPlatform(BasePlatform):
     ) -> None:
         if isinstance(restart_command, str):
             raise InvalidArgumentError("restart_command must be an argv list, not a string")
-        self.install_dir = Path(install_dir)
-        self.config_dir = Path(config_dir)
+        self.install_dir = path_arg(install_dir, "install_dir")
+        self.config_dir = path_arg(config_dir, "config_dir")
         self.sudo = (os.geteuid() != 0) if sudo is None else bool(sudo)
         self.restart_command: tuple[str, ...] | None = (
             None if restart_command is None else tuple(restart_command)
@@ -149,39 +222,72 @@ class HostPlatform(BasePlatform):
                 target=self.target,
             )
 
-    def _run(
-        self, argv: Sequence[str], *, stdin: bytes | None, timeout: float | None
-    ) -> tuple[int, bytes, bytes, float]:
+    def _spawn(self, argv: Sequence[str], *, stdin: bool) -> subprocess.Popen[bytes] | None:
+        """Start ``argv`` in its own process group (None: the program does not exist)."""
         full = self._argv(argv)
-        started = time.monotonic()
         try:
-            proc = subprocess.Popen(
+            return subprocess.Popen(
                 full,
-                stdin=subprocess.PIPE if stdin is not None else subprocess.DEVNULL,
+                stdin=subprocess.PIPE if stdin else subprocess.DEVNULL,
                 stdout=subprocess.PIPE,
                 stderr=subprocess.PIPE,
                 start_new_session=True,  # its own process group, killed whole on timeout
             )
         except FileNotFoundError:
-            # As a shell and `docker exec` report it: status 127, so callers can fall back to
-            # another binary the same way on every platform.
-            message = f"{full[0]}: not found\n".encode()
-            return 127, b"", message, time.monotonic() - started
+            return None
         except PermissionError as exc:
             raise PermissionDeniedError(
                 f"cannot run {full[0]}: permission denied", target=self.target
             ) from exc
         except OSError as exc:
             raise ExecError(f"cannot run {full[0]}: {exc}", target=self.target) from exc
+
+    def _run(
+        self,
+        argv: Sequence[str],
+        *,
+        stdin: bytes | None,
+        timeout: float | None,
+        max_output: int | None = None,
+    ) -> tuple[int, bytes, bytes, float]:
+        started = time.monotonic()
+        proc = self._spawn(argv, stdin=stdin is not None)
+        if proc is None:
+            # As a shell and `docker exec` report it: status 127, so callers can fall back to
+            # another binary the same way on every platform.
+            message = f"{self._argv(argv)[0]}: not found\n".encode()
+            return 127, b"", message, time.monotonic() - started
+        deadline = None if timeout is None else started + timeout
+        budget = OutputBudget(max_output, " ".join(argv), self.target)
+        out, err = bytearray(), bytearray()
+        with self._supervised(proc, argv, timeout):
+            for n, data in _pipe_chunks(proc, stdin, deadline):
+                budget.take(len(data))
+                (out if n == 1 else err).extend(data)
+            _wait(proc, deadline)
+        return proc.returncode, bytes(out), bytes(err), time.monotonic() - started
+
+    @contextlib.contextmanager
+    def _supervised(
+        self, proc: subprocess.Popen[bytes], argv: Sequence[str], timeout: float | None
+    ) -> Iterator[None]:
+        """Kill ``proc``'s process group when reading it times out or fails; close its pipes."""
         try:
-            out, err = proc.communicate(stdin, timeout=timeout)
-        except subprocess.TimeoutExpired:
+            yield
+        except _Timeout:
             self._kill(proc)
             raise ExecTimeoutError(
-                f"{' '.join(argv)} did not finish within {timeout:g} s and was killed",
+                f"{' '.join(argv)} did not finish within {timeout or 0:g} s and was killed",
                 target=self.target,
             ) from None
-        return proc.returncode, out, err, time.monotonic() - started
+        except BaseException:
+            self._kill(proc)
+            raise
+        finally:
+            for pipe in (proc.stdin, proc.stdout, proc.stderr):
+                if pipe is not None:
+                    with contextlib.suppress(OSError):
+                        pipe.close()
 
     def _kill(self, proc: subprocess.Popen[bytes]) -> None:
         # A root child of `sudo` cannot be signalled by us; sudo relays SIGTERM to it.
@@ -189,26 +295,21 @@ class HostPlatform(BasePlatform):
             with contextlib.suppress(ProcessLookupError, PermissionError):
                 os.killpg(proc.pid, sig)
             try:
-                proc.communicate(timeout=_KILL_GRACE if sig == signal.SIGTERM else None)
+                proc.wait(timeout=_KILL_GRACE if sig == signal.SIGTERM else None)
                 return
             except subprocess.TimeoutExpired:
                 continue
 
-    def exec(
-        self,
-        argv: Sequence[str],
-        *,
-        component: Component = "security-agent",
-        stdin: bytes | None = None,
-        timeout: float | None = 120.0,
-    ) -> ExecResult:
-        """Run ``argv`` on this host (all components share it).
+    def _exec(self, call: ExecCall) -> ExecResult:
+        """Run ``argv`` on this host (all components share it); see :meth:`BasePlatform.exec`.
 
-        :raises ExecTimeoutError: it ran past ``timeout`` (its whole process group is killed).
-        :raises ExecError: it could not be started.
-        :raises PermissionDeniedError: sudo needs a password, or sudo is missing.
+        On a timeout or past ``max_output`` its whole process group is killed; sudo needing a
+        password, or missing, is a :class:`~wpprotect.PermissionDeniedError`.
         """
-        rc, out, err, duration = self._run(argv, stdin=stdin, timeout=timeout)
+        argv, _, stdin, timeout, max_output = call.unpack()
+        rc, out, err, duration = self._run(
+            argv, stdin=stdin, timeout=timeout, max_output=max_output
+        )
         stderr = err.decode("utf-8", errors="replace")
         self._check_sudo(rc, stderr)
         log.debug("%s: %s -> %d", self.target, argv[0], rc)
@@ -228,9 +329,10 @@ class HostPlatform(BasePlatform):
         flares hold logs and configs).
 
         Through ``sudo -n cat`` when not root (the archive belongs to the root-run agent). The
-        copy is created in a private directory next to ``dest`` and renamed into place: a
-        symlink or a file someone else made at ``dest`` is replaced, never written through
-        (a symlink at ``dest`` is not taken for a directory to copy into).
+        copy is streamed (never held in memory whole) into a file created in a private
+        directory next to ``dest`` and renamed into place: a symlink or a file someone else
+        made at ``dest`` is replaced, never written through (a symlink at ``dest`` is not taken
+        for a directory to copy into).
 
         :raises ExecError: the file cannot be read, or ``dest`` cannot be written.
         """
@@ -240,23 +342,39 @@ class HostPlatform(BasePlatform):
         if dest.is_dir() and not dest.is_symlink():
             dest = dest / Path(path).name
         if self.sudo:
-            rc, out, err, _ = self._run(["cat", "--", path], stdin=None, timeout=self.timeout)
-            stderr = err.decode("utf-8", errors="replace")
-            self._check_sudo(rc, stderr)
-            if rc != 0:
-                raise ExecError(f"cannot read {path}: {stderr.strip()}", target=self.target)
-            data = out
+            chunks: Iterable[bytes] = self._cat(path)
         else:
             try:
-                data = Path(path).read_bytes()
+                source = open(path, "rb")  # noqa: SIM115 - closed by _file_chunks
             except OSError as exc:
                 raise ExecError(f"cannot read {path}: {exc.strerror}", target=self.target) from exc
+            chunks = _file_chunks(source)
         try:
-            return write_private(dest, [data], mode=0o600)
+            return write_private(dest, chunks, mode=0o600)
         except OSError as exc:
             raise ExecError(
                 f"cannot write {dest}: {exc.strerror or exc}", target=self.target
             ) from exc
+
+    def _cat(self, path: str) -> Iterator[bytes]:
+        """The bytes of ``path`` read through ``sudo -n cat``, as they come."""
+        argv = ["cat", "--", path]
+        proc = self._spawn(argv, stdin=False)
+        if proc is None:  # pragma: no cover - cat is part of every system
+            raise ExecError(f"cannot read {path}: cat not found", target=self.target)
+        deadline = None if self.timeout is None else time.monotonic() + self.timeout
+        err = bytearray()
+        with self._supervised(proc, argv, self.timeout):
+            for n, data in _pipe_chunks(proc, None, deadline):
+                if n == 1:
+                    yield data
+                elif len(err) < _STDERR_KEPT:
+                    err.extend(data[: _STDERR_KEPT - len(err)])
+            _wait(proc, deadline)
+        stderr = err.decode("utf-8", errors="replace")
+        self._check_sudo(proc.returncode, stderr)
+        if proc.returncode != 0:
+            raise ExecError(f"cannot read {path}: {stderr.strip()}", target=self.target)
 
     # -- settings -----------------------------------------------------------------------------
 

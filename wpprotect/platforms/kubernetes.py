@@ -10,11 +10,11 @@ Operator put on them, ``agent.datadoghq.com/component=agent``
 from __future__ import annotations
 
 import base64
+import binascii
 import contextlib
 import json
 import logging
 import os
-import tempfile
 import time
 import warnings
 from collections.abc import Callable, Mapping, Sequence
@@ -29,7 +29,14 @@ from wpprotect.errors import (
     InvalidArgumentError,
     PlatformError,
 )
-from wpprotect.platforms._base import BasePlatform, check_timeout
+from wpprotect.platforms._base import (
+    DEFAULT_MAX_OUTPUT,
+    BasePlatform,
+    ExecCall,
+    OutputBudget,
+    check_argv,
+    check_timeout,
+)
 from wpprotect.platforms._k8s_api import K8sAPI, stream_errors
 from wpprotect.platforms._k8s_nodes import application_pod_hint
 from wpprotect.platforms._thirdparty import ExecStream, K8sApiClient
@@ -62,14 +69,8 @@ def _check_name(value: object, what: str) -> str | None:
     return value
 
 
-def _check_argv(argv: object) -> list[str]:
-    if isinstance(argv, str | bytes) or not isinstance(argv, Sequence) or not argv:
-        raise InvalidArgumentError(f"argv must be a non-empty list of strings, not {argv!r}")
-    out = list(argv)
-    for arg in out:
-        if not isinstance(arg, str) or "\x00" in arg:
-            raise InvalidArgumentError(f"argv items must be strings without NUL, not {arg!r}")
-    return out
+class _TextFrames(Exception):
+    """The exec frames arrived as text: a binary copy must move as base64."""
 
 
 def _check_for_pod(value: object) -> str | None:
@@ -376,9 +377,18 @@ class KubernetesPlatform(BasePlatform):
 
     # -- exec --------------------------------------------------------------------------------
     def _exec_bytes(
-        self, argv: Sequence[str], component: Component, stdin: bytes | None, timeout: float | None
+        self,
+        argv: Sequence[str],
+        component: Component,
+        stdin: bytes | None,
+        timeout: float | None,
+        *,
+        max_output: int | None = DEFAULT_MAX_OUTPUT,
+        sink: Callable[[bytes], None] | None = None,
     ) -> tuple[int, bytes, bytes, float]:
-        args = _check_argv(argv)
+        """Run ``argv``: (exit code, stdout, stderr, seconds). With ``sink``, stdout goes to it
+        as it arrives (not counted against ``max_output``) instead of being returned."""
+        args = check_argv(argv)
         if component not in _COMPONENTS:
             raise InvalidArgumentError(
                 f"unknown component {component!r}; valid: {', '.join(_COMPONENTS)}"
@@ -404,7 +414,11 @@ class KubernetesPlatform(BasePlatform):
             timeout=None if deadline is None else deadline - time.monotonic(),
         )
         try:
-            return (*self._pump(ws, stdin, deadline, args, target), time.monotonic() - start)
+            budget = OutputBudget(max_output, args[0], target)
+            return (
+                *self._pump(ws, stdin, deadline, args, target, budget=budget, sink=sink),
+                time.monotonic() - start,
+            )
         finally:
             with contextlib.suppress(Exception):
                 ws.close()
@@ -418,11 +432,26 @@ class KubernetesPlatform(BasePlatform):
         deadline: float | None,
         argv: list[str],
         target: str,
+        *,
+        budget: OutputBudget,
+        sink: Callable[[bytes], None] | None,
     ) -> tuple[int, bytes, bytes]:
         """Send stdin, collect channels 1 and 2 until the server closes, read channel 3."""
         out: list[bytes] = []
         err: list[bytes] = []
         status_raw: list[bytes] = []
+
+        def read_channels() -> None:
+            for channel, kept in ((1, out), (2, err)):
+                data = _to_bytes(ws.read_channel(channel))
+                if channel == 1 and sink is not None:
+                    if data:
+                        sink(data)
+                    continue
+                budget.take(len(data))
+                kept.append(data)
+            status_raw.append(_to_bytes(ws.read_channel(3)))
+
         try:
             if stdin is not None:
                 for i in range(0, len(stdin), 64 * 1024):
@@ -444,19 +473,13 @@ class KubernetesPlatform(BasePlatform):
                         )
                     wait = min(wait, 1.0)
                 ws.update(timeout=wait)
-                out.append(_to_bytes(ws.read_channel(1)))
-                err.append(_to_bytes(ws.read_channel(2)))
-                status_raw.append(_to_bytes(ws.read_channel(3)))
-            out.append(_to_bytes(ws.read_channel(1)))
-            err.append(_to_bytes(ws.read_channel(2)))
-            status_raw.append(_to_bytes(ws.read_channel(3)))
+                read_channels()
+            read_channels()
         except stream_errors() as exc:
             # Lost: fine only if the exit status had already arrived (a proxy may reset the
             # connection instead of sending a close frame).
             with contextlib.suppress(Exception):
-                out.append(_to_bytes(ws.read_channel(1)))
-                err.append(_to_bytes(ws.read_channel(2)))
-                status_raw.append(_to_bytes(ws.read_channel(3)))
+                read_channels()
             if not b"".join(status_raw).strip():
                 raise ExecError(
                     f"the exec connection for {argv[0]} was lost: {exc}", target=target
@@ -486,29 +509,20 @@ class KubernetesPlatform(BasePlatform):
             f"could not run {argv[0]}: {str(parsed.get('message') or parsed)[:300]}", target=target
         )
 
-    def exec(
-        self,
-        argv: Sequence[str],
-        *,
-        component: Component = "security-agent",
-        stdin: bytes | None = None,
-        timeout: float | None = 120.0,
-    ) -> ExecResult:
-        """Run ``argv`` in the ``component`` container of the agent pod (no TTY).
+    def _exec(self, call: ExecCall) -> ExecResult:
+        """Run ``argv`` in the ``component`` container of the agent pod (no TTY); see
+        :meth:`BasePlatform.exec`.
 
         stdout and stderr come on separate channels; the exit code comes from the status
-        channel. A non-zero exit is returned, not raised.
+        channel. ``stdin`` needs ``v5.channel.k8s.io`` to be closed after it is sent.
 
-        :param argv: the command, a list.
-        :param component: the container: ``security-agent``, ``system-probe`` or ``agent``.
-        :param stdin: bytes to send, then stdin is closed (needs ``v5.channel.k8s.io``).
-        :param timeout: seconds before giving up (``None``: wait for ever).
-        :raises ExecTimeoutError: it ran past ``timeout``.
-        :raises ExecError: the exec could not start or the connection was lost.
         :raises AgentNotFoundError: no such pod or container.
         :raises PermissionDeniedError: RBAC refused ``pods/exec``.
         """
-        code, out, err, duration = self._exec_bytes(argv, component, stdin, timeout)
+        argv, component, stdin, timeout, max_output = call.unpack()
+        code, out, err, duration = self._exec_bytes(
+            argv, component, stdin, timeout, max_output=max_output
+        )
         log.debug(
             "%s in %s of %s: exit %d after %.2fs", argv[0], component, self.target, code, duration
         )
@@ -536,38 +550,72 @@ class KubernetesPlatform(BasePlatform):
         if not isinstance(given, str) or not given.startswith("/") or "\x00" in given:
             raise InvalidArgumentError(f"need an absolute path in the container, not {given!r}")
         dest = Path(dest)
-        final = dest / PurePosixPath(path).name if dest.is_dir() else dest
-        target = self.target
-        # The path is absolute, so it cannot be taken for an option.
-        code, data, err, _ = self._exec_bytes(["cat", path], component, None, 600.0)
-        if code == 0 and not self._api.binary_frames:
-            # kubernetes < 31 decodes frames as UTF-8 text: move the bytes as base64 instead.
-            code, b64, err, _ = self._exec_bytes(["base64", path], component, None, 600.0)
-            data = base64.b64decode(b64) if code == 0 else data
-        if code != 0:
-            raise PlatformError(
-                f"cannot read {path}: {err.decode('utf-8', 'replace').strip() or f'exit {code}'}",
-                path=path,
-                target=target,
-            )
+        final = dest / PurePosixPath(path).name if dest.is_dir() and not dest.is_symlink() else dest
+        # The path is absolute, so it cannot be taken for an option. kubernetes < 31 decodes
+        # frames as UTF-8 text (known once the first exec opened): then the bytes move as base64.
+        for argv in (["cat", path], ["base64", path]):
+            decode = argv[0] == "base64"
+            if not decode and not self._api.binary_frames:
+                continue
+            try:
+                size = self._stream_to(final, argv, path, component, decode=decode)
+            except _TextFrames:
+                continue
+            break
         code, size_text, _, _ = self._exec_bytes(["stat", "-c", "%s", path], component, None, 60.0)
-        if code == 0 and size_text.strip().isdigit() and int(size_text) != len(data):
+        if code == 0 and size_text.strip().isdigit() and int(size_text) != size:
+            final.unlink(missing_ok=True)
             raise PlatformError(
-                f"{path} arrived truncated: {len(data)} of {int(size_text)} bytes",
+                f"{path} arrived truncated: {size} of {int(size_text)} bytes",
                 path=path,
-                target=target,
+                target=self.target,
             )
-        fd, tmp = tempfile.mkstemp(prefix=f".{final.name}.", dir=final.parent)
-        try:
-            with os.fdopen(fd, "wb") as fh:
-                fh.write(data)
-            os.chmod(tmp, 0o600)
-            os.replace(tmp, final)
-        except BaseException:
-            with contextlib.suppress(OSError):
-                os.unlink(tmp)
-            raise
         return final
+
+    def _stream_to(
+        self, final: Path, argv: list[str], path: str, component: Component, *, decode: bool
+    ) -> int:
+        """Stream ``argv``'s stdout into ``final`` (through a private file renamed into place;
+        base64-decoded when ``decode``): the number of bytes written.
+
+        :raises _TextFrames: the frames turned out to be text, not bytes (``cat`` on an old
+            client): nothing was written.
+        """
+        from wpprotect.platforms._localfile import private_file
+
+        written = 0
+        try:
+            with private_file(final, mode=0o600) as write:
+                rest = b""
+
+                def sink(data: bytes) -> None:
+                    nonlocal rest, written
+                    if decode:
+                        data = rest + data.translate(None, b" \t\r\n")
+                        cut = len(data) // 4 * 4
+                        data, rest = base64.b64decode(data[:cut]), data[cut:]
+                    write(data)
+                    written += len(data)
+
+                code, _, err, _ = self._exec_bytes(argv, component, None, 600.0, sink=sink)
+                if code != 0:
+                    message = err.decode("utf-8", "replace").strip() or f"exit {code}"
+                    raise PlatformError(
+                        f"cannot read {path}: {message}", path=path, target=self.target
+                    )
+                if not decode and not self._api.binary_frames:
+                    raise _TextFrames
+                if rest:  # `base64` pads its output: a partial quantum is not its output
+                    raise binascii.Error(f"{len(rest)} bytes left over")
+        except OSError as exc:
+            raise PlatformError(
+                f"cannot write {final}: {exc.strerror or exc}", path=final, target=self.target
+            ) from exc
+        except binascii.Error as exc:
+            raise PlatformError(
+                f"{path} arrived garbled: {exc}", path=path, target=self.target
+            ) from exc
+        return written
 
     # -- plans -------------------------------------------------------------------------------
     def _daemonsets(self) -> list[tuple[str, str]]:
