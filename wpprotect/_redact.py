@@ -16,6 +16,7 @@ from __future__ import annotations
 
 import bisect
 import re
+from collections.abc import Callable
 
 __all__ = ["MASK", "is_secret_key", "redact_text", "redact_value", "secret_values"]
 
@@ -159,79 +160,79 @@ def _name_start(run: str, first: str) -> int:
 _LETTERS = "ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz"
 
 
+_Edit = Callable[[str, re.Match[str]], tuple[int, str, int] | None]
+
+
+def _rewrite(line: str, runs: re.Pattern[str], edit: _Edit) -> str:
+    """Rewrite ``line`` left to right in one pass (linear time: no backtracking pattern).
+
+    For each match of ``runs`` that starts after the last rewrite, ``edit(line, match)`` gives
+    ``(keep, text, resume)``: the line is kept up to ``keep``, ``text`` is put in, and the scan
+    goes on from ``resume``; None leaves that match alone.
+    """
+    out: list[str] = []
+    pos = 0
+    for m in runs.finditer(line):
+        if m.start() < pos:
+            continue
+        found = edit(line, m)
+        if found is None:
+            continue
+        keep, text, resume = found
+        out.append(line[pos:keep] + text)
+        pos = resume
+    return "".join(out) + line[pos:] if out else line
+
+
 def _sub_pem(line: str) -> str:
     if "-----END " not in line:
         return line
     ends: dict[str, list[int]] = {}
     for m in _PEM_END_KIND.finditer(line):
         ends.setdefault(m["kind"], []).append(m.start())
-    out: list[str] = []
-    pos = 0
-    for m in _PEM_BEGIN_KIND.finditer(line):
-        if m.start() < pos:
-            continue
+
+    def edit(_line: str, m: re.Match[str]) -> tuple[int, str, int] | None:
         kind = m["kind"]
         at = bisect.bisect_left(ends.get(kind, []), m.end())
         if at == len(ends.get(kind, [])):
-            continue
+            return None
         end = ends[kind][at] + len(f"-----END {kind}-----")
-        out.append(f"{line[pos : m.start()]}-----BEGIN {kind}-----{MASK}-----END {kind}-----")
-        pos = end
-    return "".join(out) + line[pos:] if out else line
+        return m.start(), f"-----BEGIN {kind}-----{MASK}-----END {kind}-----", end
+
+    return _rewrite(line, _PEM_BEGIN_KIND, edit)
 
 
-def _sub_uri_pass(line: str) -> str:
-    out: list[str] = []
-    pos = 0
-    for m in _SCHEME_RUN.finditer(line):
-        if m.start() < pos:
-            continue
-        start = _name_start(m.group(0), _LETTERS)
-        u = _USERINFO.match(line, m.end())
-        if start < 0 or u is None:
-            continue
-        out.append(line[pos : u.start("pw")] + MASK + "@")
-        pos = u.end()
-    return "".join(out) + line[pos:] if out else line
+def _uri_pass(line: str, m: re.Match[str]) -> tuple[int, str, int] | None:
+    u = _USERINFO.match(line, m.end())
+    if _name_start(m.group(0), _LETTERS) < 0 or u is None:
+        return None
+    return u.start("pw"), MASK + "@", u.end()
 
 
-def _sub_assign(line: str) -> str:
-    out: list[str] = []
-    pos = 0
-    for m in _NAME_RUN.finditer(line):
-        if m.start() < pos:
-            continue
-        start = _name_start(m.group(0), _LETTERS + "_")
-        v = _ASSIGN_VALUE.match(line, m.end())
-        if start < 0 or v is None:
-            continue
-        if is_secret_key(m.group(0)[start:]):
-            out.append(line[pos : m.end()] + "=" + MASK)
-            pos = v.end()
-    return "".join(out) + line[pos:] if out else line
+def _assign(line: str, m: re.Match[str]) -> tuple[int, str, int] | None:
+    start = _name_start(m.group(0), _LETTERS + "_")
+    v = _ASSIGN_VALUE.match(line, m.end())
+    if start < 0 or v is None or not is_secret_key(m.group(0)[start:]):
+        return None
+    return m.end(), "=" + MASK, v.end()
 
 
-def _sub_generic_pass(line: str) -> str:
-    out: list[str] = []
-    pos = 0
-    for m in _WORD.finditer(line):
-        if m.start() < pos or not _PASS_WORD.search(m.group(0)):
-            continue
-        v = _PASS_VALUE.match(line, m.end())
-        if v is None or v["v"] == MASK:
-            continue
-        out.append(line[pos : m.end()] + v["sep"] + MASK)
-        pos = v.end()
-    return "".join(out) + line[pos:] if out else line
+def _generic_pass(line: str, m: re.Match[str]) -> tuple[int, str, int] | None:
+    if not _PASS_WORD.search(m.group(0)):
+        return None
+    v = _PASS_VALUE.match(line, m.end())
+    if v is None or v["v"] == MASK:
+        return None
+    return m.end(), v["sep"] + MASK, v.end()
 
 
 def _redact_patterns(line: str) -> str:
     line = _sub_pem(line)
     line = _BEARER_HEX.sub(lambda m: "Bearer " + "*" * 59 + m["tail"], line)
     line = _BEARER.sub("Bearer " + MASK, line)
-    line = _sub_uri_pass(line)
-    line = _sub_assign(line)
-    line = _sub_generic_pass(line)
+    line = _rewrite(line, _SCHEME_RUN, _uri_pass)
+    line = _rewrite(line, _NAME_RUN, _assign)
+    line = _rewrite(line, _WORD, _generic_pass)
     line = _DDRCM.sub(MASK, line)
     line = _APP_KEY.sub(lambda m: "*" * 35 + m["tail"], line)
     return _API_KEY.sub(lambda m: "*" * 27 + m["tail"], line)

@@ -20,8 +20,9 @@ import sys
 import time
 from collections.abc import Callable, Iterable, Mapping, Sequence
 from pathlib import Path as _Path
-from types import TracebackType
 from typing import Any, Literal, TextIO
+
+from wpprotect._contract import Closing
 
 __all__ = [
     "JSON_SCHEMA_VERSION",
@@ -326,7 +327,7 @@ def add_host_dir_options(parser: argparse.ArgumentParser | argparse._ArgumentGro
     )
 
 
-class Progress:
+class Progress(Closing):
     """A progress bar on stderr for fleet operations; silent when stderr is not a terminal.
 
     Use it as a context manager and call :meth:`advance` once per finished item (it is also a
@@ -411,14 +412,6 @@ class Progress:
     def __enter__(self) -> Progress:
         self._draw("")
         return self
-
-    def __exit__(
-        self,
-        exc_type: type[BaseException] | None,
-        exc: BaseException | None,
-        tb: TracebackType | None,
-    ) -> None:
-        self.close()
 
     def __repr__(self) -> str:
         return f"<Progress {self.label!r} {self.done}/{self.total}>"

@@ -527,6 +527,11 @@ class EntryState(NamedTuple):
     gid: int
     mode: int
 
+    @classmethod
+    def of(cls, st: os.stat_result, sha256: str) -> EntryState:
+        """The state of the file ``st`` describes, whose content hashes to ``sha256``."""
+        return cls(st.st_dev, st.st_ino, sha256, st.st_uid, st.st_gid, stat.S_IMODE(st.st_mode))
+
     def matches(self, found: EntryState | None) -> bool:
         """True when ``found`` is this file: same bytes, and the same inode, or an inode
         with the same owner, group and mode (a later plan's undo puts the very same bytes
@@ -562,9 +567,7 @@ def _describe_entry(dfd: int, name: str) -> tuple[str, EntryState | None, os.sta
             digest.update(chunk)
     finally:
         os.close(fd)
-    found = EntryState(
-        st.st_dev, st.st_ino, digest.hexdigest(), st.st_uid, st.st_gid, stat.S_IMODE(st.st_mode)
-    )
+    found = EntryState.of(st, digest.hexdigest())
     return "regular", found, st
 
 
@@ -670,87 +673,65 @@ def replace_entry(
     with guard if guard is not None else contextlib.nullcontext():
         dfd = _open_dir(directory, expect=dir_id)
         try:
-            return _replace(
-                dfd, directory, name, data, mode=mode, uid=uid, gid=gid, expect=expect,
-                force=force, backup=backup, on_commit=on_commit,
-            )  # fmt: skip
+            path = directory / name
+            what, state, _lst = _describe_entry(dfd, name)
+            forced = False
+            if not _matches(expect, state):
+                if what == "regular" or (what == "missing" and expect is not None):
+                    found = "a different file" if what == "regular" else "missing"
+                else:
+                    found = what
+                if not force:
+                    raise ConfigConflictError(
+                        f"the file is not what wpprotect wrote or read (it is now {found}); "
+                        "nothing was written: check it, or pass force=True to overwrite it (a "
+                        "backup of it is kept)",
+                        path=path,
+                    )
+                if what not in ("missing", "regular") and not what.startswith("a symlink"):
+                    raise UnsafePathError(f"refusing to replace {what}", path=path)
+                forced = what != "missing"
+            saved: Path | None = None
+            tmp: str | None = None
+            try:
+                if backup is not None:
+                    btmp = _temp_at(dfd, directory, name, backup, mode=mode, uid=uid, gid=gid)
+                    try:
+                        saved = _link_backup(dfd, directory, btmp, name)
+                    finally:
+                        os.unlink(btmp, dir_fd=dfd)
+                tmp = _temp_at(dfd, directory, name, data, mode=mode, uid=uid, gid=gid)
+                if forced:
+                    saved = _link_backup(dfd, directory, name, name)
+                elif not _matches(
+                    expect, _describe_entry(dfd, name)[1]
+                ):  # checked again just before the rename
+                    raise ConfigConflictError(
+                        "the file changed while it was being replaced; nothing was written",
+                        path=path,
+                    )
+                new = os.stat(tmp, dir_fd=dfd, follow_symlinks=False)
+                new_state = EntryState.of(new, hashlib.sha256(data).hexdigest())
+                os.replace(tmp, name, src_dir_fd=dfd, dst_dir_fd=dfd)
+                tmp = None
+            except BaseException as exc:
+                if tmp is not None:
+                    with contextlib.suppress(OSError):
+                        os.unlink(tmp, dir_fd=dfd)
+                if saved is not None and backup is not None:  # unchanged: its backup is not needed
+                    with contextlib.suppress(OSError):
+                        os.unlink(saved.name, dir_fd=dfd)
+                if isinstance(exc, OSError):
+                    raise ConfigFileError(
+                        f"cannot replace the file: {exc.strerror}", path=path
+                    ) from exc
+                raise
+            if on_commit is not None:
+                on_commit(new_state, saved)
+            with contextlib.suppress(
+                OSError
+            ):  # the data is in place; only durability is unconfirmed
+                os.fsync(dfd)
+            return new_state, saved
         finally:
             os.close(dfd)
-
-
-def _replace(
-    dfd: int,
-    directory: Path,
-    name: str,
-    data: bytes,
-    *,
-    mode: int,
-    uid: int,
-    gid: int,
-    expect: EntryState | None,
-    force: bool,
-    backup: bytes | None,
-    on_commit: Callable[[EntryState, Path | None], None] | None,
-) -> tuple[EntryState, Path | None]:
-    path = directory / name
-    what, state, _lst = _describe_entry(dfd, name)
-    forced = False
-    if not _matches(expect, state):
-        if what == "regular" or (what == "missing" and expect is not None):
-            found = "a different file" if what == "regular" else "missing"
-        else:
-            found = what
-        if not force:
-            raise ConfigConflictError(
-                f"the file is not what wpprotect wrote or read (it is now {found}); nothing "
-                "was written: check it, or pass force=True to overwrite it (a backup of it is "
-                "kept)",
-                path=path,
-            )
-        if what not in ("missing", "regular") and not what.startswith("a symlink"):
-            raise UnsafePathError(f"refusing to replace {what}", path=path)
-        forced = what != "missing"
-    saved: Path | None = None
-    tmp: str | None = None
-    try:
-        if backup is not None:
-            btmp = _temp_at(dfd, directory, name, backup, mode=mode, uid=uid, gid=gid)
-            try:
-                saved = _link_backup(dfd, directory, btmp, name)
-            finally:
-                os.unlink(btmp, dir_fd=dfd)
-        tmp = _temp_at(dfd, directory, name, data, mode=mode, uid=uid, gid=gid)
-        if forced:
-            saved = _link_backup(dfd, directory, name, name)
-        elif not _matches(
-            expect, _describe_entry(dfd, name)[1]
-        ):  # checked again just before the rename
-            raise ConfigConflictError(
-                "the file changed while it was being replaced; nothing was written", path=path
-            )
-        new = os.stat(tmp, dir_fd=dfd, follow_symlinks=False)
-        new_state = EntryState(
-            new.st_dev,
-            new.st_ino,
-            hashlib.sha256(data).hexdigest(),
-            new.st_uid,
-            new.st_gid,
-            stat.S_IMODE(new.st_mode),
-        )
-        os.replace(tmp, name, src_dir_fd=dfd, dst_dir_fd=dfd)
-        tmp = None
-    except BaseException as exc:
-        if tmp is not None:
-            with contextlib.suppress(OSError):
-                os.unlink(tmp, dir_fd=dfd)
-        if saved is not None and backup is not None:  # unchanged: its backup is not needed
-            with contextlib.suppress(OSError):
-                os.unlink(saved.name, dir_fd=dfd)
-        if isinstance(exc, OSError):
-            raise ConfigFileError(f"cannot replace the file: {exc.strerror}", path=path) from exc
-        raise
-    if on_commit is not None:
-        on_commit(new_state, saved)
-    with contextlib.suppress(OSError):  # the data is in place; only durability is unconfirmed
-        os.fsync(dfd)
-    return new_state, saved

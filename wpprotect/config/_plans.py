@@ -492,14 +492,7 @@ class FileChange:
         if new == current:
             return
         st = opened.stat
-        expect = EntryState(
-            st.st_dev,
-            st.st_ino,
-            hashlib.sha256(current).hexdigest(),
-            st.st_uid,
-            st.st_gid,
-            stat.S_IMODE(st.st_mode),
-        )
+        expect = EntryState.of(st, hashlib.sha256(current).hexdigest())
 
         def committed(state: Any, backup: Path | None) -> None:
             self._written = state

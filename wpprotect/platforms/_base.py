@@ -10,12 +10,11 @@ from __future__ import annotations
 
 from collections.abc import Mapping, Sequence
 from pathlib import Path
-from types import TracebackType
-from typing import TYPE_CHECKING, Any, ClassVar, Self
+from typing import TYPE_CHECKING, Any, ClassVar
 
 import attrs
 
-from wpprotect._contract import Component, ExecResult, Platform, Scope
+from wpprotect._contract import Closing, Component, ExecResult, Platform, Scope
 from wpprotect.errors import ExecOutputLimitError, InvalidArgumentError
 
 if TYPE_CHECKING:
@@ -138,7 +137,7 @@ class OutputBudget:
             )
 
 
-class BasePlatform:
+class BasePlatform(Closing):
     """Shared operations on top of :class:`Platform`; adapters subclass it.
 
     Subclasses implement ``kind``, ``target``, ``_exec`` (the adapter's part of :meth:`exec`,
@@ -239,17 +238,6 @@ class BasePlatform:
         """Close the SDK clients this platform created (none here; Docker and Kubernetes
         override it). A client passed in as ``client=`` is left open for its owner; closing
         twice is harmless."""
-
-    def __enter__(self) -> Self:
-        return self
-
-    def __exit__(
-        self,
-        exc_type: type[BaseException] | None,
-        exc: BaseException | None,
-        tb: TracebackType | None,
-    ) -> None:
-        self.close()
 
     # -- operations, written once -------------------------------------------------------------
 
