@@ -55,3 +55,16 @@ os.chdir(_wpux_old_cwd)
 tempfile.tempdir = _wpux_old_tempdir
 shutil.rmtree(_wpux_tmp, ignore_errors=True)
 """
+
+# Helper bases that carry no user-facing meaning (a shared context-manager or file-view base)
+# are left out of the "Bases:" lines; their members are documented on the public classes.
+_HIDDEN_BASES = {"wpprotect._contract.Closing", "wpprotect.config._editor._EditedFile"}
+
+
+def _public_bases(app, name, obj, options, bases):
+    kept = [b for b in bases if f"{b.__module__}.{b.__qualname__}" not in _HIDDEN_BASES]
+    bases[:] = kept or [object]
+
+
+def setup(app):
+    app.connect("autodoc-process-bases", _public_bases)

@@ -373,7 +373,59 @@ def _same_outside(
     return True
 
 
-class ConfigEditor:
+class _EditedFile:
+    """What an editor of one file shows about it: its path, the text as loaded, the text as it
+    would be saved, and whether they differ."""
+
+    _path: Path | None
+    _original_text: str
+    _loaded_bytes: bytes | None
+
+    @property
+    def path(self) -> Path | None:
+        """The file read and written (None for an in-memory text)."""
+        return self._path
+
+    @property
+    def original_text(self) -> str:
+        """The text as loaded (or as last saved)."""
+        return self._original_text
+
+    @property
+    def text(self) -> str:  # pragma: no cover - every editor defines it
+        """The text as :meth:`save` would write it."""
+        raise NotImplementedError
+
+    @property
+    def changed(self) -> bool:
+        """Whether :attr:`text` differs from :attr:`original_text`.
+
+        :raises ConfigStructureError: the edits cannot be written (see :attr:`text`).
+        """
+        return self.text != self._original_text
+
+    def _write(
+        self, *, backup: bool, force: bool, follow_symlinks: bool, what: str
+    ) -> tuple[Path | None, str, bytes]:
+        """Save :attr:`text` to :attr:`path` (see :meth:`ConfigEditor.save`): the backup made,
+        the text written and its bytes."""
+        if self._path is None:
+            raise ConfigFileError(f"{what} has no path to save to (use from_text(text, path=...))")
+        new_text = self.text
+        backup_path, data = _save_text(
+            self._path,
+            new_text,
+            expected=self._loaded_bytes,
+            original_text=self._original_text,
+            follow_symlinks=follow_symlinks,
+            backup=backup,
+            force=force,
+            max_bytes=ConfigEditor.MAX_BYTES,
+        )
+        return backup_path, new_text, data
+
+
+class ConfigEditor(_EditedFile):
     """Edit a YAML config file the way a careful person would: only the needed lines change.
 
     Comments, blank lines, key order, quoting, indentation, sequence style, ``---`` markers, the
@@ -712,16 +764,6 @@ class ConfigEditor:
     # ------------------------------------------------------------------ public properties
 
     @property
-    def path(self) -> Path | None:
-        """The file this editor reads and writes (None for an in-memory document)."""
-        return self._path
-
-    @property
-    def original_text(self) -> str:
-        """The text as loaded (or as last saved)."""
-        return self._original_text
-
-    @property
     def data(self) -> Any:
         """The document's root, a ruamel ``CommentedMap`` (see the class docstring)."""
         return self._data
@@ -735,14 +777,6 @@ class ConfigEditor:
             is undone; in-place edits of :attr:`data` alone are not.
         """
         return self._finish(self._render_body())
-
-    @property
-    def changed(self) -> bool:
-        """Whether :attr:`text` differs from :attr:`original_text`.
-
-        :raises ConfigStructureError: as :attr:`text`.
-        """
-        return self.text != self._original_text
 
     def __repr__(self) -> str:
         # Never any content: values may be secrets. Never raises.
@@ -1537,20 +1571,8 @@ class ConfigEditor:
                 "this document is one of several in its file: save the ConfigDocuments",
                 path=self._path,
             )
-        if self._path is None:
-            raise ConfigFileError(
-                "this document has no path to save to (use from_text(text, path=...))"
-            )
-        new_text = self.text
-        backup_path, data = _save_text(
-            self._path,
-            new_text,
-            expected=self._loaded_bytes,
-            original_text=self._original_text,
-            follow_symlinks=follow_symlinks,
-            backup=backup,
-            force=force,
-            max_bytes=self.MAX_BYTES,
+        backup_path, new_text, data = self._write(
+            backup=backup, force=force, follow_symlinks=follow_symlinks, what="this document"
         )
         self._rebase(new_text, data)
         return backup_path
@@ -1627,7 +1649,7 @@ def _split_documents(text: str) -> list[tuple[str, int]]:
     return [("".join(lines), start) for lines, start in chunks]
 
 
-class ConfigDocuments:
+class ConfigDocuments(_EditedFile):
     """A file of several YAML documents separated by ``---`` (Kubernetes manifests), each
     edited with its own :class:`ConfigEditor` and saved together, with the same rules.
 
@@ -1716,24 +1738,9 @@ class ConfigDocuments:
         return self._documents[index]
 
     @property
-    def path(self) -> Path | None:
-        """The file these documents are read from and written to."""
-        return self._path
-
-    @property
-    def original_text(self) -> str:
-        """The text as loaded (or as last saved)."""
-        return self._original_text
-
-    @property
     def text(self) -> str:
         """The whole file as :meth:`save` would write it."""
         return "".join(doc.text for doc in self._documents)
-
-    @property
-    def changed(self) -> bool:
-        """Whether :attr:`text` differs from :attr:`original_text`."""
-        return self.text != self._original_text
 
     def diff(self, *, context: int = 3) -> str:
         """A unified diff of the whole file, secrets redacted (see :meth:`ConfigEditor.diff`).
@@ -1758,20 +1765,8 @@ class ConfigDocuments:
         :raises ConfigFileError: no path, or the file cannot be written (it is left as it was).
         :raises ConfigConflictError: the file changed on disk since it was loaded.
         """
-        if self._path is None:
-            raise ConfigFileError(
-                "these documents have no path to save to (use from_text(text, path=...))"
-            )
-        new_text = self.text
-        backup_path, data = _save_text(
-            self._path,
-            new_text,
-            expected=self._loaded_bytes,
-            original_text=self._original_text,
-            follow_symlinks=follow_symlinks,
-            backup=backup,
-            force=force,
-            max_bytes=ConfigEditor.MAX_BYTES,
+        backup_path, new_text, data = self._write(
+            backup=backup, force=force, follow_symlinks=follow_symlinks, what="these documents"
         )
         self._original_text = new_text
         self._loaded_bytes = data

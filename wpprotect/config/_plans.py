@@ -703,6 +703,20 @@ _CWS_OFF = (
 )
 
 
+def _cws_off(
+    values: Mapping[Setting, SettingValue],
+    doc: Any,
+    read: Callable[[Mapping[str, Any]], Mapping[Setting, Any]],
+    where: str,
+    what: str,
+) -> list[str]:
+    """The note that Workload Protection is already off in ``doc`` (read with ``read``), when
+    the plan does not set it itself."""
+    if CWS_ENABLED in values or not isinstance(doc, Mapping) or read(doc)[CWS_ENABLED] is not False:
+        return []
+    return [_CWS_OFF.format(where=where, what=what)]
+
+
 def _notes_for(
     kind: TargetKind, path: Path, values: Mapping[Setting, SettingValue], docs: Mapping[str, Any]
 ) -> list[str]:
@@ -744,12 +758,7 @@ def _notes_for(
                 "the chart has no values key for the classifier priority: it is set as "
                 f"{CLASSIFIER_PRIORITY.write_env} in agents.containers.systemProbe.env"
             )
-        if (
-            CWS_ENABLED not in values
-            and isinstance(doc, Mapping)
-            and read_helm_values(doc)[CWS_ENABLED] is False
-        ):
-            notes.append(_CWS_OFF.format(where="values file", what=what))
+        notes += _cws_off(values, doc, read_helm_values, "values file", what)
     elif kind is TargetKind.DATADOG_AGENT:
         doc = docs.get(kind.value)
         notes.append(f"apply with `kubectl apply -f {path}`; the Operator rolls the DaemonSet")
@@ -764,12 +773,7 @@ def _notes_for(
                 "the DatadogAgent CRD has no classifier priority field: it is set in "
                 "spec.override.nodeAgent.containers.system-probe.env"
             )
-        if (
-            CWS_ENABLED not in values
-            and isinstance(doc, Mapping)
-            and read_datadogagent(doc)[CWS_ENABLED] is False
-        ):
-            notes.append(_CWS_OFF.format(where="DatadogAgent", what=what))
+        notes += _cws_off(values, doc, read_datadogagent, "DatadogAgent", what)
     elif kind is TargetKind.DAEMONSET:
         doc = docs.get(kind.value)
         notes.append(f"apply with `kubectl apply -f {path}`; the pods restart as it rolls out")
