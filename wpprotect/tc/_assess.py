@@ -676,16 +676,14 @@ def _placement_findings(
             held = _takeable(progs, prio)
             if held is not None and kind == "clsact" and "holds" in held:
                 out.append(
-                    Finding(
-                        code="priority-unavailable",
-                        severity="warning",
+                    _advice(
+                        "priority-unavailable",
+                        "warning",
+                        prio,
                         netns=ns,
                         ifname=ifname,
                         direction=direction,
-                        vendor=None,
                         vendor_priority=prio,
-                        classifier_priority=prio,
-                        recommended_classifier_priority=None,
                         message=(
                             f"Datadog's classifier is not attached on {where}, and cannot be at "
                             f"priority {prio}: {held} (the kernel refuses a second kind or "
@@ -723,16 +721,13 @@ def _placement_findings(
                 )
                 fix = "restart system-probe, then scan again"
             out.append(
-                Finding(
-                    code="datadog-classifier-missing",
-                    severity="warning",
+                _advice(
+                    "datadog-classifier-missing",
+                    "warning",
+                    prio,
                     netns=ns,
                     ifname=ifname,
                     direction=direction,
-                    vendor=None,
-                    vendor_priority=None,
-                    classifier_priority=prio,
-                    recommended_classifier_priority=None,
                     message=(
                         f"Datadog's classifier is attached elsewhere in {ns}"
                         if ns in with_dd
@@ -743,6 +738,37 @@ def _placement_findings(
                 )
             )
     return out
+
+
+def _advice(
+    code: str,
+    severity: Severity,
+    classifier_priority: int,
+    *,
+    message: str,
+    netns: str | None = None,
+    ifname: str | None = None,
+    direction: str | None = None,
+    vendor: str | None = None,
+    vendor_priority: int | None = None,
+    fix: str = "",
+    basis: Basis | None = None,
+) -> Finding:
+    """A finding no classifier priority fixes (node-wide when no device is named)."""
+    return Finding(
+        code=code,
+        severity=severity,
+        netns=netns,
+        ifname=ifname,
+        direction=direction,
+        vendor=vendor,
+        vendor_priority=vendor_priority,
+        classifier_priority=classifier_priority,
+        recommended_classifier_priority=None,
+        message=message,
+        fix=fix,
+        basis=basis,
+    )
 
 
 def _priority_fix(value: int) -> str:
@@ -854,16 +880,12 @@ def held_by_agent_findings(
             continue
         names = "; ".join(h.removesuffix(mark) for h in holders)
         out.append(
-            Finding(
-                code="netns-held-by-agent",
-                severity="warning",
+            _advice(
+                "netns-held-by-agent",
+                "warning",
+                classifier_priority,
                 netns=ns.label,
-                ifname=None,
-                direction=None,
                 vendor=DATADOG.name,
-                vendor_priority=None,
-                classifier_priority=classifier_priority,
-                recommended_classifier_priority=None,
                 message=(
                     f"network namespace {ns.label} ({ns.id}) is kept alive only by a Datadog "
                     f"agent's open descriptor ({names}): no process runs in it and no mount "
@@ -1024,16 +1046,11 @@ def assess(
         and cilium_race(agent_version, cilium_version)
     ):
         findings.append(
-            Finding(
-                code="cilium-race",
-                severity="warning",
-                netns=None,
-                ifname=None,
-                direction=None,
+            _advice(
+                "cilium-race",
+                "warning",
+                prio,
                 vendor="cilium",
-                vendor_priority=None,
-                classifier_priority=prio,
-                recommended_classifier_priority=None,
                 message=(
                     f"Cilium {cilium_version} with Agent {agent_version}: both may take "
                     "priority 1 / handle 1, and a new pod can lose all connectivity when the "
@@ -1048,16 +1065,10 @@ def assess(
 
     if tcx_supported is False:
         findings.append(
-            Finding(
-                code="tcx-unsupported",
-                severity="info",
-                netns=None,
-                ifname=None,
-                direction=None,
-                vendor=None,
-                vendor_priority=None,
-                classifier_priority=prio,
-                recommended_classifier_priority=None,
+            _advice(
+                "tcx-unsupported",
+                "info",
+                prio,
                 message="The kernel has no tcx (Linux < 6.6): only clsact filters were read.",
             )
         )
