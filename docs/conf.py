@@ -58,7 +58,7 @@ shutil.rmtree(_wpux_tmp, ignore_errors=True)
 
 # Helper bases that carry no user-facing meaning (a shared context-manager or file-view base)
 # are left out of the "Bases:" lines; their members are documented on the public classes.
-_HIDDEN_BASES = {"wpprotect._contract.Closing", "wpprotect.config._editor._EditedFile"}
+_HIDDEN_BASES = {"wpprotect._closing.Closing", "wpprotect.config._editor._EditedFile"}
 
 
 def _public_bases(app, name, obj, options, bases):

@@ -12,14 +12,13 @@ from __future__ import annotations
 
 from collections.abc import Iterable, Sequence
 from pathlib import Path
-from types import TracebackType
-from typing import Any, Literal, Protocol, Self, runtime_checkable
+from typing import Any, Literal, Protocol, runtime_checkable
 
 import attrs
 
 from wpprotect._redact import redact_text
 
-__all__ = ["Closing", "Component", "ExecResult", "Platform", "Scope"]
+__all__ = ["Component", "ExecResult", "Platform", "Scope"]
 
 #: The agent processes wpprotect talks to. On Docker and host they share one container or
 #: machine; on Kubernetes each is a container of the agent pod.
@@ -139,21 +138,3 @@ class Platform(Protocol):
 for _public in (ExecResult, Platform):
     _public.__module__ = _PUBLIC_MODULE
 del _public
-
-
-class Closing:
-    """A context manager whose exit calls ``close()`` (platforms, progress bars)."""
-
-    def close(self) -> None:
-        """Release what the object holds; calling it twice is harmless."""
-
-    def __enter__(self) -> Self:
-        return self
-
-    def __exit__(
-        self,
-        exc_type: type[BaseException] | None,
-        exc: BaseException | None,
-        tb: TracebackType | None,
-    ) -> None:
-        self.close()

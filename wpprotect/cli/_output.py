@@ -22,7 +22,7 @@ from collections.abc import Callable, Iterable, Mapping, Sequence
 from pathlib import Path as _Path
 from typing import Any, Literal, TextIO
 
-from wpprotect._contract import Closing
+from wpprotect._closing import Closing
 
 __all__ = [
     "JSON_SCHEMA_VERSION",

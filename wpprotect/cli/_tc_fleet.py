@@ -15,8 +15,6 @@ import argparse
 import sys
 from typing import TYPE_CHECKING, Any
 
-import attrs
-
 from wpprotect.cli._agent import add_target_options, make_platform, run_plan
 from wpprotect.cli._output import (
     Progress,
@@ -138,6 +136,8 @@ def run_scan(args: argparse.Namespace) -> int:
                 progress=bar,
                 fallback_pod=args.fallback_pod,
             )
+    import attrs
+
     fleet = attrs.evolve(fleet, cli_options=_target_options(args))
     if args.json:
         print_json(fleet.to_dict())

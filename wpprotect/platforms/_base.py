@@ -14,7 +14,8 @@ from typing import TYPE_CHECKING, Any, ClassVar
 
 import attrs
 
-from wpprotect._contract import Closing, Component, ExecResult, Platform, Scope
+from wpprotect._closing import Closing
+from wpprotect._contract import Component, ExecResult, Platform, Scope
 from wpprotect.errors import ExecOutputLimitError, InvalidArgumentError
 
 if TYPE_CHECKING:
