@@ -31,7 +31,13 @@ from wpprotect.errors import (
     WPProtectError,
 )
 from wpprotect.plan import Change, Plan
-from wpprotect.platforms._base import BasePlatform, ExecCall, OutputBudget, check_timeout
+from wpprotect.platforms._base import (
+    BasePlatform,
+    ExecCall,
+    OutputBudget,
+    check_argv,
+    check_timeout,
+)
 
 if TYPE_CHECKING:
     from wpprotect.config import Setting
@@ -197,9 +203,7 @@ class HostPlatform(BasePlatform):
     # -- running commands ---------------------------------------------------------------------
 
     def _argv(self, argv: Sequence[str]) -> list[str]:
-        if isinstance(argv, str | bytes) or not argv:
-            raise InvalidArgumentError("argv must be a non-empty list of strings, not a string")
-        items = [str(a) for a in argv]
+        items = check_argv(argv)  # the restart command comes here without exec()'s check
         if not self.sudo:
             return items
         if shutil.which("sudo") is None:
