@@ -398,3 +398,27 @@ def test_kubernetes_old_keywords_still_work_and_warn(cluster: K8sTestServer) -> 
             KubernetesPlatform(client=api, timeout=3.0, request_timeout=4.0)
     finally:
         api.close()
+
+
+def test_configured_priority_reads_the_env_as_the_agent_does() -> None:
+    from wpprotect.platforms._tc import configured_priority
+
+    class Pod:
+        target = "pod datadog/x"
+
+        def __init__(self, env: dict[str, str]) -> None:
+            self.env = env
+
+        def container_env(self, component: str) -> dict[str, str]:
+            return self.env
+
+    new, old = (
+        "DD_RUNTIME_SECURITY_CONFIG_NETWORK_CLASSIFIER_PRIORITY",
+        "DD_EVENT_MONITORING_CONFIG_NETWORK_CLASSIFIER_PRIORITY",
+    )
+    # The settings model's order (CLASSIFIER_PRIORITY.env_vars): event_monitoring first.
+    assert configured_priority(Pod({new: "5", old: "3"})) == 3
+    assert configured_priority(Pod({new: "5"})) == 5
+    assert configured_priority(Pod({new: "010"})) == 8  # Go's base 0: octal
+    assert configured_priority(Pod({new: "0"})) is None
+    assert configured_priority(Pod({})) is None

@@ -29,14 +29,6 @@ __all__ = ["configured_priority", "remote_measure", "remote_tc_scan"]
 
 log = logging.getLogger(__name__)
 
-#: The env vars the agent binds to the classifier priority
-#: (docs/reference/deployments.md#deploy-helm-priority).
-_PRIORITY_ENV = (
-    "DD_RUNTIME_SECURITY_CONFIG_NETWORK_CLASSIFIER_PRIORITY",
-    "DD_EVENT_MONITORING_CONFIG_NETWORK_CLASSIFIER_PRIORITY",
-)
-
-
 def configured_priority(platform: Platform) -> int | None:
     """The classifier priority the agent's container env sets, when the platform can tell
     (``container_env()`` on Kubernetes); None otherwise (the default 10 then applies)."""
@@ -48,10 +40,15 @@ def configured_priority(platform: Platform) -> int | None:
     except WPProtectError as exc:
         log.debug("cannot read the system-probe env of %s: %s", platform.target, exc)
         return None
-    for name in _PRIORITY_ENV:
+    from wpprotect.config import CLASSIFIER_PRIORITY, parse_go_int
+
+    # The settings model's env vars, in the order the agent looks them up: the first one set
+    # decides, read as Go reads an integer.
+    for name in CLASSIFIER_PRIORITY.env_vars:
         value = env.get(name) if isinstance(env, dict) else None
-        if isinstance(value, str) and value.strip().isdigit() and 1 <= int(value) <= 0xFFFF:
-            return int(value)
+        if isinstance(value, str):
+            n = parse_go_int(value)
+            return n if n is not None and 1 <= n <= 0xFFFF else None
     return None
 
 
