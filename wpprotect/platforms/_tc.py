@@ -29,6 +29,7 @@ __all__ = ["configured_priority", "remote_measure", "remote_tc_scan"]
 
 log = logging.getLogger(__name__)
 
+
 def configured_priority(platform: Platform) -> int | None:
     """The classifier priority the agent's container env sets, when the platform can tell
     (``container_env()`` on Kubernetes); None otherwise (the default 10 then applies)."""
